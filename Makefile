@@ -1,0 +1,117 @@
+# p2pfs — plain Makefile.
+# Targets: all (./p2pfs), check (unit + asan + fuzz regression + integration),
+# unit, asan, integration, fuzz, bench, demo, install, format, clean.
+# Quiet unless V=1.
+
+CC      ?= cc
+CLANG   ?= clang
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+
+PKGS     := fuse3 libevent libevent_pthreads openssl
+CPPFLAGS += -D_GNU_SOURCE -DPFS_VERSION='"$(VERSION)"' -Iengine -Icache -Ifs \
+            $(shell pkg-config --cflags $(PKGS))
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Werror -MMD -MP -pthread
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -pthread
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRCS  := $(wildcard engine/*.c cache/*.c) $(filter-out fs/main.c,$(wildcard fs/*.c))
+MAIN_SRC  := fs/main.c
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+
+B := build
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all check unit asan asan-unit integration fuzz fuzz-regress bench demo install format clean deps
+all: p2pfs
+
+p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/libp2pfs.a: $(LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: tests/unit/%.c $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
+
+# ---- tests -----------------------------------------------------------------
+unit: $(UNIT_BINS)
+	@sh tests/run-unit.sh $(UNIT_BINS)
+
+# The same unit tests built with ASan+UBSan in their own tree.
+asan:
+	$(Q)$(MAKE) --no-print-directory B=build-asan CC=$(CLANG) \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" unit p2pfs-asan
+
+p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+integration: p2pfs
+	@bash tests/integration/run.sh
+
+# libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
+# `make fuzz-regress` (part of check) replays each seed corpus once.
+FUZZ_SECONDS ?= 60
+FB := build-fuzz
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -std=c11 -Wall -Wextra -Werror
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(wildcard engine/*.c cache/*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FB)/%)
+
+$(FB)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	@echo "  FUZZLD  $@"
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+fuzz-regress: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh regress $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+check: all unit asan fuzz-regress integration
+	@echo "make check: all passed"
+
+bench: p2pfs
+	@bash tests/bench/bench.sh
+
+demo: p2pfs
+	@bash tests/demo.sh
+
+deps:
+	@sh .ci/deps.sh
+
+install: p2pfs
+	install -D -m 0755 p2pfs $(DESTDIR)$(PREFIX)/bin/p2pfs
+	install -D -m 0644 man/p2pfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
+
+format:
+	clang-format -i engine/*.[ch] cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c
+
+clean:
+	rm -rf build build-asan build-fuzz p2pfs p2pfs-asan
+
+-include $(shell find build build-asan build-fuzz -name '*.d' 2>/dev/null)

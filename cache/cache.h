@@ -1,0 +1,77 @@
+/* cache — the sparse on-disk piece store of one torrent, and its persistent
+ * verified-piece map.
+ *
+ * Layout: DIR/<infohash-hex>/data is one sparse file laid out exactly as the
+ * torrent's byte stream (piece i at i * piece_length), so a read of any
+ * torrent file is one contiguous range of it (spliced by fs/ straight from
+ * the fd). DIR/<infohash-hex>/verified is the verified-piece map: a header
+ * (magic, piece count, piece length, total length), the bitmap and a
+ * checksum; written to a temporary file, fsync'd, renamed over the old one,
+ * and only after the data file has been fdatasync'd, so after a crash the map
+ * never claims a piece whose bytes are not on disk. A damaged or mismatching
+ * map is ignored (the cache starts empty) rather than trusted.
+ *
+ * Blocks of a piece being fetched are written in place before verification;
+ * that is safe because nothing is ever read from a piece that is not marked
+ * verified, and a verified piece is never written again.
+ *
+ * Thread-safety: one mutex guards the map; every function may be called from
+ * any thread. cache_fd() may be used for pread/splice of verified ranges
+ * without the lock. */
+#ifndef CACHE_H
+#define CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cache;
+
+/* The default root: $XDG_CACHE_HOME/p2pfs, else $HOME/.cache/p2pfs. Writes at
+ * most LEN bytes into OUT. Returns 0 or -ENAMETOOLONG/-ENOENT. */
+int cache_default_root(char *out, size_t len);
+
+/* Open (creating as needed) the store for one torrent under ROOT (created
+ * with parents). Returns NULL with *ERR = -errno on failure. */
+struct cache *cache_open(const char *root, const char *info_hash_hex,
+			 uint32_t npieces, uint32_t piece_length,
+			 uint64_t total_length, int *err);
+/* Flush the map and close. */
+void cache_close(struct cache *c);
+
+/* Data file descriptor, for pread/splice of verified ranges. */
+int cache_fd(const struct cache *c);
+/* Directory of this torrent's store. */
+const char *cache_dir(const struct cache *c);
+
+bool cache_has(struct cache *c, uint32_t piece);
+/* True when every piece overlapping [OFF, OFF+LEN) is verified
+ * (LEN == 0 is always true). */
+bool cache_has_range(struct cache *c, uint64_t off, uint64_t len);
+uint32_t cache_count(struct cache *c);
+uint64_t cache_bytes_verified(struct cache *c);
+/* Copy the verified bitmap (BEP 3 bit order: piece 0 is the high bit of byte
+ * 0) into OUT of (npieces + 7) / 8 bytes. */
+void cache_bitfield(struct cache *c, uint8_t *out);
+
+/* Write unverified bytes of PIECE at BEGIN. Returns 0, -EINVAL (out of
+ * bounds, or the piece is already verified) or -errno (e.g. -ENOSPC). */
+int cache_write(struct cache *c, uint32_t piece, uint32_t begin,
+		const void *data, size_t len);
+/* Read bytes of a verified piece. Returns 0, -ENODATA if not verified,
+ * -EINVAL out of bounds, or -errno. */
+int cache_read(struct cache *c, uint32_t piece, uint32_t begin, void *buf,
+	       size_t len);
+/* Hash PIECE as it is on disk; if it equals EXPECTED, mark it verified and
+ * return 0; otherwise return -EBADMSG. -errno on I/O errors. Runs on the
+ * caller's thread (the hasher thread), without the lock held while hashing. */
+int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20]);
+/* Write the map if it changed since the last flush (data fdatasync first).
+ * Returns 0 or -errno. */
+int cache_flush(struct cache *c);
+
+/* Invariant checker for tests: returns 0 when the in-memory state is
+ * consistent (count matches the bitmap, spare bits clear, file size). */
+int cache_check(struct cache *c);
+
+#endif

@@ -1,0 +1,76 @@
+/* bt_metainfo — .torrent (v1, BEP 3/12/27) parsing, validation and the
+ * piece/file byte mapping.
+ *
+ * Built on bt_bencode; I/O-free except bt_metainfo_load(). A bt_metainfo is
+ * immutable after parsing and may be read from any thread without locks (it
+ * is a plain data struct on purpose: every module reads its fields).
+ *
+ * Paths are made safe here, once: components "", ".", "..", or containing
+ * '/' or NUL are replaced (never escape the mount or the cache), absolute
+ * paths cannot occur, names prefer `name.utf-8`/`path.utf-8`, invalid UTF-8
+ * is replaced, and colliding names (same path twice, or a file that is also
+ * a folder prefix of another path) get a "~N" suffix before the extension. */
+#ifndef BT_METAINFO_H
+#define BT_METAINFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BT_MAX_PIECE_LENGTH (64u * 1024 * 1024)
+#define BT_MAX_PIECES (1u << 22) /* 4 Mi pieces */
+#define BT_MAX_FILES 1000000
+
+struct bt_file {
+	char *path;      /* relative, '/'-separated, sanitized; for a single-file
+			  * torrent it is the file name */
+	uint64_t length;
+	uint64_t offset; /* byte offset of the file in the torrent's data */
+	bool pad;        /* BEP 47 padding file (attr contains 'p'): hidden */
+};
+
+struct bt_metainfo {
+	uint8_t info_hash[20];
+	char info_hash_hex[41];
+	char *name;            /* sanitized top-level name */
+	bool multi_file;       /* info had `files` */
+	uint32_t piece_length;
+	uint32_t npieces;
+	uint64_t total_length; /* sum of file lengths */
+	uint8_t *piece_hashes; /* 20 * npieces bytes */
+	struct bt_file *files;
+	size_t nfiles;
+	/* Trackers in announce-list order (tiers flattened, duplicates removed),
+	 * or just `announce`; only http(s):// and udp:// URLs are kept. */
+	char **trackers;
+	size_t ntrackers;
+	bool private_flag;
+	char *comment;         /* may be NULL */
+	char *created_by;      /* may be NULL */
+	int64_t creation_date; /* 0 if absent */
+	uint8_t *info_raw;     /* copy of the bencoded info dict */
+	size_t info_len;
+};
+
+/* Parse a whole .torrent. Returns 0, -EINVAL (ERR gets a one-line reason such
+ * as "'pieces' length 41 is not a multiple of 20") or -ENOMEM. */
+int bt_metainfo_parse(const uint8_t *buf, size_t len, struct bt_metainfo **out,
+		      char *err, size_t errlen);
+/* Read and parse a file (at most 64 MiB). Adds -errno of the read. */
+int bt_metainfo_load(const char *path, struct bt_metainfo **out, char *err,
+		     size_t errlen);
+/* Parse a bare info dictionary (as fetched by ut_metadata) whose SHA-1 must
+ * equal INFO_HASH. */
+int bt_metainfo_from_info(const uint8_t *info, size_t len,
+			  const uint8_t info_hash[20], struct bt_metainfo **out,
+			  char *err, size_t errlen);
+void bt_metainfo_free(struct bt_metainfo *mi);
+
+/* Size in bytes of piece INDEX (the last one may be shorter). */
+uint32_t bt_metainfo_piece_size(const struct bt_metainfo *mi, uint32_t index);
+/* Pieces covering [OFF, OFF+LEN) of the torrent's data; LEN > 0 and the
+ * range inside total_length. */
+void bt_metainfo_range_pieces(const struct bt_metainfo *mi, uint64_t off,
+			      uint64_t len, uint32_t *first, uint32_t *last);
+
+#endif

@@ -1,0 +1,78 @@
+/* bt_session — the swarm engine of one torrent.
+ *
+ * A session owns one libevent thread (the engine thread) on which every
+ * peer, tracker and picker object lives, without locks. Other threads talk
+ * to it only through the thread-safe functions marked below, which post
+ * work with bt_post(): a mutex-protected queue drained by one pre-created
+ * event fired with event_active(). Completed pieces are hashed and written
+ * to the cache by a hasher thread (engine/bt_hasher.c); the engine thread
+ * never hashes.
+ *
+ * The session borrows MI and CACHE: both must outlive it. */
+#ifndef BT_SESSION_H
+#define BT_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bt_metainfo.h"
+#include "cache.h"
+
+struct bt_session;
+
+struct bt_session_opts {
+	const char *bind_ip;  /* listen/outgoing address; NULL = any */
+	uint16_t port;        /* listen port; 0 = an ephemeral port */
+	const char *const *peers; /* "IP:PORT" / "[IPv6]:PORT" added by hand */
+	size_t npeers;
+	bool no_trackers;     /* ignore the torrent's trackers */
+	int max_peers;        /* connection cap; 0 = default (50) */
+};
+
+/* Returns NULL with *ERR = -errno (e.g. -EADDRINUSE for the port, -EINVAL
+ * for a bad --peer). The listening socket is bound here, so errors show up
+ * before the mount. */
+struct bt_session *bt_session_new(const struct bt_metainfo *mi,
+				  struct cache *cache,
+				  const struct bt_session_opts *o, int *err);
+/* Create the event base and start the engine and hasher threads; call it
+ * after any fork (daemonising). Returns 0 or -errno. */
+int bt_session_start(struct bt_session *s);
+/* Announce "stopped" (bounded wait), close peers, join the threads, flush
+ * the cache map. Safe to call once from any thread but the engine's. */
+void bt_session_stop(struct bt_session *s);
+void bt_session_free(struct bt_session *s);
+
+/* Thread-safe: run FN(S, ARG) on the engine thread soon. Returns 0 or
+ * -ENOMEM / -ESHUTDOWN (ARG is then still the caller's). */
+typedef void (*bt_post_fn)(struct bt_session *s, void *arg);
+int bt_post(struct bt_session *s, bt_post_fn fn, void *arg);
+
+/* Thread-safe: ask for pieces FIRST..LAST, due DEADLINE_MS milliseconds
+ * from now (0 = now). A piece stays wanted until it verifies; an earlier
+ * deadline replaces a later one. */
+void bt_session_want(struct bt_session *s, uint32_t first, uint32_t last,
+		     uint32_t deadline_ms);
+
+/* Called on the engine thread each time a piece verifies (after it is
+ * marked in the cache). Set before bt_session_start(). */
+typedef void (*bt_piece_cb)(void *arg, uint32_t piece);
+void bt_session_on_piece(struct bt_session *s, bt_piece_cb cb, void *arg);
+
+struct bt_stats {
+	uint64_t downloaded;    /* payload bytes received */
+	uint64_t uploaded;      /* payload bytes sent */
+	uint32_t npeers;        /* connected, handshaken */
+	uint32_t nseeds;
+	uint32_t have;          /* verified pieces */
+	uint32_t hash_fails;
+	double down_rate;       /* bytes/s over the last few seconds */
+	double up_rate;
+};
+/* Thread-safe snapshot. */
+void bt_session_stats(struct bt_session *s, struct bt_stats *st);
+/* The bound listening port. */
+uint16_t bt_session_port(const struct bt_session *s);
+
+#endif

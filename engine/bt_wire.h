@@ -1,0 +1,107 @@
+/* bt_wire — the BitTorrent peer wire protocol codec (BEP 3, plus the message
+ * ids of BEP 6 fast extension and BEP 10 extension protocol).
+ *
+ * I/O-free: it turns bytes into bt_msg values and back. It validates framing
+ * and field ranges against the torrent's piece count and sizes, so the
+ * caller (engine/bt_peer*.c) never sees an out-of-range index. Stateless;
+ * callable from any thread. */
+#ifndef BT_WIRE_H
+#define BT_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BT_HANDSHAKE_LEN 68
+#define BT_BLOCK_SIZE 16384u
+#define BT_MAX_BLOCK_SIZE (128u * 1024) /* largest request we serve */
+
+enum bt_msg_type {
+	BT_MSG_KEEPALIVE = -1,
+	BT_MSG_CHOKE = 0,
+	BT_MSG_UNCHOKE = 1,
+	BT_MSG_INTERESTED = 2,
+	BT_MSG_NOT_INTERESTED = 3,
+	BT_MSG_HAVE = 4,
+	BT_MSG_BITFIELD = 5,
+	BT_MSG_REQUEST = 6,
+	BT_MSG_PIECE = 7,
+	BT_MSG_CANCEL = 8,
+	BT_MSG_PORT = 9,
+	BT_MSG_SUGGEST = 0x0d,
+	BT_MSG_HAVE_ALL = 0x0e,
+	BT_MSG_HAVE_NONE = 0x0f,
+	BT_MSG_REJECT = 0x10,
+	BT_MSG_ALLOWED_FAST = 0x11,
+	BT_MSG_EXTENDED = 20,
+};
+
+struct bt_msg {
+	int type;          /* enum bt_msg_type, or another id (to be ignored) */
+	uint32_t index;    /* have, request, piece, cancel, reject, suggest,
+			    * allowed_fast */
+	uint32_t begin;    /* request, piece, cancel, reject */
+	uint32_t length;   /* request, cancel, reject */
+	uint16_t port;     /* port */
+	uint8_t ext_id;    /* extended */
+	const uint8_t *data; /* bitfield bytes, piece block, extended payload;
+			      * points into the parsed buffer */
+	size_t data_len;
+};
+
+/* Limits used when parsing: messages longer than max_msg_len are a protocol
+ * error (a peer may not make us buffer more than this). */
+struct bt_wire_limits {
+	uint32_t npieces;
+	uint32_t piece_length;
+	uint64_t total_length;
+	uint32_t max_msg_len; /* e.g. BT_MAX_BLOCK_SIZE + 13, or more for a
+			       * huge bitfield: see bt_wire_max_msg_len() */
+};
+
+/* Smallest safe max_msg_len for a torrent: covers a full bitfield and the
+ * largest block. */
+uint32_t bt_wire_max_msg_len(uint32_t npieces);
+
+/* Handshake: "\x13BitTorrent protocol", 8 reserved bytes, info-hash,
+ * peer id. */
+void bt_wire_handshake(uint8_t out[BT_HANDSHAKE_LEN], const uint8_t reserved[8],
+		       const uint8_t info_hash[20], const uint8_t peer_id[20]);
+/* Returns 0 or -EPROTO (wrong protocol string). Fills the three fields. */
+int bt_wire_handshake_parse(const uint8_t in[BT_HANDSHAKE_LEN],
+			    uint8_t reserved[8], uint8_t info_hash[20],
+			    uint8_t peer_id[20]);
+
+/* Parse one message from the front of BUF. Returns the number of bytes it
+ * used (> 0) and fills *MSG; 0 when BUF does not yet hold a whole message;
+ * -EPROTO when the message is malformed or out of range for LIM (a bitfield
+ * of the wrong size or with spare bits set, an index >= npieces, a block
+ * that crosses the end of its piece, a request longer than
+ * BT_MAX_BLOCK_SIZE, a length prefix over max_msg_len). Unknown message ids
+ * are returned with their type and payload, not rejected. */
+ssize_t bt_wire_parse(const uint8_t *buf, size_t len,
+		      const struct bt_wire_limits *lim, struct bt_msg *msg);
+
+/* Encode MSG's header (length prefix, id and fixed fields) into OUT. For
+ * BT_MSG_PIECE, BT_MSG_BITFIELD and BT_MSG_EXTENDED the length prefix counts
+ * msg->data_len and the data bytes are copied too when msg->data is not
+ * NULL (when it is NULL the caller appends data_len bytes itself). Returns
+ * bytes written, or 0 if CAP is too small. */
+size_t bt_wire_build(uint8_t *out, size_t cap, const struct bt_msg *msg);
+
+/* Bitfield helpers, BEP 3 bit order (piece 0 = high bit of byte 0). */
+static inline bool bt_bit_get(const uint8_t *bf, uint32_t i)
+{
+	return (bf[i >> 3] >> (7 - (i & 7))) & 1;
+}
+static inline void bt_bit_set(uint8_t *bf, uint32_t i)
+{
+	bf[i >> 3] |= (uint8_t)(0x80 >> (i & 7));
+}
+static inline void bt_bit_clear(uint8_t *bf, uint32_t i)
+{
+	bf[i >> 3] &= (uint8_t) ~(0x80 >> (i & 7));
+}
+
+#endif

@@ -1,0 +1,93 @@
+/* pfs_log — leveled logging to stderr or a file; see pfs_log.h. */
+#include "pfs_log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_level = PFS_LOG_WARN;
+static FILE *log_file;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void pfs_log_set_level(int level)
+{
+	if (level < PFS_LOG_ERROR)
+		level = PFS_LOG_ERROR;
+	if (level > PFS_LOG_DEBUG)
+		level = PFS_LOG_DEBUG;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
+}
+
+int pfs_log_get_level(void)
+{
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
+
+int pfs_log_open(const char *path)
+{
+	FILE *f = fopen(path, "a");
+	if (!f)
+		return -errno;
+	setvbuf(f, NULL, _IOLBF, 0);
+	pthread_mutex_lock(&log_lock);
+	if (log_file)
+		fclose(log_file);
+	log_file = f;
+	pthread_mutex_unlock(&log_lock);
+	return 0;
+}
+
+void pfs_log_close(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (log_file)
+		fclose(log_file);
+	log_file = NULL;
+	pthread_mutex_unlock(&log_lock);
+}
+
+void pfs_log(int level, const char *module, const char *fmt, ...)
+{
+	if (level > pfs_log_get_level())
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	localtime_r(&ts.tv_sec, &tm);
+	if (level < 0)
+		level = 0;
+	if (level > PFS_LOG_DEBUG)
+		level = PFS_LOG_DEBUG;
+
+	pthread_mutex_lock(&log_lock);
+	FILE *out = log_file ? log_file : stderr;
+	fprintf(out, "%02d:%02d:%02d.%03ld p2pfs %s %s: %s\n", tm.tm_hour,
+		tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level],
+		module, msg);
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void libevent_log_cb(int severity, const char *msg)
+{
+	int level = severity >= EVENT_LOG_ERR	 ? PFS_LOG_ERROR
+		    : severity >= EVENT_LOG_WARN ? PFS_LOG_WARN
+						 : PFS_LOG_DEBUG;
+	pfs_log(level, "libevent", "%s", msg);
+}
+
+void pfs_log_hook_libevent(void)
+{
+	event_set_log_callback(libevent_log_cb);
+}

@@ -1,0 +1,35 @@
+/* fs — the FUSE low-level frontend: a read-only view of one torrent.
+ *
+ * Directory listing and stat come from the metainfo alone. A read whose
+ * pieces are all verified is answered from the cache fd (fd-backed
+ * fuse_bufvec, so the kernel splices); otherwise the request is parked as a
+ * waiter, the engine is asked for the pieces, and the reply worker answers
+ * it when the last of them verifies. No FUSE thread ever blocks on the
+ * network. */
+#ifndef FS_H
+#define FS_H
+
+#include <stdbool.h>
+
+#include "bt_metainfo.h"
+#include "bt_session.h"
+#include "cache.h"
+
+struct fs;
+
+struct fs_opts {
+	const char *mountpoint;
+	const char *fuse_opts;  /* -o string, may be NULL */
+	bool foreground;        /* do not daemonise */
+	bool debug;             /* FUSE debug output */
+};
+
+struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
+		  struct bt_session *session, const struct fs_opts *o);
+/* Mount, daemonise unless foreground, then bt_session_start() (threads do
+ * not survive fork, so the engine starts after daemonising), serve until
+ * unmounted or signalled, then bt_session_stop(). Returns 0 or -errno. */
+int fs_run(struct fs *fs);
+void fs_free(struct fs *fs);
+
+#endif
