@@ -1,0 +1,477 @@
+/* bt_picker — block selection by deadline, then rarest-first; see
+ * bt_picker.h.
+ *
+ * Per piece it keeps one byte of state, a wanted flag, a 16-bit
+ * availability count and an index into the table of pieces in progress
+ * (8 bytes a piece). Wanted pieces live in a small array sorted by deadline;
+ * it holds what readers asked for (the pieces under pending reads and their
+ * read-ahead), so it stays short and linear scans of it are cheap. */
+#include "bt_picker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bt_wire.h"
+#include "pfs_log.h"
+
+enum { PS_NONE = 0, PS_ACTIVE, PS_COMPLETE, PS_HAVE };
+
+/* Most outstanding requests of one block (the original plus a duplicate). */
+#define MAX_REQ_PER_BLOCK 2
+
+struct active {
+	uint32_t piece;
+	uint32_t nblocks;
+	uint32_t nreceived;
+	uint8_t *req;   /* outstanding requests per block */
+	uint8_t *got;   /* block received */
+	uint32_t *from; /* peer id that sent the block */
+};
+
+struct want {
+	uint32_t piece;
+	uint64_t deadline;
+};
+
+struct bt_picker {
+	uint32_t npieces, piece_length;
+	uint64_t total;
+	uint8_t *state;
+	uint8_t *wanted;
+	uint16_t *avail;
+	uint32_t *act_of; /* index + 1 into act, or 0 */
+	uint8_t *have_bf; /* bitfield of PS_HAVE */
+	uint32_t have_count;
+	struct want *wants; /* sorted by deadline, ascending */
+	size_t nwants, cap_wants;
+	struct active **act;
+	size_t nact, cap_act;
+	bool fetch_all;
+	uint32_t rotate; /* spreads ties in rarest-first */
+};
+
+struct bt_picker *bt_picker_new(uint32_t npieces, uint32_t piece_length,
+				uint64_t total_length)
+{
+	if (!npieces || !piece_length)
+		return NULL;
+	struct bt_picker *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->npieces = npieces;
+	p->piece_length = piece_length;
+	p->total = total_length;
+	p->state = calloc(npieces, 1);
+	p->wanted = calloc(npieces, 1);
+	p->avail = calloc(npieces, sizeof(*p->avail));
+	p->act_of = calloc(npieces, sizeof(*p->act_of));
+	p->have_bf = calloc((npieces + 7) / 8, 1);
+	if (!p->state || !p->wanted || !p->avail || !p->act_of || !p->have_bf) {
+		bt_picker_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void active_free(struct active *a)
+{
+	if (!a)
+		return;
+	free(a->req);
+	free(a->got);
+	free(a->from);
+	free(a);
+}
+
+void bt_picker_free(struct bt_picker *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nact; i++)
+		active_free(p->act[i]);
+	free(p->act);
+	free(p->wants);
+	free(p->state);
+	free(p->wanted);
+	free(p->avail);
+	free(p->act_of);
+	free(p->have_bf);
+	free(p);
+}
+
+void bt_picker_set_fetch_all(struct bt_picker *p, bool on)
+{
+	p->fetch_all = on;
+}
+
+uint32_t bt_picker_nblocks(const struct bt_picker *p, uint32_t piece)
+{
+	uint64_t start = (uint64_t)piece * p->piece_length;
+	uint64_t size = p->total - start;
+	if (size > p->piece_length)
+		size = p->piece_length;
+	return (uint32_t)((size + BT_BLOCK_SIZE - 1) / BT_BLOCK_SIZE);
+}
+
+uint32_t bt_picker_block_len(const struct bt_picker *p, uint32_t piece,
+			     uint32_t block)
+{
+	uint64_t start = (uint64_t)piece * p->piece_length;
+	uint64_t size = p->total - start;
+	if (size > p->piece_length)
+		size = p->piece_length;
+	uint64_t off = (uint64_t)block * BT_BLOCK_SIZE;
+	uint64_t len = size - off;
+	return (uint32_t)(len > BT_BLOCK_SIZE ? BT_BLOCK_SIZE : len);
+}
+
+static struct active *active_get(const struct bt_picker *p, uint32_t piece)
+{
+	uint32_t i = p->act_of[piece];
+	return i ? p->act[i - 1] : NULL;
+}
+
+static struct active *active_create(struct bt_picker *p, uint32_t piece)
+{
+	struct active *a = active_get(p, piece);
+	if (a)
+		return a;
+	if (p->nact == p->cap_act) {
+		size_t cap = p->cap_act ? p->cap_act * 2 : 16;
+		struct active **n = realloc(p->act, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		p->act = n;
+		p->cap_act = cap;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->piece = piece;
+	a->nblocks = bt_picker_nblocks(p, piece);
+	a->req = calloc(a->nblocks, 1);
+	a->got = calloc(a->nblocks, 1);
+	a->from = calloc(a->nblocks, sizeof(*a->from));
+	if (!a->req || !a->got || !a->from) {
+		active_free(a);
+		return NULL;
+	}
+	p->act[p->nact++] = a;
+	p->act_of[piece] = (uint32_t)p->nact;
+	p->state[piece] = PS_ACTIVE;
+	return a;
+}
+
+static void active_remove(struct bt_picker *p, uint32_t piece)
+{
+	uint32_t i = p->act_of[piece];
+	if (!i)
+		return;
+	struct active *a = p->act[i - 1];
+	struct active *last = p->act[p->nact - 1];
+	p->act[i - 1] = last;
+	p->act_of[last->piece] = i;
+	p->nact--;
+	p->act_of[piece] = 0;
+	active_free(a);
+}
+
+static void want_remove(struct bt_picker *p, uint32_t piece)
+{
+	if (!p->wanted[piece])
+		return;
+	for (size_t i = 0; i < p->nwants; i++) {
+		if (p->wants[i].piece == piece) {
+			memmove(&p->wants[i], &p->wants[i + 1],
+				(p->nwants - i - 1) * sizeof(*p->wants));
+			p->nwants--;
+			break;
+		}
+	}
+	p->wanted[piece] = 0;
+}
+
+void bt_picker_set_have(struct bt_picker *p, uint32_t piece)
+{
+	if (piece >= p->npieces || p->state[piece] == PS_HAVE)
+		return;
+	want_remove(p, piece);
+	active_remove(p, piece);
+	p->state[piece] = PS_HAVE;
+	bt_bit_set(p->have_bf, piece);
+	p->have_count++;
+}
+
+bool bt_picker_have(const struct bt_picker *p, uint32_t piece)
+{
+	return piece < p->npieces && p->state[piece] == PS_HAVE;
+}
+
+uint32_t bt_picker_have_count(const struct bt_picker *p)
+{
+	return p->have_count;
+}
+
+void bt_picker_avail_add(struct bt_picker *p, const uint8_t *bf)
+{
+	for (uint32_t i = 0; i < p->npieces; i++)
+		if (bt_bit_get(bf, i) && p->avail[i] < UINT16_MAX)
+			p->avail[i]++;
+}
+
+void bt_picker_avail_remove(struct bt_picker *p, const uint8_t *bf)
+{
+	for (uint32_t i = 0; i < p->npieces; i++)
+		if (bt_bit_get(bf, i) && p->avail[i] > 0)
+			p->avail[i]--;
+}
+
+void bt_picker_avail_inc(struct bt_picker *p, uint32_t piece)
+{
+	if (piece < p->npieces && p->avail[piece] < UINT16_MAX)
+		p->avail[piece]++;
+}
+
+uint32_t bt_picker_avail(const struct bt_picker *p, uint32_t piece)
+{
+	return piece < p->npieces ? p->avail[piece] : 0;
+}
+
+void bt_picker_want(struct bt_picker *p, uint32_t piece, uint64_t deadline)
+{
+	if (piece >= p->npieces || p->state[piece] == PS_HAVE)
+		return;
+	if (p->wanted[piece]) {
+		size_t i;
+		for (i = 0; i < p->nwants; i++)
+			if (p->wants[i].piece == piece)
+				break;
+		if (i < p->nwants && p->wants[i].deadline <= deadline)
+			return;
+		want_remove(p, piece);
+	}
+	if (p->nwants == p->cap_wants) {
+		size_t cap = p->cap_wants ? p->cap_wants * 2 : 64;
+		struct want *n = realloc(p->wants, cap * sizeof(*n));
+		if (!n) {
+			pfs_log(PFS_LOG_ERROR, "picker", "out of memory");
+			return;
+		}
+		p->wants = n;
+		p->cap_wants = cap;
+	}
+	/* keep sorted: after every entry with deadline <= ours (FIFO ties) */
+	size_t lo = 0, hi = p->nwants;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (p->wants[mid].deadline <= deadline)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	memmove(&p->wants[lo + 1], &p->wants[lo],
+		(p->nwants - lo) * sizeof(*p->wants));
+	p->wants[lo].piece = piece;
+	p->wants[lo].deadline = deadline;
+	p->nwants++;
+	p->wanted[piece] = 1;
+}
+
+bool bt_picker_wanted(const struct bt_picker *p, uint32_t piece)
+{
+	return piece < p->npieces && p->wanted[piece];
+}
+
+size_t bt_picker_want_count(const struct bt_picker *p)
+{
+	return p->nwants;
+}
+
+uint64_t bt_picker_next_deadline(const struct bt_picker *p)
+{
+	for (size_t i = 0; i < p->nwants; i++)
+		if (p->state[p->wants[i].piece] != PS_COMPLETE)
+			return p->wants[i].deadline;
+	return UINT64_MAX;
+}
+
+bool bt_picker_interesting(const struct bt_picker *p, const uint8_t *peer_bf)
+{
+	size_t n = (p->npieces + 7) / 8;
+	for (size_t i = 0; i < n; i++)
+		if (peer_bf[i] & ~p->have_bf[i])
+			return true;
+	return false;
+}
+
+/* Take the free blocks of A (and, if DUP, blocks requested once elsewhere
+ * that this peer does not have queued). Returns the new count. */
+static size_t take_blocks(struct bt_picker *p, struct active *a, bool dup,
+			  bt_picker_queued_fn queued, void *arg,
+			  struct bt_block *out, size_t n, size_t max)
+{
+	for (uint32_t b = 0; b < a->nblocks && n < max; b++) {
+		if (a->got[b])
+			continue;
+		uint32_t begin = b * BT_BLOCK_SIZE;
+		if (a->req[b] == 0 ||
+		    (dup && a->req[b] < MAX_REQ_PER_BLOCK &&
+		     !(queued && queued(arg, a->piece, begin)))) {
+			out[n].piece = a->piece;
+			out[n].begin = begin;
+			out[n].length = bt_picker_block_len(p, a->piece, b);
+			a->req[b]++;
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t bt_picker_pick(struct bt_picker *p, const uint8_t *peer_bf,
+		      bt_picker_queued_fn queued, void *arg, uint64_t now,
+		      struct bt_block *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->nwants && n < max; i++) {
+		uint32_t piece = p->wants[i].piece;
+		if (p->state[piece] == PS_COMPLETE || !bt_bit_get(peer_bf, piece))
+			continue;
+		struct active *a = active_create(p, piece);
+		if (!a)
+			return n;
+		n = take_blocks(p, a, p->wants[i].deadline <= now, queued, arg,
+				out, n, max);
+	}
+	if (!p->fetch_all || n >= max)
+		return n;
+	/* finish pieces already in progress before starting new ones */
+	for (size_t i = 0; i < p->nact && n < max; i++) {
+		struct active *a = p->act[i];
+		if (p->state[a->piece] == PS_ACTIVE && bt_bit_get(peer_bf, a->piece))
+			n = take_blocks(p, a, false, NULL, NULL, out, n, max);
+	}
+	while (n < max) {
+		uint32_t best = UINT32_MAX, best_avail = UINT32_MAX;
+		uint32_t start = p->rotate++ % p->npieces;
+		for (uint32_t k = 0; k < p->npieces; k++) {
+			uint32_t i = start + k;
+			if (i >= p->npieces)
+				i -= p->npieces;
+			if (p->state[i] != PS_NONE || !bt_bit_get(peer_bf, i))
+				continue;
+			if (p->avail[i] < best_avail) {
+				best = i;
+				best_avail = p->avail[i];
+				if (best_avail <= 1)
+					break;
+			}
+		}
+		if (best == UINT32_MAX)
+			break;
+		struct active *a = active_create(p, best);
+		if (!a)
+			break;
+		n = take_blocks(p, a, false, NULL, NULL, out, n, max);
+	}
+	return n;
+}
+
+int bt_picker_received(struct bt_picker *p, uint32_t piece, uint32_t begin,
+		       uint32_t peer_id)
+{
+	if (piece >= p->npieces || p->state[piece] != PS_ACTIVE ||
+	    begin % BT_BLOCK_SIZE)
+		return -1;
+	struct active *a = active_get(p, piece);
+	uint32_t b = begin / BT_BLOCK_SIZE;
+	if (!a || b >= a->nblocks || a->got[b])
+		return -1;
+	a->got[b] = 1;
+	a->from[b] = peer_id;
+	if (a->req[b])
+		a->req[b]--;
+	if (++a->nreceived < a->nblocks)
+		return 0;
+	p->state[piece] = PS_COMPLETE;
+	return 1;
+}
+
+void bt_picker_abort(struct bt_picker *p, uint32_t piece, uint32_t begin)
+{
+	if (piece >= p->npieces || begin % BT_BLOCK_SIZE)
+		return;
+	struct active *a = active_get(p, piece);
+	uint32_t b = begin / BT_BLOCK_SIZE;
+	if (a && b < a->nblocks && a->req[b])
+		a->req[b]--;
+}
+
+size_t bt_picker_piece_failed(struct bt_picker *p, uint32_t piece,
+			      uint32_t *ids, size_t max)
+{
+	struct active *a = piece < p->npieces ? active_get(p, piece) : NULL;
+	size_t n = 0;
+	if (!a)
+		return 0;
+	for (uint32_t b = 0; b < a->nblocks; b++) {
+		if (!a->got[b])
+			continue;
+		size_t k;
+		for (k = 0; k < n; k++)
+			if (ids[k] == a->from[b])
+				break;
+		if (k == n && n < max)
+			ids[n++] = a->from[b];
+	}
+	memset(a->got, 0, a->nblocks);
+	memset(a->from, 0, a->nblocks * sizeof(*a->from));
+	a->nreceived = 0;
+	p->state[piece] = PS_ACTIVE;
+	return n;
+}
+
+int bt_picker_check(const struct bt_picker *p)
+{
+	uint32_t have = 0;
+	for (uint32_t i = 0; i < p->npieces; i++) {
+		bool h = p->state[i] == PS_HAVE;
+		if (h != bt_bit_get(p->have_bf, i))
+			return -EINVAL;
+		have += h;
+		if (h && (p->wanted[i] || p->act_of[i]))
+			return -EINVAL;
+		if ((p->state[i] == PS_ACTIVE || p->state[i] == PS_COMPLETE) !=
+		    (p->act_of[i] != 0))
+			return -EINVAL;
+	}
+	if (have != p->have_count)
+		return -EINVAL;
+	size_t nw = 0;
+	for (uint32_t i = 0; i < p->npieces; i++)
+		nw += p->wanted[i];
+	if (nw != p->nwants)
+		return -EINVAL;
+	for (size_t i = 0; i < p->nwants; i++) {
+		if (!p->wanted[p->wants[i].piece])
+			return -EINVAL;
+		if (i && p->wants[i - 1].deadline > p->wants[i].deadline)
+			return -EINVAL;
+	}
+	for (size_t i = 0; i < p->nact; i++) {
+		const struct active *a = p->act[i];
+		uint32_t got = 0;
+		if (p->act_of[a->piece] != i + 1)
+			return -EINVAL;
+		for (uint32_t b = 0; b < a->nblocks; b++) {
+			got += a->got[b];
+			if (a->req[b] > MAX_REQ_PER_BLOCK)
+				return -EINVAL;
+		}
+		if (got != a->nreceived)
+			return -EINVAL;
+		if ((got == a->nblocks) != (p->state[a->piece] == PS_COMPLETE))
+			return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,86 @@
+/* bt_picker — which block to request next, from which peer.
+ *
+ * I/O-free and clock-driven (the caller passes `now` in ms), owned by the
+ * engine thread. It knows which pieces we have, how many peers have each
+ * piece, which pieces readers want and by when (deadlines), and the state of
+ * every block of the pieces in progress.
+ *
+ * Order of picking for a peer: wanted pieces by earliest deadline (pieces
+ * already in progress first among equals); then, when fetch-all is on,
+ * pieces in progress and then rarest-first. A block is normally requested
+ * from one peer at a time; once a wanted piece's deadline has passed, its
+ * missing blocks may be requested from a second peer too (the first to
+ * arrive wins; the caller cancels the other). */
+#ifndef BT_PICKER_H
+#define BT_PICKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bt_picker;
+
+struct bt_block {
+	uint32_t piece;
+	uint32_t begin;
+	uint32_t length;
+};
+
+/* Returns true when the peer asking already has BLOCK in its queue (so a
+ * duplicate request would be pointless). */
+typedef bool (*bt_picker_queued_fn)(void *arg, uint32_t piece, uint32_t begin);
+
+struct bt_picker *bt_picker_new(uint32_t npieces, uint32_t piece_length,
+				uint64_t total_length);
+void bt_picker_free(struct bt_picker *p);
+
+void bt_picker_set_fetch_all(struct bt_picker *p, bool on);
+/* Mark PIECE verified: it is never picked again and stops being wanted. */
+void bt_picker_set_have(struct bt_picker *p, uint32_t piece);
+bool bt_picker_have(const struct bt_picker *p, uint32_t piece);
+uint32_t bt_picker_have_count(const struct bt_picker *p);
+
+/* Availability: a peer's whole bitfield arrived or left, or one `have`. */
+void bt_picker_avail_add(struct bt_picker *p, const uint8_t *bitfield);
+void bt_picker_avail_remove(struct bt_picker *p, const uint8_t *bitfield);
+void bt_picker_avail_inc(struct bt_picker *p, uint32_t piece);
+uint32_t bt_picker_avail(const struct bt_picker *p, uint32_t piece);
+
+/* Want PIECE by absolute time DEADLINE (ms); an earlier deadline replaces a
+ * later one. Pieces we have are ignored. */
+void bt_picker_want(struct bt_picker *p, uint32_t piece, uint64_t deadline);
+bool bt_picker_wanted(const struct bt_picker *p, uint32_t piece);
+size_t bt_picker_want_count(const struct bt_picker *p);
+/* Is there anything we would request from a peer with PEER_BF? */
+bool bt_picker_interesting(const struct bt_picker *p, const uint8_t *peer_bf);
+
+/* Pick up to MAX blocks for a peer whose pieces are PEER_BF. QUEUED tells
+ * which blocks that peer already has outstanding. The picked blocks count as
+ * requested until bt_picker_received() or bt_picker_abort(). */
+size_t bt_picker_pick(struct bt_picker *p, const uint8_t *peer_bf,
+		      bt_picker_queued_fn queued, void *arg, uint64_t now,
+		      struct bt_block *out, size_t max);
+
+/* A block arrived from peer PEER_ID. Returns 1 when that completed the
+ * piece (all blocks received: hash it now), 0 when not, -1 when the block
+ * was not needed (duplicate, piece already complete or verified, or not a
+ * block boundary). */
+int bt_picker_received(struct bt_picker *p, uint32_t piece, uint32_t begin,
+		       uint32_t peer_id);
+/* A request was lost (choke, reject, cancel, peer gone). */
+void bt_picker_abort(struct bt_picker *p, uint32_t piece, uint32_t begin);
+/* The piece failed its hash check: forget its blocks, fetch it again.
+ * Writes up to MAX distinct ids of the peers that sent its blocks to IDS and
+ * returns how many. */
+size_t bt_picker_piece_failed(struct bt_picker *p, uint32_t piece,
+			      uint32_t *ids, size_t max);
+/* Earliest deadline of any wanted piece, or UINT64_MAX. */
+uint64_t bt_picker_next_deadline(const struct bt_picker *p);
+/* Number of blocks in a piece, and a block's length. */
+uint32_t bt_picker_nblocks(const struct bt_picker *p, uint32_t piece);
+uint32_t bt_picker_block_len(const struct bt_picker *p, uint32_t piece,
+			     uint32_t block);
+/* Invariant checker for tests: 0 when consistent. */
+int bt_picker_check(const struct bt_picker *p);
+
+#endif
