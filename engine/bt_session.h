@@ -56,7 +56,10 @@ void bt_session_want(struct bt_session *s, uint32_t first, uint32_t last,
 		     uint32_t deadline_ms);
 
 /* Called on the engine thread each time a piece verifies (after it is
- * marked in the cache). Set before bt_session_start(). */
+ * marked in the cache), or with PIECE == BT_PIECE_ERROR when writing to the
+ * cache failed (a full disk): readers waiting for pieces should then get
+ * EIO. Set before bt_session_start(). */
+#define BT_PIECE_ERROR UINT32_MAX
 typedef void (*bt_piece_cb)(void *arg, uint32_t piece);
 void bt_session_on_piece(struct bt_session *s, bt_piece_cb cb, void *arg);
 

@@ -1,0 +1,791 @@
+/* bt_session — the engine thread of one torrent: peers, trackers, picker.
+ *
+ * bt_session_new() binds the listening socket (so a busy port is reported
+ * before mounting); bt_session_start() makes the event base and starts the
+ * engine and hasher threads. Other threads reach the engine only through
+ * bt_post(): a locked list of closures drained by one pre-created event
+ * that bt_post() fires with event_active(). A one-second tick drives
+ * timeouts, rates, re-announces, new connections and unchoking. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "bt_session_i.h"
+#include "pfs_hash.h"
+#include "pfs_log.h"
+
+#define TICK_MS 1000
+#define STOP_ANNOUNCE_MS 2000
+#define RETRY_MIN_MS 5000
+#define RETRY_MAX_MS 300000
+#define MAX_KNOWN 2000
+
+struct post_item {
+	struct post_item *next;
+	bt_post_fn fn;
+	void *arg;
+};
+
+uint64_t bt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void bt_addr_name(const struct bt_peer_addr *a, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&a->ss;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(out, len, "%s:%u", ip, ntohs(in->sin_port));
+	} else {
+		const struct sockaddr_in6 *in = (const void *)&a->ss;
+		inet_ntop(AF_INET6, &in->sin6_addr, ip, sizeof(ip));
+		snprintf(out, len, "[%s]:%u", ip, ntohs(in->sin6_port));
+	}
+}
+
+static bool addr_equal(const struct bt_peer_addr *a,
+		       const struct bt_peer_addr *b)
+{
+	if (a->ss.ss_family != b->ss.ss_family)
+		return false;
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->ss;
+		const struct sockaddr_in *y = (const void *)&b->ss;
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)&a->ss;
+	const struct sockaddr_in6 *y = (const void *)&b->ss;
+	return x->sin6_port == y->sin6_port &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+}
+
+/* "1.2.3.4:5" or "[::1]:5" into A. Returns 0 or -EINVAL. */
+static int parse_hostport(const char *str, struct bt_peer_addr *a)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	memset(a, 0, sizeof(*a));
+	if (str[0] == '[') {
+		const char *end = strchr(str, ']');
+		if (!end || end[1] != ':' || (size_t)(end - str - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, str + 1, (size_t)(end - str - 1));
+		host[end - str - 1] = '\0';
+		colon = end + 1;
+	} else {
+		colon = strrchr(str, ':');
+		if (!colon || (size_t)(colon - str) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, str, (size_t)(colon - str));
+		host[colon - str] = '\0';
+	}
+	char *endp;
+	long port = strtol(colon + 1, &endp, 10);
+	if (!colon[1] || *endp || port < 1 || port > 65535)
+		return -EINVAL;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		a->len = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		a->len = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- known peers and connections ---- */
+
+struct bt_known *bt_session_find_known(struct bt_session *s,
+				       const struct bt_peer_addr *a)
+{
+	for (size_t i = 0; i < s->nknown; i++)
+		if (addr_equal(&s->known[i].addr, a))
+			return &s->known[i];
+	return NULL;
+}
+
+void bt_session_add_known(struct bt_session *s, const struct bt_peer_addr *a,
+			  bool manual)
+{
+	struct bt_known *k = bt_session_find_known(s, a);
+	if (k) {
+		k->manual |= manual;
+		return;
+	}
+	if (s->nknown >= MAX_KNOWN)
+		return;
+	if (s->nknown == s->cap_known) {
+		size_t cap = s->cap_known ? s->cap_known * 2 : 32;
+		struct bt_known *n = realloc(s->known, cap * sizeof(*n));
+		if (!n)
+			return;
+		s->known = n;
+		s->cap_known = cap;
+	}
+	k = &s->known[s->nknown++];
+	memset(k, 0, sizeof(*k));
+	k->addr = *a;
+	k->manual = manual;
+}
+
+static void connect_more(struct bt_session *s, uint64_t now)
+{
+	if (s->stopping || !s->base)
+		return;
+	for (size_t i = 0; i < s->nknown && (int)s->npeers < s->max_peers; i++) {
+		struct bt_known *k = &s->known[i];
+		if (k->connected || k->banned || k->next_try > now)
+			continue;
+		k->connected = true;
+		if (!bt_peer_connect(s, &k->addr)) {
+			k->connected = false;
+			k->fails++;
+			k->next_try = now + RETRY_MIN_MS;
+		}
+	}
+}
+
+void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p)
+{
+	struct bt_peer **pp = &s->peers;
+	while (*pp && *pp != p)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = p->next;
+	s->npeers--;
+	struct bt_known *k = bt_session_find_known(s, &p->addr);
+	if (!k)
+		return;
+	k->connected = false;
+	uint64_t now = bt_now_ms();
+	if (p->handshaken && now - p->connected_at > 60000) {
+		k->fails = 0; /* it worked for a while: reconnect soon */
+		k->next_try = now + RETRY_MIN_MS;
+		return;
+	}
+	k->fails++;
+	uint64_t wait = (uint64_t)RETRY_MIN_MS << (k->fails < 7 ? k->fails - 1 : 6);
+	k->next_try = now + (wait > RETRY_MAX_MS ? RETRY_MAX_MS : wait);
+	if (!k->manual && k->fails >= 8)
+		k->banned = true; /* give up on it */
+}
+
+void bt_session_rechoke(struct bt_session *s)
+{
+	/* Basic: unchoke interested peers while slots last; choke peers that
+	 * lost interest. */
+	for (struct bt_peer *p = s->peers; p; p = p->next) {
+		if (!p->handshaken)
+			continue;
+		if (!p->peer_interested && !p->am_choking)
+			bt_peer_set_choke(p, true);
+	}
+	for (struct bt_peer *p = s->peers; p && s->unchoked < BT_UPLOAD_SLOTS;
+	     p = p->next) {
+		if (p->handshaken && p->peer_interested && p->am_choking)
+			bt_peer_set_choke(p, false);
+	}
+}
+
+static void fill_all(struct bt_session *s)
+{
+	for (struct bt_peer *p = s->peers; p; p = p->next)
+		bt_peer_fill(p);
+}
+
+/* ---- data path ---- */
+
+void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
+		      uint32_t begin, const uint8_t *data, uint32_t len)
+{
+	if (begin % BT_BLOCK_SIZE ||
+	    len != bt_picker_block_len(s->picker, piece, begin / BT_BLOCK_SIZE))
+		return; /* not a block we ask for */
+	int r = bt_picker_received(s->picker, piece, begin, p->id);
+	if (r < 0)
+		return; /* not needed (a duplicate that lost the race) */
+	uint8_t *copy = malloc(len);
+	if (!copy) {
+		bt_picker_piece_failed(s->picker, piece, NULL, 0);
+		return;
+	}
+	memcpy(copy, data, len);
+	bt_hasher_write(s, piece, begin, copy, len);
+	s->downloaded += len;
+	s->down_sec += len;
+	/* a duplicate request of this block may be out with another peer */
+	for (struct bt_peer *q = s->peers; q; q = q->next)
+		if (q != p && q->nout)
+			bt_peer_cancel(q, piece, begin);
+	if (r == 1)
+		bt_hasher_verify(s, piece);
+}
+
+void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err)
+{
+	if (s->stopping)
+		return;
+	if (err == 0) {
+		bt_picker_set_have(s->picker, piece);
+		for (struct bt_peer *p = s->peers; p; p = p->next) {
+			bt_peer_send_have(p, piece);
+			if (p->handshaken)
+				bt_peer_update_interest(p);
+		}
+		if (s->piece_cb)
+			s->piece_cb(s->piece_arg, piece);
+		fill_all(s);
+		return;
+	}
+	if (err != -EBADMSG) {
+		bt_picker_piece_failed(s->picker, piece, NULL, 0);
+		if (!s->disk_error)
+			pfs_log(PFS_LOG_ERROR, "session",
+				"cache write failed (%s): fetching paused",
+				strerror(-err));
+		s->disk_error = true;
+		if (s->piece_cb)
+			s->piece_cb(s->piece_arg, BT_PIECE_ERROR);
+		return;
+	}
+	uint32_t ids[64];
+	size_t n = bt_picker_piece_failed(s->picker, piece, ids, 64);
+	s->hash_fails++;
+	pfs_log(PFS_LOG_WARN, "session", "piece %u failed its hash check", piece);
+	for (size_t i = 0; i < n; i++) {
+		for (struct bt_peer *p = s->peers; p; p = p->next) {
+			if (p->id != ids[i])
+				continue;
+			p->strikes++;
+			if (n == 1 || p->strikes >= 2) {
+				struct bt_known *k =
+					bt_session_find_known(s, &p->addr);
+				if (k)
+					k->banned = true;
+				bt_peer_close(p, "sent a bad piece");
+			}
+			break;
+		}
+	}
+	fill_all(s);
+}
+
+/* ---- trackers ---- */
+
+static void fill_announce(struct bt_session *s, struct bt_announce *a,
+			  enum bt_tracker_event ev)
+{
+	memset(a, 0, sizeof(*a));
+	memcpy(a->info_hash, s->mi->info_hash, 20);
+	memcpy(a->peer_id, s->peer_id, 20);
+	a->port = s->port;
+	a->uploaded = s->uploaded;
+	a->downloaded = s->downloaded;
+	a->left = s->mi->total_length - cache_bytes_verified(s->cache);
+	a->event = ev;
+	a->numwant = ev == BT_EVENT_STOPPED ? 0 : 80;
+	a->key = s->key;
+}
+
+static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
+{
+	struct bt_tracker_state *t = arg;
+	struct bt_session *s = t->s;
+	uint64_t now = bt_now_ms();
+	t->req = NULL;
+	if (err < 0 || r->failure) {
+		t->fails++;
+		uint64_t wait = 15000ull << (t->fails < 6 ? t->fails - 1 : 5);
+		t->next_announce = now + wait;
+		pfs_log(PFS_LOG_WARN, "tracker", "announce to '%s' failed: %s",
+			t->url, err < 0 ? strerror(-err) : r->failure);
+		return;
+	}
+	t->fails = 0;
+	t->started = true;
+	t->interval = r->interval;
+	t->next_announce = now + (uint64_t)r->interval * 1000;
+	pfs_log(PFS_LOG_INFO, "tracker", "'%s' gave %zu peers", t->url,
+		r->npeers);
+	for (size_t i = 0; i < r->npeers; i++)
+		bt_session_add_known(s, &r->peers[i], false);
+	connect_more(s, now);
+}
+
+static void announce(struct bt_session *s, struct bt_tracker_state *t,
+		     enum bt_tracker_event ev, bt_tracker_cb cb, void *arg)
+{
+	struct bt_announce a;
+	fill_announce(s, &a, ev);
+	t->req = bt_tracker_announce(s->base, s->dns, t->url, &a,
+				     ev == BT_EVENT_STOPPED ? 2 : 15, cb, arg);
+	if (!t->req) {
+		t->fails++;
+		t->next_announce = bt_now_ms() + RETRY_MAX_MS;
+	}
+}
+
+static void tracker_tick(struct bt_session *s, uint64_t now)
+{
+	for (size_t i = 0; i < s->ntrackers; i++) {
+		struct bt_tracker_state *t = &s->trackers[i];
+		if (t->req || now < t->next_announce)
+			continue;
+		announce(s, t, t->started ? BT_EVENT_NONE : BT_EVENT_STARTED,
+			 tracker_cb, t);
+	}
+}
+
+/* ---- engine thread plumbing ---- */
+
+static void publish_stats(struct bt_session *s)
+{
+	uint32_t n = 0, seeds = 0;
+	for (struct bt_peer *p = s->peers; p; p = p->next) {
+		if (!p->handshaken)
+			continue;
+		n++;
+		seeds += p->seed;
+	}
+	pthread_mutex_lock(&s->stats_lock);
+	s->stats.downloaded = s->downloaded;
+	s->stats.uploaded = s->uploaded;
+	s->stats.npeers = n;
+	s->stats.nseeds = seeds;
+	s->stats.have = bt_picker_have_count(s->picker);
+	s->stats.hash_fails = s->hash_fails;
+	s->stats.down_rate = s->down_rate;
+	s->stats.up_rate = s->up_rate;
+	pthread_mutex_unlock(&s->stats_lock);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bt_session *s = arg;
+	(void)fd;
+	(void)what;
+	uint64_t now = bt_now_ms();
+	s->down_rate = s->down_rate * 0.5 + (double)s->down_sec * 0.5;
+	s->up_rate = s->up_rate * 0.5 + (double)s->up_sec * 0.5;
+	s->down_sec = s->up_sec = 0;
+	for (struct bt_peer *p = s->peers, *next; p; p = next) {
+		next = p->next;
+		bt_peer_tick(p, now);
+	}
+	if (s->disk_error && bt_hasher_queued_bytes(s) == 0)
+		s->disk_error = false; /* try again: space may have been freed */
+	tracker_tick(s, now);
+	connect_more(s, now);
+	bt_session_rechoke(s);
+	fill_all(s);
+	publish_stats(s);
+}
+
+static void post_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bt_session *s = arg;
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&s->post_lock);
+	struct post_item *it = s->post_head;
+	s->post_head = s->post_tail = NULL;
+	pthread_mutex_unlock(&s->post_lock);
+	while (it) {
+		struct post_item *next = it->next;
+		it->fn(s, it->arg);
+		free(it);
+		it = next;
+	}
+}
+
+int bt_post(struct bt_session *s, bt_post_fn fn, void *arg)
+{
+	struct post_item *it = malloc(sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	it->next = NULL;
+	it->fn = fn;
+	it->arg = arg;
+	pthread_mutex_lock(&s->post_lock);
+	if (s->post_closed) {
+		pthread_mutex_unlock(&s->post_lock);
+		free(it);
+		return -ESHUTDOWN;
+	}
+	if (s->post_tail)
+		s->post_tail->next = it;
+	else
+		s->post_head = it;
+	s->post_tail = it;
+	if (s->post_ev)
+		event_active(s->post_ev, EV_READ, 0);
+	pthread_mutex_unlock(&s->post_lock);
+	return 0;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+		      struct sockaddr *sa, int salen, void *arg)
+{
+	struct bt_session *s = arg;
+	(void)l;
+	if (s->stopping || (int)s->npeers >= s->max_peers + 5) {
+		close(fd);
+		return;
+	}
+	struct bt_peer *p = bt_peer_accept(s, fd, sa, salen);
+	if (p)
+		pfs_log(PFS_LOG_DEBUG, "session", "incoming connection from '%s'",
+			p->name);
+}
+
+struct want_msg {
+	uint32_t first, last;
+	uint64_t deadline;
+};
+
+static void want_cb(struct bt_session *s, void *arg)
+{
+	struct want_msg *w = arg;
+	for (uint32_t i = w->first; i <= w->last && i < s->mi->npieces; i++)
+		bt_picker_want(s->picker, i, w->deadline);
+	free(w);
+	fill_all(s);
+}
+
+void bt_session_want(struct bt_session *s, uint32_t first, uint32_t last,
+		     uint32_t deadline_ms)
+{
+	if (first > last || first >= s->mi->npieces)
+		return;
+	struct want_msg *w = malloc(sizeof(*w));
+	if (!w)
+		return;
+	w->first = first;
+	w->last = last;
+	w->deadline = bt_now_ms() + deadline_ms;
+	if (bt_post(s, want_cb, w) < 0)
+		free(w);
+}
+
+static void stop_announce_cb(int err, const struct bt_tracker_reply *r,
+			     void *arg)
+{
+	struct bt_tracker_state *t = arg;
+	struct bt_session *s = t->s;
+	(void)err;
+	(void)r;
+	t->req = NULL;
+	for (size_t i = 0; i < s->ntrackers; i++)
+		if (s->trackers[i].req)
+			return;
+	event_base_loopexit(s->base, NULL);
+}
+
+static void exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bt_session *s = arg;
+	(void)fd;
+	(void)what;
+	event_base_loopexit(s->base, NULL);
+}
+
+static void stop_cb(struct bt_session *s, void *arg)
+{
+	(void)arg;
+	s->stopping = true;
+	if (s->listener) {
+		evconnlistener_free(s->listener);
+		s->listener = NULL;
+		s->listen_fd = -1;
+	}
+	while (s->peers)
+		bt_peer_close(s->peers, "shutting down");
+	bool pending = false;
+	for (size_t i = 0; i < s->ntrackers; i++) {
+		struct bt_tracker_state *t = &s->trackers[i];
+		if (t->req) {
+			bt_tracker_cancel(t->req);
+			t->req = NULL;
+		}
+		if (t->started) {
+			announce(s, t, BT_EVENT_STOPPED, stop_announce_cb, t);
+			pending |= t->req != NULL;
+		}
+	}
+	if (!pending) {
+		event_base_loopexit(s->base, NULL);
+		return;
+	}
+	struct timeval tv = {STOP_ANNOUNCE_MS / 1000,
+			     (STOP_ANNOUNCE_MS % 1000) * 1000};
+	s->exit_ev = evtimer_new(s->base, exit_cb, s);
+	if (!s->exit_ev || evtimer_add(s->exit_ev, &tv) < 0)
+		event_base_loopexit(s->base, NULL);
+}
+
+static void *engine_main(void *arg)
+{
+	struct bt_session *s = arg;
+	tick_cb(-1, 0, s); /* announce and connect at once */
+	event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+/* ---- lifetime ---- */
+
+static int open_listener(struct bt_session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int family = AF_INET6;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	if (s->bind_ip && inet_pton(AF_INET, s->bind_ip, &in4->sin_addr) == 1) {
+		family = AF_INET;
+	} else if (s->bind_ip &&
+		   inet_pton(AF_INET6, s->bind_ip, &in6->sin6_addr) != 1) {
+		return -EINVAL;
+	}
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && family == AF_INET6 && !s->bind_ip) {
+		family = AF_INET; /* no IPv6 on this host */
+		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0)
+		return -errno;
+	int one = 1, zero = 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(s->port);
+		len = sizeof(*in6);
+	} else {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(s->port);
+		len = sizeof(*in4);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	s->port = ntohs(family == AF_INET6 ? in6->sin6_port : in4->sin_port);
+	s->listen_fd = fd;
+	return 0;
+}
+
+struct bt_session *bt_session_new(const struct bt_metainfo *mi,
+				  struct cache *cache,
+				  const struct bt_session_opts *o, int *err)
+{
+	int e = -ENOMEM;
+	struct bt_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out;
+	s->mi = mi;
+	s->cache = cache;
+	s->listen_fd = -1;
+	s->port = o->port;
+	s->max_peers = o->max_peers > 0 ? o->max_peers : BT_DEFAULT_MAX_PEERS;
+	s->no_trackers = o->no_trackers;
+	pthread_mutex_init(&s->post_lock, NULL);
+	pthread_mutex_init(&s->job_lock, NULL);
+	pthread_cond_init(&s->job_cond, NULL);
+	pthread_mutex_init(&s->stats_lock, NULL);
+	if (o->bind_ip && !(s->bind_ip = strdup(o->bind_ip)))
+		goto out;
+	s->picker = bt_picker_new(mi->npieces, mi->piece_length, mi->total_length);
+	if (!s->picker)
+		goto out;
+	for (uint32_t i = 0; i < mi->npieces; i++)
+		if (cache_has(cache, i))
+			bt_picker_set_have(s->picker, i);
+	s->lim.npieces = mi->npieces;
+	s->lim.piece_length = mi->piece_length;
+	s->lim.total_length = mi->total_length;
+	s->lim.max_msg_len = bt_wire_max_msg_len(mi->npieces);
+
+	memcpy(s->peer_id, "-PF0100-", 8);
+	if ((e = pfs_random(s->peer_id + 8, 12)) < 0 ||
+	    (e = pfs_random(&s->key, sizeof(s->key))) < 0)
+		goto out;
+	for (size_t i = 0; i < o->npeers; i++) {
+		struct bt_peer_addr a;
+		if (parse_hostport(o->peers[i], &a) < 0) {
+			pfs_log(PFS_LOG_ERROR, "session",
+				"bad peer address '%s' (want IP:PORT)",
+				o->peers[i]);
+			e = -EINVAL;
+			goto out;
+		}
+		bt_session_add_known(s, &a, true);
+	}
+	if (!s->no_trackers && mi->ntrackers) {
+		s->trackers = calloc(mi->ntrackers, sizeof(*s->trackers));
+		if (!s->trackers)
+			goto out;
+		for (size_t i = 0; i < mi->ntrackers; i++) {
+			s->trackers[i].url = mi->trackers[i];
+			s->trackers[i].s = s;
+		}
+		s->ntrackers = mi->ntrackers;
+	}
+	if ((e = open_listener(s)) < 0) {
+		pfs_log(PFS_LOG_ERROR, "session", "cannot listen on port %u: %s",
+			o->port, strerror(-e));
+		goto out;
+	}
+	return s;
+out:
+	bt_session_free(s);
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+static void evthread_init_once(void)
+{
+	evthread_use_pthreads();
+}
+
+int bt_session_start(struct bt_session *s)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int err = -ENOMEM;
+	pthread_once(&once, evthread_init_once);
+	s->base = event_base_new();
+	if (!s->base)
+		return -ENOMEM;
+	s->dns = evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+						 EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	s->tick_ev = event_new(s->base, -1, EV_PERSIST, tick_cb, s);
+	s->listener = evconnlistener_new(s->base, accept_cb, s,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+					 -1, s->listen_fd);
+	if (!s->tick_ev || !s->listener)
+		return -ENOMEM;
+	struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
+	evtimer_add(s->tick_ev, &tv);
+	pthread_mutex_lock(&s->post_lock);
+	s->post_ev = event_new(s->base, -1, 0, post_cb, s);
+	if (s->post_ev && s->post_head)
+		event_active(s->post_ev, EV_READ, 0);
+	pthread_mutex_unlock(&s->post_lock);
+	if (!s->post_ev)
+		return -ENOMEM;
+	if ((err = bt_hasher_start(s)) < 0)
+		return err;
+	if ((err = -pthread_create(&s->thread, NULL, engine_main, s)) < 0) {
+		bt_hasher_stop(s);
+		return err;
+	}
+	s->started = true;
+	return 0;
+}
+
+void bt_session_stop(struct bt_session *s)
+{
+	if (!s->started || s->stopped)
+		return;
+	s->stopped = true;
+	if (bt_post(s, stop_cb, NULL) == 0)
+		pthread_join(s->thread, NULL);
+	pthread_mutex_lock(&s->post_lock);
+	s->post_closed = true;
+	struct post_item *it = s->post_head;
+	s->post_head = s->post_tail = NULL;
+	pthread_mutex_unlock(&s->post_lock);
+	/* the engine thread is gone: run what is left here */
+	while (it) {
+		struct post_item *next = it->next;
+		it->fn(s, it->arg);
+		free(it);
+		it = next;
+	}
+	bt_hasher_stop(s);
+	int err = cache_flush(s->cache);
+	if (err < 0)
+		pfs_log(PFS_LOG_ERROR, "session", "writing the verified map failed: %s",
+			strerror(-err));
+}
+
+void bt_session_free(struct bt_session *s)
+{
+	if (!s)
+		return;
+	if (s->started && !s->stopped)
+		bt_session_stop(s);
+	while (s->peers)
+		bt_peer_close(s->peers, "freed");
+	for (size_t i = 0; i < s->ntrackers; i++)
+		if (s->trackers[i].req)
+			bt_tracker_cancel(s->trackers[i].req);
+	free(s->trackers);
+	if (s->listener)
+		evconnlistener_free(s->listener);
+	else if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->post_ev)
+		event_free(s->post_ev);
+	if (s->tick_ev)
+		event_free(s->tick_ev);
+	if (s->exit_ev)
+		event_free(s->exit_ev);
+	if (s->dns)
+		evdns_base_free(s->dns, 0);
+	if (s->base)
+		event_base_free(s->base);
+	bt_picker_free(s->picker);
+	free(s->known);
+	free(s->write_failed);
+	free(s->bind_ip);
+	pthread_mutex_destroy(&s->post_lock);
+	pthread_mutex_destroy(&s->job_lock);
+	pthread_cond_destroy(&s->job_cond);
+	pthread_mutex_destroy(&s->stats_lock);
+	free(s);
+}
+
+void bt_session_on_piece(struct bt_session *s, bt_piece_cb cb, void *arg)
+{
+	s->piece_cb = cb;
+	s->piece_arg = arg;
+}
+
+void bt_session_stats(struct bt_session *s, struct bt_stats *st)
+{
+	pthread_mutex_lock(&s->stats_lock);
+	*st = s->stats;
+	pthread_mutex_unlock(&s->stats_lock);
+}
+
+uint16_t bt_session_port(const struct bt_session *s)
+{
+	return s->port;
+}

@@ -1,0 +1,179 @@
+/* bt_session_i.h — engine-internal structures shared by bt_session.c,
+ * bt_peer.c and bt_hasher.c. Everything here belongs to the engine thread
+ * unless a field says otherwise. Not for use outside engine/. */
+#ifndef BT_SESSION_I_H
+#define BT_SESSION_I_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bt_picker.h"
+#include "bt_session.h"
+#include "bt_tracker.h"
+#include "bt_wire.h"
+
+struct event_base;
+struct event;
+struct evdns_base;
+struct evconnlistener;
+struct bufferevent;
+
+#define BT_DEFAULT_MAX_PEERS 50
+#define BT_UPLOAD_SLOTS 8
+#define BT_MAX_OUT_REQS 256    /* our requests outstanding to one peer */
+#define BT_MAX_IN_REQS 512     /* a peer's requests queued with us */
+#define BT_HASHER_MAX_BYTES (32u << 20) /* blocks queued for the disk */
+
+/* A known peer address: from a tracker, --peer, or an incoming peer. */
+struct bt_known {
+	struct bt_peer_addr addr;
+	uint64_t next_try;  /* ms */
+	uint32_t fails;
+	bool connected;
+	bool banned;
+	bool manual;        /* --peer: retried forever */
+};
+
+struct bt_tracker_state {
+	struct bt_session *s;
+	const char *url;
+	struct bt_tracker_req *req;
+	uint64_t next_announce; /* ms */
+	uint32_t interval;      /* s */
+	uint32_t fails;
+	bool started;           /* "started" was accepted */
+};
+
+struct bt_out_req {
+	uint32_t piece, begin, length;
+	uint64_t sent; /* ms */
+};
+
+struct bt_peer {
+	struct bt_session *s;
+	struct bt_peer *next;
+	struct bufferevent *bev;
+	struct bt_peer_addr addr;
+	char name[64];
+	uint32_t id;
+	bool outgoing;
+	bool handshaken;
+	bool fast;         /* both sides support BEP 6 */
+	bool am_choking, am_interested, peer_choking, peer_interested;
+	bool seed;
+	uint8_t peer_id[20];
+	uint8_t *have;     /* peer's bitfield */
+	uint32_t have_count;
+	bool bitfield_seen;
+	struct bt_out_req *out;
+	size_t nout;
+	struct bt_block *in; /* requests queued from the peer */
+	size_t nin_head, nin;
+	uint64_t connected_at, last_recv, last_send, last_block, snubbed_until;
+	uint32_t strikes;  /* bad pieces it contributed to */
+	uint64_t recv_bytes, sent_bytes;     /* payload, this second */
+	double down_rate, up_rate;           /* bytes/s, smoothed */
+	uint64_t total_down, total_up;
+};
+
+struct bt_job;
+struct post_item;
+
+struct bt_session {
+	const struct bt_metainfo *mi;
+	struct cache *cache;
+	char *bind_ip;
+	uint16_t port;
+	int listen_fd;
+	int max_peers;
+	bool no_trackers;
+
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct evconnlistener *listener;
+	struct event *post_ev, *tick_ev, *exit_ev;
+	pthread_t thread;
+	bool started, stopped;
+
+	pthread_mutex_t post_lock; /* guards post_* (any thread) */
+	struct post_item *post_head, *post_tail;
+	bool post_closed;
+
+	uint8_t peer_id[20];
+	uint32_t key;
+	struct bt_picker *picker;
+	struct bt_wire_limits lim;
+	struct bt_peer *peers;
+	uint32_t npeers; /* including connecting */
+	uint32_t next_peer_id;
+	struct bt_known *known;
+	size_t nknown, cap_known;
+	struct bt_tracker_state *trackers;
+	size_t ntrackers;
+	bool stopping;
+	uint32_t unchoked;
+
+	bt_piece_cb piece_cb;
+	void *piece_arg;
+
+	/* hasher thread: guarded by job_lock */
+	pthread_t hasher;
+	bool hasher_started;
+	pthread_mutex_t job_lock;
+	pthread_cond_t job_cond;
+	struct bt_job *job_head, *job_tail;
+	bool job_stop;
+	size_t job_bytes;
+	uint8_t *write_failed; /* hasher thread: pieces whose write failed */
+	int write_errno;       /* hasher thread */
+	bool disk_error; /* engine thread: a cache write failed */
+
+	/* counters (engine thread), published to stats under stats_lock */
+	uint64_t downloaded, uploaded, down_sec, up_sec;
+	double down_rate, up_rate;
+	uint32_t hash_fails;
+	pthread_mutex_t stats_lock;
+	struct bt_stats stats;
+};
+
+uint64_t bt_now_ms(void);
+void bt_addr_name(const struct bt_peer_addr *a, char *out, size_t len);
+
+/* bt_peer.c */
+struct bt_peer *bt_peer_connect(struct bt_session *s,
+				const struct bt_peer_addr *addr);
+struct bt_peer *bt_peer_accept(struct bt_session *s, int fd,
+			       const struct sockaddr *sa, int salen);
+void bt_peer_close(struct bt_peer *p, const char *why);
+void bt_peer_fill(struct bt_peer *p);
+void bt_peer_send_have(struct bt_peer *p, uint32_t piece);
+void bt_peer_update_interest(struct bt_peer *p);
+void bt_peer_set_choke(struct bt_peer *p, bool choke);
+void bt_peer_cancel(struct bt_peer *p, uint32_t piece, uint32_t begin);
+void bt_peer_tick(struct bt_peer *p, uint64_t now);
+
+/* bt_session.c, called by peers */
+void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p);
+void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
+		      uint32_t begin, const uint8_t *data, uint32_t len);
+void bt_session_add_known(struct bt_session *s, const struct bt_peer_addr *a,
+			  bool manual);
+struct bt_known *bt_session_find_known(struct bt_session *s,
+				       const struct bt_peer_addr *a);
+void bt_session_rechoke(struct bt_session *s);
+
+/* bt_hasher.c */
+int bt_hasher_start(struct bt_session *s);
+void bt_hasher_stop(struct bt_session *s);
+/* Queue a block write; takes ownership of DATA. */
+int bt_hasher_write(struct bt_session *s, uint32_t piece, uint32_t begin,
+		    uint8_t *data, uint32_t len);
+/* Queue a verify of PIECE after the writes queued before it; the result is
+ * posted to the engine thread as bt_session_piece_done(). */
+int bt_hasher_verify(struct bt_session *s, uint32_t piece);
+size_t bt_hasher_queued_bytes(struct bt_session *s);
+/* Engine thread: the verdict on a piece: 0, -EBADMSG or -errno. */
+void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err);
+
+#endif
