@@ -14,7 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Containers may nest this deep (the top value is level 1); deeper input is
+ * rejected before descending, so the recursive decoder's stack is bounded. */
 #define BT_BENCODE_MAX_DEPTH 64
+/* At most this many values per decoded tree. Every value costs at least two
+ * input bytes and at most one node (40-56 bytes), so a tree is bounded by a
+ * small multiple of its input; the cap (8 Mi nodes, under 500 MiB) bounds
+ * huge inputs too. */
+#define BT_BENCODE_MAX_NODES (1u << 23)
 
 enum bt_btype { BT_BINT, BT_BSTR, BT_BLIST, BT_BDICT };
 
@@ -48,8 +55,11 @@ struct bt_bkv {
 };
 
 /* Decode all LEN bytes of BUF. On success *OUT is a tree to free with
- * bt_bval_free(). Returns 0, -EINVAL (malformed, with a reason in ERR when
- * ERR is not NULL) or -ENOMEM. Never aborts on any input. */
+ * bt_bval_free(). Returns 0, -EINVAL (malformed, with a one-line reason and
+ * the byte offset in ERR when ERR is not NULL) or -ENOMEM. Never aborts on
+ * any input. Dictionary items keep their (strictly ascending) input order.
+ * Container arrays grow geometrically but never beyond what the remaining
+ * input could still fill, and the tree is capped at BT_BENCODE_MAX_NODES. */
 int bt_bdecode(const uint8_t *buf, size_t len, struct bt_bval **out,
 	       char *err, size_t errlen);
 /* Decode one value from the front of BUF, allowing trailing bytes; the
@@ -58,9 +68,10 @@ int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
 		      size_t *used, char *err, size_t errlen);
 void bt_bval_free(struct bt_bval *v);
 
-/* Dictionary lookup by key; NULL when D is not a dict or the key is absent. */
+/* Dictionary lookup by key (binary search: D must be sorted, as every
+ * decoded dict is); NULL when D is NULL, not a dict or the key is absent. */
 const struct bt_bval *bt_bdict_get(const struct bt_bval *d, const char *key);
-/* Typed lookups: NULL/-1 when absent or of another type. */
+/* Typed lookups: NULL when absent or of another type. */
 const struct bt_bval *bt_bdict_get_str(const struct bt_bval *d, const char *key);
 const struct bt_bval *bt_bdict_get_list(const struct bt_bval *d, const char *key);
 const struct bt_bval *bt_bdict_get_dict(const struct bt_bval *d, const char *key);
@@ -86,5 +97,9 @@ int bt_benc_dict_begin(struct bt_benc *b);
 int bt_benc_end(struct bt_benc *b);
 /* Append already-encoded bytes (e.g. a raw `info` span). */
 int bt_benc_raw(struct bt_benc *b, const void *p, size_t len);
+/* Append the canonical encoding of tree V (items in their stored order). For
+ * a tree from bt_bdecode() the output equals the decoded input byte for byte.
+ * A tree deeper than BT_BENCODE_MAX_DEPTH fails the buffer with -EINVAL. */
+int bt_benc_bval(struct bt_benc *b, const struct bt_bval *v);
 
 #endif
