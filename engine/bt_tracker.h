@@ -7,7 +7,16 @@
  * announce with libevent's evhttp on the engine thread: a body-size cap,
  * a timeout, and the callback always called exactly once (also on error),
  * unless bt_tracker_cancel() was called first. Only the engine thread may
- * call the I/O functions. */
+ * call the I/O functions. Cancel every request before freeing the
+ * event_base or evdns_base, and free the evdns_base with fail_requests = 1:
+ * libevent 2.1 keeps a cancelled request's hostname lookup (and its
+ * bufferevent) alive until the lookup ends, and evdns_base_free(dns, 0)
+ * would leak it.
+ *
+ * Limitations: https:// announces are refused by bt_tracker_announce (NULL
+ * and a warning) because the build does not link libevent_openssl; a
+ * hostname is only resolved through the evdns_base given, never with a
+ * blocking getaddrinfo() on the engine thread. */
 #ifndef BT_TRACKER_H
 #define BT_TRACKER_H
 
@@ -32,8 +41,10 @@ struct bt_announce {
 	uint16_t port;
 	uint64_t uploaded, downloaded, left;
 	enum bt_tracker_event event;
-	int numwant;
-	uint32_t key; /* random per session */
+	int numwant;  /* omitted from the URL when negative */
+	uint32_t key; /* random per session; sent as 8 hex digits */
+	const char *tracker_id; /* "tracker id" from an earlier reply, sent
+				 * back as trackerid=; NULL or "" for none */
 };
 
 struct bt_peer_addr {
@@ -50,17 +61,34 @@ struct bt_tracker_reply {
 	int64_t complete, incomplete; /* -1 when absent */
 	struct bt_peer_addr *peers;
 	size_t npeers;
+	char *tracker_id; /* "tracker id", or NULL; pass it back in
+			   * bt_announce.tracker_id on later announces */
 };
 
-/* Build the GET URL for announce URL BASE (which may already carry a query).
- * Returns 0, or -ENAMETOOLONG when CAP is too small, -EINVAL for a BASE that
- * is not http(s). */
+/* Build the GET URL for announce URL BASE (which may already carry a query):
+ * BASE?info_hash=..&peer_id=..&port=&uploaded=&downloaded=&left=&compact=1
+ * &numwant=&key=&event=started|stopped|completed (event only when not
+ * BT_EVENT_NONE), '&' instead of '?' when BASE has a query. Every byte
+ * outside [A-Za-z0-9.-_~] is percent-encoded. Returns 0, or -ENAMETOOLONG
+ * when CAP is too small, -EINVAL for a BASE that is not http(s)://host...,
+ * has a fragment, or contains spaces, control or non-ASCII bytes. */
 int bt_tracker_url(char *out, size_t cap, const char *base,
 		   const struct bt_announce *a);
 /* Parse a tracker reply body (bencoded dict; compact or dictionary peers;
  * peers6). Peers with port 0 are skipped. Returns 0, -EINVAL with ERR, or
  * -ENOMEM. A reply with "failure reason" parses successfully with
- * reply->failure set. */
+ * reply->failure set (other fields left at their defaults).
+ * Details: whitespace after the dict is tolerated; a wrong type for
+ * "failure reason", "interval", "peers" or "peers6", a compact "peers"
+ * length that is not a multiple of 6 or "peers6" not a multiple of 18 is
+ * -EINVAL; informational fields of the wrong type ("warning message",
+ * "min interval", "complete", "incomplete", "tracker id") are ignored.
+ * Dictionary peers need "ip" as a literal IPv4/IPv6 address (hostnames are
+ * skipped) and "port" in 1..65535; malformed entries are skipped.
+ * Unspecified, multicast and broadcast addresses are skipped; v4-mapped
+ * IPv6 addresses become AF_INET. At most BT_TRACKER_MAX_PEERS peers are
+ * kept. Text fields are truncated to 1 KiB, control characters replaced
+ * by '?'. On error REPLY is left released (safe to release again). */
 int bt_tracker_parse(const uint8_t *body, size_t len,
 		     struct bt_tracker_reply *reply, char *err, size_t errlen);
 void bt_tracker_reply_release(struct bt_tracker_reply *reply);
@@ -70,21 +98,34 @@ struct event_base;
 struct evdns_base;
 struct bt_tracker_req;
 
-/* Called once per request on the engine thread. ERR is 0 with REPLY filled
- * (possibly with reply->failure), or -errno / -EINVAL / -ETIMEDOUT with
- * REPLY NULL. REPLY is released after the callback returns. */
+/* Called once per request on the engine thread, never from inside
+ * bt_tracker_announce() itself. ERR is 0 with REPLY filled (possibly with
+ * reply->failure), or negative with REPLY NULL: -ETIMEDOUT (no complete
+ * answer within the timeout), -ECONNREFUSED or another connect errno,
+ * -EHOSTUNREACH (name did not resolve), -ECONNRESET (closed before a full
+ * reply), -EPROTO (HTTP status other than 200, or a malformed HTTP
+ * response), -EMSGSIZE (body over BT_TRACKER_MAX_BODY), -EINVAL (body not
+ * a valid tracker reply). REPLY is released after the callback returns.
+ * The callback may start new announces or cancel other requests. */
 typedef void (*bt_tracker_cb)(int err, const struct bt_tracker_reply *reply,
 			      void *arg);
 
-/* Start one announce of A to URL. Returns a handle (valid until the callback
- * runs or bt_tracker_cancel) or NULL if the URL is unusable. */
+/* Start one announce of A to URL (an http:// announce URL; the query is
+ * built here with bt_tracker_url). TIMEOUT_SEC bounds the whole request
+ * (resolve, connect, send, receive); values < 1 mean 1. DNS may be NULL when
+ * the URL's host is a numeric IPv4/IPv6 address. Returns a handle (valid
+ * until the callback runs or bt_tracker_cancel) or NULL if the URL is
+ * unusable: not http, https (unsupported, see above), a hostname with no
+ * DNS base, or out of memory. Every pending request must be cancelled
+ * before BASE (or DNS) is freed. */
 struct bt_tracker_req *bt_tracker_announce(struct event_base *base,
 					   struct evdns_base *dns,
 					   const char *url,
 					   const struct bt_announce *a,
 					   int timeout_sec, bt_tracker_cb cb,
 					   void *arg);
-/* Abort a request; its callback will not be called. */
+/* Abort a request and free it; its callback will not be called. NULL is a
+ * no-op. Must not be called after the callback has run. */
 void bt_tracker_cancel(struct bt_tracker_req *req);
 
 #endif

@@ -16,6 +16,12 @@
 #define BT_HANDSHAKE_LEN 68
 #define BT_BLOCK_SIZE 16384u
 #define BT_MAX_BLOCK_SIZE (128u * 1024) /* largest request we serve */
+/* Largest BEP 10 extended payload (after the ext_id byte) that
+ * bt_wire_max_msg_len() makes room for: a ut_metadata data message is a
+ * small dict plus a 16 KiB metadata piece, PEX and extension handshakes are
+ * a few KiB, so 128 KiB leaves ample headroom without letting a peer make us
+ * buffer megabytes. */
+#define BT_WIRE_MAX_EXT_LEN (128u * 1024)
 
 enum bt_msg_type {
 	BT_MSG_KEEPALIVE = -1,
@@ -51,7 +57,9 @@ struct bt_msg {
 };
 
 /* Limits used when parsing: messages longer than max_msg_len are a protocol
- * error (a peer may not make us buffer more than this). */
+ * error (a peer may not make us buffer more than this). max_msg_len bounds
+ * the value of the 4-byte length prefix (id byte + payload), so a whole
+ * framed message is at most max_msg_len + 4 bytes. */
 struct bt_wire_limits {
 	uint32_t npieces;
 	uint32_t piece_length;
@@ -60,8 +68,10 @@ struct bt_wire_limits {
 			       * huge bitfield: see bt_wire_max_msg_len() */
 };
 
-/* Smallest safe max_msg_len for a torrent: covers a full bitfield and the
- * largest block. */
+/* Smallest safe max_msg_len for a torrent: the largest of a piece message
+ * with a BT_MAX_BLOCK_SIZE block (9 + 128 KiB), a full bitfield
+ * (1 + ceil(npieces / 8)) and an extended message carrying
+ * BT_WIRE_MAX_EXT_LEN bytes (2 + 128 KiB). */
 uint32_t bt_wire_max_msg_len(uint32_t npieces);
 
 /* Handshake: "\x13BitTorrent protocol", 8 reserved bytes, info-hash,
@@ -79,15 +89,23 @@ int bt_wire_handshake_parse(const uint8_t in[BT_HANDSHAKE_LEN],
  * of the wrong size or with spare bits set, an index >= npieces, a block
  * that crosses the end of its piece, a request longer than
  * BT_MAX_BLOCK_SIZE, a length prefix over max_msg_len). Unknown message ids
- * are returned with their type and payload, not rejected. */
+ * are returned with their type and payload, not rejected. Fixed-size
+ * messages must have exactly their size; request, cancel and reject need
+ * 1 <= length <= BT_MAX_BLOCK_SIZE; a piece block must be non-empty; the
+ * size of piece i is min(piece_length, total_length - i * piece_length).
+ * The length prefix is checked against max_msg_len as soon as its 4 bytes
+ * are present (-EPROTO before the body arrives). */
 ssize_t bt_wire_parse(const uint8_t *buf, size_t len,
 		      const struct bt_wire_limits *lim, struct bt_msg *msg);
 
 /* Encode MSG's header (length prefix, id and fixed fields) into OUT. For
  * BT_MSG_PIECE, BT_MSG_BITFIELD and BT_MSG_EXTENDED the length prefix counts
  * msg->data_len and the data bytes are copied too when msg->data is not
- * NULL (when it is NULL the caller appends data_len bytes itself). Returns
- * bytes written, or 0 if CAP is too small. */
+ * NULL (when it is NULL the caller appends data_len bytes itself). Other
+ * ids 0..255 not listed in enum bt_msg_type are encoded as id + data.
+ * Returns bytes written (header only when msg->data is NULL), or 0 if CAP is
+ * too small, the type is not encodable or the length does not fit 32 bits.
+ * Headers are at most 17 bytes. */
 size_t bt_wire_build(uint8_t *out, size_t cap, const struct bt_msg *msg);
 
 /* Bitfield helpers, BEP 3 bit order (piece 0 = high bit of byte 0). */
