@@ -15,9 +15,16 @@
  * that is safe because nothing is ever read from a piece that is not marked
  * verified, and a verified piece is never written again.
  *
+ * One store is used by one struct cache at a time: cache_open takes an
+ * exclusive flock(2) on the data file (it survives fork, so opening before
+ * daemonising is fine) and fails with -EBUSY while another holder, in this
+ * or another process, has it open.
+ *
  * Thread-safety: one mutex guards the map; every function may be called from
  * any thread. cache_fd() may be used for pread/splice of verified ranges
- * without the lock. */
+ * without the lock. A cache_write racing a cache_verify of the same piece
+ * never leaves the piece marked verified with bytes other than those hashed:
+ * the verify then fails with -EBADMSG (or the write with -EINVAL). */
 #ifndef CACHE_H
 #define CACHE_H
 
@@ -27,16 +34,22 @@
 
 struct cache;
 
-/* The default root: $XDG_CACHE_HOME/p2pfs, else $HOME/.cache/p2pfs. Writes at
- * most LEN bytes into OUT. Returns 0 or -ENAMETOOLONG/-ENOENT. */
+/* The default root: $XDG_CACHE_HOME/p2pfs when that is set and absolute,
+ * else $HOME/.cache/p2pfs (the passwd entry's home when HOME is unset or not
+ * absolute). Writes at most LEN bytes into OUT. Returns 0 or
+ * -ENAMETOOLONG/-ENOENT. Does not create anything. */
 int cache_default_root(char *out, size_t len);
 
 /* Open (creating as needed) the store for one torrent under ROOT (created
- * with parents). Returns NULL with *ERR = -errno on failure. */
+ * with parents, mode 0700). INFO_HASH_HEX is 40 or 64 hex digits (the store
+ * folder uses them in lowercase). The geometry must be consistent: npieces
+ * >= 1, piece_length >= 1, (npieces - 1) * piece_length < total_length <=
+ * npieces * piece_length. Returns NULL with *ERR = -errno on failure:
+ * -EINVAL for bad arguments, -EBUSY when the store is already open. */
 struct cache *cache_open(const char *root, const char *info_hash_hex,
 			 uint32_t npieces, uint32_t piece_length,
 			 uint64_t total_length, int *err);
-/* Flush the map and close. */
+/* Flush the map and close. NULL is a no-op. */
 void cache_close(struct cache *c);
 
 /* Data file descriptor, for pread/splice of verified ranges. */
@@ -46,7 +59,7 @@ const char *cache_dir(const struct cache *c);
 
 bool cache_has(struct cache *c, uint32_t piece);
 /* True when every piece overlapping [OFF, OFF+LEN) is verified
- * (LEN == 0 is always true). */
+ * (LEN == 0 is always true; a range reaching past the end is false). */
 bool cache_has_range(struct cache *c, uint64_t off, uint64_t len);
 uint32_t cache_count(struct cache *c);
 uint64_t cache_bytes_verified(struct cache *c);
@@ -64,14 +77,45 @@ int cache_read(struct cache *c, uint32_t piece, uint32_t begin, void *buf,
 	       size_t len);
 /* Hash PIECE as it is on disk; if it equals EXPECTED, mark it verified and
  * return 0; otherwise return -EBADMSG. -errno on I/O errors. Runs on the
- * caller's thread (the hasher thread), without the lock held while hashing. */
+ * caller's thread (the hasher thread), without the lock held while hashing;
+ * several threads may verify different pieces at once. A mismatch on a
+ * piece already verified leaves it verified. */
 int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20]);
 /* Write the map if it changed since the last flush (data fdatasync first).
- * Returns 0 or -errno. */
+ * Returns 0 or -errno. Concurrent calls are serialised. Once an fdatasync
+ * of the data file has failed, bytes may have been lost without a trace, so
+ * every later flush of this struct cache fails with -EIO and the map on disk
+ * keeps its last good state. */
 int cache_flush(struct cache *c);
 
 /* Invariant checker for tests: returns 0 when the in-memory state is
- * consistent (count matches the bitmap, spare bits clear, file size). */
+ * consistent (count matches the bitmap, spare bits clear, file size),
+ * -EUCLEAN when not, or -errno if the data file cannot be examined. */
 int cache_check(struct cache *c);
+
+/* The verified map's file format, exposed for tests and the fuzzer. All
+ * integers are big-endian:
+ *   "P2PFSMAP" | u32 version (1) | u32 npieces | u32 piece_length |
+ *   u64 total_length | bitmap, (npieces + 7) / 8 bytes, BEP 3 bit order,
+ *   spare bits zero | SHA-256 of everything before it.
+ * Pure functions, no I/O, any thread. */
+#define CACHE_MAP_MAGIC "P2PFSMAP"
+#define CACHE_MAP_VERSION 1u
+#define CACHE_MAP_HEADER_LEN 28u
+
+/* Encoded size of the map of a torrent of NPIECES pieces. */
+size_t cache_map_size(uint32_t npieces);
+/* Encode BITMAP into OUT of LEN >= cache_map_size(npieces) bytes. Returns 0,
+ * -EINVAL (LEN too small, or spare bits set in BITMAP) or -EIO (hashing). */
+int cache_map_encode(const uint8_t *bitmap, uint32_t npieces,
+		     uint32_t piece_length, uint64_t total_length,
+		     uint8_t *out, size_t len);
+/* Parse the untrusted map BUF of LEN bytes, expected to describe the given
+ * geometry. On success copies the bitmap into BITMAP_OUT ((npieces + 7) / 8
+ * bytes) and returns 0; on any mismatch (size, magic, version, geometry,
+ * checksum, spare bits) returns -EINVAL and leaves BITMAP_OUT untouched. */
+int cache_map_decode(const uint8_t *buf, size_t len, uint32_t npieces,
+		     uint32_t piece_length, uint64_t total_length,
+		     uint8_t *bitmap_out);
 
 #endif

@@ -1,0 +1,879 @@
+/* cache — the sparse piece store of one torrent and its verified map; see
+ * cache.h for the contract.
+ *
+ * How it is built:
+ * - The data file is created and sized with ftruncate, so unfetched ranges
+ *   are holes; blocks are written with pwrite at their torrent offset.
+ * - The map lives in memory as a BEP 3 bitmap under `lock`. Writers and
+ *   readers copy what they need under it and do their I/O outside it.
+ * - cache_verify hashes without any lock. To make sure that the bytes it
+ *   marks verified are the bytes it hashed, every cache_write holds `io_lock`
+ *   shared for its pwrite and sets the piece's `touched` bit afterwards;
+ *   cache_verify clears that bit before hashing and, holding `io_lock`
+ *   exclusively (so no write is half done), marks the piece only if the bit
+ *   is still clear. One verify per piece runs at a time (`verifying` bits,
+ *   `verify_cond`), so two verifies cannot clear each other's evidence.
+ * - cache_flush, serialised by `flush_lock`, copies the bitmap under `lock`,
+ *   then fdatasyncs the data, writes verified.tmp, fsyncs it, renames it
+ *   over verified and fsyncs the folder. The map therefore never names a
+ *   piece whose bytes were not already durable. A failed fdatasync is
+ *   sticky (its dirty pages may be gone), so no later map can vouch for
+ *   them.
+ * - On open a map is trusted only if it decodes (size, magic, version,
+ *   geometry, SHA-256, spare bits) and the data file already had the right
+ *   size; a rejected map is unlinked before the data file is resized, so a
+ *   later open cannot resurrect it against a file that no longer matches.
+ * - An exclusive flock on the data file keeps a second user off the store. */
+#include "cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pfs_hash.h"
+#include "pfs_log.h"
+
+#define CACHE_HASH_CHUNK (256u * 1024)
+#define MAP_NAME "verified"
+#define MAP_TMP_NAME "verified.tmp"
+#define DATA_NAME "data"
+
+struct cache {
+	/* immutable after cache_open */
+	uint32_t npieces;
+	uint32_t piece_length;
+	uint64_t total_length;
+	size_t bm_len;
+	int fd;     /* data file, flock'd */
+	int dir_fd; /* the store's folder, for openat/renameat/fsync */
+	char *dir;
+
+	pthread_mutex_t lock; /* guards the fields below, up to io_lock */
+	pthread_cond_t verify_cond;
+	uint8_t *map;       /* verified pieces */
+	uint8_t *touched;   /* written since its verify began */
+	uint8_t *verifying; /* a cache_verify is hashing it */
+	uint32_t count;
+	bool dirty; /* map differs from the one on disk */
+	/* kept between verifies so the hasher thread does not allocate (and
+	 * fault in) a fresh chunk per piece; taken by one verify at a time */
+	uint8_t *hash_buf;
+	struct pfs_sha1_ctx *hash_ctx;
+
+	pthread_rwlock_t io_lock; /* writes shared, verify's mark exclusive */
+
+	pthread_mutex_t flush_lock; /* guards the fields below */
+	uint8_t *snap;    /* bitmap copy being flushed */
+	uint8_t *map_buf; /* encoded map, cache_map_size(npieces) bytes */
+	bool sync_failed;
+};
+
+static bool bit_get(const uint8_t *bm, uint32_t i)
+{
+	return bm[i >> 3] & (0x80u >> (i & 7));
+}
+
+static void bit_set(uint8_t *bm, uint32_t i)
+{
+	bm[i >> 3] |= (uint8_t)(0x80u >> (i & 7));
+}
+
+static void bit_clear(uint8_t *bm, uint32_t i)
+{
+	bm[i >> 3] &= (uint8_t)~(0x80u >> (i & 7));
+}
+
+static size_t bitmap_len(uint32_t npieces)
+{
+	return (size_t)npieces / 8 + (npieces % 8 != 0);
+}
+
+/* Bits of the last byte that do not name a piece. */
+static uint8_t spare_mask(uint32_t npieces)
+{
+	return npieces % 8 ? (uint8_t)(0xffu >> (npieces % 8)) : 0;
+}
+
+static uint32_t popcount(const uint8_t *bm, size_t len)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += (uint32_t)__builtin_popcount(bm[i]);
+	return n;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* ---- the map format (pure) ----------------------------------------------- */
+
+size_t cache_map_size(uint32_t npieces)
+{
+	return CACHE_MAP_HEADER_LEN + bitmap_len(npieces) + PFS_SHA256_LEN;
+}
+
+int cache_map_encode(const uint8_t *bitmap, uint32_t npieces,
+		     uint32_t piece_length, uint64_t total_length,
+		     uint8_t *out, size_t len)
+{
+	size_t bl = bitmap_len(npieces);
+	if (len < cache_map_size(npieces))
+		return -EINVAL;
+	if (bl && (bitmap[bl - 1] & spare_mask(npieces)))
+		return -EINVAL;
+	memcpy(out, CACHE_MAP_MAGIC, 8);
+	put32(out + 8, CACHE_MAP_VERSION);
+	put32(out + 12, npieces);
+	put32(out + 16, piece_length);
+	put64(out + 20, total_length);
+	if (bl)
+		memcpy(out + CACHE_MAP_HEADER_LEN, bitmap, bl);
+	return pfs_sha256(out, CACHE_MAP_HEADER_LEN + bl,
+			  out + CACHE_MAP_HEADER_LEN + bl) < 0
+		       ? -EIO
+		       : 0;
+}
+
+int cache_map_decode(const uint8_t *buf, size_t len, uint32_t npieces,
+		     uint32_t piece_length, uint64_t total_length,
+		     uint8_t *bitmap_out)
+{
+	size_t bl = bitmap_len(npieces);
+	uint8_t sum[PFS_SHA256_LEN];
+	if (!buf || len != cache_map_size(npieces))
+		return -EINVAL;
+	if (memcmp(buf, CACHE_MAP_MAGIC, 8) != 0 ||
+	    get32(buf + 8) != CACHE_MAP_VERSION || get32(buf + 12) != npieces ||
+	    get32(buf + 16) != piece_length ||
+	    get64(buf + 20) != total_length)
+		return -EINVAL;
+	if (pfs_sha256(buf, CACHE_MAP_HEADER_LEN + bl, sum) < 0 ||
+	    memcmp(sum, buf + CACHE_MAP_HEADER_LEN + bl, sizeof(sum)) != 0)
+		return -EINVAL;
+	if (bl && (buf[CACHE_MAP_HEADER_LEN + bl - 1] & spare_mask(npieces)))
+		return -EINVAL;
+	if (bl)
+		memcpy(bitmap_out, buf + CACHE_MAP_HEADER_LEN, bl);
+	return 0;
+}
+
+/* ---- small I/O helpers --------------------------------------------------- */
+
+/* Read up to LEN bytes at OFF; *GOT is short only at end of file. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off,
+		      size_t *got)
+{
+	size_t done = 0;
+	int err = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*got = done;
+	return err;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
+				   (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO; /* no progress, no reason: do not spin */
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+	if (n == 0)
+		return -EINVAL;
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		if (buf[i - 1] == '/')
+			continue; /* "//" or a trailing slash */
+		char saved = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		buf[i] = saved;
+	}
+	return 0;
+}
+
+static int fmt_path(char *out, size_t len, const char *a, const char *b)
+{
+	if (len == 0)
+		return -ENAMETOOLONG;
+	int n = snprintf(out, len, "%s%s", a, b);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int cache_default_root(char *out, size_t len)
+{
+	const char *x = getenv("XDG_CACHE_HOME");
+	if (x && x[0] == '/')
+		return fmt_path(out, len, x, "/p2pfs");
+	const char *h = getenv("HOME");
+	if (h && h[0] == '/')
+		return fmt_path(out, len, h, "/.cache/p2pfs");
+
+	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t bsz = sz > 0 ? (size_t)sz : 16384;
+	char *pwbuf = NULL;
+	struct passwd pw, *res = NULL;
+	int err;
+	for (;;) {
+		char *nb = realloc(pwbuf, bsz);
+		if (!nb) {
+			err = -ENOMEM;
+			goto out;
+		}
+		pwbuf = nb;
+		int e = getpwuid_r(getuid(), &pw, pwbuf, bsz, &res);
+		if (e == ERANGE && bsz < (1u << 20)) {
+			bsz *= 2;
+			continue;
+		}
+		break;
+	}
+	if (!res || !res->pw_dir || res->pw_dir[0] != '/') {
+		err = -ENOENT;
+		goto out;
+	}
+	err = fmt_path(out, len, res->pw_dir, "/.cache/p2pfs");
+out:
+	free(pwbuf);
+	return err;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static bool valid_geometry(uint32_t npieces, uint32_t piece_length,
+			   uint64_t total_length)
+{
+	if (npieces == 0 || piece_length == 0)
+		return false;
+	if (total_length > (uint64_t)INT64_MAX)
+		return false;
+	return total_length > (uint64_t)(npieces - 1) * piece_length &&
+	       total_length <= (uint64_t)npieces * piece_length;
+}
+
+static uint64_t piece_size(const struct cache *c, uint32_t piece)
+{
+	uint64_t start = (uint64_t)piece * c->piece_length;
+	uint64_t left = c->total_length - start;
+	return left < c->piece_length ? left : c->piece_length;
+}
+
+/* Drop the on-disk map durably: it must not be trusted by a later open. */
+static int drop_map(struct cache *c)
+{
+	if (unlinkat(c->dir_fd, MAP_NAME, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return fsync(c->dir_fd) < 0 ? -errno : 0;
+}
+
+/* Load the map into c->map, or leave it empty. DATA_SIZE is the data file's
+ * size before it was resized. Returns 0 or -errno when a rejected map could
+ * not be removed. */
+static int load_map(struct cache *c, uint64_t data_size)
+{
+	size_t want = cache_map_size(c->npieces);
+	const char *why = NULL;
+	uint8_t *buf = NULL;
+	struct stat st;
+	int err = 0;
+	int fd = openat(c->dir_fd, MAP_NAME, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		err = -errno;
+		why = strerror(-err);
+		goto reject;
+	}
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != want) {
+		why = "wrong size";
+		goto reject;
+	}
+	if (!(buf = malloc(want))) {
+		why = strerror(ENOMEM);
+		goto reject;
+	}
+	size_t got = 0;
+	if ((err = pread_full(fd, buf, want, 0, &got)) < 0 || got != want) {
+		why = err < 0 ? strerror(-err) : "short read";
+		goto reject;
+	}
+	if (cache_map_decode(buf, want, c->npieces, c->piece_length,
+			     c->total_length, c->map) < 0) {
+		why = "damaged or for another geometry";
+		goto reject;
+	}
+	c->count = popcount(c->map, c->bm_len);
+	if (c->count && data_size != c->total_length) {
+		memset(c->map, 0, c->bm_len);
+		c->count = 0;
+		why = "the data file was replaced";
+		goto reject;
+	}
+	err = 0;
+	goto out;
+reject:
+	pfs_log(PFS_LOG_WARN, "cache", "ignoring the verified map in '%s': %s",
+		c->dir, why);
+	err = drop_map(c);
+	if (err < 0)
+		pfs_log(PFS_LOG_ERROR, "cache",
+			"cannot remove the verified map in '%s': %s", c->dir,
+			strerror(-err));
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return err;
+}
+
+static bool valid_hex(const char *s)
+{
+	size_t n = strlen(s);
+	if (n != 40 && n != 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+		      (ch >= 'A' && ch <= 'F')))
+			return false;
+	}
+	return true;
+}
+
+static void cache_free(struct cache *c, int inited)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->dir_fd >= 0)
+		close(c->dir_fd);
+	if (inited >= 1)
+		pthread_mutex_destroy(&c->lock);
+	if (inited >= 2)
+		pthread_cond_destroy(&c->verify_cond);
+	if (inited >= 3)
+		pthread_rwlock_destroy(&c->io_lock);
+	if (inited >= 4)
+		pthread_mutex_destroy(&c->flush_lock);
+	free(c->map);
+	free(c->touched);
+	free(c->verifying);
+	free(c->snap);
+	free(c->map_buf);
+	free(c->hash_buf);
+	pfs_sha1_free(c->hash_ctx);
+	free(c->dir);
+	free(c);
+}
+
+static int init_locks(struct cache *c, int *inited)
+{
+	pthread_rwlockattr_t ra;
+	int e;
+	if ((e = pthread_mutex_init(&c->lock, NULL)) != 0)
+		return -e;
+	*inited = 1;
+	if ((e = pthread_cond_init(&c->verify_cond, NULL)) != 0)
+		return -e;
+	*inited = 2;
+	if ((e = pthread_rwlockattr_init(&ra)) != 0)
+		return -e;
+	/* a steady stream of block writes must not starve verify's mark */
+	pthread_rwlockattr_setkind_np(
+		&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	e = pthread_rwlock_init(&c->io_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	if (e != 0)
+		return -e;
+	*inited = 3;
+	if ((e = pthread_mutex_init(&c->flush_lock, NULL)) != 0)
+		return -e;
+	*inited = 4;
+	return 0;
+}
+
+struct cache *cache_open(const char *root, const char *info_hash_hex,
+			 uint32_t npieces, uint32_t piece_length,
+			 uint64_t total_length, int *err)
+{
+	struct cache *c = NULL;
+	int inited = 0, e = 0;
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (!root || !root[0] || !info_hash_hex || !valid_hex(info_hash_hex) ||
+	    !valid_geometry(npieces, piece_length, total_length)) {
+		e = -EINVAL;
+		goto out;
+	}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		e = -ENOMEM;
+		goto out;
+	}
+	c->fd = c->dir_fd = -1;
+	c->npieces = npieces;
+	c->piece_length = piece_length;
+	c->total_length = total_length;
+	c->bm_len = bitmap_len(npieces);
+	if ((e = init_locks(c, &inited)) < 0)
+		goto out;
+	if (!(c->map = calloc(1, c->bm_len)) ||
+	    !(c->touched = calloc(1, c->bm_len)) ||
+	    !(c->verifying = calloc(1, c->bm_len)) ||
+	    !(c->snap = calloc(1, c->bm_len)) ||
+	    !(c->map_buf = malloc(cache_map_size(npieces)))) {
+		e = -ENOMEM;
+		goto out;
+	}
+
+	if ((e = mkdir_parents(root)) < 0)
+		goto out;
+	size_t rl = strlen(root);
+	while (rl > 0 && root[rl - 1] == '/')
+		rl--; /* "/" itself becomes "" + "/hex" */
+	int n = snprintf(path, sizeof(path), "%.*s/%s", (int)rl, root,
+			 info_hash_hex);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		e = -ENAMETOOLONG;
+		goto out;
+	}
+	for (char *p = path + rl + 1; *p; p++)
+		if (*p >= 'A' && *p <= 'F')
+			*p = (char)(*p - 'A' + 'a');
+	if (!(c->dir = strdup(path))) {
+		e = -ENOMEM;
+		goto out;
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		e = -errno;
+		goto out;
+	}
+	c->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dir_fd < 0) {
+		e = -errno;
+		goto out;
+	}
+	c->fd = openat(c->dir_fd, DATA_NAME, O_RDWR | O_CREAT | O_CLOEXEC,
+		       0600);
+	if (c->fd < 0) {
+		e = -errno;
+		goto out;
+	}
+	if (flock(c->fd, LOCK_EX | LOCK_NB) < 0) {
+		e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (e == -EBUSY)
+			pfs_log(PFS_LOG_WARN, "cache",
+				"'%s' is in use by another p2pfs", c->dir);
+		goto out;
+	}
+	if (fstat(c->fd, &st) < 0) {
+		e = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		e = -EINVAL;
+		goto out;
+	}
+	/* a crash between write and rename leaves this behind: never used */
+	if (unlinkat(c->dir_fd, MAP_TMP_NAME, 0) < 0 && errno != ENOENT) {
+		e = -errno;
+		goto out;
+	}
+	if ((e = load_map(c, (uint64_t)st.st_size)) < 0)
+		goto out;
+	if ((uint64_t)st.st_size != total_length &&
+	    ftruncate(c->fd, (off_t)total_length) < 0) {
+		e = -errno;
+		goto out;
+	}
+	pfs_log(PFS_LOG_DEBUG, "cache", "opened '%s': %u of %u pieces verified",
+		c->dir, c->count, npieces);
+	e = 0;
+out:
+	if (e < 0 && c) {
+		cache_free(c, inited);
+		c = NULL;
+	}
+	if (err)
+		*err = e;
+	return c;
+}
+
+void cache_close(struct cache *c)
+{
+	if (!c)
+		return;
+	int err = cache_flush(c);
+	if (err < 0)
+		pfs_log(PFS_LOG_ERROR, "cache",
+			"closing '%s': the verified map was not saved: %s",
+			c->dir, strerror(-err));
+	cache_free(c, 4);
+}
+
+int cache_fd(const struct cache *c)
+{
+	return c->fd;
+}
+
+const char *cache_dir(const struct cache *c)
+{
+	return c->dir;
+}
+
+/* ---- queries ------------------------------------------------------------- */
+
+bool cache_has(struct cache *c, uint32_t piece)
+{
+	if (piece >= c->npieces)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	bool v = bit_get(c->map, piece);
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+bool cache_has_range(struct cache *c, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return true;
+	if (off >= c->total_length || len > c->total_length - off)
+		return false;
+	uint32_t p = (uint32_t)(off / c->piece_length);
+	uint32_t last = (uint32_t)((off + len - 1) / c->piece_length);
+	bool ok = true;
+	pthread_mutex_lock(&c->lock);
+	/* whole bytes at a time in the middle of long ranges */
+	while (ok && p <= last) {
+		if ((p & 7) == 0 && last - p >= 7) {
+			ok = c->map[p >> 3] == 0xff;
+			p += 8;
+		} else {
+			ok = bit_get(c->map, p);
+			p++;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+uint32_t cache_count(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	uint32_t n = c->count;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+uint64_t cache_bytes_verified(struct cache *c)
+{
+	uint32_t last = c->npieces - 1;
+	pthread_mutex_lock(&c->lock);
+	uint64_t n = (uint64_t)c->count * c->piece_length;
+	if (bit_get(c->map, last))
+		n -= c->piece_length - piece_size(c, last);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void cache_bitfield(struct cache *c, uint8_t *out)
+{
+	pthread_mutex_lock(&c->lock);
+	memcpy(out, c->map, c->bm_len);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- data ---------------------------------------------------------------- */
+
+static bool in_piece(const struct cache *c, uint32_t piece, uint32_t begin,
+		     size_t len)
+{
+	if (piece >= c->npieces)
+		return false;
+	uint64_t size = piece_size(c, piece);
+	return begin <= size && (uint64_t)len <= size - begin;
+}
+
+int cache_write(struct cache *c, uint32_t piece, uint32_t begin,
+		const void *data, size_t len)
+{
+	int err = 0;
+	if (!in_piece(c, piece, begin, len) || (!data && len))
+		return -EINVAL;
+	pthread_rwlock_rdlock(&c->io_lock);
+	pthread_mutex_lock(&c->lock);
+	bool verified = bit_get(c->map, piece);
+	pthread_mutex_unlock(&c->lock);
+	if (verified) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (len)
+		err = pwrite_full(c->fd, data, len,
+				  (uint64_t)piece * c->piece_length + begin);
+	/* even a failed write may have changed some bytes */
+	pthread_mutex_lock(&c->lock);
+	bit_set(c->touched, piece);
+	pthread_mutex_unlock(&c->lock);
+out:
+	pthread_rwlock_unlock(&c->io_lock);
+	return err;
+}
+
+int cache_read(struct cache *c, uint32_t piece, uint32_t begin, void *buf,
+	       size_t len)
+{
+	if (!in_piece(c, piece, begin, len) || (!buf && len))
+		return -EINVAL;
+	if (!cache_has(c, piece))
+		return -ENODATA;
+	size_t got = 0;
+	int err = pread_full(c->fd, buf, len,
+			     (uint64_t)piece * c->piece_length + begin, &got);
+	if (err < 0)
+		return err;
+	/* the file was cut short behind our back */
+	return got == len ? 0 : -EIO;
+}
+
+int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20])
+{
+	if (piece >= c->npieces || !expected)
+		return -EINVAL;
+	uint64_t size = piece_size(c, piece);
+	uint64_t off = (uint64_t)piece * c->piece_length;
+	uint8_t digest[PFS_SHA1_LEN];
+	int err = 0;
+
+	pthread_mutex_lock(&c->lock);
+	uint8_t *buf = c->hash_buf;
+	struct pfs_sha1_ctx *h = c->hash_ctx;
+	c->hash_buf = NULL;
+	c->hash_ctx = NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (!buf)
+		buf = malloc(CACHE_HASH_CHUNK);
+	if (!h)
+		h = pfs_sha1_new();
+	if (!buf || !h) {
+		err = -ENOMEM;
+		goto out;
+	}
+
+	pthread_mutex_lock(&c->lock);
+	while (bit_get(c->verifying, piece))
+		pthread_cond_wait(&c->verify_cond, &c->lock);
+	bit_set(c->verifying, piece);
+	bit_clear(c->touched, piece);
+	pthread_mutex_unlock(&c->lock);
+
+	for (uint64_t done = 0; done < size;) {
+		size_t want = size - done < CACHE_HASH_CHUNK
+				      ? (size_t)(size - done)
+				      : CACHE_HASH_CHUNK;
+		size_t got = 0;
+		if ((err = pread_full(c->fd, buf, want, off + done, &got)) < 0)
+			break;
+		if ((err = pfs_sha1_update(h, buf, got)) < 0)
+			break;
+		if (got < want)
+			break; /* cut short: hash what is there */
+		done += got;
+	}
+	/* final also resets the context for the next piece */
+	if (err == 0 && (err = pfs_sha1_final(h, digest)) == 0)
+		err = memcmp(digest, expected, PFS_SHA1_LEN) ? -EBADMSG : 0;
+	if (err < 0 && err != -EBADMSG) {
+		/* possibly mid-digest: not fit for reuse */
+		pfs_sha1_free(h);
+		h = NULL;
+	}
+
+	/* exclusive: no write to any piece is between its pwrite and its
+	 * touched bit, so a clear bit means the bytes are those hashed */
+	pthread_rwlock_wrlock(&c->io_lock);
+	pthread_mutex_lock(&c->lock);
+	if (err == 0 && bit_get(c->touched, piece)) {
+		pfs_log(PFS_LOG_DEBUG, "cache",
+			"piece %u was written while it was hashed", piece);
+		err = -EBADMSG;
+	}
+	if (err == 0 && !bit_get(c->map, piece)) {
+		bit_set(c->map, piece);
+		c->count++;
+		c->dirty = true;
+	}
+	bit_clear(c->verifying, piece);
+	pthread_cond_broadcast(&c->verify_cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_rwlock_unlock(&c->io_lock);
+out:
+	pthread_mutex_lock(&c->lock);
+	if (!c->hash_buf) {
+		c->hash_buf = buf;
+		buf = NULL;
+	}
+	if (!c->hash_ctx) {
+		c->hash_ctx = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(buf);
+	pfs_sha1_free(h);
+	return err;
+}
+
+/* ---- flush --------------------------------------------------------------- */
+
+static int write_map_file(struct cache *c, size_t len)
+{
+	int err = 0;
+	int fd = openat(c->dir_fd, MAP_TMP_NAME,
+			O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if ((err = pwrite_full(fd, c->map_buf, len, 0)) < 0)
+		goto out;
+	if (fsync(fd) < 0) {
+		err = -errno;
+		goto out;
+	}
+out:
+	if (close(fd) < 0 && err == 0)
+		err = -errno;
+	if (err == 0 && renameat(c->dir_fd, MAP_TMP_NAME, c->dir_fd,
+				 MAP_NAME) < 0)
+		err = -errno;
+	if (err < 0) {
+		unlinkat(c->dir_fd, MAP_TMP_NAME, 0);
+		return err;
+	}
+	/* make the rename itself durable */
+	return fsync(c->dir_fd) < 0 ? -errno : 0;
+}
+
+int cache_flush(struct cache *c)
+{
+	int err = 0;
+	size_t len = cache_map_size(c->npieces);
+	pthread_mutex_lock(&c->flush_lock);
+	if (c->sync_failed) {
+		err = -EIO;
+		goto out;
+	}
+	pthread_mutex_lock(&c->lock);
+	bool dirty = c->dirty;
+	if (dirty) {
+		memcpy(c->snap, c->map, c->bm_len);
+		c->dirty = false;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!dirty)
+		goto out;
+
+	/* the bytes of every piece in snap were written before it was marked,
+	 * so this makes all of them durable before the map names them */
+	if (fdatasync(c->fd) < 0) {
+		err = -errno;
+		c->sync_failed = true;
+		pfs_log(PFS_LOG_ERROR, "cache",
+			"syncing '%s/" DATA_NAME "' failed: %s; the verified "
+			"map will not be updated again",
+			c->dir, strerror(-err));
+		goto fail;
+	}
+	if ((err = cache_map_encode(c->snap, c->npieces, c->piece_length,
+				    c->total_length, c->map_buf, len)) < 0)
+		goto fail;
+	if ((err = write_map_file(c, len)) < 0)
+		goto fail;
+	goto out;
+fail:
+	pthread_mutex_lock(&c->lock);
+	c->dirty = true;
+	pthread_mutex_unlock(&c->lock);
+out:
+	pthread_mutex_unlock(&c->flush_lock);
+	return err;
+}
+
+int cache_check(struct cache *c)
+{
+	struct stat st;
+	int err = 0;
+	uint8_t spare = spare_mask(c->npieces);
+	if (fstat(c->fd, &st) < 0)
+		return -errno;
+	pthread_mutex_lock(&c->lock);
+	if (popcount(c->map, c->bm_len) != c->count || c->count > c->npieces)
+		err = -EUCLEAN;
+	if ((c->map[c->bm_len - 1] | c->touched[c->bm_len - 1] |
+	     c->verifying[c->bm_len - 1]) &
+	    spare)
+		err = -EUCLEAN;
+	pthread_mutex_unlock(&c->lock);
+	if ((uint64_t)st.st_size != c->total_length)
+		err = -EUCLEAN;
+	return err;
+}
