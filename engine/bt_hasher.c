@@ -52,6 +52,9 @@ static int run_job(struct bt_session *s, struct bt_job *j)
 	int err;
 	if (j->type == JOB_WRITE) {
 		err = cache_write(s->cache, j->piece, j->begin, j->data, j->len);
+		/* a late duplicate block of a piece verified meanwhile */
+		if (err == -EINVAL && cache_has(s->cache, j->piece))
+			return 0;
 		if (err < 0) {
 			if (!bt_bit_get(s->write_failed, j->piece))
 				pfs_log(PFS_LOG_ERROR, "hasher",

@@ -294,8 +294,9 @@ void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err)
 
 /* ---- trackers ---- */
 
-static void fill_announce(struct bt_session *s, struct bt_announce *a,
-			  enum bt_tracker_event ev)
+static void fill_announce(struct bt_session *s,
+			  const struct bt_tracker_state *t,
+			  struct bt_announce *a, enum bt_tracker_event ev)
 {
 	memset(a, 0, sizeof(*a));
 	memcpy(a->info_hash, s->mi->info_hash, 20);
@@ -307,6 +308,8 @@ static void fill_announce(struct bt_session *s, struct bt_announce *a,
 	a->event = ev;
 	a->numwant = ev == BT_EVENT_STOPPED ? 0 : 80;
 	a->key = s->key;
+	a->tracker_id = t->tracker_id;
+	a->local_ip = s->bind_ip;
 }
 
 static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
@@ -326,7 +329,16 @@ static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 	t->fails = 0;
 	t->started = true;
 	t->interval = r->interval;
-	t->next_announce = now + (uint64_t)r->interval * 1000;
+	if (r->min_interval > t->interval)
+		t->interval = r->min_interval < 86400 ? r->min_interval : 86400;
+	t->next_announce = now + (uint64_t)t->interval * 1000;
+	if (r->tracker_id && *r->tracker_id) {
+		char *id = strdup(r->tracker_id);
+		if (id) {
+			free(t->tracker_id);
+			t->tracker_id = id;
+		}
+	}
 	pfs_log(PFS_LOG_INFO, "tracker", "'%s' gave %zu peers", t->url,
 		r->npeers);
 	for (size_t i = 0; i < r->npeers; i++)
@@ -338,7 +350,7 @@ static void announce(struct bt_session *s, struct bt_tracker_state *t,
 		     enum bt_tracker_event ev, bt_tracker_cb cb, void *arg)
 {
 	struct bt_announce a;
-	fill_announce(s, &a, ev);
+	fill_announce(s, t, &a, ev);
 	t->req = bt_tracker_announce(s->base, s->dns, t->url, &a,
 				     ev == BT_EVENT_STOPPED ? 2 : 15, cb, arg);
 	if (!t->req) {
@@ -746,6 +758,8 @@ void bt_session_free(struct bt_session *s)
 	for (size_t i = 0; i < s->ntrackers; i++)
 		if (s->trackers[i].req)
 			bt_tracker_cancel(s->trackers[i].req);
+	for (size_t i = 0; i < s->ntrackers; i++)
+		free(s->trackers[i].tracker_id);
 	free(s->trackers);
 	if (s->listener)
 		evconnlistener_free(s->listener);
@@ -758,7 +772,7 @@ void bt_session_free(struct bt_session *s)
 	if (s->exit_ev)
 		event_free(s->exit_ev);
 	if (s->dns)
-		evdns_base_free(s->dns, 0);
+		evdns_base_free(s->dns, 1);
 	if (s->base)
 		event_base_free(s->base);
 	bt_picker_free(s->picker);

@@ -43,6 +43,7 @@ struct bt_tracker_state {
 	uint32_t interval;      /* s */
 	uint32_t fails;
 	bool started;           /* "started" was accepted */
+	char *tracker_id;       /* "tracker id" of its last reply, or NULL */
 };
 
 struct bt_out_req {

@@ -45,6 +45,8 @@ struct bt_announce {
 	uint32_t key; /* random per session; sent as 8 hex digits */
 	const char *tracker_id; /* "tracker id" from an earlier reply, sent
 				 * back as trackerid=; NULL or "" for none */
+	const char *local_ip; /* connect from this address (not part of the
+			       * URL); NULL = any */
 };
 
 struct bt_peer_addr {

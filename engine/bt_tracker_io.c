@@ -313,6 +313,8 @@ struct bt_tracker_req *bt_tracker_announce(struct event_base *base,
 		goto out;
 	if (timeout_sec < 1)
 		timeout_sec = 1;
+	if (a->local_ip && *a->local_ip)
+		evhttp_connection_set_local_address(req->conn, a->local_ip);
 	evhttp_connection_set_timeout(req->conn, timeout_sec);
 	evhttp_connection_set_retries(req->conn, 0);
 	evhttp_connection_set_max_body_size(req->conn, BT_TRACKER_MAX_BODY);
