@@ -1,0 +1,1095 @@
+/* fs — the FUSE low-level frontend: a read-only view of one torrent; see
+ * fs.h.
+ *
+ * Threads and who touches what:
+ *  - FUSE worker threads run the fuse_lowlevel_ops below. Metadata comes
+ *    from the immutable fs_tree. A read whose pieces are verified is
+ *    answered at once with an fd-backed fuse_bufvec (the kernel splices
+ *    from the cache file); otherwise the request is parked as a waiter and
+ *    the engine is asked for the pieces. No FUSE thread ever waits.
+ *  - The engine thread calls on_piece() when a piece verifies; it moves the
+ *    waiters whose whole range is now verified to the reply queue.
+ *  - The reply worker answers the reply queue (data, EINTR or EIO).
+ *  - The mount watcher poll()s /proc/self/mountinfo (the kernel flags every
+ *    mount-table change with POLLPRI|POLLERR) and, when our mount is gone
+ *    (`fusermount3 -u -z` while a reader holds a file open), fails every
+ *    waiter with EIO and ends the session loop.
+ *
+ * A waiter is in exactly one of two lists, both under fs->lock: `waiting`
+ * or the reply queue. Only the reply worker answers queued waiters, and it
+ * takes each off the queue before answering, so a request is answered
+ * exactly once and never touched afterwards. The interrupt callback gets
+ * the fs (not the waiter) and looks the request up by pointer, so a late
+ * interrupt for a request already answered finds nothing. */
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs_cli.h"
+#include "fs_tree.h"
+#include "pfs_log.h"
+
+#define FS_TTL 3600.0          /* the tree never changes */
+#define FS_BLKSIZE (128 * 1024) /* st_blksize: the size of a FUSE read */
+#define FS_HEAD_BYTES (1u << 20)
+#define FS_TAIL_BYTES (1u << 20)
+#define FS_TAIL_DEADLINE_MS 2000
+#define FS_RA_DEADLINE_MS 1000
+#define FS_WAKE_SIGNAL SIGUSR1 /* interrupts the session loop's sem_wait */
+
+#define XATTR_HASH "user.p2pfs.infohash"
+#define XATTR_PID "user.p2pfs.pid"
+#define XATTR_PROGRESS "user.p2pfs.progress"
+
+struct fs_waiter {
+	struct fs_waiter *next, *prev;
+	fuse_req_t req;
+	uint64_t off;        /* torrent byte range */
+	size_t len;
+	uint32_t first, last;
+	int err;             /* in the reply queue: 0 = data, else -errno */
+	struct timespec since;
+};
+
+/* One open file. */
+struct fs_handle {
+	const struct fs_node *node;
+	pthread_mutex_t lock; /* guards ra (reads of one file run in parallel) */
+	struct fs_ra ra;
+};
+
+struct fs {
+	const struct bt_metainfo *mi;
+	struct cache *cache;
+	struct bt_session *session;
+	struct fs_tree *tree;
+	char *mountpoint;
+	char *fuse_opts;
+	bool foreground, debug;
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime;
+	struct fuse_session *se;
+	struct fuse_conn_info_opts *conn_opts; /* -o async_dio, max_readahead... */
+
+	pthread_mutex_t lock;  /* guards everything below */
+	pthread_cond_t cond;   /* the reply worker's */
+	struct fs_waiter waiting; /* circular list sentinel */
+	size_t nwaiting;
+	struct fs_waiter *rq_head, *rq_tail; /* reply queue */
+	bool closing;          /* new misses fail with EIO */
+	bool worker_stop;
+	bool in_loop;          /* main thread is in fuse_session_loop_mt */
+	bool gone;             /* the watcher saw our mount leave */
+	pthread_t main_thread;
+
+	pthread_t worker, watcher;
+	bool worker_started, watcher_started;
+	int watch_wake;        /* eventfd that stops the watcher */
+	int mountinfo_fd;
+	char dev[64];          /* "major:minor" of our mount */
+};
+
+static double ms_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - t->tv_nsec) / 1e6;
+}
+
+/* ---- attributes ---- */
+
+static void fill_attr(const struct fs *fs, const struct fs_node *n,
+		      uint64_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	if (n->dir) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2 + n->nsubdirs;
+		st->st_size = 4096;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)n->size;
+	}
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = FS_BLKSIZE;
+	st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
+}
+
+static void fill_entry(const struct fs *fs, const struct fs_node *n,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = fs_tree_ino(fs->tree, n);
+	e->generation = 1;
+	e->attr_timeout = FS_TTL;
+	e->entry_timeout = FS_TTL;
+	fill_attr(fs, n, e->ino, &e->attr);
+}
+
+/* ---- replies ---- */
+
+/* Answer REQ with LEN verified bytes at torrent offset OFF, spliced by the
+ * kernel from the cache file. */
+static void reply_data(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = cache_fd(fs->cache);
+	bv.buf[0].pos = (off_t)off;
+	int rc = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	if (rc < 0 && rc != -ENOENT) /* ENOENT: the reader went away */
+		pfs_log(PFS_LOG_DEBUG, "fs", "replying to a read failed: %s",
+			strerror(-rc));
+}
+
+static void waiting_add(struct fs *fs, struct fs_waiter *w)
+{
+	w->next = &fs->waiting;
+	w->prev = fs->waiting.prev;
+	fs->waiting.prev->next = w;
+	fs->waiting.prev = w;
+	fs->nwaiting++;
+}
+
+/* Locked: take W off `waiting` and queue its answer ERR for the worker. */
+static void queue_reply(struct fs *fs, struct fs_waiter *w, int err)
+{
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	fs->nwaiting--;
+	w->err = err;
+	w->next = w->prev = NULL;
+	if (fs->rq_tail)
+		fs->rq_tail->next = w;
+	else
+		fs->rq_head = w;
+	fs->rq_tail = w;
+}
+
+/* Locked: fail every waiter with ERR. */
+static void fail_all(struct fs *fs, int err)
+{
+	if (!fs->nwaiting)
+		return;
+	pfs_log(PFS_LOG_INFO, "fs", "failing %zu waiting reads: %s",
+		fs->nwaiting, strerror(-err));
+	while (fs->waiting.next != &fs->waiting)
+		queue_reply(fs, fs->waiting.next, err);
+	pthread_cond_signal(&fs->cond);
+}
+
+/* Engine thread: PIECE verified (or a cache write failed). */
+static void on_piece(void *arg, uint32_t piece)
+{
+	struct fs *fs = arg;
+	bool moved = false;
+	pthread_mutex_lock(&fs->lock);
+	if (piece == BT_PIECE_ERROR) {
+		pfs_log(PFS_LOG_ERROR, "fs", "the cache cannot be written: "
+			"failing waiting reads");
+		fail_all(fs, -EIO);
+	} else {
+		struct fs_waiter *w = fs->waiting.next;
+		while (w != &fs->waiting) {
+			struct fs_waiter *next = w->next;
+			if (w->first <= piece && piece <= w->last &&
+			    cache_has_range(fs->cache, w->off, w->len)) {
+				queue_reply(fs, w, 0);
+				moved = true;
+			}
+			w = next;
+		}
+	}
+	if (moved)
+		pthread_cond_signal(&fs->cond);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Called by libfuse, with the request's own lock held, when the reader is
+ * interrupted; maybe synchronously from fuse_req_interrupt_func(), maybe
+ * after the request was answered (then it is not found here). */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct fs *fs = data;
+	pthread_mutex_lock(&fs->lock);
+	for (struct fs_waiter *w = fs->waiting.next; w != &fs->waiting;
+	     w = w->next) {
+		if (w->req == req) {
+			queue_reply(fs, w, -EINTR);
+			pthread_cond_signal(&fs->cond);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void *reply_worker(void *arg)
+{
+	struct fs *fs = arg;
+	pthread_mutex_lock(&fs->lock);
+	for (;;) {
+		while (!fs->rq_head && !fs->worker_stop)
+			pthread_cond_wait(&fs->cond, &fs->lock);
+		struct fs_waiter *w = fs->rq_head;
+		if (!w)
+			break;
+		fs->rq_head = w->next;
+		if (!fs->rq_head)
+			fs->rq_tail = NULL;
+		pthread_mutex_unlock(&fs->lock);
+
+		if (w->err) {
+			pfs_log(PFS_LOG_DEBUG, "fs", "read of %zu bytes at %" PRIu64
+				" ends with '%s' after %.0f ms", w->len, w->off,
+				strerror(-w->err), ms_since(&w->since));
+			fuse_reply_err(w->req, -w->err);
+		} else {
+			pfs_log(PFS_LOG_DEBUG, "fs", "read of %zu bytes at %" PRIu64
+				" answered after %.0f ms", w->len, w->off,
+				ms_since(&w->since));
+			reply_data(fs, w->req, w->off, w->len);
+		}
+		free(w);
+		pthread_mutex_lock(&fs->lock);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+/* ---- the mount watcher ---- */
+
+static void wake_handler(int sig)
+{
+	(void)sig; /* only there to interrupt sem_wait() */
+}
+
+/* Our mount left the table: unblock the readers and end the loop. */
+static void mount_gone(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	pfs_log(PFS_LOG_INFO, "fs", "'%s' was unmounted", fs->mountpoint);
+	fs->gone = true;
+	fs->closing = true;
+	fail_all(fs, -EIO);
+	if (fs->in_loop) {
+		fuse_session_exit(fs->se);
+		pthread_kill(fs->main_thread, FS_WAKE_SIGNAL);
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void *mount_watcher(void *arg)
+{
+	struct fs *fs = arg;
+	struct pollfd p[2] = {
+		{.fd = fs->mountinfo_fd, .events = POLLPRI},
+		{.fd = fs->watch_wake, .events = POLLIN},
+	};
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			pfs_log(PFS_LOG_ERROR, "fs", "watching the mount table: %s",
+				strerror(errno));
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (p[0].revents & POLLNVAL)
+			break;
+		if (!(p[0].revents & (POLLPRI | POLLERR)))
+			continue;
+		char *buf = fs_mountinfo_read(fs->mountinfo_fd);
+		if (!buf) {
+			pfs_log(PFS_LOG_WARN, "fs", "reading the mount table: %s",
+				strerror(errno));
+			continue;
+		}
+		bool here = fs_mountinfo_has_dev(buf, fs->dev);
+		free(buf);
+		if (!here) {
+			mount_gone(fs);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* After the mount: learn our device number and open the mount table. */
+static int watch_setup(struct fs *fs)
+{
+	char type[64];
+	fs->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (fs->mountinfo_fd < 0)
+		return -errno;
+	char *buf = fs_mountinfo_read(fs->mountinfo_fd);
+	if (!buf)
+		return -errno;
+	int rc = fs_mountinfo_find(buf, fs->mountpoint, fs->dev,
+				   sizeof(fs->dev), type, sizeof(type));
+	free(buf);
+	if (rc < 0)
+		return rc;
+	fs->watch_wake = eventfd(0, EFD_CLOEXEC);
+	if (fs->watch_wake < 0)
+		return -errno;
+	pfs_log(PFS_LOG_DEBUG, "fs", "mounted as device %s (%s)", fs->dev, type);
+	return 0;
+}
+
+/* ---- operations ---- */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/* the user's -o tuning options have the last word */
+	if (fs->conn_opts)
+		fuse_apply_conn_info_opts(fs->conn_opts, conn);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fs_node *d = fs_tree_get(fs->tree, parent);
+	if (!d) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!d->dir) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	const struct fs_node *n;
+	if (!strcmp(name, "."))
+		n = d;
+	else if (!strcmp(name, ".."))
+		n = fs_tree_get(fs->tree, d->parent);
+	else
+		n = fs_tree_lookup(fs->tree, parent, name);
+	struct fuse_entry_param e;
+	if (!n) {
+		/* a negative entry: the kernel remembers the name is absent */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = FS_TTL;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	fill_entry(fs, n, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fs_node *n = fs_tree_get(fs->tree, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct stat st;
+	fill_attr(fs, n, ino, &st);
+	fuse_reply_attr(req, &st, FS_TTL);
+}
+
+static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     bool plus)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fs_node *d = fs_tree_get(fs->tree, ino);
+	if (!d) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!d->dir) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t pos = 0;
+	/* offsets: 0 ".", 1 "..", 2.. the children; an entry's `off` is the
+	 * offset of the next one */
+	for (uint64_t i = off < 0 ? 0 : (uint64_t)off; i < 2 + (uint64_t)d->nchildren;
+	     i++) {
+		const struct fs_node *n;
+		const char *name;
+		if (i == 0) {
+			n = d;
+			name = ".";
+		} else if (i == 1) {
+			n = fs_tree_get(fs->tree, d->parent);
+			name = "..";
+		} else {
+			n = fs_tree_get(fs->tree, d->first + i - 2);
+			name = n->name;
+		}
+		size_t ent;
+		if (plus) {
+			struct fuse_entry_param e;
+			fill_entry(fs, n, &e);
+			ent = fuse_add_direntry_plus(req, buf + pos, size - pos,
+						     name, &e, (off_t)(i + 1));
+		} else {
+			struct stat st;
+			fill_attr(fs, n, fs_tree_ino(fs->tree, n), &st);
+			ent = fuse_add_direntry(req, buf + pos, size - pos, name,
+						&st, (off_t)(i + 1));
+		}
+		if (ent > size - pos)
+			break;
+		pos += ent;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	read_dir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	read_dir(req, ino, size, off, true);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fs_node *n = fs_tree_get(fs->tree, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!n->dir) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/* Ask for LEN bytes at torrent offset OFF unless they are verified. */
+static void want_range(struct fs *fs, uint64_t off, uint64_t len,
+		       uint32_t deadline_ms)
+{
+	if (!len || cache_has_range(fs->cache, off, len))
+		return;
+	uint32_t first, last;
+	fs_range_pieces(fs->mi->piece_length, off, len, &first, &last);
+	bt_session_want(fs->session, first, last, deadline_ms);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fs_node *n = fs_tree_get(fs->tree, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (n->dir) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct fs_handle *h = calloc(1, sizeof(*h));
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->node = n;
+	pthread_mutex_init(&h->lock, NULL);
+	fs_ra_init(&h->ra, fs->mi->piece_length);
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 1; /* verified bytes never change */
+	fi->noflush = 1;
+
+	/* Container indexes live at the head and the tail (MP4 moov, MKV
+	 * cues): fetch both before the player asks. */
+	uint64_t pl = fs->mi->piece_length;
+	uint64_t head = pl > FS_HEAD_BYTES ? pl : FS_HEAD_BYTES;
+	uint64_t tail = pl > FS_TAIL_BYTES ? pl : FS_TAIL_BYTES;
+	if (head > n->size)
+		head = n->size;
+	if (tail > n->size - head)
+		tail = n->size - head;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* the open was interrupted: no release will come */
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+		return;
+	}
+	want_range(fs, n->offset, head, 0);
+	want_range(fs, n->offset + n->size - tail, tail, FS_TAIL_DEADLINE_MS);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	if (h) {
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* Park REQ until [OFF, OFF+LEN) is verified. */
+static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
+{
+	struct fs_waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	w->req = req;
+	w->off = off;
+	w->len = len;
+	fs_range_pieces(fs->mi->piece_length, off, len, &w->first, &w->last);
+	clock_gettime(CLOCK_MONOTONIC, &w->since);
+	uint32_t first = w->first, last = w->last;
+
+	/* Registered before the waiter is visible, and outside fs->lock: it
+	 * may call on_interrupt() right here, which then finds nothing; the
+	 * fuse_req_interrupted() check below catches that case. */
+	fuse_req_interrupt_func(req, on_interrupt, fs);
+	int err = 0;
+	bool hit = false;
+	pthread_mutex_lock(&fs->lock);
+	if (fs->closing)
+		err = EIO;
+	else if (fuse_req_interrupted(req))
+		err = EINTR;
+	else if (cache_has_range(fs->cache, off, len))
+		hit = true; /* verified since the first look */
+	else
+		waiting_add(fs, w);
+	pthread_mutex_unlock(&fs->lock);
+	if (err || hit) {
+		free(w);
+		if (err)
+			fuse_reply_err(req, err);
+		else
+			reply_data(fs, req, off, len);
+		return;
+	}
+	pfs_log(PFS_LOG_DEBUG, "fs", "read of %zu bytes at %" PRIu64
+		" waits for pieces %u..%u", len, off, first, last);
+	bt_session_want(fs->session, first, last, 0);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	const struct fs_node *n = h->node;
+	uint64_t len = off < 0 ? 0 : fs_read_clip(n->size, (uint64_t)off, size);
+	if (!len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	uint64_t toff = n->offset + (uint64_t)off;
+
+	/* The handle may be released as soon as the read is answered: use it
+	 * before answering. */
+	uint32_t ra_first = 0, ra_last = 0;
+	pthread_mutex_lock(&h->lock);
+	bool ra = fs_ra_update(&h->ra, fs->mi->piece_length, n->offset, n->size,
+			       (uint64_t)off, len, &ra_first, &ra_last);
+	pthread_mutex_unlock(&h->lock);
+
+	if (cache_has_range(fs->cache, toff, len))
+		reply_data(fs, req, toff, (size_t)len);
+	else
+		park(fs, req, toff, (size_t)len);
+	if (ra)
+		bt_session_want(fs->session, ra_first, ra_last,
+				FS_RA_DEADLINE_MS);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	struct fs *fs = fuse_req_userdata(req);
+	struct statvfs st;
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = FS_BLKSIZE;
+	st.f_frsize = 4096;
+	st.f_blocks = (fsblkcnt_t)((fs->mi->total_length + 4095) / 4096);
+	st.f_files = (fsfilcnt_t)fs_tree_count(fs->tree);
+	st.f_namemax = 255;
+	st.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &st);
+}
+
+/* "37.5": verified bytes of file N over its size. */
+static void file_progress(struct fs *fs, const struct fs_node *n, char *out,
+			  size_t len)
+{
+	if (!n->size) {
+		snprintf(out, len, "100.0");
+		return;
+	}
+	uint64_t pl = fs->mi->piece_length, have = 0;
+	uint64_t a = n->offset, b = n->offset + n->size;
+	uint32_t first, last;
+	fs_range_pieces(fs->mi->piece_length, a, n->size, &first, &last);
+	for (uint32_t p = first; p <= last; p++) {
+		if (!cache_has(fs->cache, p))
+			continue;
+		uint64_t ps = (uint64_t)p * pl, pe = ps + pl;
+		have += (pe < b ? pe : b) - (ps > a ? ps : a);
+	}
+	double pct = (double)have * 100.0 / (double)n->size;
+	if (have < n->size && pct > 99.9)
+		pct = 99.9;
+	snprintf(out, len, "%.1f", pct);
+}
+
+/* The value of xattr NAME of node N into OUT; its length, or -ENODATA. */
+static int xattr_value(struct fs *fs, fuse_ino_t ino, const struct fs_node *n,
+		       const char *name, char *out, size_t len)
+{
+	if (!strcmp(name, XATTR_HASH))
+		return snprintf(out, len, "%s", fs->mi->info_hash_hex);
+	if (!strcmp(name, XATTR_PID) && ino == FUSE_ROOT_ID)
+		return snprintf(out, len, "%ld", (long)getpid());
+	if (!strcmp(name, XATTR_PROGRESS) && !n->dir) {
+		file_progress(fs, n, out, len);
+		return (int)strlen(out);
+	}
+	return -ENODATA;
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fs_node *n = fs_tree_get(fs->tree, ino);
+	char val[64];
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	int len = xattr_value(fs, ino, n, name, val, sizeof(val));
+	if (len < 0)
+		fuse_reply_err(req, -len);
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)len);
+	else if (size < (size_t)len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, (size_t)len);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fs_node *n = fs_tree_get(fs->tree, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	char list[128];
+	size_t len = 0;
+	const char *names[3] = {XATTR_HASH, ino == FUSE_ROOT_ID ? XATTR_PID : NULL,
+				n->dir ? NULL : XATTR_PROGRESS};
+	for (int i = 0; i < 3; i++) {
+		if (!names[i])
+			continue;
+		size_t l = strlen(names[i]) + 1;
+		memcpy(list + len, names[i], l);
+		len += l;
+	}
+	if (!size)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list, len);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fs_node *n = fs_tree_get(fs->tree, ino);
+	if (!n)
+		fuse_reply_err(req, ENOENT);
+	else if (mask & W_OK)
+		fuse_reply_err(req, EROFS);
+	else if ((mask & X_OK) && !n->dir)
+		fuse_reply_err(req, EACCES);
+	else
+		fuse_reply_err(req, 0);
+}
+
+/* Everything that would change the tree or a file. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino, (void)buf, (void)size, (void)off, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			 off_t len, struct fuse_file_info *fi)
+{
+	(void)ino, (void)mode, (void)off, (void)len, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.access = op_access,
+	.create = op_create,
+	.fallocate = op_fallocate,
+};
+
+/* ---- lifetime ---- */
+
+struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
+		  struct bt_session *session, const struct fs_opts *o)
+{
+	int err = -ENOMEM;
+	struct fs *fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		goto out;
+	fs->mi = mi;
+	fs->cache = cache;
+	fs->session = session;
+	fs->foreground = o->foreground;
+	fs->debug = o->debug;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	fs->watch_wake = -1;
+	fs->mountinfo_fd = -1;
+	fs->waiting.next = fs->waiting.prev = &fs->waiting;
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->cond, NULL);
+	if (mi->creation_date > 0)
+		fs->mtime.tv_sec = (time_t)mi->creation_date;
+	else
+		clock_gettime(CLOCK_REALTIME, &fs->mtime);
+	if (!(fs->mountpoint = strdup(o->mountpoint)))
+		goto out;
+	if (o->fuse_opts && !(fs->fuse_opts = strdup(o->fuse_opts)))
+		goto out;
+	if (!(fs->tree = fs_tree_new(mi, &err))) {
+		pfs_log(PFS_LOG_ERROR, "fs", "cannot build the tree of '%s': %s",
+			mi->name, strerror(-err));
+		goto out;
+	}
+	bt_session_on_piece(session, on_piece, fs);
+	return fs;
+out:
+	fs_free(fs);
+	return NULL;
+}
+
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	return -pthread_create(t, NULL, fn, arg);
+}
+
+/* After the loop (or a failed start): answer everything, stop our threads. */
+static void stop_threads(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->in_loop = false;
+	fs->closing = true;
+	fail_all(fs, -EIO);
+	fs->worker_stop = true;
+	pthread_cond_signal(&fs->cond);
+	pthread_mutex_unlock(&fs->lock);
+	if (fs->watcher_started) {
+		uint64_t one = 1;
+		if (write(fs->watch_wake, &one, sizeof(one)) < 0)
+			pfs_log(PFS_LOG_WARN, "fs", "waking the mount watcher: %s",
+				strerror(errno));
+		pthread_join(fs->watcher, NULL);
+		fs->watcher_started = false;
+	}
+	if (fs->worker_started) {
+		pthread_join(fs->worker, NULL); /* drains the reply queue */
+		fs->worker_started = false;
+	}
+}
+
+int fs_run(struct fs *fs)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *cfg = NULL;
+	bool handlers = false, mounted = false;
+	sigset_t block, old;
+	int rc = -ENOMEM;
+
+	if (fuse_opt_add_arg(&args, "p2pfs") ||
+	    fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, "ro,fsname=p2pfs,subtype=p2pfs") ||
+	    (fs->fuse_opts && (fuse_opt_add_arg(&args, "-o") ||
+			       fuse_opt_add_arg(&args, fs->fuse_opts))) ||
+	    (fs->debug && fuse_opt_add_arg(&args, "-d")))
+		goto out;
+	/* Takes the connection options (async_dio, max_readahead, ...) out
+	 * of ARGS; fuse_session_new() gets the mount options. */
+	if (!(fs->conn_opts = fuse_parse_conn_info_opts(&args))) {
+		rc = -EINVAL;
+		goto out;
+	}
+	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
+	if (!fs->se) {
+		rc = -EINVAL; /* libfuse said why */
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fs->se) != 0) {
+		rc = -EIO;
+		goto out;
+	}
+	handlers = true;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake_handler; /* no SA_RESTART: sem_wait returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(FS_WAKE_SIGNAL, &sa, NULL);
+
+	if (fuse_session_mount(fs->se, fs->mountpoint) != 0) {
+		rc = -EIO;
+		goto out;
+	}
+	mounted = true;
+	if (fuse_daemonize(fs->foreground) != 0) {
+		rc = -EIO;
+		goto out;
+	}
+	pfs_log(PFS_LOG_INFO, "fs", "mounted '%s' on '%s' (%" PRIu64 " inodes)",
+		fs->mi->name, fs->mountpoint, fs_tree_count(fs->tree));
+
+	/* Signals go to this thread only: libfuse's handlers end the loop by
+	 * interrupting its sem_wait() here. Threads inherit the mask. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, FS_WAKE_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	rc = bt_session_start(fs->session);
+	if (rc == 0 && (rc = start_thread(&fs->worker, reply_worker, fs)) == 0)
+		fs->worker_started = true;
+	if (rc == 0) {
+		int wrc = watch_setup(fs);
+		if (wrc == 0 &&
+		    (wrc = start_thread(&fs->watcher, mount_watcher, fs)) == 0)
+			fs->watcher_started = true;
+		if (wrc < 0)
+			pfs_log(PFS_LOG_WARN, "fs", "not watching the mount of '%s': %s",
+				fs->mountpoint, strerror(-wrc));
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0) {
+		pfs_log(PFS_LOG_ERROR, "fs", "cannot start: %s", strerror(-rc));
+		goto out;
+	}
+
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&fs->lock);
+	fs->main_thread = pthread_self();
+	fs->in_loop = !fs->gone;
+	pthread_mutex_unlock(&fs->lock);
+	int r = fs->in_loop ? fuse_session_loop_mt(fs->se, cfg) : 0;
+	if (r < 0) {
+		pfs_log(PFS_LOG_ERROR, "fs", "session loop: %s", strerror(-r));
+		rc = r;
+	} else {
+		if (r > 0)
+			pfs_log(PFS_LOG_INFO, "fs", "exiting on signal %d", r);
+		rc = 0;
+	}
+out:
+	stop_threads(fs);
+	/* Also when the watcher saw the mount go: libfuse then sees the
+	 * aborted connection and only frees its state (no second umount). */
+	if (mounted) {
+		pfs_log(PFS_LOG_DEBUG, "fs", "unmounting '%s'", fs->mountpoint);
+		fuse_session_unmount(fs->se);
+	}
+	pfs_log(PFS_LOG_DEBUG, "fs", "stopping the engine");
+	bt_session_stop(fs->session);
+	pfs_log(PFS_LOG_DEBUG, "fs", "engine stopped");
+	if (handlers)
+		fuse_remove_signal_handlers(fs->se);
+	if (fs->se) {
+		fuse_session_destroy(fs->se);
+		fs->se = NULL;
+	}
+	if (cfg)
+		fuse_loop_cfg_destroy(cfg);
+	fuse_opt_free_args(&args);
+	return rc;
+}
+
+void fs_free(struct fs *fs)
+{
+	if (!fs)
+		return;
+	/* fs_run() answered every waiter; nothing is left to free there */
+	fs_tree_free(fs->tree);
+	free(fs->mountpoint);
+	free(fs->fuse_opts);
+	if (fs->watch_wake >= 0)
+		close(fs->watch_wake);
+	if (fs->mountinfo_fd >= 0)
+		close(fs->mountinfo_fd);
+	free(fs->conn_opts);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->cond);
+	free(fs);
+}

@@ -1,0 +1,341 @@
+/* fs_cli — option parsing of the p2pfs subcommands, size formatting and the
+ * mount-table reader; see fs_cli.h. Kept apart from fs/main.c so the unit
+ * test can drive the parsers without running anything. */
+#include "fs_cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	OPT_CACHE = 256,
+	OPT_PORT,
+	OPT_BIND,
+	OPT_PEER,
+	OPT_NO_TRACKERS,
+	OPT_LOG,
+	OPT_MAX_PEERS,
+};
+
+/* Strict unsigned decimal in [MIN, MAX]. */
+static int parse_uint(const char *s, unsigned long min, unsigned long max,
+		      unsigned long *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* The message for getopt's '?' or ':' (opterr is off: ours are one line). */
+static void bad_option(int c, char **argv, char *err, size_t errlen)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	if (c == ':')
+		snprintf(err, errlen, "option '%s' needs an argument", arg);
+	else if (optopt)
+		snprintf(err, errlen, "unknown option '-%c'", optopt);
+	else
+		snprintf(err, errlen, "unknown option '%s'", arg);
+}
+
+static int append_opts(char **dst, const char *add)
+{
+	if (!*add)
+		return 0;
+	size_t old = *dst ? strlen(*dst) : 0;
+	char *s = realloc(*dst, old + strlen(add) + 2);
+	if (!s)
+		return -ENOMEM;
+	if (old)
+		s[old++] = ',';
+	strcpy(s + old, add);
+	*dst = s;
+	return 0;
+}
+
+int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
+		       char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{"foreground", no_argument, NULL, 'f'},
+		{"debug", no_argument, NULL, 'd'},
+		{"options", required_argument, NULL, 'o'},
+		{"cache", required_argument, NULL, OPT_CACHE},
+		{"port", required_argument, NULL, OPT_PORT},
+		{"bind", required_argument, NULL, OPT_BIND},
+		{"peer", required_argument, NULL, OPT_PEER},
+		{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},
+		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
+		{"verbose", no_argument, NULL, 'v'},
+		{"log", required_argument, NULL, OPT_LOG},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int rc = -EINVAL, c;
+	unsigned long v;
+	memset(m, 0, sizeof(*m));
+	err[0] = '\0';
+	optind = 0; /* GNU: full re-initialisation */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":fdo:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			m->foreground = true;
+			break;
+		case 'd':
+			m->debug = m->foreground = true;
+			break;
+		case 'o':
+			if ((rc = append_opts(&m->fuse_opts, optarg)) < 0)
+				goto out;
+			rc = -EINVAL;
+			break;
+		case 'v':
+			m->verbose++;
+			break;
+		case 'h':
+			m->help = true;
+			break;
+		case OPT_CACHE:
+			m->cache_dir = optarg;
+			break;
+		case OPT_PORT:
+			if (parse_uint(optarg, 0, 65535, &v) < 0) {
+				snprintf(err, errlen, "bad port '%s' (want 0..65535)",
+					 optarg);
+				goto out;
+			}
+			m->port = (uint16_t)v;
+			break;
+		case OPT_BIND:
+			m->bind_ip = optarg;
+			break;
+		case OPT_PEER: {
+			const char **p = realloc(m->peers,
+						 (m->npeers + 1) * sizeof(*p));
+			if (!p) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			m->peers = p;
+			m->peers[m->npeers++] = optarg;
+			break;
+		}
+		case OPT_NO_TRACKERS:
+			m->no_trackers = true;
+			break;
+		case OPT_MAX_PEERS:
+			if (parse_uint(optarg, 1, 10000, &v) < 0) {
+				snprintf(err, errlen,
+					 "bad peer limit '%s' (want 1..10000)", optarg);
+				goto out;
+			}
+			m->max_peers = (int)v;
+			break;
+		case OPT_LOG:
+			m->log_file = optarg;
+			break;
+		default:
+			bad_option(c, argv, err, errlen);
+			goto out;
+		}
+	}
+	if (m->help)
+		return 0;
+	if (argc - optind != 2) {
+		snprintf(err, errlen, "%s", argc - optind < 2
+			 ? "need a torrent file and a mount point"
+			 : "too many arguments");
+		goto out;
+	}
+	m->torrent = argv[optind];
+	m->mountpoint = argv[optind + 1];
+	rc = 0;
+out:
+	return rc;
+}
+
+void fs_cli_mount_release(struct fs_cli_mount *m)
+{
+	free(m->fuse_opts);
+	free(m->peers);
+	m->fuse_opts = NULL;
+	m->peers = NULL;
+	m->npeers = 0;
+}
+
+int fs_cli_parse_one(int argc, char **argv, const char **operand, char *err,
+		     size_t errlen)
+{
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	bool help = false;
+	err[0] = '\0';
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			help = true;
+			continue;
+		}
+		bad_option(c, argv, err, errlen);
+		return -EINVAL;
+	}
+	if (help)
+		return 1;
+	if (argc - optind != 1) {
+		snprintf(err, errlen, "%s", argc - optind < 1
+			 ? "missing operand" : "too many arguments");
+		return -EINVAL;
+	}
+	*operand = argv[optind];
+	return 0;
+}
+
+void fs_cli_human_size(uint64_t n, char *out, size_t len)
+{
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB",
+					    "EiB"};
+	if (n < 1024) {
+		snprintf(out, len, "%" PRIu64 " B", n);
+		return;
+	}
+	double v = (double)n / 1024;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	/* 1023.96 would print as "1024.0": step up a unit instead */
+	if (v >= 1023.95 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, "%.1f %s", v, units[u]);
+}
+
+/* ---- mountinfo ---- */
+
+char *fs_mountinfo_read(int fd)
+{
+	size_t cap = 16384, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return NULL;
+	for (;;) {
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = pread(fd, buf + len, cap - len - 1, (off_t)len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			errno = e;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Copy field number IDX (0-based, space-separated) of LINE (up to EOL) into
+ * OUT, undoing the octal escapes (\040) of mountinfo. False if absent or too
+ * long. */
+static bool field(const char *line, const char *eol, int idx, char *out,
+		  size_t len)
+{
+	const char *p = line;
+	for (int i = 0; i < idx; i++) {
+		while (p < eol && *p != ' ')
+			p++;
+		if (p >= eol)
+			return false;
+		p++;
+	}
+	size_t o = 0;
+	while (p < eol && *p != ' ') {
+		char ch = *p++;
+		if (ch == '\\' && eol - p >= 3 && p[0] >= '0' && p[0] <= '3' &&
+		    p[1] >= '0' && p[1] <= '7' && p[2] >= '0' && p[2] <= '7') {
+			ch = (char)((p[0] - '0') * 64 + (p[1] - '0') * 8 +
+				    (p[2] - '0'));
+			p += 3;
+		}
+		if (o + 1 >= len)
+			return false;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+/* The file system type: the field after the " - " separator. */
+static bool fstype(const char *line, const char *eol, char *out, size_t len)
+{
+	const char *p = line;
+	while (p + 3 <= eol && memcmp(p, " - ", 3))
+		p++;
+	if (p + 3 > eol)
+		return false;
+	return field(p + 3, eol, 0, out, len);
+}
+
+int fs_mountinfo_find(const char *buf, const char *mnt, char *dev,
+		      size_t devlen, char *type, size_t typelen)
+{
+	char mp[4096], d[64], ty[64];
+	int rc = -ENOENT;
+	for (const char *line = buf; *line;) {
+		const char *eol = strchr(line, '\n');
+		if (!eol)
+			eol = line + strlen(line);
+		if (field(line, eol, 4, mp, sizeof(mp)) && !strcmp(mp, mnt) &&
+		    field(line, eol, 2, d, sizeof(d)) &&
+		    fstype(line, eol, ty, sizeof(ty))) {
+			snprintf(dev, devlen, "%s", d);
+			snprintf(type, typelen, "%s", ty);
+			rc = 0;
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	return rc;
+}
+
+bool fs_mountinfo_has_dev(const char *buf, const char *dev)
+{
+	char d[64];
+	for (const char *line = buf; *line;) {
+		const char *eol = strchr(line, '\n');
+		if (!eol)
+			eol = line + strlen(line);
+		if (field(line, eol, 2, d, sizeof(d)) && !strcmp(d, dev))
+			return true;
+		line = *eol ? eol + 1 : eol;
+	}
+	return false;
+}

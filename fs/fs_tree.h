@@ -1,0 +1,105 @@
+/* fs_tree — the inode table of a mounted torrent, and the pure byte-range
+ * and read-ahead arithmetic of fs.c.
+ *
+ * Folder-private to fs/ (and its unit test). I/O-free: built from a
+ * bt_metainfo alone, so `ls -lR` and `stat` need no network. The mount root
+ * (inode 1) holds one entry, the torrent's `name`: a folder for a multi-file
+ * torrent, the file for a single-file one. Pad files (BEP 47) are left out.
+ *
+ * Inodes are stable: they are assigned breadth-first with every folder's
+ * entries in byte order of their names, so the children of a folder are
+ * consecutive inodes (readdir is an index, lookup a binary search) and the
+ * same torrent always gets the same numbers. A tree is immutable after
+ * fs_tree_new() and may be read from any thread without locks. */
+#ifndef FS_TREE_H
+#define FS_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bt_metainfo.h"
+
+#define FS_ROOT_INO 1 /* == FUSE_ROOT_ID */
+
+struct fs_node {
+	const char *name;   /* "" for the mount root */
+	uint64_t parent;    /* inode of the parent (the root is its own) */
+	bool dir;
+	/* folders */
+	uint64_t first;     /* inode of the first child (children consecutive) */
+	uint32_t nchildren;
+	uint32_t nsubdirs;  /* for st_nlink = 2 + nsubdirs */
+	/* files */
+	uint64_t size;
+	uint64_t offset;    /* byte offset of the file in the torrent's data */
+	size_t file_index;  /* index in mi->files */
+};
+
+struct fs_tree;
+
+/* Build the tree of MI. Files whose path is not a clean relative path (empty
+ * components, leading or trailing '/') are left out rather than trusted.
+ * Returns NULL with *ERR = -ENOMEM (or -EINVAL if nothing is left). */
+struct fs_tree *fs_tree_new(const struct bt_metainfo *mi, int *err);
+void fs_tree_free(struct fs_tree *t);
+
+/* Number of inodes (the highest inode number). */
+uint64_t fs_tree_count(const struct fs_tree *t);
+/* The node of INO, or NULL when INO is not an inode of the tree. */
+const struct fs_node *fs_tree_get(const struct fs_tree *t, uint64_t ino);
+/* The inode of NODE (which must come from this tree). */
+uint64_t fs_tree_ino(const struct fs_tree *t, const struct fs_node *node);
+/* The entry NAME of folder PARENT, or NULL ("." and ".." are not entries). */
+const struct fs_node *fs_tree_lookup(const struct fs_tree *t, uint64_t parent,
+				     const char *name);
+/* Walk a '/'-separated PATH from the root ("" or "/" is the root). */
+const struct fs_node *fs_tree_resolve(const struct fs_tree *t,
+				      const char *path);
+/* Write NODE's path from the mount root ("Trip/day1.mkv") into OUT.
+ * Returns 0 or -ENAMETOOLONG (OUT then holds a truncated path). */
+int fs_tree_path(const struct fs_tree *t, const struct fs_node *node,
+		 char *out, size_t len);
+
+/* ---- byte-range arithmetic (pure) ---- */
+
+/* Clip a read of SIZE bytes at OFF of a file of FILE_SIZE bytes: the number
+ * of bytes to return (0 at or past the end of the file). */
+uint64_t fs_read_clip(uint64_t file_size, uint64_t off, uint64_t size);
+/* Pieces covering LEN > 0 bytes at torrent offset OFF. */
+void fs_range_pieces(uint32_t piece_length, uint64_t off, uint64_t len,
+		     uint32_t *first, uint32_t *last);
+
+/* ---- read-ahead window of one open file (pure) ----
+ *
+ * The window starts at max(FS_RA_MIN_PIECES pieces, FS_RA_MIN_BYTES), grows
+ * by the size of every sequential read up to max(start, FS_RA_MAX_BYTES), and
+ * goes back to the start on a seek. A read counts as sequential when it
+ * begins within FS_RA_SLACK bytes of the cursor (the kernel sends
+ * read-ahead requests in parallel, so they arrive a little out of order).
+ * Pieces are handed out once per sequential run. */
+#define FS_RA_MIN_PIECES 4
+#define FS_RA_MIN_BYTES (8u << 20)
+#define FS_RA_MAX_BYTES (64u << 20)
+#define FS_RA_SLACK (2u << 20)
+
+struct fs_ra {
+	uint64_t cursor;  /* file offset just after the furthest read */
+	uint64_t window;  /* bytes ahead of the cursor to prefetch */
+	uint64_t start;   /* initial window */
+	uint64_t max;     /* largest window */
+	uint32_t until;   /* last piece already handed out (when asked) */
+	bool asked;
+	bool started;     /* a read was seen */
+};
+
+void fs_ra_init(struct fs_ra *ra, uint32_t piece_length);
+/* Account a read of LEN bytes at file offset OFF of a file that starts at
+ * torrent offset FILE_OFF and has FILE_SIZE bytes. Returns true with
+ * *FIRST..*LAST set when those pieces should be prefetched now (they follow
+ * the pieces of the read itself and end at the file's last piece). */
+bool fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
+		  uint64_t file_size, uint64_t off, uint64_t len,
+		  uint32_t *first, uint32_t *last);
+
+#endif

@@ -1,0 +1,531 @@
+/* main — the p2pfs command line: `mount`, `umount`, `info`, `help` and
+ * `--version`.
+ *
+ * Exit status: 0 ok, 1 runtime error, 2 usage or a bad input file. Errors
+ * are one line on stderr, "p2pfs: SUBJECT: reason". `mount` checks the
+ * torrent before it touches the mount point, opens the cache and binds the
+ * listening port before mounting (so those errors show before the
+ * daemonising fork), then hands over to fs_run(). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fuse_log.h>
+
+#include "bt_metainfo.h"
+#include "bt_session.h"
+#include "cache.h"
+#include "fs.h"
+#include "fs_cli.h"
+#include "fs_tree.h"
+#include "pfs_log.h"
+
+#define EXIT_USAGE 2
+#define UMOUNT_WAIT_MS 5000
+
+static const char usage_mount[] =
+	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
+	"              [--peer IP:PORT]... [--no-trackers] [--max-peers N]\n"
+	"              [-v|-vv] [--log FILE] FILE.torrent MNT\n"
+	"      Mount the torrent read-only on the folder MNT and stream its\n"
+	"      files on demand; daemonises once the mount is live.\n"
+	"      -f, --foreground   stay in the foreground\n"
+	"      -d, --debug        FUSE debug output (implies -f and -vv)\n"
+	"      -o OPTS            FUSE mount options, e.g. allow_other\n"
+	"      --cache DIR        cache root (default $XDG_CACHE_HOME/p2pfs,\n"
+	"                         else ~/.cache/p2pfs)\n"
+	"      --port N           listening port (default 0: any free port)\n"
+	"      --bind IP          listen and connect from this address\n"
+	"      --peer IP:PORT     also connect to this peer (repeatable;\n"
+	"                         IPv6 as [ADDR]:PORT)\n"
+	"      --no-trackers      ignore the torrent's trackers\n"
+	"      --max-peers N      connection limit (default 50)\n"
+	"      -v, --verbose      log more (-v info, -vv debug)\n"
+	"      --log FILE         append the log to FILE instead of stderr\n";
+static const char usage_umount[] =
+	"  p2pfs umount MNT\n"
+	"      Unmount a p2pfs mount (lazily, even with files open) and wait\n"
+	"      up to 5 seconds for its daemon to exit.\n";
+static const char usage_info[] =
+	"  p2pfs info FILE.torrent\n"
+	"      Show the torrent's name, info-hash, pieces, files and trackers.\n";
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage:\n%s%s%s"
+		"  p2pfs help | --help | -h\n"
+		"  p2pfs --version\n"
+		"\nExit status: 0 ok, 1 runtime error, 2 usage or bad input.\n"
+		"See p2pfs(1).\n",
+		usage_mount, usage_umount, usage_info);
+}
+
+static int usage_error(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "p2pfs: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", msg);
+	fprintf(stderr, "try 'p2pfs %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
+	return EXIT_USAGE;
+}
+
+/* libfuse's messages, into pfs_log. libfuse sometimes writes one line in
+ * several calls ("unknown option(s): `" "-o " "x'\n"), so pieces are
+ * joined per thread until the newline; like the hook itself (libfuse's
+ * fuse_set_log_func() is process-wide) this buffer is not per object. */
+static void fuse_log_cb(enum fuse_log_level level, const char *fmt,
+			va_list ap)
+{
+	static _Thread_local char line[1024];
+	static _Thread_local size_t used;
+	int n = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
+	if (n < 0)
+		return;
+	used += (size_t)n;
+	if (used >= sizeof(line))
+		used = sizeof(line) - 1;
+	if (used && line[used - 1] != '\n' && used < sizeof(line) - 1)
+		return; /* wait for the rest of the line */
+	while (used && (line[used - 1] == '\n' || line[used - 1] == '\r'))
+		line[--used] = '\0';
+	const char *msg = line;
+	if (!strncmp(msg, "fuse: ", 6))
+		msg += 6;
+	int l = level <= FUSE_LOG_ERR	   ? PFS_LOG_ERROR
+		: level == FUSE_LOG_WARNING ? PFS_LOG_WARN
+		: level <= FUSE_LOG_INFO    ? PFS_LOG_INFO
+					    : PFS_LOG_DEBUG;
+	if (*msg)
+		pfs_log(l, "fuse", "%s", msg);
+	used = 0;
+}
+
+/* PATH made absolute without resolving it (the cache root may not exist
+ * yet). Returns a malloc'd string or NULL. */
+static char *absolute(const char *path)
+{
+	if (path[0] == '/')
+		return strdup(path);
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	char *out;
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
+/* The absolute path of mount point MNT, resolving its parent but not MNT
+ * itself (stat of a dead FUSE mount fails with ENOTCONN). */
+static char *mount_path(const char *mnt)
+{
+	char *copy = strdup(mnt), *out = NULL;
+	if (!copy)
+		return NULL;
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	if (!strcmp(base, ".") || !strcmp(base, "..") || !*base) {
+		out = realpath(copy, NULL);
+		goto out;
+	}
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+	if (slash)
+		*slash = '\0';
+	char *rdir = realpath(dir, NULL);
+	if (!rdir)
+		goto out;
+	if (asprintf(&out, "%s%s%s", rdir, strcmp(rdir, "/") ? "/" : "", base) < 0)
+		out = NULL;
+	free(rdir);
+out:
+	free(copy);
+	return out;
+}
+
+/* ---- mount ---- */
+
+static int cmd_mount(int argc, char **argv)
+{
+	struct fs_cli_mount m;
+	struct bt_metainfo *mi = NULL;
+	struct cache *cache = NULL;
+	struct bt_session *session = NULL;
+	struct fs *fs = NULL;
+	char *mnt = NULL, *root = NULL;
+	char err[512];
+	int e, status = 1;
+
+	if (fs_cli_parse_mount(argc, argv, &m, err, sizeof(err)) < 0) {
+		status = usage_error("mount", err[0] ? err : "out of memory");
+		goto out;
+	}
+	if (m.help) {
+		printf("usage:\n%s", usage_mount);
+		status = 0;
+		goto out;
+	}
+	pfs_log_set_level(m.debug ? PFS_LOG_DEBUG
+			  : m.verbose >= 2 ? PFS_LOG_DEBUG
+			  : m.verbose == 1 ? PFS_LOG_INFO
+					   : PFS_LOG_WARN);
+	if (m.log_file && (e = pfs_log_open(m.log_file)) < 0) {
+		fprintf(stderr, "p2pfs: %s: %s\n", m.log_file, strerror(-e));
+		goto out;
+	}
+	pfs_log_hook_libevent();
+	fuse_set_log_func(fuse_log_cb);
+
+	/* The torrent first: a bad one is refused before anything else. */
+	if ((e = bt_metainfo_load(m.torrent, &mi, err, sizeof(err))) < 0) {
+		fprintf(stderr, "p2pfs: %s: %s\n", m.torrent,
+			err[0] ? err : strerror(-e));
+		status = e == -ENOMEM ? 1 : EXIT_USAGE;
+		goto out;
+	}
+	struct stat st;
+	if (!(mnt = realpath(m.mountpoint, NULL)) || stat(mnt, &st) < 0) {
+		fprintf(stderr, "p2pfs: %s: %s\n", m.mountpoint, strerror(errno));
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "p2pfs: %s: %s\n", m.mountpoint,
+			strerror(ENOTDIR));
+		status = EXIT_USAGE;
+		goto out;
+	}
+
+	/* fuse_daemonize() changes to "/": keep every path absolute. */
+	if (m.cache_dir) {
+		root = absolute(m.cache_dir);
+	} else {
+		char buf[PATH_MAX];
+		if ((e = cache_default_root(buf, sizeof(buf))) < 0) {
+			fprintf(stderr, "p2pfs: no cache folder: set "
+				"XDG_CACHE_HOME or HOME, or use --cache\n");
+			goto out;
+		}
+		root = absolute(buf);
+	}
+	if (!root) {
+		fprintf(stderr, "p2pfs: %s\n", strerror(errno));
+		goto out;
+	}
+	cache = cache_open(root, mi->info_hash_hex, mi->npieces,
+			   mi->piece_length, mi->total_length, &e);
+	if (!cache) {
+		fprintf(stderr, "p2pfs: %s: cannot open the cache: %s\n", root,
+			strerror(-e));
+		goto out;
+	}
+	pfs_log(PFS_LOG_INFO, "main", "cache of '%s' in '%s': %u of %u pieces",
+		mi->name, cache_dir(cache), cache_count(cache), mi->npieces);
+
+	struct bt_session_opts so = {
+		.bind_ip = m.bind_ip,
+		.port = m.port,
+		.peers = m.peers,
+		.npeers = m.npeers,
+		.no_trackers = m.no_trackers,
+		.max_peers = m.max_peers,
+	};
+	if (!(session = bt_session_new(mi, cache, &so, &e))) {
+		if (e == -EINVAL) {
+			fprintf(stderr, "p2pfs: bad --peer or --bind address\n");
+			status = EXIT_USAGE;
+		} else {
+			fprintf(stderr, "p2pfs: cannot listen on port %u: %s\n",
+				m.port, strerror(-e));
+		}
+		goto out;
+	}
+
+	struct fs_opts fo = {
+		.mountpoint = mnt,
+		.fuse_opts = m.fuse_opts,
+		.foreground = m.foreground,
+		.debug = m.debug,
+	};
+	if (!(fs = fs_new(mi, cache, session, &fo))) {
+		fprintf(stderr, "p2pfs: %s: cannot set up the file system\n",
+			m.torrent);
+		goto out;
+	}
+	e = fs_run(fs);
+	if (e == -EINVAL) {
+		fprintf(stderr, "p2pfs: bad FUSE options '%s'\n",
+			m.fuse_opts ? m.fuse_opts : "");
+		status = EXIT_USAGE;
+	} else if (e < 0) {
+		/* after daemonising stderr is /dev/null; the log has it too */
+		fprintf(stderr, "p2pfs: %s: mount failed: %s\n", mnt, strerror(-e));
+		pfs_log(PFS_LOG_ERROR, "main", "'%s': %s", mnt, strerror(-e));
+	} else {
+		status = 0;
+	}
+out:
+	fs_free(fs);
+	bt_session_free(session);
+	if (cache)
+		cache_close(cache);
+	bt_metainfo_free(mi);
+	free(mnt);
+	free(root);
+	fs_cli_mount_release(&m);
+	pfs_log_close();
+	return status;
+}
+
+/* ---- umount ---- */
+
+/* Wait up to MS milliseconds for process PID to exit. */
+static bool wait_exit(pid_t pid, int ms)
+{
+#ifdef SYS_pidfd_open
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd >= 0) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r;
+		while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR)
+			;
+		close(fd);
+		return r > 0;
+	}
+	if (errno == ESRCH)
+		return true;
+#endif
+	/* no pidfd: look every 20 ms */
+	for (int t = 0; t < ms; t += 20) {
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			return true;
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static int run_fusermount(const char *mnt)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		char *const args[] = {"fusermount3", "-u", "-z", "--",
+				      (char *)mnt, NULL};
+		execvp(args[0], args);
+		fprintf(stderr, "p2pfs: cannot run fusermount3: %s\n",
+			strerror(errno));
+		_exit(127);
+	}
+	int ws;
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(ws) && WEXITSTATUS(ws) == 0 ? 0 : -EIO;
+}
+
+static int cmd_umount(int argc, char **argv)
+{
+	const char *arg = NULL;
+	char err[256], dev[64], type[64];
+	int rc = fs_cli_parse_one(argc, argv, &arg, err, sizeof(err));
+	if (rc < 0)
+		return usage_error("umount", err);
+	if (rc == 1) {
+		printf("usage:\n%s", usage_umount);
+		return 0;
+	}
+	int status = 1;
+	char *mnt = mount_path(arg), *table = NULL;
+	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (!mnt || fd < 0 || !(table = fs_mountinfo_read(fd))) {
+		fprintf(stderr, "p2pfs: %s: %s\n", arg, strerror(errno));
+		goto out;
+	}
+	if (fs_mountinfo_find(table, mnt, dev, sizeof(dev), type,
+			      sizeof(type)) < 0 ||
+	    strcmp(type, "fuse.p2pfs")) {
+		fprintf(stderr, "p2pfs: %s: not a p2pfs mount\n", arg);
+		goto out;
+	}
+
+	/* The daemon's pid, from the root's xattr; a dead daemon has none
+	 * (ENOTCONN) and there is nothing to wait for. */
+	pid_t pid = 0;
+	char val[32];
+	ssize_t n = getxattr(mnt, "user.p2pfs.pid", val, sizeof(val) - 1);
+	if (n > 0) {
+		val[n] = '\0';
+		pid = (pid_t)strtol(val, NULL, 10);
+	}
+	if ((rc = run_fusermount(mnt)) < 0) {
+		fprintf(stderr, "p2pfs: %s: fusermount3 -u -z failed\n", arg);
+		goto out;
+	}
+	if (pid > 0 && !wait_exit(pid, UMOUNT_WAIT_MS)) {
+		fprintf(stderr, "p2pfs: %s: unmounted, but daemon %ld has not "
+			"exited after %d s\n", arg, (long)pid, UMOUNT_WAIT_MS / 1000);
+		goto out;
+	}
+	status = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(table);
+	free(mnt);
+	return status;
+}
+
+/* ---- info ---- */
+
+static void print_size(const char *label, uint64_t n)
+{
+	char h[32];
+	fs_cli_human_size(n, h, sizeof(h));
+	printf("%-14s %s (%" PRIu64 " bytes)\n", label, h, n);
+}
+
+/* The tree depth-first, two spaces a level, folders with a '/'. */
+static int print_tree(const struct fs_tree *t)
+{
+	struct frame {
+		const struct fs_node *d;
+		uint32_t next;
+	} *stack = NULL;
+	size_t depth = 0, cap = 0;
+	int rc = 0;
+	const struct fs_node *node = fs_tree_get(t, FS_ROOT_INO + 1);
+	for (;;) {
+		if (node) {
+			char h[32];
+			printf("  %*s%s", (int)(2 * depth), "", node->name);
+			if (node->dir) {
+				printf("/\n");
+				if (depth == cap) {
+					cap = cap ? 2 * cap : 16;
+					struct frame *s = realloc(stack, cap * sizeof(*s));
+					if (!s) {
+						rc = -ENOMEM;
+						break;
+					}
+					stack = s;
+				}
+				stack[depth++] = (struct frame){node, 0};
+			} else {
+				fs_cli_human_size(node->size, h, sizeof(h));
+				printf("  %s (%" PRIu64 " bytes)\n", h, node->size);
+			}
+		}
+		node = NULL;
+		while (depth && stack[depth - 1].next == stack[depth - 1].d->nchildren)
+			depth--;
+		if (!depth)
+			break;
+		struct frame *f = &stack[depth - 1];
+		node = fs_tree_get(t, f->d->first + f->next++);
+	}
+	free(stack);
+	return rc;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	const char *path = NULL;
+	char err[512];
+	struct bt_metainfo *mi = NULL;
+	struct fs_tree *t = NULL;
+	int status = 1, e;
+	int rc = fs_cli_parse_one(argc, argv, &path, err, sizeof(err));
+	if (rc < 0)
+		return usage_error("info", err);
+	if (rc == 1) {
+		printf("usage:\n%s", usage_info);
+		return 0;
+	}
+	if ((e = bt_metainfo_load(path, &mi, err, sizeof(err))) < 0) {
+		fprintf(stderr, "p2pfs: %s: %s\n", path, err[0] ? err : strerror(-e));
+		return e == -ENOMEM ? 1 : EXIT_USAGE;
+	}
+	if (!(t = fs_tree_new(mi, &e))) {
+		fprintf(stderr, "p2pfs: %s: %s\n", path, strerror(-e));
+		status = e == -ENOMEM ? 1 : EXIT_USAGE;
+		goto out;
+	}
+	size_t nfiles = 0;
+	for (size_t i = 0; i < mi->nfiles; i++)
+		nfiles += !mi->files[i].pad;
+
+	printf("%-14s %s\n", "name:", mi->name);
+	printf("%-14s %s\n", "info-hash:", mi->info_hash_hex);
+	print_size("piece size:", mi->piece_length);
+	printf("%-14s %" PRIu32 "\n", "pieces:", mi->npieces);
+	print_size("total size:", mi->total_length);
+	printf("%-14s %zu\n", "files:", nfiles);
+	printf("%-14s %s\n", "private:", mi->private_flag ? "yes" : "no");
+	if (mi->created_by)
+		printf("%-14s %s\n", "created by:", mi->created_by);
+	if (mi->creation_date > 0) {
+		time_t when = (time_t)mi->creation_date;
+		struct tm tm;
+		char buf[64];
+		if (gmtime_r(&when, &tm) &&
+		    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm))
+			printf("%-14s %s\n", "created:", buf);
+	}
+	if (mi->comment)
+		printf("%-14s %s\n", "comment:", mi->comment);
+	if (!mi->ntrackers)
+		printf("%-14s %s\n", "trackers:", "none");
+	else
+		printf("trackers:\n");
+	for (size_t i = 0; i < mi->ntrackers; i++)
+		printf("  %s\n", mi->trackers[i]);
+	printf("tree:\n");
+	if (print_tree(t) < 0) {
+		fprintf(stderr, "p2pfs: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	status = fflush(stdout) == 0 ? 0 : 1;
+out:
+	fs_tree_free(t);
+	bt_metainfo_free(mi);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error(NULL, "missing command");
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "mount"))
+		return cmd_mount(argc - 1, argv + 1);
+	if (!strcmp(cmd, "umount"))
+		return cmd_umount(argc - 1, argv + 1);
+	if (!strcmp(cmd, "info"))
+		return cmd_info(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") ||
+	    !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("p2pfs %s\n", PFS_VERSION);
+		return 0;
+	}
+	char msg[300];
+	snprintf(msg, sizeof(msg), "unknown command '%.200s'", cmd);
+	return usage_error(NULL, msg);
+}
