@@ -31,7 +31,10 @@ B := build
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all check unit asan asan-unit integration fuzz fuzz-regress bench demo install format clean deps
+# fuzz objects are intermediates of the fuzz binaries: keep them
+.SECONDARY:
+
+.PHONY: all check unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -69,6 +72,11 @@ p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
 integration: p2pfs
 	@bash tests/integration/run.sh
 
+# The same integration suite against the ASan+UBSan binary: a leak or UB in
+# the daemon makes it exit non-zero, which the tests catch.
+integration-asan: asan
+	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
+
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
 # `make fuzz-regress` (part of check) replays each seed corpus once.
 FUZZ_SECONDS ?= 60
@@ -92,7 +100,7 @@ fuzz-regress: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-check: all unit asan fuzz-regress integration
+check: all unit asan fuzz-regress integration integration-asan
 	@echo "make check: all passed"
 
 bench: p2pfs

@@ -29,6 +29,7 @@
 #include "cache.h"
 #include "fs.h"
 #include "fs_cli.h"
+#include "fs_cmd.h"
 #include "fs_tree.h"
 #include "pfs_log.h"
 
@@ -64,12 +65,13 @@ static const char usage_info[] =
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage:\n%s%s%s"
+	fprintf(out, "usage:\n%s%s%s%s%s%s%s"
 		"  p2pfs help | --help | -h\n"
 		"  p2pfs --version\n"
 		"\nExit status: 0 ok, 1 runtime error, 2 usage or bad input.\n"
 		"See p2pfs(1).\n",
-		usage_mount, usage_umount, usage_info);
+		usage_mount, usage_umount, usage_info, fs_cmd_create_usage,
+		fs_cmd_seed_usage, fs_cmd_status_usage, fs_cmd_cache_usage);
 }
 
 static int usage_error(const char *cmd, const char *msg)
@@ -516,6 +518,14 @@ int main(int argc, char **argv)
 		return cmd_umount(argc - 1, argv + 1);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc - 1, argv + 1);
+	if (!strcmp(cmd, "create"))
+		return fs_cmd_create(argc - 1, argv + 1);
+	if (!strcmp(cmd, "seed"))
+		return fs_cmd_seed(argc - 1, argv + 1);
+	if (!strcmp(cmd, "status"))
+		return fs_cmd_status(argc - 1, argv + 1);
+	if (!strcmp(cmd, "cache"))
+		return fs_cmd_cache(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") ||
 	    !strcmp(cmd, "-h")) {
 		usage(stdout);

@@ -3,7 +3,8 @@
 # Every test is a standalone bash script:
 #
 #   . "$(dirname "$0")/lib.sh"
-#   it_setup 7100            # its own base port: tests never share a port
+#   it_setup 7100            # its own base port (in $IT_BASE): tests never
+#                            # share a port; IT_PORT_OFFSET shifts them all
 #   ...
 #
 # it_setup makes a per-test temp dir $T (logs in $T/logs) and installs a
@@ -41,7 +42,8 @@ fail() { log "FAIL: $*"; exit 1; }
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
 
 it_setup() {
-	IT_BASE=${1:?it_setup BASEPORT}
+	# IT_PORT_OFFSET shifts every port, so two checkouts can run at once
+	IT_BASE=$((${1:?it_setup BASEPORT} + ${IT_PORT_OFFSET:-0}))
 	T=$(mktemp -d "${TMPDIR:-/tmp}/p2pfs-$IT_NAME.XXXXXX")
 	LOGS=$T/logs
 	mkdir -p "$LOGS"

@@ -5,7 +5,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 7900
-P=7900
+P=$IT_BASE
 
 gen_data "$T/src/d.bin" $((3 * 1024 * 1024 + 5))
 make_torrent "$T/src/d.bin" 18 "$T/d.torrent"

@@ -5,7 +5,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 7200
-TRK=7200
+TRK=$IT_BASE
 
 S=$T/src/album
 gen_data "$S/cd1/01 - intro.bin" $((7 * 1024 * 1024 + 1))

@@ -4,7 +4,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 7300
-P=7300
+P=$IT_BASE
 
 gen_data "$T/src/lone.bin" $((6 * 1024 * 1024 + 77))
 make_torrent "$T/src/lone.bin" 18 "$T/lone.torrent"

@@ -5,7 +5,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 7400
-TRK=7400
+TRK=$IT_BASE
 
 gen_data "$T/src/r.bin" $((16 * 1024 * 1024 + 4097))
 make_torrent "$T/src/r.bin" 18 "$T/r.torrent" "$(tracker_url $TRK)"

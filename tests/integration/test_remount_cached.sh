@@ -5,7 +5,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 7500
-TRK=7500
+TRK=$IT_BASE
 
 S=$T/src/pack
 gen_data "$S/one.bin" $((9 * 1024 * 1024 + 333))

@@ -6,7 +6,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 7600
-TRK=7600
+TRK=$IT_BASE
 
 S=$T/src/share
 gen_data "$S/a.bin" $((8 * 1024 * 1024 + 5))

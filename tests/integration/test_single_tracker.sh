@@ -5,7 +5,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 7700
-TRK=7700
+TRK=$IT_BASE
 
 gen_data "$T/src/film.bin" $((20 * 1024 * 1024 + 12345))
 make_torrent "$T/src/film.bin" 18 "$T/film.torrent" "$(tracker_url $TRK)"

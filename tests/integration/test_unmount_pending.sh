@@ -5,7 +5,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 7800
-P=7800
+P=$IT_BASE
 
 gen_data "$T/src/stuck.bin" $((2 * 1024 * 1024))
 make_torrent "$T/src/stuck.bin" 18 "$T/stuck.torrent"

@@ -202,6 +202,12 @@ struct liar {
 	int requests;
 };
 
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
 static int read_full(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
@@ -250,7 +256,7 @@ static void *liar_main(void *arg)
 		uint8_t lenb[4];
 		if (read_full(fd, lenb, 4) < 0)
 			break;
-		uint32_t len = ntohl(*(uint32_t *)lenb);
+		uint32_t len = be32(lenb);
 		if (len > 1024)
 			break;
 		uint8_t body[1024];
@@ -259,9 +265,9 @@ static void *liar_main(void *arg)
 		if (len != 13 || body[0] != BT_MSG_REQUEST)
 			continue;
 		l->requests++;
-		uint32_t index = ntohl(*(uint32_t *)(body + 1));
-		uint32_t begin = ntohl(*(uint32_t *)(body + 5));
-		uint32_t blen = ntohl(*(uint32_t *)(body + 9));
+		uint32_t index = be32(body + 1);
+		uint32_t begin = be32(body + 5);
+		uint32_t blen = be32(body + 9);
 		uint8_t *out = calloc(1, 13 + blen);
 		m = (struct bt_msg){.type = BT_MSG_PIECE, .index = index,
 				    .begin = begin, .data_len = blen};

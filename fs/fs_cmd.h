@@ -1,0 +1,23 @@
+/* fs_cmd — the p2pfs subcommands that live outside fs/main.c, one file
+ * each (fs_create.c, fs_seed.c, fs_status.c, fs_cachecmd.c).
+ *
+ * Each takes ARGV with ARGV[0] the subcommand name and returns the process
+ * exit status (0 ok, 1 runtime error, 2 usage or bad input). Each usage
+ * string is the command's block of `p2pfs --help`, two-space indented, and
+ * ends with a newline. Main thread only (they use getopt). */
+#ifndef FS_CMD_H
+#define FS_CMD_H
+
+extern const char fs_cmd_create_usage[];
+int fs_cmd_create(int argc, char **argv);
+
+extern const char fs_cmd_seed_usage[];
+int fs_cmd_seed(int argc, char **argv);
+
+extern const char fs_cmd_status_usage[];
+int fs_cmd_status(int argc, char **argv);
+
+extern const char fs_cmd_cache_usage[];
+int fs_cmd_cache(int argc, char **argv);
+
+#endif
