@@ -191,6 +191,56 @@ static void test_two_engines(void **state)
 	cache_close(leech_cache);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --max-up on the seed holds the transfer to about the limit */
+static void test_upload_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *seed_cache = full_cache(f, "seed");
+	struct cache *leech_cache = open_cache(f, "leech");
+	int err = 0;
+	uint64_t limit = 1u << 20;
+	struct bt_session_opts so = {.bind_ip = "127.0.0.1", .no_trackers = true,
+				     .max_up = limit};
+	struct bt_session *seed = bt_session_new(&f->mi, seed_cache, &so, &err);
+	assert_non_null(seed);
+	char peer[64];
+	snprintf(peer, sizeof(peer), "127.0.0.1:%u", bt_session_port(seed));
+	const char *peers[] = {peer};
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+				     .no_trackers = true,
+				     .peers = peers,
+				     .npeers = 1};
+	struct bt_session *leech = bt_session_new(&f->mi, leech_cache, &lo, &err);
+	assert_non_null(leech);
+	bt_session_on_piece(leech, on_piece, f);
+	assert_int_equal(bt_session_start(seed), 0);
+	assert_int_equal(bt_session_start(leech), 0);
+	double t0 = now_s();
+	bt_session_want(leech, 0, NPIECES - 1, 0);
+	assert_int_equal(wait_verified(f, NPIECES, 30), NPIECES);
+	double dt = now_s() - t0;
+	if (getenv("P2PFS_TEST_DEBUG"))
+		fprintf(stderr, "%llu bytes in %.2f s: %.0f B/s (limit %llu)\n",
+			(unsigned long long)TOTAL, dt, (double)TOTAL / dt,
+			(unsigned long long)limit);
+	/* 2.3 MiB at 1 MiB/s: 2.3 s */
+	assert_true(dt > 0.6 * (double)TOTAL / (double)limit);
+	check_cache_bytes(f, leech_cache);
+	bt_session_stop(leech);
+	bt_session_stop(seed);
+	bt_session_free(leech);
+	bt_session_free(seed);
+	cache_close(seed_cache);
+	cache_close(leech_cache);
+}
+
 /* ---- a lying seeder on a raw socket ---- */
 
 struct liar {
@@ -378,6 +428,7 @@ int main(void)
 	pfs_log_set_level(getenv("P2PFS_TEST_DEBUG") ? PFS_LOG_DEBUG : PFS_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_two_engines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upload_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_liar_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
