@@ -131,7 +131,8 @@ uint64_t bt_choker_run(struct bt_choker *c, struct bt_choker_peer *const *peers,
 			.order = i,
 		};
 	}
-	qsort(c->cand, ncand, sizeof(*c->cand), cand_cmp);
+	if (ncand > 1)
+		qsort(c->cand, ncand, sizeof(*c->cand), cand_cmp);
 	for (size_t i = 0; i < ncand; i++) {
 		struct bt_choker_peer *p = c->cand[i].p;
 		if (kept < c->slots) {

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bt_choker.h"
 #include "bt_session.h"
 #include "bt_wire.h"
 #include "pfs_hash.h"
@@ -399,6 +400,223 @@ static void test_garbage_dropped(void **state)
 	run_with_liar(*state, 1);
 }
 
+/* ---- a hostile downloader on a raw socket ---- */
+
+static int raw_connect(uint16_t port, const struct bt_metainfo *mi, bool fast,
+		       char id)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	uint8_t hs[BT_HANDSHAKE_LEN], reserved[8] = {0}, pid[20];
+	memset(pid, id, 20);
+	if (fast)
+		reserved[7] |= 0x04;
+	bt_wire_handshake(hs, reserved, mi->info_hash, pid);
+	assert_int_equal(write(fd, hs, sizeof(hs)), sizeof(hs));
+	return fd;
+}
+
+/* Read one message into BUF (CAP bytes); returns its id, -1 for a
+ * keepalive, -2 when the connection ends or times out. */
+static int raw_msg(int fd, uint8_t *buf, size_t cap, uint32_t *len)
+{
+	uint8_t lenb[4];
+	for (;;) {
+		if (read_full(fd, lenb, 4) < 0)
+			return -2;
+		*len = be32(lenb);
+		if (*len == 0)
+			continue;
+		assert_true(*len <= cap);
+		if (read_full(fd, buf, *len) < 0)
+			return -2;
+		return buf[0];
+	}
+}
+
+static void raw_send(int fd, const struct bt_msg *m)
+{
+	uint8_t out[32];
+	size_t n = bt_wire_build(out, sizeof(out), m);
+	assert_true(n > 0);
+	assert_int_equal(write(fd, out, n), (ssize_t)n);
+}
+
+/* True once FD is closed by the other side (EOF within 5 s). */
+static bool raw_closed(int fd)
+{
+	uint8_t buf[256];
+	for (int i = 0; i < 10000; i++) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+		if (n < 0)
+			return false; /* timed out */
+	}
+	return false;
+}
+
+static struct bt_session *seed_session(struct fixture *f, struct cache *c,
+				       int max_peers)
+{
+	int err = 0;
+	struct bt_session_opts so = {.bind_ip = "127.0.0.1", .no_trackers = true,
+				     .max_peers = max_peers};
+	struct bt_session *s = bt_session_new(&f->mi, c, &so, &err);
+	assert_non_null(s);
+	assert_int_equal(bt_session_start(s), 0);
+	return s;
+}
+
+#define NREQ 600
+
+static void test_hostile_requests(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *c = full_cache(f, "seed");
+	struct bt_session *s = seed_session(f, c, 0);
+	uint8_t buf[13 + BT_BLOCK_SIZE + 64];
+	uint32_t len;
+	int fd = raw_connect(bt_session_port(s), &f->mi, true, 'H');
+	assert_int_equal(read_full(fd, buf, BT_HANDSHAKE_LEN), 0);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_HAVE_ALL);
+
+	/* a request while choked is rejected (fast extension) */
+	struct bt_msg rq = {.type = BT_MSG_REQUEST, .index = 2, .begin = 0,
+			    .length = BT_BLOCK_SIZE};
+	raw_send(fd, &rq);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_REJECT);
+	assert_int_equal(be32(buf + 1), 2);
+	assert_int_equal(be32(buf + 9), BT_BLOCK_SIZE);
+
+	/* interested: a free slot, so unchoked at once */
+	raw_send(fd, &(struct bt_msg){.type = BT_MSG_INTERESTED});
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_UNCHOKE);
+	raw_send(fd, &rq);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_PIECE);
+	assert_int_equal(len, 9 + BT_BLOCK_SIZE);
+	assert_memory_equal(buf + 9, f->data + 2 * PIECE_LEN, BT_BLOCK_SIZE);
+
+	/* a flood of requests in one go: every one is answered, by the
+	 * right bytes or by a reject when BT_CHOKER_MAX_QUEUE are queued */
+	uint8_t *flood = malloc(NREQ * 17);
+	for (int i = 0; i < NREQ; i++) {
+		struct bt_msg m = {.type = BT_MSG_REQUEST,
+				   .index = (uint32_t)(i % (NPIECES - 1)),
+				   .begin = (uint32_t)(i / (NPIECES - 1)) * 1024,
+				   .length = 1024};
+		assert_int_equal(bt_wire_build(flood + 17 * i, 17, &m), 17);
+	}
+	assert_int_equal(write(fd, flood, NREQ * 17), NREQ * 17);
+	free(flood);
+	int pieces = 0, rejects = 0;
+	while (pieces + rejects < NREQ) {
+		int id = raw_msg(fd, buf, sizeof(buf), &len);
+		assert_true(id == BT_MSG_PIECE || id == BT_MSG_REJECT);
+		uint32_t index = be32(buf + 1), begin = be32(buf + 5);
+		if (id == BT_MSG_PIECE) {
+			assert_int_equal(len, 9 + 1024);
+			assert_memory_equal(buf + 9,
+					    f->data + (uint64_t)index * PIECE_LEN +
+						    begin,
+					    1024);
+			pieces++;
+		} else {
+			assert_int_equal(be32(buf + 9), 1024);
+			rejects++;
+		}
+	}
+	if (getenv("P2PFS_TEST_DEBUG"))
+		fprintf(stderr, "flood: %d pieces, %d rejects\n", pieces,
+			rejects);
+	/* how many get rejected depends on how fast the reader thread
+	 * keeps up (libevent reads 4 KiB, 240 requests, at a time); the cap
+	 * itself is tested in test_choker */
+	assert_true(pieces >= BT_CHOKER_MAX_QUEUE);
+
+	/* a request past the end of a piece: dropped */
+	rq.index = NPIECES - 1;
+	rq.begin = 4096;
+	rq.length = 1000; /* the last piece is 5000 bytes */
+	raw_send(fd, &rq);
+	assert_true(raw_closed(fd));
+	close(fd);
+
+	/* without the fast extension a request while choked is ignored */
+	fd = raw_connect(bt_session_port(s), &f->mi, false, 'P');
+	assert_int_equal(read_full(fd, buf, BT_HANDSHAKE_LEN), 0);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_BITFIELD);
+	rq = (struct bt_msg){.type = BT_MSG_REQUEST, .index = 1, .begin = 0,
+			     .length = BT_BLOCK_SIZE};
+	raw_send(fd, &rq);
+	raw_send(fd, &(struct bt_msg){.type = BT_MSG_INTERESTED});
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_UNCHOKE);
+	raw_send(fd, &(struct bt_msg){.type = BT_MSG_HAVE, .index = 0});
+	rq.index = 3;
+	raw_send(fd, &rq);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_PIECE);
+	assert_int_equal(be32(buf + 1), 3); /* not piece 1 */
+	/* a request over 128 KiB: dropped */
+	rq.length = BT_MAX_BLOCK_SIZE + 1;
+	raw_send(fd, &rq);
+	assert_true(raw_closed(fd));
+	close(fd);
+
+	bt_session_stop(s);
+	bt_session_free(s);
+	cache_close(c);
+}
+
+static void test_connection_cap(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *c = full_cache(f, "seed");
+	struct bt_session *s = seed_session(f, c, 3);
+	uint16_t port = bt_session_port(s);
+	uint8_t buf[BT_HANDSHAKE_LEN];
+
+	/* the same peer id twice: the second connection is dropped */
+	int a = raw_connect(port, &f->mi, true, 'A');
+	assert_int_equal(read_full(a, buf, BT_HANDSHAKE_LEN), 0);
+	int a2 = raw_connect(port, &f->mi, true, 'A');
+	assert_true(raw_closed(a2));
+	close(a2);
+
+	/* up to the cap of 3, then refused */
+	int b = raw_connect(port, &f->mi, true, 'B');
+	assert_int_equal(read_full(b, buf, BT_HANDSHAKE_LEN), 0);
+	int d = raw_connect(port, &f->mi, true, 'D');
+	assert_int_equal(read_full(d, buf, BT_HANDSHAKE_LEN), 0);
+	int e = raw_connect(port, &f->mi, true, 'E');
+	assert_true(raw_closed(e));
+	close(e);
+	/* a place frees up */
+	close(d);
+	int g = -1;
+	for (int i = 0; i < 50 && g < 0; i++) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		g = raw_connect(port, &f->mi, true, 'G');
+		if (read_full(g, buf, BT_HANDSHAKE_LEN) < 0) {
+			close(g);
+			g = -1;
+		}
+	}
+	assert_true(g >= 0);
+	close(g);
+	close(b);
+	close(a);
+	bt_session_stop(s);
+	bt_session_free(s);
+	cache_close(c);
+}
+
 static void test_bad_options(void **state)
 {
 	struct fixture *f = *state;
@@ -431,6 +649,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upload_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_liar_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("session", tests, NULL, NULL);
