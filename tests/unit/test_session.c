@@ -503,6 +503,22 @@ static void test_hostile_requests(void **state)
 	assert_int_equal(len, 9 + BT_BLOCK_SIZE);
 	assert_memory_equal(buf + 9, f->data + 2 * PIECE_LEN, BT_BLOCK_SIZE);
 
+	/* a request cancelled at once is rejected (BEP 6), never served */
+	uint8_t two[3 * 17];
+	struct bt_msg m5 = {.type = BT_MSG_REQUEST, .index = 5, .begin = 0,
+			    .length = BT_BLOCK_SIZE};
+	assert_int_equal(bt_wire_build(two, 17, &m5), 17);
+	m5.type = BT_MSG_CANCEL;
+	assert_int_equal(bt_wire_build(two + 17, 17, &m5), 17);
+	struct bt_msg m6 = {.type = BT_MSG_REQUEST, .index = 6, .begin = 0,
+			    .length = BT_BLOCK_SIZE};
+	assert_int_equal(bt_wire_build(two + 34, 17, &m6), 17);
+	assert_int_equal(write(fd, two, sizeof(two)), sizeof(two));
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_REJECT);
+	assert_int_equal(be32(buf + 1), 5);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_PIECE);
+	assert_int_equal(be32(buf + 1), 6);
+
 	/* a flood of requests in one go: every one is answered, by the
 	 * right bytes or by a reject when BT_CHOKER_MAX_QUEUE are queued */
 	uint8_t *flood = malloc(NREQ * 17);
