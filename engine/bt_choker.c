@@ -15,7 +15,7 @@ struct bt_choker {
 	uint64_t rng;
 	bool started;
 	uint64_t next_rechoke, next_optimistic; /* ms */
-	struct cand *cand;                      /* scratch, cap_cand entries */
+	struct cand *cand;			/* scratch, cap_cand entries */
 	size_t cap_cand;
 };
 
@@ -125,10 +125,10 @@ uint64_t bt_choker_run(struct bt_choker *c, struct bt_choker_peer *const *peers,
 			continue;
 		}
 		c->cand[ncand++] = (struct cand){
-			.p = p,
-			.key = rank_key(c, p, seeding, p->unchoked, now),
-			.was = regular,
-			.order = i,
+		    .p = p,
+		    .key = rank_key(c, p, seeding, p->unchoked, now),
+		    .was = regular,
+		    .order = i,
 		};
 	}
 	if (ncand > 1)
@@ -156,8 +156,10 @@ uint64_t bt_choker_run(struct bt_choker *c, struct bt_choker_peer *const *peers,
 		for (size_t i = 0; i < n; i++) {
 			struct bt_choker_peer *p = peers[i];
 			if (p->interested && !p->unchoked)
-				total += now - p->connected_at < BT_CHOKER_NEW_MS
-						 ? 3 : 1;
+				total +=
+				    now - p->connected_at < BT_CHOKER_NEW_MS
+					? 3
+					: 1;
 		}
 		if (total) {
 			uint64_t r = rng_next(c) % total;
@@ -165,8 +167,10 @@ uint64_t bt_choker_run(struct bt_choker *c, struct bt_choker_peer *const *peers,
 				struct bt_choker_peer *p = peers[i];
 				if (!p->interested || p->unchoked)
 					continue;
-				uint64_t w = now - p->connected_at <
-						     BT_CHOKER_NEW_MS ? 3 : 1;
+				uint64_t w =
+				    now - p->connected_at < BT_CHOKER_NEW_MS
+					? 3
+					: 1;
 				if (r < w) {
 					if (cur)
 						set_unchoked(cur, false, now);
@@ -184,7 +188,7 @@ uint64_t bt_choker_run(struct bt_choker *c, struct bt_choker_peer *const *peers,
 	}
 
 	return c->next_rechoke < c->next_optimistic ? c->next_rechoke
-						     : c->next_optimistic;
+						    : c->next_optimistic;
 }
 
 enum bt_choker_verdict bt_choker_check_request(const struct bt_wire_limits *lim,
@@ -194,7 +198,8 @@ enum bt_choker_verdict bt_choker_check_request(const struct bt_wire_limits *lim,
 	    r->length > BT_MAX_BLOCK_SIZE)
 		return BT_CHOKER_CLOSE;
 	uint64_t start = (uint64_t)r->piece * lim->piece_length;
-	uint64_t size = start < lim->total_length ? lim->total_length - start : 0;
+	uint64_t size =
+	    start < lim->total_length ? lim->total_length - start : 0;
 	if (size > lim->piece_length)
 		size = lim->piece_length;
 	if ((uint64_t)r->begin + r->length > size)

@@ -33,21 +33,21 @@
 
 #include "bt_wire.h"
 
-#define BT_CHOKER_SLOTS 4                 /* regular upload slots */
-#define BT_CHOKER_RECHOKE_MS 10000
+#define BT_CHOKER_SLOTS		4 /* regular upload slots */
+#define BT_CHOKER_RECHOKE_MS	10000
 #define BT_CHOKER_OPTIMISTIC_MS 30000
-#define BT_CHOKER_NEW_MS 60000            /* "new" for the optimistic draw */
-#define BT_CHOKER_MAX_QUEUE 250           /* a peer's requests queued with us */
+#define BT_CHOKER_NEW_MS	60000 /* "new" for the optimistic draw */
+#define BT_CHOKER_MAX_QUEUE	250   /* a peer's requests queued with us */
 
 enum bt_choker_seed_mode {
-	BT_CHOKER_ROUND_ROBIN,   /* while seeding: rotate the slots */
+	BT_CHOKER_ROUND_ROBIN,	 /* while seeding: rotate the slots */
 	BT_CHOKER_FASTEST_UPLOAD /* while seeding: by our upload rate to them */
 };
 
 struct bt_choker_opts {
-	unsigned slots;                 /* regular slots; 0 = BT_CHOKER_SLOTS */
+	unsigned slots; /* regular slots; 0 = BT_CHOKER_SLOTS */
 	enum bt_choker_seed_mode seed_mode;
-	uint64_t seed;                  /* of the optimistic draw's PRNG */
+	uint64_t seed; /* of the optimistic draw's PRNG */
 };
 
 /* One peer as the choker sees it; embedded in the engine's peer and
@@ -56,15 +56,15 @@ struct bt_choker_peer {
 	/* inputs, filled by the engine before each run */
 	uint64_t connected_at; /* ms */
 	double down_rate;      /* payload bytes/s the peer sends us */
-	double up_rate;        /* payload bytes/s we send the peer */
+	double up_rate;	       /* payload bytes/s we send the peer */
 	bool interested;       /* the peer wants our pieces */
 	bool we_interested;    /* we want its pieces */
-	bool snubbed;          /* it let our requests starve */
+	bool snubbed;	       /* it let our requests starve */
 	/* the choker's state and decision */
-	bool unchoked;         /* upload to it */
-	bool optimistic;       /* it holds the optimistic slot */
-	uint64_t since;        /* ms: when `unchoked` last changed (0: never
-				* unchoked): round robin's measure of waiting */
+	bool unchoked;	 /* upload to it */
+	bool optimistic; /* it holds the optimistic slot */
+	uint64_t since;	 /* ms: when `unchoked` last changed (0: never
+			  * unchoked): round robin's measure of waiting */
 };
 
 struct bt_choker;
@@ -91,11 +91,11 @@ enum bt_choker_verdict {
 
 struct bt_choker_req {
 	uint32_t piece, begin, length;
-	bool have;      /* PIECE is verified in our cache */
-	bool choked;    /* we are choking the peer */
-	bool fast;      /* BEP 6 was negotiated with the peer */
+	bool have;	/* PIECE is verified in our cache */
+	bool choked;	/* we are choking the peer */
+	bool fast;	/* BEP 6 was negotiated with the peer */
 	bool duplicate; /* the same block is already queued */
-	size_t queued;  /* the peer's requests queued with us (and being read) */
+	size_t queued; /* the peer's requests queued with us (and being read) */
 };
 
 /* The verdict on a request against the torrent geometry LIM:

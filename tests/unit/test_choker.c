@@ -12,7 +12,7 @@
 
 #include "bt_choker.h"
 
-#define T0 1000000ull /* the fake clock starts here (ms) */
+#define T0   1000000ull /* the fake clock starts here (ms) */
 #define MAXP 16
 
 struct swarm {
@@ -49,7 +49,8 @@ static unsigned count(const struct swarm *w, bool optimistic)
 {
 	unsigned k = 0;
 	for (size_t i = 0; i < w->n; i++)
-		k += w->list[i]->unchoked && w->list[i]->optimistic == optimistic;
+		k += w->list[i]->unchoked &&
+		     w->list[i]->optimistic == optimistic;
 	return k;
 }
 
@@ -128,8 +129,8 @@ static void test_optimistic_every_30s(void **state)
 	int o2 = optimistic_of(&w);
 	assert_true(o2 >= 0 && o2 != o);
 	assert_false(w.peer[o].unchoked);
-	assert_int_equal(next, T0 + BT_CHOKER_OPTIMISTIC_MS +
-				       BT_CHOKER_RECHOKE_MS);
+	assert_int_equal(next,
+			 T0 + BT_CHOKER_OPTIMISTIC_MS + BT_CHOKER_RECHOKE_MS);
 	/* over many rotations every slow peer gets its turn */
 	bool seen[8] = {false};
 	for (int k = 2; k < 60; k++) {
@@ -308,8 +309,8 @@ static void test_requests(void **state)
 	struct bt_wire_limits lim = {.npieces = 3,
 				     .piece_length = 65536,
 				     .total_length = 2 * 65536 + 1000};
-	struct bt_choker_req ok = {.piece = 1, .begin = 16384,
-				   .length = 16384, .have = true};
+	struct bt_choker_req ok = {
+	    .piece = 1, .begin = 16384, .length = 16384, .have = true};
 	struct bt_choker_req r = ok;
 	assert_int_equal(bt_choker_check_request(&lim, &r), BT_CHOKER_SERVE);
 	r.fast = true;
@@ -319,15 +320,15 @@ static void test_requests(void **state)
 	struct {
 		uint32_t piece, begin, length;
 	} bad[] = {
-		{3, 0, 16384},             /* no such piece */
-		{UINT32_MAX, 0, 1},
-		{0, 65536, 1},             /* begins at the end */
-		{0, 49153, 16384},         /* crosses the end */
-		{2, 0, 1001},              /* past the short last piece */
-		{2, 1000, 1},
-		{0, UINT32_MAX, 16384},    /* begin + length overflows 32 bits */
-		{0, 0, 0},                 /* empty */
-		{0, 0, BT_MAX_BLOCK_SIZE + 1},
+	    {3, 0, 16384}, /* no such piece */
+	    {UINT32_MAX, 0, 1},
+	    {0, 65536, 1},     /* begins at the end */
+	    {0, 49153, 16384}, /* crosses the end */
+	    {2, 0, 1001},      /* past the short last piece */
+	    {2, 1000, 1},
+	    {0, UINT32_MAX, 16384}, /* begin + length overflows 32 bits */
+	    {0, 0, 0},		    /* empty */
+	    {0, 0, BT_MAX_BLOCK_SIZE + 1},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		r = ok;
@@ -338,8 +339,8 @@ static void test_requests(void **state)
 				 BT_CHOKER_CLOSE);
 	}
 	/* up to 128 KiB is served (piece length permitting) */
-	struct bt_wire_limits big = {.npieces = 2, .piece_length = 1u << 20,
-				     .total_length = 2u << 20};
+	struct bt_wire_limits big = {
+	    .npieces = 2, .piece_length = 1u << 20, .total_length = 2u << 20};
 	r = ok;
 	r.length = BT_MAX_BLOCK_SIZE;
 	assert_int_equal(bt_choker_check_request(&big, &r), BT_CHOKER_SERVE);
@@ -352,7 +353,7 @@ static void test_requests(void **state)
 	/* refusals: rejected with the fast extension, else ignored */
 	for (int fast = 0; fast < 2; fast++) {
 		enum bt_choker_verdict no =
-			fast ? BT_CHOKER_REJECT : BT_CHOKER_IGNORE;
+		    fast ? BT_CHOKER_REJECT : BT_CHOKER_IGNORE;
 		r = ok;
 		r.fast = fast;
 		r.choked = true;
@@ -379,17 +380,17 @@ static void test_requests(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rate_order),
-		cmocka_unit_test(test_rotation_every_10s),
-		cmocka_unit_test(test_optimistic_every_30s),
-		cmocka_unit_test(test_interest),
-		cmocka_unit_test(test_freed_slot_filled),
-		cmocka_unit_test(test_snubbed),
-		cmocka_unit_test(test_not_interesting_peer),
-		cmocka_unit_test(test_seed_round_robin),
-		cmocka_unit_test(test_seed_fastest_upload),
-		cmocka_unit_test(test_new_peers_favoured),
-		cmocka_unit_test(test_requests),
+	    cmocka_unit_test(test_rate_order),
+	    cmocka_unit_test(test_rotation_every_10s),
+	    cmocka_unit_test(test_optimistic_every_30s),
+	    cmocka_unit_test(test_interest),
+	    cmocka_unit_test(test_freed_slot_filled),
+	    cmocka_unit_test(test_snubbed),
+	    cmocka_unit_test(test_not_interesting_peer),
+	    cmocka_unit_test(test_seed_round_robin),
+	    cmocka_unit_test(test_seed_fastest_upload),
+	    cmocka_unit_test(test_new_peers_favoured),
+	    cmocka_unit_test(test_requests),
 	};
 	return cmocka_run_group_tests_name("choker", tests, NULL, NULL);
 }
