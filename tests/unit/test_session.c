@@ -589,6 +589,39 @@ static void test_hostile_requests(void **state)
 	cache_close(c);
 }
 
+/* Six interested peers: four regular slots and one optimistic unchoke */
+static void test_upload_slots(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *c = full_cache(f, "seed");
+	struct bt_session *s = seed_session(f, c, 0);
+	uint8_t buf[256];
+	uint32_t len;
+	int fds[6];
+	for (int i = 0; i < 6; i++) {
+		fds[i] = raw_connect(bt_session_port(s), &f->mi, true,
+				     (char)('a' + i));
+		assert_int_equal(read_full(fds[i], buf, BT_HANDSHAKE_LEN), 0);
+		assert_int_equal(raw_msg(fds[i], buf, sizeof(buf), &len),
+				 BT_MSG_HAVE_ALL);
+		raw_send(fds[i], &(struct bt_msg){.type = BT_MSG_INTERESTED});
+	}
+	int unchoked = 0;
+	for (int i = 0; i < 6; i++) {
+		struct timeval tv = {1, 0};
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		int id = raw_msg(fds[i], buf, sizeof(buf), &len);
+		assert_true(id == BT_MSG_UNCHOKE || id == -2);
+		unchoked += id == BT_MSG_UNCHOKE;
+	}
+	assert_int_equal(unchoked, BT_CHOKER_SLOTS + 1);
+	for (int i = 0; i < 6; i++)
+		close(fds[i]);
+	bt_session_stop(s);
+	bt_session_free(s);
+	cache_close(c);
+}
+
 static void test_connection_cap(void **state)
 {
 	struct fixture *f = *state;
@@ -666,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_liar_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upload_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
 	};
