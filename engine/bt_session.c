@@ -158,10 +158,16 @@ void bt_session_add_known(struct bt_session *s, const struct bt_peer_addr *a,
 /* Outgoing connections stop a fifth short of the cap, so peers that find
  * us (the ones that want our pieces) still get in; at most BT_MAX_HALF_OPEN
  * connects are in progress at once. */
+static bool seeding(struct bt_session *s)
+{
+	return bt_picker_have_count(s->picker) == s->mi->npieces;
+}
+
 static void connect_more(struct bt_session *s, uint64_t now)
 {
 	if (s->stopping || !s->base)
 		return;
+	bool seed = seeding(s);
 	int limit = s->max_peers - s->max_peers / 5;
 	int half_open = 0;
 	for (struct bt_peer *p = s->peers; p; p = p->next)
@@ -170,7 +176,8 @@ static void connect_more(struct bt_session *s, uint64_t now)
 			   half_open < BT_MAX_HALF_OPEN;
 	     i++) {
 		struct bt_known *k = &s->known[i];
-		if (k->connected || k->banned || k->next_try > now)
+		if (k->connected || k->banned || k->next_try > now ||
+		    (seed && k->seed))
 			continue;
 		half_open++;
 		k->connected = true;
@@ -195,7 +202,9 @@ void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p)
 		return;
 	k->connected = false;
 	uint64_t now = bt_now_ms();
-	if (p->handshaken && now - p->connected_at > 60000) {
+	k->seed = p->seed;
+	if (p->handshaken && (now - p->connected_at > 60000 ||
+			      (p->seed && seeding(s)))) {
 		k->fails = 0; /* it worked for a while: reconnect soon */
 		k->next_try = now + RETRY_MIN_MS;
 		return;
@@ -235,11 +244,24 @@ void bt_session_rechoke(struct bt_session *s)
 		p->ch.snubbed = now < p->snubbed_until;
 		s->choke_list[n++] = &p->ch;
 	}
-	bool seeding = bt_picker_have_count(s->picker) == s->mi->npieces;
-	bt_choker_run(s->choker, s->choke_list, n, seeding, now);
+	bt_choker_run(s->choker, s->choke_list, n, seeding(s), now);
 	for (struct bt_peer *p = s->peers; p; p = p->next)
 		if (p->handshaken && p->ch.unchoked == p->am_choking)
 			bt_peer_set_choke(p, !p->ch.unchoked);
+}
+
+/* While we have every piece, a peer that has them all too is no use either
+ * way: close it (its address is not retried while we stay a seed), so the
+ * connection slot goes to a peer that wants something. */
+static void close_redundant(struct bt_session *s)
+{
+	if (!seeding(s))
+		return;
+	for (struct bt_peer *p = s->peers, *next; p; p = next) {
+		next = p->next;
+		if (p->handshaken && p->seed)
+			bt_peer_close(p, "we are both seeds");
+	}
 }
 
 static void fill_all(struct bt_session *s)
@@ -441,6 +463,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->disk_error && bt_hasher_queued_bytes(s) == 0)
 		s->disk_error = false; /* try again: space may have been freed */
+	close_redundant(s);
 	tracker_tick(s, now);
 	connect_more(s, now);
 	bt_session_rechoke(s);

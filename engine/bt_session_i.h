@@ -37,6 +37,7 @@ struct bt_known {
 	bool connected;
 	bool banned;
 	bool manual;        /* --peer: retried forever */
+	bool seed;          /* it had every piece: no use to us while we do */
 };
 
 struct bt_tracker_state {
