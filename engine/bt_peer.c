@@ -4,9 +4,12 @@
  * extension's have_all/have_none/reject); bt_wire decodes and validates
  * every message against the torrent before it gets here. Outgoing requests
  * come from the picker and are pipelined (the depth follows the peer's
- * measured rate); incoming requests are validated, queued (bounded) and
- * answered from the cache's verified pieces while the socket's output stays
- * under a watermark, so a slow downloader cannot make us buffer much. */
+ * measured rate); incoming requests are admitted by bt_choker (bounds,
+ * pieces we hold, choke state, a queue cap), queued, and read from the
+ * cache's verified pieces on the reader thread (bt_reader.c) while the
+ * socket's output stays under a watermark, so a slow downloader cannot make
+ * us buffer much. With --max-up/--max-down every peer's socket is in the
+ * session's libevent rate-limit group. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -167,56 +170,108 @@ void bt_peer_cancel(struct bt_peer *p, uint32_t piece, uint32_t begin)
 
 /* ---- requests we serve ---- */
 
+static void reject(struct bt_peer *p, const struct bt_block *b)
+{
+	if (p->fast)
+		peer_send_block_msg(p, BT_MSG_REJECT, b->piece, b->begin,
+				    b->length);
+}
+
+/* Remove the block from the peer's reads in flight; false if not there. */
+static bool reading_take(struct bt_peer *p, uint32_t piece, uint32_t begin,
+			 uint32_t length)
+{
+	for (size_t i = 0; i < p->nreading; i++) {
+		struct bt_block *b = &p->reading[i];
+		if (b->piece == piece && b->begin == begin &&
+		    b->length == length) {
+			p->reading_bytes -= length;
+			memmove(b, b + 1, (p->nreading - i - 1) * sizeof(*b));
+			p->nreading--;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Hand queued requests to the reader thread while what sits in the socket
+ * buffer plus what is being read stays under OUTPUT_HIGH: a slow (or rate
+ * limited) downloader cannot make us buffer much. */
 static void serve(struct bt_peer *p)
 {
 	struct bt_session *s = p->s;
 	struct evbuffer *out = bufferevent_get_output(p->bev);
-	while (p->nin && !p->am_choking &&
-	       evbuffer_get_length(out) < OUTPUT_HIGH) {
+	while (p->nin && !p->am_choking && p->nreading < BT_MAX_READING &&
+	       evbuffer_get_length(out) + p->reading_bytes < OUTPUT_HIGH) {
 		struct bt_block b = p->in[p->nin_head];
 		p->nin_head++;
 		p->nin--;
 		if (!p->nin)
 			p->nin_head = 0;
-		struct evbuffer_iovec v;
-		if (evbuffer_reserve_space(out, 13 + b.length, &v, 1) < 1)
-			break;
-		struct bt_msg m = {.type = BT_MSG_PIECE,
-				   .index = b.piece,
-				   .begin = b.begin,
-				   .data_len = b.length};
-		size_t h = bt_wire_build(v.iov_base, v.iov_len, &m);
-		int err = h ? cache_read(s->cache, b.piece, b.begin,
-					 (uint8_t *)v.iov_base + h, b.length)
-			    : -EINVAL;
-		if (err < 0) {
-			pfs_log(PFS_LOG_WARN, "peer",
-				"cannot serve piece %u to '%s': %s", b.piece,
-				p->name, strerror(-err));
-			if (p->fast)
-				peer_send_block_msg(p, BT_MSG_REJECT, b.piece,
-						    b.begin, b.length);
+		if (bt_reader_read(s, p->id, b.piece, b.begin, b.length) < 0) {
+			reject(p, &b);
 			continue;
 		}
-		v.iov_len = h + b.length;
-		evbuffer_commit_space(out, &v, 1);
-		p->last_send = bt_now_ms();
-		p->sent_bytes += b.length;
-		p->total_up += b.length;
-		s->uploaded += b.length;
-		s->up_sec += b.length;
+		p->reading[p->nreading++] = b;
+		p->reading_bytes += b.length;
 	}
+}
+
+static void free_read_ref(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	bt_read_free(arg);
+}
+
+void bt_peer_read_done(struct bt_session *s, struct bt_read *r)
+{
+	struct bt_peer *p = s->peers;
+	while (p && p->id != r->peer_id)
+		p = p->next;
+	/* gone, or the request was cancelled or choked meanwhile */
+	if (!p || !reading_take(p, r->piece, r->begin, r->len)) {
+		bt_read_free(r);
+		return;
+	}
+	struct bt_block b = {.piece = r->piece, .begin = r->begin,
+			     .length = r->len};
+	struct evbuffer *out = bufferevent_get_output(p->bev);
+	struct bt_msg m = {.type = BT_MSG_PIECE,
+			   .index = r->piece,
+			   .begin = r->begin,
+			   .data_len = r->len};
+	if (r->err < 0 ||
+	    bt_wire_build(r->buf, BT_READ_HEADROOM, &m) != BT_READ_HEADROOM ||
+	    evbuffer_add_reference(out, r->buf, BT_READ_HEADROOM + r->len,
+				   free_read_ref, r) < 0) {
+		/* e.g. the piece was evicted since the request was queued */
+		pfs_log(PFS_LOG_WARN, "peer", "cannot serve piece %u to '%s': %s",
+			r->piece, p->name,
+			strerror(r->err < 0 ? -r->err : ENOMEM));
+		bt_read_free(r);
+		reject(p, &b);
+		serve(p);
+		return;
+	}
+	p->last_send = bt_now_ms();
+	p->sent_bytes += b.length;
+	p->total_up += b.length;
+	s->uploaded += b.length;
+	s->up_sec += b.length;
+	serve(p);
 }
 
 static void reject_all_incoming(struct bt_peer *p)
 {
-	if (p->fast)
-		for (size_t i = 0; i < p->nin; i++) {
-			struct bt_block *b = &p->in[p->nin_head + i];
-			peer_send_block_msg(p, BT_MSG_REJECT, b->piece,
-					    b->begin, b->length);
-		}
+	for (size_t i = 0; i < p->nin; i++)
+		reject(p, &p->in[p->nin_head + i]);
 	p->nin = p->nin_head = 0;
+	/* their reads are dropped when they come back */
+	for (size_t i = 0; i < p->nreading; i++)
+		reject(p, &p->reading[i]);
+	p->nreading = 0;
+	p->reading_bytes = 0;
 }
 
 void bt_peer_set_choke(struct bt_peer *p, bool choke)
@@ -233,44 +288,76 @@ void bt_peer_set_choke(struct bt_peer *p, bool choke)
 	}
 }
 
+static bool request_queued(const struct bt_peer *p, const struct bt_msg *m)
+{
+	for (size_t i = 0; i < p->nin; i++) {
+		const struct bt_block *b = &p->in[p->nin_head + i];
+		if (b->piece == m->index && b->begin == m->begin &&
+		    b->length == m->length)
+			return true;
+	}
+	for (size_t i = 0; i < p->nreading; i++) {
+		const struct bt_block *b = &p->reading[i];
+		if (b->piece == m->index && b->begin == m->begin &&
+		    b->length == m->length)
+			return true;
+	}
+	return false;
+}
+
 static int on_request(struct bt_peer *p, const struct bt_msg *m)
 {
-	bool ok = !p->am_choking && cache_has(p->s->cache, m->index);
-	if (ok && p->nin_head + p->nin >= BT_MAX_IN_REQS) {
-		if (p->nin >= BT_MAX_IN_REQS) {
-			bt_peer_close(p, "too many queued requests");
-			return -1;
-		}
+	struct bt_choker_req r = {
+		.piece = m->index,
+		.begin = m->begin,
+		.length = m->length,
+		.have = cache_has(p->s->cache, m->index),
+		.choked = p->am_choking,
+		.fast = p->fast,
+		.duplicate = request_queued(p, m),
+		.queued = p->nin + p->nreading,
+	};
+	struct bt_block b = {.piece = m->index, .begin = m->begin,
+			     .length = m->length};
+	switch (bt_choker_check_request(&p->s->lim, &r)) {
+	case BT_CHOKER_CLOSE:
+		bt_peer_close(p, "invalid request");
+		return -1;
+	case BT_CHOKER_REJECT:
+		reject(p, &b);
+		return 0;
+	case BT_CHOKER_IGNORE:
+		return 0;
+	case BT_CHOKER_SERVE:
+		break;
+	}
+	if (p->nin_head + p->nin >= BT_MAX_IN_REQS) {
 		memmove(p->in, p->in + p->nin_head, p->nin * sizeof(*p->in));
 		p->nin_head = 0;
 	}
-	if (!ok) {
-		if (p->fast)
-			peer_send_block_msg(p, BT_MSG_REJECT, m->index,
-					    m->begin, m->length);
-		return 0;
-	}
-	struct bt_block *b = &p->in[p->nin_head + p->nin++];
-	b->piece = m->index;
-	b->begin = m->begin;
-	b->length = m->length;
+	p->in[p->nin_head + p->nin++] = b;
 	serve(p);
 	return 0;
 }
 
 static void on_cancel(struct bt_peer *p, const struct bt_msg *m)
 {
+	struct bt_block c = {.piece = m->index, .begin = m->begin,
+			     .length = m->length};
 	for (size_t i = 0; i < p->nin; i++) {
 		struct bt_block *b = &p->in[p->nin_head + i];
 		if (b->piece == m->index && b->begin == m->begin &&
 		    b->length == m->length) {
 			memmove(b, b + 1, (p->nin - i - 1) * sizeof(*b));
 			p->nin--;
-			if (p->fast)
-				peer_send_block_msg(p, BT_MSG_REJECT, m->index,
-						    m->begin, m->length);
+			reject(p, &c);
 			return;
 		}
+	}
+	/* being read: its answer is dropped when it comes back */
+	if (reading_take(p, m->index, m->begin, m->length)) {
+		reject(p, &c);
+		serve(p);
 	}
 }
 
@@ -491,6 +578,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		int one = 1;
 		setsockopt(bufferevent_getfd(p->bev), IPPROTO_TCP, TCP_NODELAY,
 			   &one, sizeof(one));
+		p->tcp_up = true;
 		send_handshake(p);
 		return;
 	}
@@ -530,11 +618,15 @@ static struct bt_peer *peer_new(struct bt_session *s, struct bufferevent *bev,
 	p->am_choking = p->peer_choking = true;
 	p->connected_at = p->last_recv = p->last_send = p->last_block =
 		bt_now_ms();
+	p->ch.connected_at = p->connected_at;
 	p->next = s->peers;
 	s->peers = p;
 	s->npeers++;
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, p);
 	bufferevent_setwatermark(bev, EV_WRITE, OUTPUT_LOW, 0);
+	if (s->rl_group && bufferevent_add_to_rate_limit_group(bev, s->rl_group))
+		pfs_log(PFS_LOG_WARN, "peer", "'%s' is not rate limited",
+			p->name);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return p;
 }
@@ -626,7 +718,8 @@ void bt_peer_close(struct bt_peer *p, const char *why)
 	abort_all_requests(p);
 	if (p->have_count)
 		bt_picker_avail_remove(s->picker, p->have);
-	if (!p->am_choking)
+	bool was_unchoked = !p->am_choking;
+	if (was_unchoked)
 		s->unchoked--;
 	bt_session_peer_gone(s, p);
 	bufferevent_free(p->bev);
@@ -634,6 +727,8 @@ void bt_peer_close(struct bt_peer *p, const char *why)
 	free(p->out);
 	free(p->in);
 	free(p);
+	if (was_unchoked)
+		bt_session_rechoke(s); /* its slot goes to another peer now */
 }
 
 void bt_peer_tick(struct bt_peer *p, uint64_t now)

@@ -5,7 +5,10 @@
  * engine and hasher threads. Other threads reach the engine only through
  * bt_post(): a locked list of closures drained by one pre-created event
  * that bt_post() fires with event_active(). A one-second tick drives
- * timeouts, rates, re-announces, new connections and unchoking. */
+ * timeouts, rates, re-announces, new connections and the choker (which
+ * also runs whenever a peer's interest changes or an unchoked peer leaves).
+ * With --max-up/--max-down all peer sockets share one libevent rate-limit
+ * group. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -30,6 +34,7 @@
 #define RETRY_MIN_MS 5000
 #define RETRY_MAX_MS 300000
 #define MAX_KNOWN 2000
+#define RATE_TICK_MS 100 /* token bucket refill: smooth at 10 Hz */
 
 struct post_item {
 	struct post_item *next;
@@ -150,14 +155,31 @@ void bt_session_add_known(struct bt_session *s, const struct bt_peer_addr *a,
 	k->manual = manual;
 }
 
+/* Outgoing connections stop a fifth short of the cap, so peers that find
+ * us (the ones that want our pieces) still get in; at most BT_MAX_HALF_OPEN
+ * connects are in progress at once. */
+static bool seeding(struct bt_session *s)
+{
+	return bt_picker_have_count(s->picker) == s->mi->npieces;
+}
+
 static void connect_more(struct bt_session *s, uint64_t now)
 {
 	if (s->stopping || !s->base)
 		return;
-	for (size_t i = 0; i < s->nknown && (int)s->npeers < s->max_peers; i++) {
+	bool seed = seeding(s);
+	int limit = s->max_peers - s->max_peers / 5;
+	int half_open = 0;
+	for (struct bt_peer *p = s->peers; p; p = p->next)
+		half_open += p->outgoing && !p->tcp_up;
+	for (size_t i = 0; i < s->nknown && (int)s->npeers < limit &&
+			   half_open < BT_MAX_HALF_OPEN;
+	     i++) {
 		struct bt_known *k = &s->known[i];
-		if (k->connected || k->banned || k->next_try > now)
+		if (k->connected || k->banned || k->next_try > now ||
+		    (seed && k->seed))
 			continue;
+		half_open++;
 		k->connected = true;
 		if (!bt_peer_connect(s, &k->addr)) {
 			k->connected = false;
@@ -180,7 +202,9 @@ void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p)
 		return;
 	k->connected = false;
 	uint64_t now = bt_now_ms();
-	if (p->handshaken && now - p->connected_at > 60000) {
+	k->seed = p->seed;
+	if (p->handshaken && (now - p->connected_at > 60000 ||
+			      (p->seed && seeding(s)))) {
 		k->fails = 0; /* it worked for a while: reconnect soon */
 		k->next_try = now + RETRY_MIN_MS;
 		return;
@@ -192,20 +216,51 @@ void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p)
 		k->banned = true; /* give up on it */
 }
 
+/* Run the choker over the handshaken peers and apply its decisions. Its
+ * rotations (10 s, 30 s) are due at the deadline it returns; the tick runs
+ * it every second, so they happen within a second of it. */
 void bt_session_rechoke(struct bt_session *s)
 {
-	/* Basic: unchoke interested peers while slots last; choke peers that
-	 * lost interest. */
+	if (s->stopping || !s->choker)
+		return;
+	if (s->cap_choke_list < s->npeers) {
+		size_t cap = s->npeers + 16;
+		struct bt_choker_peer **l =
+			realloc(s->choke_list, cap * sizeof(*l));
+		if (!l)
+			return;
+		s->choke_list = l;
+		s->cap_choke_list = cap;
+	}
+	uint64_t now = bt_now_ms();
+	size_t n = 0;
 	for (struct bt_peer *p = s->peers; p; p = p->next) {
 		if (!p->handshaken)
 			continue;
-		if (!p->peer_interested && !p->am_choking)
-			bt_peer_set_choke(p, true);
+		p->ch.down_rate = p->down_rate;
+		p->ch.up_rate = p->up_rate;
+		p->ch.interested = p->peer_interested;
+		p->ch.we_interested = p->am_interested;
+		p->ch.snubbed = now < p->snubbed_until;
+		s->choke_list[n++] = &p->ch;
 	}
-	for (struct bt_peer *p = s->peers; p && s->unchoked < BT_UPLOAD_SLOTS;
-	     p = p->next) {
-		if (p->handshaken && p->peer_interested && p->am_choking)
-			bt_peer_set_choke(p, false);
+	bt_choker_run(s->choker, s->choke_list, n, seeding(s), now);
+	for (struct bt_peer *p = s->peers; p; p = p->next)
+		if (p->handshaken && p->ch.unchoked == p->am_choking)
+			bt_peer_set_choke(p, !p->ch.unchoked);
+}
+
+/* While we have every piece, a peer that has them all too is no use either
+ * way: close it (its address is not retried while we stay a seed), so the
+ * connection slot goes to a peer that wants something. */
+static void close_redundant(struct bt_session *s)
+{
+	if (!seeding(s))
+		return;
+	for (struct bt_peer *p = s->peers, *next; p; p = next) {
+		next = p->next;
+		if (p->handshaken && p->seed)
+			bt_peer_close(p, "we are both seeds");
 	}
 }
 
@@ -408,6 +463,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->disk_error && bt_hasher_queued_bytes(s) == 0)
 		s->disk_error = false; /* try again: space may have been freed */
+	close_redundant(s);
 	tracker_tick(s, now);
 	connect_more(s, now);
 	bt_session_rechoke(s);
@@ -462,7 +518,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct bt_session *s = arg;
 	(void)l;
-	if (s->stopping || (int)s->npeers >= s->max_peers + 5) {
+	if (s->stopping || (int)s->npeers >= s->max_peers) {
+		pfs_log(PFS_LOG_DEBUG, "session",
+			"refusing a connection: %u peers", s->npeers);
 		close(fd);
 		return;
 	}
@@ -630,11 +688,23 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 	pthread_mutex_init(&s->job_lock, NULL);
 	pthread_cond_init(&s->job_cond, NULL);
 	pthread_mutex_init(&s->stats_lock, NULL);
+	pthread_mutex_init(&s->read_lock, NULL);
+	pthread_cond_init(&s->read_cond, NULL);
+	s->max_up = o->max_up;
+	s->max_down = o->max_down;
 	if (o->bind_ip && !(s->bind_ip = strdup(o->bind_ip)))
 		goto out;
 	s->picker = bt_picker_new(mi->npieces, mi->piece_length, mi->total_length);
 	if (!s->picker)
 		goto out;
+	uint64_t seed;
+	if ((e = pfs_random(&seed, sizeof(seed))) < 0)
+		goto out;
+	struct bt_choker_opts co = {.seed = seed};
+	if (!(s->choker = bt_choker_new(&co))) {
+		e = -ENOMEM;
+		goto out;
+	}
 	for (uint32_t i = 0; i < mi->npieces; i++)
 		if (cache_has(cache, i))
 			bt_picker_set_have(s->picker, i);
@@ -681,6 +751,39 @@ out:
 	return NULL;
 }
 
+/* Bytes per RATE_TICK_MS tick for RATE bytes/s; EV_RATE_LIMIT_MAX for 0. */
+static size_t per_tick(uint64_t rate)
+{
+	if (!rate)
+		return EV_RATE_LIMIT_MAX;
+	uint64_t t = rate * RATE_TICK_MS / 1000;
+	if (t < 1)
+		t = 1;
+	return t > EV_RATE_LIMIT_MAX ? EV_RATE_LIMIT_MAX : (size_t)t;
+}
+
+/* One token bucket per direction shared by every peer socket of the
+ * session (libevent divides each tick's budget among the sockets that
+ * want it). Each tick's refill is also its burst, so the rate holds over
+ * every tenth of a second, not just on average. */
+static int start_rate_limits(struct bt_session *s)
+{
+	if (!s->max_up && !s->max_down)
+		return 0;
+	struct timeval tick = {0, RATE_TICK_MS * 1000};
+	size_t down = per_tick(s->max_down), up = per_tick(s->max_up);
+	s->rl_cfg = ev_token_bucket_cfg_new(down, down, up, up, &tick);
+	if (!s->rl_cfg)
+		return -ENOMEM;
+	s->rl_group = bufferevent_rate_limit_group_new(s->base, s->rl_cfg);
+	if (!s->rl_group)
+		return -ENOMEM;
+	pfs_log(PFS_LOG_INFO, "session", "rate limits: up %llu B/s, down %llu B/s "
+		"(0 = none)", (unsigned long long)s->max_up,
+		(unsigned long long)s->max_down);
+	return 0;
+}
+
 static void evthread_init_once(void)
 {
 	evthread_use_pthreads();
@@ -711,9 +814,16 @@ int bt_session_start(struct bt_session *s)
 	pthread_mutex_unlock(&s->post_lock);
 	if (!s->post_ev)
 		return -ENOMEM;
+	if ((err = start_rate_limits(s)) < 0)
+		return err;
 	if ((err = bt_hasher_start(s)) < 0)
 		return err;
+	if ((err = bt_reader_start(s)) < 0) {
+		bt_hasher_stop(s);
+		return err;
+	}
 	if ((err = -pthread_create(&s->thread, NULL, engine_main, s)) < 0) {
+		bt_reader_stop(s);
 		bt_hasher_stop(s);
 		return err;
 	}
@@ -740,6 +850,7 @@ void bt_session_stop(struct bt_session *s)
 		free(it);
 		it = next;
 	}
+	bt_reader_stop(s);
 	bt_hasher_stop(s);
 	int err = cache_flush(s->cache);
 	if (err < 0)
@@ -765,6 +876,13 @@ void bt_session_free(struct bt_session *s)
 		evconnlistener_free(s->listener);
 	else if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	if (s->rl_group)
+		bufferevent_rate_limit_group_free(s->rl_group);
+	if (s->rl_cfg)
+		ev_token_bucket_cfg_free(s->rl_cfg);
+	bt_reader_stop(s); /* not started: frees nothing */
+	bt_choker_free(s->choker);
+	free(s->choke_list);
 	if (s->post_ev)
 		event_free(s->post_ev);
 	if (s->tick_ev)
@@ -783,6 +901,8 @@ void bt_session_free(struct bt_session *s)
 	pthread_mutex_destroy(&s->job_lock);
 	pthread_cond_destroy(&s->job_cond);
 	pthread_mutex_destroy(&s->stats_lock);
+	pthread_mutex_destroy(&s->read_lock);
+	pthread_cond_destroy(&s->read_cond);
 	free(s);
 }
 

@@ -28,6 +28,8 @@ struct bt_session_opts {
 	size_t npeers;
 	bool no_trackers;     /* ignore the torrent's trackers */
 	int max_peers;        /* connection cap; 0 = default (50) */
+	uint64_t max_up;      /* upload limit, bytes/s (all peers); 0 = none */
+	uint64_t max_down;    /* download limit, bytes/s; 0 = none */
 };
 
 /* Returns NULL with *ERR = -errno (e.g. -EADDRINUSE for the port, -EINVAL

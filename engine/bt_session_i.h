@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bt_choker.h"
 #include "bt_picker.h"
 #include "bt_session.h"
 #include "bt_tracker.h"
@@ -18,11 +19,14 @@ struct event;
 struct evdns_base;
 struct evconnlistener;
 struct bufferevent;
+struct bufferevent_rate_limit_group;
+struct ev_token_bucket_cfg;
 
 #define BT_DEFAULT_MAX_PEERS 50
-#define BT_UPLOAD_SLOTS 8
+#define BT_MAX_HALF_OPEN 8     /* outgoing connects in progress at once */
 #define BT_MAX_OUT_REQS 256    /* our requests outstanding to one peer */
-#define BT_MAX_IN_REQS 512     /* a peer's requests queued with us */
+#define BT_MAX_IN_REQS BT_CHOKER_MAX_QUEUE /* a peer's requests queued with us */
+#define BT_MAX_READING 64      /* a peer's blocks being read for it */
 #define BT_HASHER_MAX_BYTES (32u << 20) /* blocks queued for the disk */
 
 /* A known peer address: from a tracker, --peer, or an incoming peer. */
@@ -33,6 +37,7 @@ struct bt_known {
 	bool connected;
 	bool banned;
 	bool manual;        /* --peer: retried forever */
+	bool seed;          /* it had every piece: no use to us while we do */
 };
 
 struct bt_tracker_state {
@@ -71,6 +76,13 @@ struct bt_peer {
 	size_t nout;
 	struct bt_block *in; /* requests queued from the peer */
 	size_t nin_head, nin;
+	/* blocks on the reader thread for it, in order; an answer that is no
+	 * longer here (cancelled, choked) is dropped */
+	struct bt_block reading[BT_MAX_READING];
+	size_t nreading;
+	size_t reading_bytes;
+	struct bt_choker_peer ch; /* the choker's view and decision */
+	bool tcp_up;              /* outgoing: the connect completed */
 	uint64_t connected_at, last_recv, last_send, last_block, snubbed_until;
 	uint32_t strikes;  /* bad pieces it contributed to */
 	uint64_t recv_bytes, sent_bytes;     /* payload, this second */
@@ -79,6 +91,7 @@ struct bt_peer {
 };
 
 struct bt_job;
+struct bt_read;
 struct post_item;
 
 struct bt_session {
@@ -114,6 +127,12 @@ struct bt_session {
 	size_t ntrackers;
 	bool stopping;
 	uint32_t unchoked;
+	struct bt_choker *choker;
+	struct bt_choker_peer **choke_list; /* scratch for bt_choker_run */
+	size_t cap_choke_list;
+	uint64_t max_up, max_down;  /* bytes/s, 0 = unlimited */
+	struct ev_token_bucket_cfg *rl_cfg;
+	struct bufferevent_rate_limit_group *rl_group; /* all peers' sockets */
 
 	bt_piece_cb piece_cb;
 	void *piece_arg;
@@ -129,6 +148,16 @@ struct bt_session {
 	uint8_t *write_failed; /* hasher thread: pieces whose write failed */
 	int write_errno;       /* hasher thread */
 	bool disk_error; /* engine thread: a cache write failed */
+
+	/* reader thread (serves peers' requests from the cache): guarded by
+	 * read_lock */
+	pthread_t reader;
+	bool reader_started;
+	pthread_mutex_t read_lock;
+	pthread_cond_t read_cond;
+	struct bt_read *read_head, *read_tail; /* to read */
+	struct bt_read *done_head, *done_tail; /* read, for the engine */
+	bool read_stop;
 
 	/* counters (engine thread), published to stats under stats_lock */
 	uint64_t downloaded, uploaded, down_sec, up_sec;
@@ -163,6 +192,26 @@ void bt_session_add_known(struct bt_session *s, const struct bt_peer_addr *a,
 struct bt_known *bt_session_find_known(struct bt_session *s,
 				       const struct bt_peer_addr *a);
 void bt_session_rechoke(struct bt_session *s);
+
+/* bt_reader.c: reads blocks of verified pieces for peers off the engine
+ * thread. A read is answered on the engine thread with
+ * bt_peer_read_done(), in the order they were queued. */
+struct bt_read {
+	struct bt_read *next;
+	uint32_t peer_id, piece, begin, len;
+	int err;       /* 0 or -errno of cache_read */
+	uint8_t *buf;  /* BT_READ_HEADROOM + len bytes; the block at the end */
+};
+#define BT_READ_HEADROOM 13 /* a piece message's header */
+int bt_reader_start(struct bt_session *s);
+void bt_reader_stop(struct bt_session *s);
+/* Engine thread: queue a read of a verified block for peer PEER_ID.
+ * Returns 0 or -ENOMEM. */
+int bt_reader_read(struct bt_session *s, uint32_t peer_id, uint32_t piece,
+		   uint32_t begin, uint32_t len);
+void bt_read_free(struct bt_read *r);
+/* bt_peer.c: the answer to a read (takes ownership of R). */
+void bt_peer_read_done(struct bt_session *s, struct bt_read *r);
 
 /* bt_hasher.c */
 int bt_hasher_start(struct bt_session *s);

@@ -19,6 +19,8 @@ enum {
 	OPT_NO_TRACKERS,
 	OPT_LOG,
 	OPT_MAX_PEERS,
+	OPT_MAX_UP,
+	OPT_MAX_DOWN,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -31,6 +33,42 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max,
 	char *end;
 	unsigned long v = strtoul(s, &end, 10);
 	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int fs_cli_parse_rate(const char *s, uint64_t *out)
+{
+	uint64_t whole = 0, frac = 0, scale = 1;
+	const char *p = s;
+	if (!s || *p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		whole = whole * 10 + (uint64_t)(*p - '0');
+		if (whole > (1ull << 40))
+			return -EINVAL;
+	}
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		for (; *p >= '0' && *p <= '9'; p++)
+			if (scale < 1000000000) { /* further digits: noise */
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				scale *= 10;
+			}
+	}
+	unsigned shift = 0;
+	switch (*p) {
+	case 'k': case 'K': shift = 10; p++; break;
+	case 'm': case 'M': shift = 20; p++; break;
+	case 'g': case 'G': shift = 30; p++; break;
+	}
+	if (*p || whole > (1ull << 40) >> shift)
+		return -EINVAL;
+	uint64_t v = (whole << shift) + ((frac << shift) + scale / 2) / scale;
+	if (v > (1ull << 40))
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -76,6 +114,8 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"peer", required_argument, NULL, OPT_PEER},
 		{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},
 		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
+		{"max-up", required_argument, NULL, OPT_MAX_UP},
+		{"max-down", required_argument, NULL, OPT_MAX_DOWN},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log", required_argument, NULL, OPT_LOG},
 		{"help", no_argument, NULL, 'h'},
@@ -141,6 +181,16 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 				goto out;
 			}
 			m->max_peers = (int)v;
+			break;
+		case OPT_MAX_UP:
+		case OPT_MAX_DOWN:
+			if (fs_cli_parse_rate(optarg, c == OPT_MAX_UP ? &m->max_up
+							      : &m->max_down) < 0) {
+				snprintf(err, errlen,
+					 "bad rate '%s' (want bytes/s, e.g. 500K "
+					 "or 10M; 0 = no limit)", optarg);
+				goto out;
+			}
 			break;
 		case OPT_LOG:
 			m->log_file = optarg;

@@ -23,6 +23,8 @@ struct fs_cli_mount {
 	size_t npeers;
 	uint16_t port;          /* --port, 0 = ephemeral */
 	int max_peers;          /* --max-peers, 0 = engine default */
+	uint64_t max_up;        /* --max-up, bytes/s, 0 = unlimited */
+	uint64_t max_down;      /* --max-down, bytes/s, 0 = unlimited */
 	int verbose;            /* number of -v */
 	bool foreground;        /* -f, also set by -d */
 	bool debug;             /* -d */
@@ -36,6 +38,13 @@ struct fs_cli_mount {
 int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		       char *err, size_t errlen);
 void fs_cli_mount_release(struct fs_cli_mount *m);
+
+/* A rate in bytes/s, for --max-up/--max-down (of mount, seed, ...): a
+ * decimal number, possibly with a fraction, and an optional suffix K, M or G
+ * (case-insensitive, powers of 1024 as in aria2c's limits), e.g. "500K",
+ * "10M", "1.5m", "65536"; "0" means no limit. At most 1024G. Returns 0 with
+ * *OUT set, or -EINVAL. */
+int fs_cli_parse_rate(const char *s, uint64_t *out);
 
 /* Parse `umount MNT` / `info FILE`: exactly one operand and -h/--help.
  * Returns 0 (*OPERAND set), 1 for help, or -EINVAL with ERR. */

@@ -39,6 +39,7 @@
 static const char usage_mount[] =
 	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
 	"              [--peer IP:PORT]... [--no-trackers] [--max-peers N]\n"
+	"              [--max-up RATE] [--max-down RATE]\n"
 	"              [-v|-vv] [--log FILE] FILE.torrent MNT\n"
 	"      Mount the torrent read-only on the folder MNT and stream its\n"
 	"      files on demand; daemonises once the mount is live.\n"
@@ -53,6 +54,10 @@ static const char usage_mount[] =
 	"                         IPv6 as [ADDR]:PORT)\n"
 	"      --no-trackers      ignore the torrent's trackers\n"
 	"      --max-peers N      connection limit (default 50)\n"
+	"      --max-up RATE      upload limit in bytes/s for all peers together,\n"
+	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n"
+	"                         1024^3); default 0: no limit\n"
+	"      --max-down RATE    download limit in bytes/s, likewise\n"
 	"      -v, --verbose      log more (-v info, -vv debug)\n"
 	"      --log FILE         append the log to FILE instead of stderr\n";
 static const char usage_umount[] =
@@ -243,6 +248,8 @@ static int cmd_mount(int argc, char **argv)
 		.npeers = m.npeers,
 		.no_trackers = m.no_trackers,
 		.max_peers = m.max_peers,
+		.max_up = m.max_up,
+		.max_down = m.max_down,
 	};
 	if (!(session = bt_session_new(mi, cache, &so, &e))) {
 		if (e == -EINVAL) {

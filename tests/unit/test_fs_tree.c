@@ -460,6 +460,51 @@ static void test_cli_mount(void **state)
 	}
 }
 
+static void test_cli_rate(void **state)
+{
+	(void)state;
+	struct {
+		const char *s;
+		uint64_t v;
+	} good[] = {
+		{"0", 0},
+		{"1", 1},
+		{"65536", 65536},
+		{"500K", 500 * 1024},
+		{"500k", 500 * 1024},
+		{"10M", 10u << 20},
+		{"1.5m", 3u << 19},
+		{"0.5K", 512},
+		{"2G", 2ull << 30},
+		{"1024G", 1ull << 40},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		uint64_t v = 12345;
+		assert_int_equal(fs_cli_parse_rate(good[i].s, &v), 0);
+		assert_int_equal(v, good[i].v);
+	}
+	const char *bad[] = {"", "K", "-1", "+1", " 1", "1 ", "1.", ".5",
+			     "1KB", "1T", "1e6", "0x10", "nan", "1025G",
+			     "99999999999999999999", "18446744073709551616K"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t v = 7;
+		assert_int_equal(fs_cli_parse_rate(bad[i], &v), -EINVAL);
+		assert_int_equal(v, 7);
+	}
+	struct fs_cli_mount m;
+	char err[128];
+	assert_int_equal(parse_mount(&m, err, sizeof(err), "--max-up", "1M",
+				     "--max-down=300K", "x", "/m", NULL), 0);
+	assert_int_equal(m.max_up, 1u << 20);
+	assert_int_equal(m.max_down, 300 * 1024);
+	fs_cli_mount_release(&m);
+	assert_int_equal(parse_mount(&m, err, sizeof(err), "--max-up", "fast",
+				     "x", "/m", NULL), -EINVAL);
+	assert_string_equal(err, "bad rate 'fast' (want bytes/s, e.g. 500K or "
+				 "10M; 0 = no limit)");
+	fs_cli_mount_release(&m);
+}
+
 static void test_cli_one(void **state)
 {
 	(void)state;
@@ -556,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_read_clip),
 		cmocka_unit_test(test_readahead),
 		cmocka_unit_test(test_cli_mount),
+		cmocka_unit_test(test_cli_rate),
 		cmocka_unit_test(test_cli_one),
 		cmocka_unit_test(test_human_size),
 		cmocka_unit_test(test_mountinfo),

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bt_choker.h"
 #include "bt_session.h"
 #include "bt_wire.h"
 #include "pfs_hash.h"
@@ -181,8 +182,66 @@ static void test_two_engines(void **state)
 	check_cache_bytes(f, leech_cache);
 	assert_int_equal(cache_check(leech_cache), 0);
 
+	/* both are seeds now: the connection is of no use and is closed */
 	struct bt_stats st;
-	bt_session_stats(leech, &st);
+	for (int i = 0; i < 40; i++) {
+		bt_session_stats(leech, &st);
+		if (st.npeers == 0)
+			break;
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(st.npeers, 0);
+	bt_session_stop(leech);
+	bt_session_stop(seed);
+	bt_session_free(leech);
+	bt_session_free(seed);
+	cache_close(seed_cache);
+	cache_close(leech_cache);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --max-up on the seed holds the transfer to about the limit */
+static void test_upload_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *seed_cache = full_cache(f, "seed");
+	struct cache *leech_cache = open_cache(f, "leech");
+	int err = 0;
+	uint64_t limit = 1u << 20;
+	struct bt_session_opts so = {.bind_ip = "127.0.0.1", .no_trackers = true,
+				     .max_up = limit};
+	struct bt_session *seed = bt_session_new(&f->mi, seed_cache, &so, &err);
+	assert_non_null(seed);
+	char peer[64];
+	snprintf(peer, sizeof(peer), "127.0.0.1:%u", bt_session_port(seed));
+	const char *peers[] = {peer};
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+				     .no_trackers = true,
+				     .peers = peers,
+				     .npeers = 1};
+	struct bt_session *leech = bt_session_new(&f->mi, leech_cache, &lo, &err);
+	assert_non_null(leech);
+	bt_session_on_piece(leech, on_piece, f);
+	assert_int_equal(bt_session_start(seed), 0);
+	assert_int_equal(bt_session_start(leech), 0);
+	double t0 = now_s();
+	bt_session_want(leech, 0, NPIECES - 1, 0);
+	assert_int_equal(wait_verified(f, NPIECES, 30), NPIECES);
+	double dt = now_s() - t0;
+	if (getenv("P2PFS_TEST_DEBUG"))
+		fprintf(stderr, "%llu bytes in %.2f s: %.0f B/s (limit %llu)\n",
+			(unsigned long long)TOTAL, dt, (double)TOTAL / dt,
+			(unsigned long long)limit);
+	/* 2.3 MiB at 1 MiB/s: 2.3 s */
+	assert_true(dt > 0.6 * (double)TOTAL / (double)limit);
+	check_cache_bytes(f, leech_cache);
 	bt_session_stop(leech);
 	bt_session_stop(seed);
 	bt_session_free(leech);
@@ -349,6 +408,272 @@ static void test_garbage_dropped(void **state)
 	run_with_liar(*state, 1);
 }
 
+/* ---- a hostile downloader on a raw socket ---- */
+
+static int raw_connect(uint16_t port, const struct bt_metainfo *mi, bool fast,
+		       char id)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	uint8_t hs[BT_HANDSHAKE_LEN], reserved[8] = {0}, pid[20];
+	memset(pid, id, 20);
+	if (fast)
+		reserved[7] |= 0x04;
+	bt_wire_handshake(hs, reserved, mi->info_hash, pid);
+	assert_int_equal(write(fd, hs, sizeof(hs)), sizeof(hs));
+	return fd;
+}
+
+/* Read one message into BUF (CAP bytes); returns its id, -1 for a
+ * keepalive, -2 when the connection ends or times out. */
+static int raw_msg(int fd, uint8_t *buf, size_t cap, uint32_t *len)
+{
+	uint8_t lenb[4];
+	for (;;) {
+		if (read_full(fd, lenb, 4) < 0)
+			return -2;
+		*len = be32(lenb);
+		if (*len == 0)
+			continue;
+		assert_true(*len <= cap);
+		if (read_full(fd, buf, *len) < 0)
+			return -2;
+		return buf[0];
+	}
+}
+
+static void raw_send(int fd, const struct bt_msg *m)
+{
+	uint8_t out[32];
+	size_t n = bt_wire_build(out, sizeof(out), m);
+	assert_true(n > 0);
+	assert_int_equal(write(fd, out, n), (ssize_t)n);
+}
+
+/* True once FD is closed by the other side (EOF within 5 s). */
+static bool raw_closed(int fd)
+{
+	uint8_t buf[256];
+	for (int i = 0; i < 10000; i++) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+		if (n < 0)
+			return false; /* timed out */
+	}
+	return false;
+}
+
+static struct bt_session *seed_session(struct fixture *f, struct cache *c,
+				       int max_peers)
+{
+	int err = 0;
+	struct bt_session_opts so = {.bind_ip = "127.0.0.1", .no_trackers = true,
+				     .max_peers = max_peers};
+	struct bt_session *s = bt_session_new(&f->mi, c, &so, &err);
+	assert_non_null(s);
+	assert_int_equal(bt_session_start(s), 0);
+	return s;
+}
+
+#define NREQ 600
+
+static void test_hostile_requests(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *c = full_cache(f, "seed");
+	struct bt_session *s = seed_session(f, c, 0);
+	uint8_t buf[13 + BT_BLOCK_SIZE + 64];
+	uint32_t len;
+	int fd = raw_connect(bt_session_port(s), &f->mi, true, 'H');
+	assert_int_equal(read_full(fd, buf, BT_HANDSHAKE_LEN), 0);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_HAVE_ALL);
+
+	/* a request while choked is rejected (fast extension) */
+	struct bt_msg rq = {.type = BT_MSG_REQUEST, .index = 2, .begin = 0,
+			    .length = BT_BLOCK_SIZE};
+	raw_send(fd, &rq);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_REJECT);
+	assert_int_equal(be32(buf + 1), 2);
+	assert_int_equal(be32(buf + 9), BT_BLOCK_SIZE);
+
+	/* interested: a free slot, so unchoked at once */
+	raw_send(fd, &(struct bt_msg){.type = BT_MSG_INTERESTED});
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_UNCHOKE);
+	raw_send(fd, &rq);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_PIECE);
+	assert_int_equal(len, 9 + BT_BLOCK_SIZE);
+	assert_memory_equal(buf + 9, f->data + 2 * PIECE_LEN, BT_BLOCK_SIZE);
+
+	/* a request cancelled at once is rejected (BEP 6), never served */
+	uint8_t two[3 * 17];
+	struct bt_msg m5 = {.type = BT_MSG_REQUEST, .index = 5, .begin = 0,
+			    .length = BT_BLOCK_SIZE};
+	assert_int_equal(bt_wire_build(two, 17, &m5), 17);
+	m5.type = BT_MSG_CANCEL;
+	assert_int_equal(bt_wire_build(two + 17, 17, &m5), 17);
+	struct bt_msg m6 = {.type = BT_MSG_REQUEST, .index = 6, .begin = 0,
+			    .length = BT_BLOCK_SIZE};
+	assert_int_equal(bt_wire_build(two + 34, 17, &m6), 17);
+	assert_int_equal(write(fd, two, sizeof(two)), sizeof(two));
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_REJECT);
+	assert_int_equal(be32(buf + 1), 5);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_PIECE);
+	assert_int_equal(be32(buf + 1), 6);
+
+	/* a flood of requests in one go: every one is answered, by the
+	 * right bytes or by a reject when BT_CHOKER_MAX_QUEUE are queued */
+	uint8_t *flood = malloc(NREQ * 17);
+	for (int i = 0; i < NREQ; i++) {
+		struct bt_msg m = {.type = BT_MSG_REQUEST,
+				   .index = (uint32_t)(i % (NPIECES - 1)),
+				   .begin = (uint32_t)(i / (NPIECES - 1)) * 1024,
+				   .length = 1024};
+		assert_int_equal(bt_wire_build(flood + 17 * i, 17, &m), 17);
+	}
+	assert_int_equal(write(fd, flood, NREQ * 17), NREQ * 17);
+	free(flood);
+	int pieces = 0, rejects = 0;
+	while (pieces + rejects < NREQ) {
+		int id = raw_msg(fd, buf, sizeof(buf), &len);
+		assert_true(id == BT_MSG_PIECE || id == BT_MSG_REJECT);
+		uint32_t index = be32(buf + 1), begin = be32(buf + 5);
+		if (id == BT_MSG_PIECE) {
+			assert_int_equal(len, 9 + 1024);
+			assert_memory_equal(buf + 9,
+					    f->data + (uint64_t)index * PIECE_LEN +
+						    begin,
+					    1024);
+			pieces++;
+		} else {
+			assert_int_equal(be32(buf + 9), 1024);
+			rejects++;
+		}
+	}
+	if (getenv("P2PFS_TEST_DEBUG"))
+		fprintf(stderr, "flood: %d pieces, %d rejects\n", pieces,
+			rejects);
+	/* how many get rejected depends on how fast the reader thread
+	 * keeps up (libevent reads 4 KiB, 240 requests, at a time); the cap
+	 * itself is tested in test_choker */
+	assert_true(pieces >= BT_CHOKER_MAX_QUEUE);
+
+	/* a request past the end of a piece: dropped */
+	rq.index = NPIECES - 1;
+	rq.begin = 4096;
+	rq.length = 1000; /* the last piece is 5000 bytes */
+	raw_send(fd, &rq);
+	assert_true(raw_closed(fd));
+	close(fd);
+
+	/* without the fast extension a request while choked is ignored */
+	fd = raw_connect(bt_session_port(s), &f->mi, false, 'P');
+	assert_int_equal(read_full(fd, buf, BT_HANDSHAKE_LEN), 0);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_BITFIELD);
+	rq = (struct bt_msg){.type = BT_MSG_REQUEST, .index = 1, .begin = 0,
+			     .length = BT_BLOCK_SIZE};
+	raw_send(fd, &rq);
+	raw_send(fd, &(struct bt_msg){.type = BT_MSG_INTERESTED});
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_UNCHOKE);
+	raw_send(fd, &(struct bt_msg){.type = BT_MSG_HAVE, .index = 0});
+	rq.index = 3;
+	raw_send(fd, &rq);
+	assert_int_equal(raw_msg(fd, buf, sizeof(buf), &len), BT_MSG_PIECE);
+	assert_int_equal(be32(buf + 1), 3); /* not piece 1 */
+	/* a request over 128 KiB: dropped */
+	rq.length = BT_MAX_BLOCK_SIZE + 1;
+	raw_send(fd, &rq);
+	assert_true(raw_closed(fd));
+	close(fd);
+
+	bt_session_stop(s);
+	bt_session_free(s);
+	cache_close(c);
+}
+
+/* Six interested peers: four regular slots and one optimistic unchoke */
+static void test_upload_slots(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *c = full_cache(f, "seed");
+	struct bt_session *s = seed_session(f, c, 0);
+	uint8_t buf[256];
+	uint32_t len;
+	int fds[6];
+	for (int i = 0; i < 6; i++) {
+		fds[i] = raw_connect(bt_session_port(s), &f->mi, true,
+				     (char)('a' + i));
+		assert_int_equal(read_full(fds[i], buf, BT_HANDSHAKE_LEN), 0);
+		assert_int_equal(raw_msg(fds[i], buf, sizeof(buf), &len),
+				 BT_MSG_HAVE_ALL);
+		raw_send(fds[i], &(struct bt_msg){.type = BT_MSG_INTERESTED});
+	}
+	int unchoked = 0;
+	for (int i = 0; i < 6; i++) {
+		struct timeval tv = {1, 0};
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		int id = raw_msg(fds[i], buf, sizeof(buf), &len);
+		assert_true(id == BT_MSG_UNCHOKE || id == -2);
+		unchoked += id == BT_MSG_UNCHOKE;
+	}
+	assert_int_equal(unchoked, BT_CHOKER_SLOTS + 1);
+	for (int i = 0; i < 6; i++)
+		close(fds[i]);
+	bt_session_stop(s);
+	bt_session_free(s);
+	cache_close(c);
+}
+
+static void test_connection_cap(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *c = full_cache(f, "seed");
+	struct bt_session *s = seed_session(f, c, 3);
+	uint16_t port = bt_session_port(s);
+	uint8_t buf[BT_HANDSHAKE_LEN];
+
+	/* the same peer id twice: the second connection is dropped */
+	int a = raw_connect(port, &f->mi, true, 'A');
+	assert_int_equal(read_full(a, buf, BT_HANDSHAKE_LEN), 0);
+	int a2 = raw_connect(port, &f->mi, true, 'A');
+	assert_true(raw_closed(a2));
+	close(a2);
+
+	/* up to the cap of 3, then refused */
+	int b = raw_connect(port, &f->mi, true, 'B');
+	assert_int_equal(read_full(b, buf, BT_HANDSHAKE_LEN), 0);
+	int d = raw_connect(port, &f->mi, true, 'D');
+	assert_int_equal(read_full(d, buf, BT_HANDSHAKE_LEN), 0);
+	int e = raw_connect(port, &f->mi, true, 'E');
+	assert_true(raw_closed(e));
+	close(e);
+	/* a place frees up */
+	close(d);
+	int g = -1;
+	for (int i = 0; i < 50 && g < 0; i++) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		g = raw_connect(port, &f->mi, true, 'G');
+		if (read_full(g, buf, BT_HANDSHAKE_LEN) < 0) {
+			close(g);
+			g = -1;
+		}
+	}
+	assert_true(g >= 0);
+	close(g);
+	close(b);
+	close(a);
+	bt_session_stop(s);
+	bt_session_free(s);
+	cache_close(c);
+}
+
 static void test_bad_options(void **state)
 {
 	struct fixture *f = *state;
@@ -378,8 +703,12 @@ int main(void)
 	pfs_log_set_level(getenv("P2PFS_TEST_DEBUG") ? PFS_LOG_DEBUG : PFS_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_two_engines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upload_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_liar_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upload_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("session", tests, NULL, NULL);
