@@ -747,7 +747,7 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 out:
 	bt_session_free(s);
 	if (err)
-		*err = e;
+		*err = e < 0 ? e : -ENOMEM; /* a failed allocation left e at 0 */
 	return NULL;
 }
 
