@@ -190,6 +190,11 @@ int bt_mkinfo_set_piece_length(struct bt_mkinfo *mk, uint32_t piece_length,
 		set_err(err, errlen, "no files");
 		return -EINVAL;
 	}
+	if (mk->nfiles > BT_MAX_FILES) {
+		set_err(err, errlen, "%zu files: more than %u", mk->nfiles,
+			BT_MAX_FILES);
+		return -EINVAL;
+	}
 	if (!mk->total_length) {
 		set_err(err, errlen, "nothing to share: total size is 0");
 		return -EINVAL;
@@ -387,7 +392,7 @@ int bt_mkinfo_torrent(const struct bt_mkinfo *mk,
 	bt_benc_cstr(&b, "info");
 	size_t info_at = b.len;
 	if ((rc = bt_mkinfo_info(mk, o->private_flag, &b)) < 0 && !b.err) {
-		set_err(err, errlen, "the pieces are not hashed yet");
+		set_err(err, errlen, "no piece size set");
 		goto out;
 	}
 	size_t info_end = b.len;

@@ -96,7 +96,8 @@ int bt_mkinfo_parse_piece_size(const char *s, uint32_t *out, char *err,
 			       size_t errlen);
 /* Set the piece size (0: automatic), count the pieces and allocate the
  * hashes. Returns 0, -ENOMEM, or -EINVAL with a reason in ERR: no files,
- * total size 0, a bad piece size, or more than BT_MAX_PIECES pieces. */
+ * total size 0, a bad piece size, more than BT_MAX_PIECES pieces or more
+ * than BT_MAX_FILES files (what bt_metainfo would refuse to read). */
 int bt_mkinfo_set_piece_length(struct bt_mkinfo *mk, uint32_t piece_length,
 			       char *err, size_t errlen);
 

@@ -459,6 +459,15 @@ static int reader_fill(struct reader *r, uint8_t *buf, size_t len, char *err,
 		size_t want = len - got;
 		if (flen - r->foff < want)
 			want = (size_t)(flen - r->foff);
+		/* ask for the next two reads now: the disk works on them
+		 * while this one is copied and hashed */
+		uint64_t ahead = r->foff + want;
+		if (ahead < flen)
+			(void)posix_fadvise(r->fd, (off_t)ahead,
+					    (off_t)(flen - ahead < 2 * (uint64_t)len
+							    ? flen - ahead
+							    : 2 * (uint64_t)len),
+					    POSIX_FADV_WILLNEED);
 		ssize_t n = pread(r->fd, buf + got, want, (off_t)r->foff);
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -394,6 +394,10 @@ int fs_cmd_create(int argc, char **argv)
 
 	/* the output first when it is given: refuse before a long walk */
 	struct stat st;
+	if (to_stdout && isatty(STDOUT_FILENO)) {
+		status = refuse("not writing a .torrent to a terminal");
+		goto out;
+	}
 	if (o.output && !to_stdout && !o.force && lstat(o.output, &st) == 0) {
 		status = refuse("'%s' exists (--force replaces it)", o.output);
 		goto out;
