@@ -298,9 +298,12 @@ int bt_mkinfo_scan(const char *path, unsigned flags, bt_mkinfo_warn_fn warn,
 		set_err(err, errlen, "'%s': %s", path, strerror(-rc));
 		goto out;
 	}
+	if (!strcmp(real, "/")) {
+		rc = -EINVAL;
+		set_err(err, errlen, "'%s': is the whole file system", path);
+		goto out;
+	}
 	memcpy(w->full, real, w->root_len + 1);
-	if (w->root_len == 1) /* "/": rel() must skip just the one slash */
-		w->root_len = 0;
 	w->stack[0].dev = st.st_dev;
 	w->stack[0].ino = st.st_ino;
 	w->depth = 1;

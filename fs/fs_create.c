@@ -406,9 +406,10 @@ int fs_cmd_create(int argc, char **argv)
 	rc = bt_mkinfo_scan(o.path, o.follow ? BT_MKINFO_FOLLOW_SYMLINKS : 0,
 			    warn_skip, NULL, &mk, err, sizeof(err));
 	if (rc < 0) {
-		status = rc == -ENOMEM ? 1 : refuse("%s", err);
 		if (rc == -ENOMEM)
 			fprintf(stderr, "p2pfs: create: %s\n", err);
+		else
+			status = refuse("%s", err);
 		goto out;
 	}
 	if ((rc = bt_mkinfo_set_piece_length(mk, o.piece_length, err,
