@@ -78,6 +78,16 @@ refused "exists" -o "$T/p.torrent" "$S"
 "$P2PFS" create -d --follow-symlinks -o "$T/x.torrent" "$T/bad/in" >/dev/null ||
 	fail "--follow-symlinks did not include the link out of the folder"
 ls -a "$T" | grep -q '^\.x\.torrent\.' && fail "a temporary file was left behind"
+# --force replaces; '-o -' writes the same bytes to stdout
+"$P2PFS" create -d -f --piece-size 32K -o "$T/p.torrent" "$S" >/dev/null || fail "--force did not replace"
+"$P2PFS" create -d --piece-size 32K -o - "$S" | cmp -s - "$T/p.torrent" || fail "'-o -' wrote other bytes"
+# on a terminal: a progress bar on stderr, ending with the rate
+if command -v script >/dev/null; then
+	with_timeout 30 script -qec "'$P2PFS' create -d -o '$T/tty.torrent' '$S'" /dev/null \
+		>"$LOGS/tty.out" 2>&1 || fail "p2pfs create on a terminal failed: $(cat "$LOGS/tty.out")"
+	grep -q 'hashed 2.4 MiB in .* MiB/s)' "$LOGS/tty.out" || fail "no progress line on a terminal: $(cat -v "$LOGS/tty.out")"
+	log "on a terminal: $(tr '\r' '\n' <"$LOGS/tty.out" | grep -a '^hashed' | head -n 1 | sed 's/\x1b\[K//')"
+fi
 
 # ---- the torrent that real clients use --------------------------------------------
 rm -f "$T/tree.torrent"
