@@ -37,6 +37,30 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		       char *err, size_t errlen);
 void fs_cli_mount_release(struct fs_cli_mount *m);
 
+/* `p2pfs seed [options] FILE.torrent PATH` */
+struct fs_cli_seed {
+	const char *torrent;
+	const char *path;       /* the file, or the torrent's top folder */
+	const char *bind_ip;    /* --bind */
+	const char *log_file;   /* --log */
+	const char **peers;     /* --peer, repeatable (array owned) */
+	size_t npeers;
+	uint16_t port;          /* --port, 0 = ephemeral */
+	int max_peers;          /* --max-peers, 0 = engine default */
+	int verbose;            /* number of -v */
+	unsigned threads;       /* --threads, 0 = one per CPU */
+	bool foreground;        /* -f */
+	bool no_trackers;       /* --no-trackers */
+	bool partial;           /* --partial: seed the pieces that verify */
+	bool help;
+};
+
+/* Parse ARGV[1..] (ARGV[0] is "seed"). Same contract as
+ * fs_cli_parse_mount(); release with fs_cli_seed_release(). */
+int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
+		      char *err, size_t errlen);
+void fs_cli_seed_release(struct fs_cli_seed *m);
+
 /* Parse `umount MNT` / `info FILE`: exactly one operand and -h/--help.
  * Returns 0 (*OPERAND set), 1 for help, or -EINVAL with ERR. */
 int fs_cli_parse_one(int argc, char **argv, const char **operand, char *err,
