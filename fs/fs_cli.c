@@ -19,6 +19,7 @@ enum {
 	OPT_NO_TRACKERS,
 	OPT_LOG,
 	OPT_MAX_PEERS,
+	OPT_SEED_AFTER,
 	OPT_PARTIAL,
 	OPT_THREADS,
 };
@@ -80,6 +81,7 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log", required_argument, NULL, OPT_LOG},
+		{"seed-after", no_argument, NULL, OPT_SEED_AFTER},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -146,6 +148,9 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 			break;
 		case OPT_LOG:
 			m->log_file = optarg;
+			break;
+		case OPT_SEED_AFTER:
+			m->seed_after = true;
 			break;
 		default:
 			bad_option(c, argv, err, errlen);

@@ -27,6 +27,7 @@ struct fs_cli_mount {
 	bool foreground;        /* -f, also set by -d */
 	bool debug;             /* -d */
 	bool no_trackers;       /* --no-trackers */
+	bool seed_after;        /* --seed-after: keep seeding once unmounted */
 	bool help;              /* -h/--help: print usage, nothing else */
 };
 
