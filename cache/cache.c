@@ -1280,3 +1280,16 @@ int cache_files_verify(struct cache *c, const uint8_t *hashes,
 	pthread_mutex_destroy(&v.lock);
 	return err;
 }
+
+int cache_files_trust(struct cache *c, const uint8_t *bitmap)
+{
+	if (!c->files || !bitmap ||
+	    (bitmap[c->bm_len - 1] & spare_mask(c->npieces)))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->bm_len; i++)
+		c->map[i] |= bitmap[i];
+	c->count = popcount(c->map, c->bm_len);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}

@@ -171,4 +171,10 @@ int cache_files_verify(struct cache *c, const uint8_t *hashes,
 		       unsigned nthreads, cache_progress_fn progress,
 		       void *arg, unsigned interval_ms);
 
+/* Files mode: mark the pieces set in BITMAP ((npieces + 7) / 8 bytes, BEP 3
+ * bit order) verified without hashing them. For a map saved by an earlier
+ * run, when the caller knows the files have not changed since. Returns 0,
+ * or -EINVAL (not files mode, or spare bits set). */
+int cache_files_trust(struct cache *c, const uint8_t *bitmap);
+
 #endif

@@ -22,6 +22,7 @@ enum {
 	OPT_SEED_AFTER,
 	OPT_PARTIAL,
 	OPT_THREADS,
+	OPT_RECHECK,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -193,6 +194,8 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
 		{"partial", no_argument, NULL, OPT_PARTIAL},
 		{"threads", required_argument, NULL, OPT_THREADS},
+		{"recheck", no_argument, NULL, OPT_RECHECK},
+		{"cache", required_argument, NULL, OPT_CACHE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log", required_argument, NULL, OPT_LOG},
 		{"help", no_argument, NULL, 'h'},
@@ -248,6 +251,12 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 			break;
 		case OPT_PARTIAL:
 			m->partial = true;
+			break;
+		case OPT_RECHECK:
+			m->recheck = true;
+			break;
+		case OPT_CACHE:
+			m->cache_dir = optarg;
 			break;
 		case OPT_THREADS:
 			if (parse_uint(optarg, 1, 64, &v) < 0) {

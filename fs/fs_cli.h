@@ -42,6 +42,7 @@ void fs_cli_mount_release(struct fs_cli_mount *m);
 struct fs_cli_seed {
 	const char *torrent;
 	const char *path;       /* the file, or the torrent's top folder */
+	const char *cache_dir;  /* --cache: where the verified map is kept */
 	const char *bind_ip;    /* --bind */
 	const char *log_file;   /* --log */
 	const char **peers;     /* --peer, repeatable (array owned) */
@@ -53,6 +54,7 @@ struct fs_cli_seed {
 	bool foreground;        /* -f */
 	bool no_trackers;       /* --no-trackers */
 	bool partial;           /* --partial: seed the pieces that verify */
+	bool recheck;           /* --recheck: ignore the saved verified map */
 	bool help;
 };
 

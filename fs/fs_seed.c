@@ -11,7 +11,9 @@
  * - cache_open_files() maps the torrent's byte stream onto those files;
  *   cache_files_verify() hashes every piece on one thread per CPU, with a
  *   progress line on stderr when it is a terminal. The verified map stays
- *   in memory: a restart hashes again.
+ *   in memory, and is saved under the cache root (ROOT/seed/, see
+ *   state_save) with a fingerprint of the files, so a restart over
+ *   unchanged files hashes nothing again. Nothing is written under PATH.
  * - Any mismatch (missing file, wrong size, not a regular file, pieces
  *   failing their hash) is listed file by file; then seed refuses (exit
  *   status 2) unless --partial, which seeds the pieces that verified. A
@@ -42,33 +44,41 @@
 #include "cache.h"
 #include "fs_cli.h"
 #include "fs_cmd.h"
+#include "pfs_hash.h"
 #include "pfs_log.h"
 
 #define EXIT_USAGE 2
 
 const char fs_cmd_seed_usage[] =
-    "  p2pfs seed [-f] [--port N] [--bind IP] [--peer IP:PORT]...\n"
-    "             [--no-trackers] [--max-peers N] [--partial] [--threads N]\n"
-    "             [-v|-vv] [--log FILE] FILE.torrent PATH\n"
-    "      Check the data at PATH against the torrent, then seed it from\n"
-    "      PATH itself (read-only, nothing is copied or written there);\n"
-    "      daemonises once the data is checked and the port is bound.\n"
-    "      PATH is the file of a single-file torrent or the top folder of\n"
-    "      a multi-file one (its parent folder works too). Stops on\n"
-    "      SIGINT/SIGTERM. If any file is missing, of the wrong size or\n"
-    "      has bad pieces, they are listed and nothing is seeded (status 2).\n"
-    "      -f, --foreground   stay in the foreground\n"
-    "      --port N           listening port (default 0: any free port)\n"
-    "      --bind IP          listen and connect from this address\n"
-    "      --peer IP:PORT     also connect to this peer (repeatable;\n"
-    "                         IPv6 as [ADDR]:PORT)\n"
-    "      --no-trackers      ignore the torrent's trackers\n"
-    "      --max-peers N      connection limit (default 50)\n"
-    "      --partial          seed the pieces that verify even when some\n"
-    "                         files do not match\n"
-    "      --threads N        hashing threads (default: one per CPU)\n"
-    "      -v, --verbose      log more (-v info, -vv debug)\n"
-    "      --log FILE         append the log to FILE instead of stderr\n";
+	"  p2pfs seed [-f] [--port N] [--bind IP] [--peer IP:PORT]...\n"
+	"             [--no-trackers] [--max-peers N] [--partial] [--recheck]\n"
+	"             [--threads N] [--cache DIR] [-v|-vv] [--log FILE]\n"
+	"             FILE.torrent PATH\n"
+	"      Check the data at PATH against the torrent, then seed it from\n"
+	"      PATH itself (read-only, nothing is copied or written there);\n"
+	"      daemonises once the data is checked and the port is bound.\n"
+	"      PATH is the file of a single-file torrent or the top folder of\n"
+	"      a multi-file one (its parent folder works too). Stops on\n"
+	"      SIGINT/SIGTERM. If any file is missing, of the wrong size or\n"
+	"      has bad pieces, they are listed and nothing is seeded (status 2).\n"
+	"      Verified pieces are remembered in the cache folder and not\n"
+	"      hashed again while the files stay unchanged.\n"
+	"      -f, --foreground   stay in the foreground\n"
+	"      --port N           listening port (default 0: any free port)\n"
+	"      --bind IP          listen and connect from this address\n"
+	"      --peer IP:PORT     also connect to this peer (repeatable;\n"
+	"                         IPv6 as [ADDR]:PORT)\n"
+	"      --no-trackers      ignore the torrent's trackers\n"
+	"      --max-peers N      connection limit (default 50)\n"
+	"      --partial          seed the pieces that verify even when some\n"
+	"                         files do not match\n"
+	"      --recheck          hash everything, even files unchanged since\n"
+	"                         they were last verified\n"
+	"      --threads N        hashing threads (default: one per CPU)\n"
+	"      --cache DIR        cache root, where verified pieces are\n"
+	"                         remembered (default as for mount)\n"
+	"      -v, --verbose      log more (-v info, -vv debug)\n"
+	"      --log FILE         append the log to FILE instead of stderr\n";
 
 enum file_state {
 	FILE_OK,
@@ -111,6 +121,20 @@ static size_t count_present(const struct bt_metainfo *mi, const char *dir)
 	}
 	close(fd);
 	return n;
+}
+
+/* PATH made absolute without resolving it (it may not exist yet). */
+static char *absolute_path(const char *path)
+{
+	char *cwd, *out;
+	if (path[0] == '/')
+		return strdup(path);
+	if (!(cwd = getcwd(NULL, 0)))
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		out = NULL;
+	free(cwd);
+	return out;
 }
 
 static char *join(const char *a, const char *b)
@@ -258,6 +282,7 @@ static int verify(const struct bt_metainfo *mi, const struct layout *l,
 		size[i] = (uint64_t)st.st_size;
 	}
 
+	uint64_t todo = mi->total_length - cache_bytes_verified(c);
 	struct progress pr = {.tty = isatty(STDERR_FILENO)};
 	clock_gettime(CLOCK_MONOTONIC, &pr.t0);
 	if ((e = cache_files_verify(c, mi->piece_hashes, threads, progress_cb,
@@ -271,8 +296,7 @@ static int verify(const struct bt_metainfo *mi, const struct layout *l,
 	pfs_log(PFS_LOG_INFO, "seed",
 		"hashed %" PRIu64 " bytes in %.2f s "
 		"(%.0f MB/s): %u of %u pieces verified",
-		mi->total_length, secs,
-		secs > 0 ? (double)mi->total_length / secs / 1e6 : 0.0,
+		todo, secs, secs > 0 ? (double)todo / secs / 1e6 : 0.0,
 		cache_count(c), mi->npieces);
 
 	/* blame each failed piece on the files under it */
@@ -341,6 +365,162 @@ out:
 	return bad;
 }
 
+/* ---- the saved verified map ----
+ *
+ * ROOT/seed/<info-hash>-<16 hex digits of SHA-256(base)>: the SHA-256
+ * fingerprint of the files as they were when hashed (path, device, inode,
+ * size, mtime and ctime of each), then the map in the cache's format. It is
+ * trusted only while the files' fingerprint is the same: any write, even
+ * one that puts the mtime back, changes a file's ctime. */
+
+static int fingerprint(const struct bt_metainfo *mi, const struct layout *l,
+		       uint8_t out[PFS_SHA256_LEN])
+{
+	size_t cap = 64 + strlen(l->base), len = 0;
+	for (size_t i = 0; i < mi->nfiles; i++)
+		cap += (l->rel[i] ? strlen(l->rel[i]) : 0) + 1 + 7 * 8;
+	uint8_t *buf = malloc(cap);
+	int dfd = open(l->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
+	if (!buf || dfd < 0) {
+		e = dfd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+#define PUT(p, n) (memcpy(buf + len, (p), (n)), len += (n))
+	PUT(mi->info_hash, 20);
+	PUT(l->base, strlen(l->base) + 1);
+	for (size_t i = 0; i < mi->nfiles; i++) {
+		struct stat st;
+		uint64_t v[7] = {0};
+		if (!l->rel[i])
+			continue;
+		if (fstatat(dfd, l->rel[i], &st, 0) == 0)
+			v[0] = st.st_dev, v[1] = st.st_ino,
+			v[2] = (uint64_t)st.st_size,
+			v[3] = (uint64_t)st.st_mtim.tv_sec,
+			v[4] = (uint64_t)st.st_mtim.tv_nsec,
+			v[5] = (uint64_t)st.st_ctim.tv_sec,
+			v[6] = (uint64_t)st.st_ctim.tv_nsec;
+		PUT(l->rel[i], strlen(l->rel[i]) + 1);
+		PUT(v, sizeof(v));
+	}
+#undef PUT
+	e = pfs_sha256(buf, len, out) < 0 ? -EIO : 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(buf);
+	return e;
+}
+
+/* ROOT/seed/<info-hash>-<hash of BASE>, malloc'd, or NULL. */
+static char *state_path(const char *root, const struct bt_metainfo *mi,
+			const char *base)
+{
+	uint8_t h[PFS_SHA256_LEN];
+	char hex[2 * PFS_SHA256_LEN + 1], *out;
+	if (pfs_sha256(base, strlen(base), h) < 0)
+		return NULL;
+	pfs_hex(h, 8, hex);
+	if (asprintf(&out, "%s/seed/%s-%s", root, mi->info_hash_hex, hex) < 0)
+		return NULL;
+	return out;
+}
+
+/* Trust the map saved at PATH if it was saved for fingerprint FP. Returns
+ * the number of pieces taken from it (0 when none). */
+static uint32_t state_load(const char *path, const uint8_t *fp,
+			   const struct bt_metainfo *mi, struct cache *c,
+			   time_t *when)
+{
+	size_t want = PFS_SHA256_LEN + cache_map_size(mi->npieces), got = 0;
+	uint8_t *buf = malloc(want + 1);
+	uint8_t *bm = calloc(1, (mi->npieces + 7) / 8);
+	uint32_t n = 0;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || !buf || !bm || fstat(fd, &st) < 0)
+		goto out;
+	for (ssize_t r; got <= want; got += (size_t)r)
+		if ((r = read(fd, buf + got, want + 1 - got)) <= 0)
+			break;
+	if (got != want || memcmp(buf, fp, PFS_SHA256_LEN) != 0 ||
+	    cache_map_decode(buf + PFS_SHA256_LEN, want - PFS_SHA256_LEN,
+			     mi->npieces, mi->piece_length, mi->total_length,
+			     bm) < 0 ||
+	    cache_files_trust(c, bm) < 0)
+		goto out;
+	n = cache_count(c);
+	*when = st.st_mtime;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(bm);
+	return n;
+}
+
+static int mkdir_p(char *path)
+{
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		int e = mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
+		*p = saved;
+		if (e < 0)
+			return e;
+		if (!saved)
+			return 0;
+	}
+}
+
+/* Save C's map for fingerprint FP at PATH (written aside, then renamed:
+ * a torn file is never read as a map). Returns 0 or -errno. */
+static int state_save(const char *path, const uint8_t *fp,
+		      const struct bt_metainfo *mi, struct cache *c)
+{
+	size_t len = PFS_SHA256_LEN + cache_map_size(mi->npieces);
+	uint8_t *buf = malloc(len), *bm = calloc(1, (mi->npieces + 7) / 8);
+	char *dir = strdup(path), *tmp = NULL;
+	int e = -ENOMEM, fd = -1;
+	if (!buf || !bm || !dir || asprintf(&tmp, "%s.tmp", path) < 0) {
+		tmp = NULL;
+		goto out;
+	}
+	*strrchr(dir, '/') = '\0';
+	if ((e = mkdir_p(dir)) < 0)
+		goto out;
+	memcpy(buf, fp, PFS_SHA256_LEN);
+	cache_bitfield(c, bm);
+	if ((e = cache_map_encode(bm, mi->npieces, mi->piece_length,
+				  mi->total_length, buf + PFS_SHA256_LEN,
+				  len - PFS_SHA256_LEN)) < 0)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		e = -errno;
+		goto out;
+	}
+	ssize_t w = write(fd, buf, len);
+	e = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
+	if (close(fd) < 0 && e == 0)
+		e = -errno;
+	fd = -1;
+	if (e == 0 && rename(tmp, path) < 0)
+		e = -errno;
+	if (e < 0)
+		unlink(tmp);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(bm);
+	free(dir);
+	free(tmp);
+	return e;
+}
+
 /* ---- daemon ---- */
 
 /* Fork; the parent waits for the child's one-byte verdict on NOTIFY and
@@ -398,7 +578,7 @@ int fs_cmd_seed(int argc, char **argv)
 	struct cache_file *files = NULL;
 	struct bt_session *session = NULL;
 	struct layout l = {0};
-	char err[512];
+	char err[512], *state = NULL;
 	int e, status = 1, notify = -1;
 
 	if (fs_cli_parse_seed(argc, argv, &m, err, sizeof(err)) < 0) {
@@ -453,6 +633,34 @@ int fs_cmd_seed(int argc, char **argv)
 		goto out;
 	}
 
+	/* a map saved by an earlier run, while the files are unchanged */
+	uint8_t fp0[PFS_SHA256_LEN], fp1[PFS_SHA256_LEN];
+	uint32_t reused = 0;
+	bool fp_ok = fingerprint(mi, &l, fp0) == 0;
+	if (m.cache_dir) {
+		state = absolute_path(m.cache_dir);
+	} else if (cache_default_root(err, sizeof(err)) == 0) {
+		state = strdup(err);
+	}
+	if (state) {
+		char *sp = state_path(state, mi, l.base);
+		free(state);
+		state = sp;
+	}
+	if (state && fp_ok && !m.recheck) {
+		time_t when = 0;
+		if ((reused = state_load(state, fp0, mi, c, &when)) > 0) {
+			char date[64] = "?";
+			struct tm tm;
+			if (localtime_r(&when, &tm))
+				strftime(date, sizeof(date), "%Y-%m-%d %H:%M",
+					 &tm);
+			fprintf(stderr, "p2pfs: seed: %u pieces verified on %s "
+				"and unchanged since (--recheck hashes them "
+				"again)\n", reused, date);
+		}
+	}
+
 	int bad = verify(mi, &l, c, m.threads);
 	if (bad < 0) {
 		fprintf(stderr, "p2pfs: seed: verifying '%s': %s\n", l.base,
@@ -460,6 +668,11 @@ int fs_cmd_seed(int argc, char **argv)
 		goto out;
 	}
 	uint32_t have = cache_count(c);
+	if (state && have > reused && fp_ok && fingerprint(mi, &l, fp1) == 0 &&
+	    !memcmp(fp0, fp1, sizeof(fp0)) &&
+	    (e = state_save(state, fp0, mi, c)) < 0)
+		pfs_log(PFS_LOG_WARN, "seed", "cannot save the verified map "
+			"in '%s': %s", state, strerror(-e));
 	if (bad > 0) {
 		fprintf(stderr,
 			"p2pfs: seed: %d file%s do%s not match; %u of "
@@ -550,6 +763,7 @@ out:
 	cache_close(c);
 	free(files);
 	layout_release(&l);
+	free(state);
 	bt_metainfo_free(mi);
 	fs_cli_seed_release(&m);
 	pfs_log_close();

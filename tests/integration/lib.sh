@@ -498,17 +498,21 @@ wait_leecher() {
 IT_NSEED=0
 
 # start_p2pfs_seed IP PORT TORRENT PATH [p2pfs seed options...]: `p2pfs seed
-# -f` in the background, bound to IP:PORT, logging to $LOGS; waits (30 s)
+# -f` in the background, bound to IP:PORT, with --cache $T/cache (unless the
+# options give --cache), logging to $LOGS; waits (30 s)
 # until it has verified the data and listens. Sets LAST_PID, SEED_LOG (the
 # -v log) and SEED_OUT (its stderr).
 start_p2pfs_seed() {
-	local ip=$1 port=$2 torrent=$3 path=$4 i
+	local ip=$1 port=$2 torrent=$3 path=$4 i cache=(--cache "$T/cache") a
 	shift 4
+	for a in "$@"; do
+		if [ "$a" = --cache ]; then cache=(); fi
+	done
 	IT_NSEED=$((IT_NSEED + 1))
 	SEED_LOG=$LOGS/p2pfs-seed-$IT_NSEED.log
 	SEED_OUT=$LOGS/p2pfs-seed-$IT_NSEED.out
-	log "seed #$IT_NSEED: p2pfs seed -f --bind $ip --port $port $* $torrent $path"
-	"$P2PFS" seed -f -v --log "$SEED_LOG" --bind "$ip" --port "$port" "$@" \
+	log "seed #$IT_NSEED: p2pfs seed -f --bind $ip --port $port ${cache[*]} $* $torrent $path"
+	"$P2PFS" seed -f -v --log "$SEED_LOG" --bind "$ip" --port "$port" "${cache[@]}" "$@" \
 		"$torrent" "$path" >"$SEED_OUT" 2>&1 </dev/null &
 	local pid=$!
 	it_track "$pid"

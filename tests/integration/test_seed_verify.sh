@@ -4,7 +4,9 @@
 # named (and no good file is); --partial seeds just the pieces that verify,
 # which is exactly what a libtorrent leecher then gets. Also: a single-file
 # torrent seeds from the file under another name or from its folder, a bad
-# PATH is status 2, and nothing is ever written under PATH.
+# PATH is status 2, and nothing is ever written under PATH. The verified
+# map saved in the cache folder spares a second run the hashing, and is not
+# trusted once a file changed (even with its mtime put back).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 8740
@@ -17,20 +19,30 @@ gen_data "$S/day2/c.jpg" $((3 * 1024 * 1024))
 gen_data "$S/notes.txt" 5000
 gen_data "$S/z.mov" $((4 * 1024 * 1024 + 17))
 make_torrent "$S" 18 "$T/trip.torrent"
-"$P2PFS" seed -f --no-trackers "$T/trip.torrent" "$S" --port 0 &
-it_track $!
-sleep 0.5
-pid_alive "$LAST_PID" || fail "seed of the intact folder exited: status $(exit_status "$LAST_PID")"
-stop_p2pfs_seed "$LAST_PID"
+C=(--cache "$T/cache")
+# intact: seeds; a second run reuses the verified map saved in the cache
+for run in 1 2; do
+	"$P2PFS" seed -f --no-trackers "${C[@]}" "$T/trip.torrent" "$S" --port 0 2>"$T/err$run" &
+	it_track $!
+	sleep 0.5
+	pid_alive "$LAST_PID" || fail "seed of the intact folder exited: status $(exit_status "$LAST_PID")"
+	stop_p2pfs_seed "$LAST_PID"
+done
+grep -q 'unchanged since' "$T/err1" && fail "first run claims a saved map"
+grep -q '41 pieces verified on .* unchanged since' "$T/err2" || fail "second run hashed again: $(cat "$T/err2")"
+ls "$T/cache/seed/" | grep -q "^$(infohash "$T/trip.torrent")-" || fail "no saved map under the cache root"
 
-# damage: one byte of c.jpg flipped in the middle, b.jpg gone
+# damage: one byte of c.jpg flipped in the middle with its mtime put back
+# (the ctime still moves: the saved map must not be trusted), b.jpg gone
+touch -r "$S/day2/c.jpg" "$T/stamp"
 printf 'X' | dd of="$S/day2/c.jpg" bs=1 seek=$((1500 * 1024)) conv=notrunc 2>/dev/null
+touch -r "$T/stamp" "$S/day2/c.jpg"
 rm "$S/day1/b.jpg"
 snap() { (cd "$S" && find . -printf '%P %s %T@ %A@\n' | LC_ALL=C sort); }
 snap >/dev/null
 before=$(snap)
 rc=0
-"$P2PFS" seed -f --no-trackers --port 0 "$T/trip.torrent" "$S" >"$T/out" 2>"$T/err" || rc=$?
+"$P2PFS" seed -f --no-trackers --port 0 "${C[@]}" "$T/trip.torrent" "$S" >"$T/out" 2>"$T/err" || rc=$?
 cat "$T/err" >&2
 [ "$rc" = 2 ] || fail "seed of a damaged folder: status $rc, wanted 2"
 grep -q '^  missing: *day1/b.jpg$' "$T/err" || fail "b.jpg not reported missing"
@@ -86,12 +98,12 @@ stop_p2pfs_seed "$LAST_PID"
 
 # bad PATH, bad torrent: status 2 with a reason
 rc=0
-"$P2PFS" seed -f --no-trackers "$T/trip.torrent" "$T/nowhere" 2>"$T/err" || rc=$?
+"$P2PFS" seed -f --no-trackers "${C[@]}" "$T/trip.torrent" "$T/nowhere" 2>"$T/err" || rc=$?
 [ "$rc" = 2 ] && grep -q 'No such file' "$T/err" || fail "missing PATH: status $rc: $(cat "$T/err")"
 rc=0
-"$P2PFS" seed -f --no-trackers "$T/trip.torrent" "$S/notes.txt" 2>"$T/err" || rc=$?
+"$P2PFS" seed -f --no-trackers "${C[@]}" "$T/trip.torrent" "$S/notes.txt" 2>"$T/err" || rc=$?
 [ "$rc" = 2 ] || fail "a file for a multi-file torrent: status $rc"
 rc=0
-"$P2PFS" seed -f "$S/notes.txt" "$S" 2>"$T/err" || rc=$?
+"$P2PFS" seed -f "${C[@]}" "$S/notes.txt" "$S" 2>"$T/err" || rc=$?
 [ "$rc" = 2 ] || fail "a bad torrent: status $rc"
 log PASS

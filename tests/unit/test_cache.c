@@ -1421,6 +1421,47 @@ static void test_files_many(void **state)
 	free(t);
 }
 
+static void test_files_trust(void **state)
+{
+	struct fx *f = *state;
+	struct ftor t = {0};
+	ft_add(&t, "a.bin", 3 * PL, false);
+	ft_add(&t, "b.bin", PL + 9, false);
+	ft_make(f, &t, PL); /* 5 pieces */
+	/* piece 0 no longer matches on disk: trusting it is the caller's
+	 * call, and verify does not hash a trusted piece again */
+	char p[1024];
+	snprintf(p, sizeof(p), "%s/a.bin", t.base);
+	int fd = open(p, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "junk", 4, 0), 4);
+	close(fd);
+	struct cache *c = ft_open(&t);
+	uint8_t bm[1] = {0xa0}; /* pieces 0 and 2 */
+	assert_int_equal(cache_files_trust(c, bm), 0);
+	assert_int_equal(cache_count(c), 2);
+	assert_true(cache_has(c, 0) && !cache_has(c, 1) && cache_has(c, 2));
+	ft_check_piece(c, &t, 2);
+	assert_int_equal(cache_files_verify(c, t.hashes, 2, NULL, NULL, 0), 0);
+	assert_int_equal(cache_count(c), t.np);
+	cache_close(c);
+	/* without trust, piece 0 fails */
+	c = ft_open(&t);
+	assert_int_equal(cache_files_verify(c, t.hashes, 2, NULL, NULL, 0), 0);
+	assert_int_equal(cache_count(c), t.np - 1);
+	assert_false(cache_has(c, 0));
+	bm[0] = 0x01; /* a spare bit: 5 pieces use the top 5 bits */
+	assert_int_equal(cache_files_trust(c, bm), -EINVAL);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+	c = open_std(f);
+	bm[0] = 0x80;
+	assert_int_equal(cache_files_trust(c, bm), -EINVAL);
+	assert_int_equal(cache_count(c), 0);
+	cache_close(c);
+	ft_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1458,6 +1499,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_files_readonly, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_files_many, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_files_trust, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -528,11 +528,17 @@ static void test_cli_seed(void **state)
 				    "a", "b", NULL),
 			 -EINVAL);
 	fs_cli_seed_release(&m);
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "--cache", "/c",
+				    "--recheck", "a", "b", NULL),
+			 0);
+	assert_string_equal(m.cache_dir, "/c");
+	assert_true(m.recheck);
+	fs_cli_seed_release(&m);
 	/* mount's options are not seed's */
-	assert_int_equal(parse_seed(&m, err, sizeof(err), "--cache", "/c", "a",
-				    "b", NULL),
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "-o", "ro", "a", "b",
+				    NULL),
 			 -EINVAL);
-	assert_non_null(strstr(err, "--cache"));
+	assert_non_null(strstr(err, "-o"));
 	fs_cli_seed_release(&m);
 
 	struct fs_cli_mount mm;
