@@ -2,7 +2,9 @@
 # `p2pfs seed` alone feeds a python3-libtorrent leecher (its own 127.0.0.4,
 # uTP off, DHT/LSD/UPnP/NAT-PMP off) a whole multi-file torrent: once
 # found through opentracker, once by handle.connect_peer() to a seeder with
-# --no-trackers. The files match the source (sha256).
+# --no-trackers; and a torrent made by libtorrent itself with BEP 47 pad
+# files (a v1+v2 hybrid: p2pfs serves its v1 side, pad bytes as zeros).
+# The files match the source (sha256).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 8670
@@ -42,5 +44,28 @@ total=$(find "$S" -type f -printf "%s\n" | awk "{ s += \$1 } END { print s }")
 grep -q "\"downloaded\": $total," "$T/lt2.json" || fail "libtorrent did not download $total bytes: $(cat "$T/lt2.json")"
 log "libtorrent (connect_peer): $(grep -o '"secs": [0-9.]*' "$T/lt2.json")"
 compare_trees "$S" "$T/leech2/media"
+stop_p2pfs_seed "$seed"
+
+# 3. pad files, from libtorrent's own create_torrent
+"$IT_LT_PY" - "$S" "$T/pad.torrent" <<'PY' || fail "cannot make the pad-file torrent"
+import os, sys
+import libtorrent as lt
+fs = lt.file_storage()
+lt.add_files(fs, sys.argv[1])
+ct = lt.create_torrent(fs, 64 * 1024)
+lt.set_piece_hashes(ct, os.path.dirname(sys.argv[1]))
+e = ct.generate()
+pads = [f for f in e[b'info'][b'files'] if b'p' in f.get(b'attr', b'')]
+print('%d pad files' % len(pads))
+assert pads, 'libtorrent made no pad files'
+open(sys.argv[2], 'wb').write(lt.bencode(e))
+PY
+start_p2pfs_seed 127.0.0.7 $((TRK + 52)) "$T/pad.torrent" "$S" --no-trackers
+seed=$LAST_PID
+lt_leech "$T/lt3.json" torrent="$T/pad.torrent" save="$T/leech3" \
+	ip=127.0.0.4 port=$((TRK + 62)) peers=127.0.0.7:$((TRK + 52)) secs=60 ||
+	fail "libtorrent did not complete the pad-file torrent: $(cat "$T/lt3.json")"
+log "libtorrent (pad files): $(grep -o '"secs": [0-9.]*' "$T/lt3.json")"
+compare_trees "$S" "$T/leech3/media"
 stop_p2pfs_seed "$seed"
 log PASS
