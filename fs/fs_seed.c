@@ -80,6 +80,8 @@ const char fs_cmd_seed_usage[] =
 	"      -v, --verbose      log more (-v info, -vv debug)\n"
 	"      --log FILE         append the log to FILE instead of stderr\n";
 
+#define SEED_LIST_MAX 100 /* bad files listed, unless -v */
+
 enum file_state {
 	FILE_OK,
 	FILE_MISSING,
@@ -256,7 +258,7 @@ static void progress_cb(void *arg, uint64_t done, uint64_t total)
 /* Check every file's presence and size; hash; list what does not match.
  * Returns the number of files that do not match, or -errno. */
 static int verify(const struct bt_metainfo *mi, const struct layout *l,
-		  struct cache *c, unsigned threads)
+		  struct cache *c, unsigned threads, bool list_all)
 {
 	enum file_state *state = calloc(mi->nfiles, sizeof(*state));
 	uint64_t *size = calloc(mi->nfiles, sizeof(*size));
@@ -326,6 +328,8 @@ static int verify(const struct bt_metainfo *mi, const struct layout *l,
 				"p2pfs: seed: '%s' does not match the "
 				"torrent:\n",
 				l->base);
+		if (bad > SEED_LIST_MAX && !list_all)
+			continue; /* counted, and summed up below */
 		const char *r = l->rel[i];
 		switch (state[i]) {
 		case FILE_MISSING:
@@ -356,6 +360,9 @@ static int verify(const struct bt_metainfo *mi, const struct layout *l,
 		}
 		}
 	}
+	if (bad > SEED_LIST_MAX && !list_all)
+		fprintf(stderr, "  ... and %d more (-v lists them all)\n",
+			bad - SEED_LIST_MAX);
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -661,7 +668,7 @@ int fs_cmd_seed(int argc, char **argv)
 		}
 	}
 
-	int bad = verify(mi, &l, c, m.threads);
+	int bad = verify(mi, &l, c, m.threads, m.verbose > 0);
 	if (bad < 0) {
 		fprintf(stderr, "p2pfs: seed: verifying '%s': %s\n", l.base,
 			strerror(-bad));
