@@ -60,7 +60,8 @@ static const char usage_mount[] =
 static const char usage_umount[] =
 	"  p2pfs umount MNT\n"
 	"      Unmount a p2pfs mount (lazily, even with files open) and wait\n"
-	"      up to 5 seconds for its daemon to exit.\n";
+	"      up to 5 seconds for its daemon to exit (not for one started\n"
+	"      with --seed-after: it keeps seeding until SIGTERM).\n";
 static const char usage_info[] =
 	"  p2pfs info FILE.torrent\n"
 	"      Show the torrent's name, info-hash, pieces, files and trackers.\n";
