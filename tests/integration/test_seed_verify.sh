@@ -3,10 +3,11 @@
 # corrupted file and one missing file is refused with status 2 and both are
 # named (and no good file is); --partial seeds just the pieces that verify,
 # which is exactly what a libtorrent leecher then gets. Also: a single-file
-# torrent seeds from the file under another name or from its folder, a bad
-# PATH is status 2, and nothing is ever written under PATH. The verified
-# map saved in the cache folder spares a second run the hashing, and is not
-# trusted once a file changed (even with its mtime put back).
+# torrent seeds from the file under another name or from its folder, and as
+# a daemon (a busy port still reported on the terminal); a bad PATH is
+# status 2; nothing is ever written under PATH. The verified map saved in
+# the cache folder spares a second run the hashing, and is not trusted once
+# a file changed (even with its mtime put back).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 8740
@@ -95,6 +96,24 @@ stop_p2pfs_seed "$LAST_PID"
 mv "$T/one/renamed.mkv" "$T/one/film.mkv"
 start_p2pfs_seed 127.0.0.6 $((PORT + 51)) "$T/film.torrent" "$T/one" --no-trackers
 stop_p2pfs_seed "$LAST_PID"
+
+# daemon mode: the parent returns 0 once the child serves; a busy port is
+# reported on the terminal (status 1) before daemonising
+rc=0
+"$P2PFS" seed "${C[@]}" --no-trackers --bind 127.0.0.8 --port $((PORT + 52)) \
+	"$T/film.torrent" "$T/one" 2>"$T/err" || rc=$?
+[ "$rc" = 0 ] || fail "daemon seed: status $rc: $(cat "$T/err")"
+wait_port 127.0.0.8 $((PORT + 52)) 5 || fail "the daemon does not listen"
+dpid=$(ss -Hltnp "src 127.0.0.8:$((PORT + 52))" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1)
+[ -n "$dpid" ] || fail "no pid for the daemon"
+it_track "$dpid"
+rc=0
+"$P2PFS" seed "${C[@]}" --no-trackers --bind 127.0.0.8 --port $((PORT + 52)) \
+	"$T/film.torrent" "$T/one" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q 'in use' "$T/err" || fail "busy port: status $rc: $(cat "$T/err")"
+kill -TERM "$dpid"
+wait_exit "$dpid" 10 || fail "the daemon ignored SIGTERM"
+log "daemon mode: ready, busy port reported, stopped by SIGTERM"
 
 # bad PATH, bad torrent: status 2 with a reason
 rc=0
