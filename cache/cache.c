@@ -23,7 +23,12 @@
  *   geometry, SHA-256, spare bits) and the data file already had the right
  *   size; a rejected map is unlinked before the data file is resized, so a
  *   later open cannot resurrect it against a file that no longer matches.
- * - An exclusive flock on the data file keeps a second user off the store. */
+ * - An exclusive flock on the data file keeps a second user off the store.
+ * - Files mode (cache_open_files, at the end of this file) shares the map
+ *   and its lock but has no data file, no map file and no flock: reads are
+ *   mapped onto the torrent's own files by a binary search over their
+ *   offsets, and cache_files_verify hashes batches of consecutive pieces on
+ *   a few threads, each with its own buffer and SHA-1 context. */
 #include "cache.h"
 
 #include <errno.h>
@@ -36,6 +41,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pfs_hash.h"
@@ -55,6 +61,7 @@ struct cache {
 	int fd;     /* data file, flock'd */
 	int dir_fd; /* the store's folder, for openat/renameat/fsync */
 	char *dir;
+	struct cache_files *files; /* files mode (cache_open_files), or NULL */
 
 	pthread_mutex_t lock; /* guards the fields below, up to io_lock */
 	pthread_cond_t verify_cond;
@@ -75,6 +82,10 @@ struct cache {
 	uint8_t *map_buf; /* encoded map, cache_map_size(npieces) bytes */
 	bool sync_failed;
 };
+
+static void files_free(struct cache_files *f);
+static int files_pread(struct cache *c, uint64_t off, void *buf, size_t len);
+static int files_check(struct cache *c);
 
 static bool bit_get(const uint8_t *bm, uint32_t i)
 {
@@ -423,6 +434,7 @@ static void cache_free(struct cache *c, int inited)
 	free(c->map_buf);
 	free(c->hash_buf);
 	pfs_sha1_free(c->hash_ctx);
+	files_free(c->files);
 	free(c->dir);
 	free(c);
 }
@@ -659,6 +671,8 @@ int cache_write(struct cache *c, uint32_t piece, uint32_t begin,
 		const void *data, size_t len)
 {
 	int err = 0;
+	if (c->files)
+		return -EROFS;
 	if (!in_piece(c, piece, begin, len) || (!data && len))
 		return -EINVAL;
 	pthread_rwlock_rdlock(&c->io_lock);
@@ -688,6 +702,9 @@ int cache_read(struct cache *c, uint32_t piece, uint32_t begin, void *buf,
 		return -EINVAL;
 	if (!cache_has(c, piece))
 		return -ENODATA;
+	if (c->files)
+		return files_pread(c, (uint64_t)piece * c->piece_length + begin,
+				   buf, len);
 	size_t got = 0;
 	int err = pread_full(c->fd, buf, len,
 			     (uint64_t)piece * c->piece_length + begin, &got);
@@ -699,6 +716,8 @@ int cache_read(struct cache *c, uint32_t piece, uint32_t begin, void *buf,
 
 int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20])
 {
+	if (c->files)
+		return -EROFS;
 	if (piece >= c->npieces || !expected)
 		return -EINVAL;
 	uint64_t size = piece_size(c, piece);
@@ -863,6 +882,8 @@ int cache_check(struct cache *c)
 	struct stat st;
 	int err = 0;
 	uint8_t spare = spare_mask(c->npieces);
+	if (c->files)
+		return files_check(c);
 	if (fstat(c->fd, &st) < 0)
 		return -errno;
 	pthread_mutex_lock(&c->lock);
@@ -876,4 +897,399 @@ int cache_check(struct cache *c)
 	if ((uint64_t)st.st_size != c->total_length)
 		err = -EUCLEAN;
 	return err;
+}
+
+/* ---- files mode ---------------------------------------------------------- */
+
+#define FILES_CHUNK (1u << 20)      /* bytes read per pread while hashing */
+#define FILES_BATCH (8u << 20)      /* consecutive bytes one worker takes */
+#define FILES_MAX_THREADS 8
+
+struct cache_fentry {
+	char *path;
+	uint64_t off, len;
+	int fd; /* kept open until close, or -1; under c->lock */
+	bool pad;
+};
+
+struct cache_files {
+	int base_fd;
+	size_t n;
+	struct cache_fentry *f;
+	unsigned nopen; /* entries with fd >= 0; under c->lock */
+};
+
+static void files_free(struct cache_files *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->f[i].fd >= 0)
+			close(f->f[i].fd);
+		free(f->f[i].path);
+	}
+	if (f->base_fd >= 0)
+		close(f->base_fd);
+	free(f->f);
+	free(f);
+}
+
+bool cache_is_files(const struct cache *c)
+{
+	return c->files != NULL;
+}
+
+struct cache *cache_open_files(const char *base, const struct cache_file *files,
+			       size_t nfiles, uint32_t npieces,
+			       uint32_t piece_length, uint64_t total_length,
+			       int *err)
+{
+	struct cache *c = NULL;
+	struct cache_files *cf = NULL;
+	int inited = 0, e = 0;
+	uint64_t sum = 0;
+
+	if (!base || !base[0] || !files || nfiles == 0 ||
+	    !valid_geometry(npieces, piece_length, total_length)) {
+		e = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		if ((!files[i].pad && (!files[i].path || !files[i].path[0] ||
+				       files[i].path[0] == '/')) ||
+		    files[i].length > total_length - sum) {
+			e = -EINVAL;
+			goto out;
+		}
+		sum += files[i].length;
+	}
+	if (sum != total_length) {
+		e = -EINVAL;
+		goto out;
+	}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		e = -ENOMEM;
+		goto out;
+	}
+	c->fd = c->dir_fd = -1;
+	c->npieces = npieces;
+	c->piece_length = piece_length;
+	c->total_length = total_length;
+	c->bm_len = bitmap_len(npieces);
+	if ((e = init_locks(c, &inited)) < 0)
+		goto out;
+	if (!(c->map = calloc(1, c->bm_len)) ||
+	    !(c->touched = calloc(1, c->bm_len)) ||
+	    !(c->verifying = calloc(1, c->bm_len)) ||
+	    !(c->snap = calloc(1, c->bm_len)) ||
+	    !(c->map_buf = malloc(cache_map_size(npieces))) ||
+	    !(c->dir = strdup(base)) || !(cf = calloc(1, sizeof(*cf)))) {
+		e = -ENOMEM;
+		goto out;
+	}
+	c->files = cf;
+	cf->base_fd = -1;
+	if (!(cf->f = calloc(nfiles, sizeof(*cf->f)))) {
+		e = -ENOMEM;
+		goto out;
+	}
+	sum = 0;
+	for (size_t i = 0; i < nfiles; i++) {
+		struct cache_fentry *fe = &cf->f[cf->n++];
+		fe->fd = -1;
+		fe->off = sum;
+		fe->len = files[i].length;
+		fe->pad = files[i].pad;
+		sum += fe->len;
+		if (!fe->pad && !(fe->path = strdup(files[i].path))) {
+			e = -ENOMEM;
+			goto out;
+		}
+	}
+	cf->base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cf->base_fd < 0) {
+		e = -errno;
+		goto out;
+	}
+	pfs_log(PFS_LOG_DEBUG, "cache", "serving %zu files from '%s'", nfiles,
+		base);
+out:
+	if (e < 0 && c) {
+		cache_free(c, inited);
+		c = NULL;
+	}
+	if (err)
+		*err = e;
+	return c;
+}
+
+/* Open a file of the torrent read-only, without following it into a FIFO
+ * or device (O_NONBLOCK keeps open(2) of a FIFO from blocking), and without
+ * updating its access time when we may. Returns an fd or -errno. */
+static int open_ro(int base_fd, const char *path)
+{
+	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = openat(base_fd, path, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+		fd = openat(base_fd, path, flags);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int e = fstat(fd, &st) < 0	 ? -errno
+		: S_ISDIR(st.st_mode)	 ? -EISDIR
+		: !S_ISREG(st.st_mode) ? -EINVAL
+					 : 0;
+	if (e < 0) {
+		close(fd);
+		return e;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return fd;
+}
+
+/* The fd of entry FE: the one kept open, or a new one that is kept when
+ * there is room. *TEMP says the caller must close it. */
+static int entry_fd(struct cache *c, struct cache_fentry *fe, bool *temp)
+{
+	struct cache_files *cf = c->files;
+	*temp = false;
+	pthread_mutex_lock(&c->lock);
+	int fd = fe->fd;
+	pthread_mutex_unlock(&c->lock);
+	if (fd >= 0)
+		return fd;
+	if ((fd = open_ro(cf->base_fd, fe->path)) < 0)
+		return fd;
+	pthread_mutex_lock(&c->lock);
+	if (fe->fd >= 0) { /* another thread was quicker */
+		close(fd);
+		fd = fe->fd;
+	} else if (cf->nopen < CACHE_FILES_MAX_OPEN) {
+		fe->fd = fd;
+		cf->nopen++;
+	} else {
+		*temp = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return fd;
+}
+
+/* Read [OFF, OFF+LEN) of the torrent's byte stream from the files. A file
+ * that is missing or too short is an error (-ENOENT, -EIO). */
+static int files_pread(struct cache *c, uint64_t off, void *buf, size_t len)
+{
+	struct cache_files *cf = c->files;
+	uint8_t *out = buf;
+	if (len == 0)
+		return 0;
+	/* the first entry ending after OFF (zero-length ones never do) */
+	size_t lo = 0, hi = cf->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cf->f[mid].off + cf->f[mid].len > off)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	for (size_t i = lo; len > 0; i++) {
+		if (i >= cf->n)
+			return -EINVAL;
+		struct cache_fentry *fe = &cf->f[i];
+		if (fe->len == 0)
+			continue;
+		uint64_t in = off - fe->off;
+		size_t n = fe->len - in < len ? (size_t)(fe->len - in) : len;
+		if (fe->pad) {
+			memset(out, 0, n);
+		} else {
+			bool temp;
+			size_t got = 0;
+			int fd = entry_fd(c, fe, &temp);
+			if (fd < 0)
+				return fd;
+			int err = pread_full(fd, out, n, in, &got);
+			if (temp)
+				close(fd);
+			if (err < 0)
+				return err;
+			if (got != n)
+				return -EIO; /* shorter than the torrent says */
+		}
+		out += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int files_check(struct cache *c)
+{
+	int err = 0;
+	pthread_mutex_lock(&c->lock);
+	if (popcount(c->map, c->bm_len) != c->count || c->count > c->npieces ||
+	    (c->map[c->bm_len - 1] & spare_mask(c->npieces)))
+		err = -EUCLEAN;
+	unsigned open = 0;
+	for (size_t i = 0; i < c->files->n; i++)
+		open += c->files->f[i].fd >= 0;
+	if (open != c->files->nopen || open > CACHE_FILES_MAX_OPEN)
+		err = -EUCLEAN;
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+/* The shared state of one cache_files_verify run. */
+struct files_verify {
+	struct cache *c;
+	const uint8_t *hashes;
+	uint32_t batch;         /* pieces per grab */
+	pthread_mutex_t lock;   /* guards the fields below */
+	pthread_cond_t cond;
+	uint32_t next;          /* first piece not yet taken */
+	uint64_t done;          /* bytes hashed or skipped */
+	unsigned running;
+};
+
+/* Hash PIECE from the files with H and BUF; true when it matches. */
+static bool files_hash_piece(struct cache *c, uint32_t piece,
+			     const uint8_t expected[20], struct pfs_sha1_ctx *h,
+			     uint8_t *buf)
+{
+	uint64_t size = piece_size(c, piece);
+	uint64_t off = (uint64_t)piece * c->piece_length;
+	uint8_t digest[PFS_SHA1_LEN];
+	int err = 0;
+	for (uint64_t done = 0; done < size && err == 0;) {
+		size_t want = size - done < FILES_CHUNK ? (size_t)(size - done)
+							: FILES_CHUNK;
+		if ((err = files_pread(c, off + done, buf, want)) == 0)
+			err = pfs_sha1_update(h, buf, want);
+		done += want;
+	}
+	/* final also resets the context for the next piece */
+	int ferr = pfs_sha1_final(h, digest);
+	return err == 0 && ferr == 0 &&
+	       memcmp(digest, expected, PFS_SHA1_LEN) == 0;
+}
+
+static void *files_verify_main(void *arg)
+{
+	struct files_verify *v = arg;
+	struct cache *c = v->c;
+	uint8_t *buf = malloc(FILES_CHUNK);
+	struct pfs_sha1_ctx *h = pfs_sha1_new();
+	pthread_mutex_lock(&v->lock);
+	for (;;) {
+		if (!buf || !h || v->next >= c->npieces)
+			break;
+		uint32_t first = v->next;
+		uint32_t last = c->npieces - first > v->batch
+					? first + v->batch - 1
+					: c->npieces - 1;
+		v->next = last + 1;
+		pthread_mutex_unlock(&v->lock);
+		for (uint32_t p = first; p <= last; p++) {
+			if (!cache_has(c, p) &&
+			    files_hash_piece(c, p, v->hashes + 20 * (size_t)p,
+					     h, buf)) {
+				pthread_mutex_lock(&c->lock);
+				if (!bit_get(c->map, p)) {
+					bit_set(c->map, p);
+					c->count++;
+				}
+				pthread_mutex_unlock(&c->lock);
+			}
+			pthread_mutex_lock(&v->lock);
+			v->done += piece_size(c, p);
+			pthread_mutex_unlock(&v->lock);
+		}
+		pthread_mutex_lock(&v->lock);
+	}
+	v->running--;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	if (!buf || !h)
+		pfs_log(PFS_LOG_ERROR, "cache", "verifying: %s",
+			strerror(ENOMEM));
+	free(buf);
+	pfs_sha1_free(h);
+	return NULL;
+}
+
+int cache_files_verify(struct cache *c, const uint8_t *hashes,
+		       unsigned nthreads, cache_progress_fn progress,
+		       void *arg, unsigned interval_ms)
+{
+	pthread_t tids[FILES_MAX_THREADS];
+	struct files_verify v;
+	unsigned started = 0;
+	int err = 0;
+	if (!c->files || !hashes)
+		return -EINVAL;
+	if (nthreads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		nthreads = n > 0 ? (unsigned)n : 1;
+	}
+	if (nthreads > FILES_MAX_THREADS)
+		nthreads = FILES_MAX_THREADS;
+	if (interval_ms == 0)
+		interval_ms = 100;
+	memset(&v, 0, sizeof(v));
+	v.c = c;
+	v.hashes = hashes;
+	v.batch = c->piece_length >= FILES_BATCH ? 1
+						 : FILES_BATCH / c->piece_length;
+	pthread_mutex_init(&v.lock, NULL);
+	pthread_cond_init(&v.cond, NULL);
+
+	pthread_mutex_lock(&v.lock);
+	for (unsigned i = 0; i < nthreads; i++) {
+		int e = pthread_create(&tids[i], NULL, files_verify_main, &v);
+		if (e) {
+			err = -e;
+			break;
+		}
+		started++;
+		v.running++;
+	}
+	if (started)
+		err = 0; /* fewer threads is only slower */
+	while (v.running) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += interval_ms / 1000;
+		until.tv_nsec += (long)(interval_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&v.cond, &v.lock, &until);
+		uint64_t done = v.done;
+		if (progress && v.running) {
+			pthread_mutex_unlock(&v.lock);
+			progress(arg, done, c->total_length);
+			pthread_mutex_lock(&v.lock);
+		}
+	}
+	pthread_mutex_unlock(&v.lock);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	if (progress && started)
+		progress(arg, v.done, c->total_length);
+	pthread_cond_destroy(&v.cond);
+	pthread_mutex_destroy(&v.lock);
+	return err;
+}
+
+int cache_files_trust(struct cache *c, const uint8_t *bitmap)
+{
+	if (!c->files || !bitmap ||
+	    (bitmap[c->bm_len - 1] & spare_mask(c->npieces)))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->bm_len; i++)
+		c->map[i] |= bitmap[i];
+	c->count = popcount(c->map, c->bm_len);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }

@@ -118,4 +118,63 @@ int cache_map_decode(const uint8_t *buf, size_t len, uint32_t npieces,
 		     uint32_t piece_length, uint64_t total_length,
 		     uint8_t *bitmap_out);
 
+/* ---- files mode: serve a torrent from its own files, read-only ----------
+ *
+ * cache_open_files() makes a struct cache over the files of a torrent as
+ * they already are on disk (`p2pfs seed`): the torrent's byte stream is
+ * mapped onto FILES under BASE in order, BEP 47 pad files read as zeros,
+ * and nothing is ever written, created or locked there (files are opened
+ * O_RDONLY, with O_NOATIME when allowed). The verified map lives in memory
+ * only and starts empty; cache_files_verify() fills it by hashing. The
+ * engine keeps calling cache_has/cache_read/cache_bitfield unchanged;
+ * cache_write and cache_verify return -EROFS, cache_flush has nothing to do
+ * (0), cache_fd() is -1 (no single data file: fs/ cannot splice from it)
+ * and cache_dir() is BASE.
+ *
+ * Missing, unreadable or short files are not an error here: the pieces
+ * over them simply never verify. A file that changes after it was verified
+ * is served as it now is (peers reject such pieces by their hash). Up to
+ * CACHE_FILES_MAX_OPEN files stay open; reads of the others open and close
+ * the file each time, so a torrent of any number of files fits under the
+ * descriptor limit. Thread-safety as for the rest of the module. */
+#define CACHE_FILES_MAX_OPEN 256
+
+struct cache_file {
+	const char *path; /* relative to BASE; ignored for a pad file */
+	uint64_t length;
+	bool pad;         /* BEP 47 padding: zeros, never read from disk */
+};
+
+/* FILES (NFILES >= 1, in torrent order) must add up to TOTAL_LENGTH; the
+ * geometry rules are those of cache_open(). BASE must be a folder. Paths
+ * are copied. Returns NULL with *ERR = -EINVAL (bad arguments), -ENOTDIR,
+ * -ENOENT/-EACCES (BASE) or -ENOMEM. */
+struct cache *cache_open_files(const char *base, const struct cache_file *files,
+			       size_t nfiles, uint32_t npieces,
+			       uint32_t piece_length, uint64_t total_length,
+			       int *err);
+/* True for a struct cache made by cache_open_files(). */
+bool cache_is_files(const struct cache *c);
+
+/* Progress of cache_files_verify: bytes hashed so far of TOTAL. */
+typedef void (*cache_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/* Files mode: hash every piece that is not yet verified against HASHES
+ * (20 * npieces bytes of SHA-1) on NTHREADS threads (0 = one per online
+ * CPU, at most 8) and mark those that match. PROGRESS, if not NULL, is
+ * called on the caller's thread about every INTERVAL_MS milliseconds and
+ * once at the end. Pieces that cannot be read (missing or short file, I/O
+ * error) stay unverified. Returns 0 (see cache_count() for the verdict),
+ * -EINVAL when C is not in files mode, or -ENOMEM / -errno of thread
+ * creation. */
+int cache_files_verify(struct cache *c, const uint8_t *hashes,
+		       unsigned nthreads, cache_progress_fn progress,
+		       void *arg, unsigned interval_ms);
+
+/* Files mode: mark the pieces set in BITMAP ((npieces + 7) / 8 bytes, BEP 3
+ * bit order) verified without hashing them. For a map saved by an earlier
+ * run, when the caller knows the files have not changed since. Returns 0,
+ * or -EINVAL (not files mode, or spare bits set). */
+int cache_files_trust(struct cache *c, const uint8_t *bitmap);
+
 #endif

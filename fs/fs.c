@@ -56,6 +56,7 @@
 #define XATTR_HASH "user.p2pfs.infohash"
 #define XATTR_PID "user.p2pfs.pid"
 #define XATTR_PROGRESS "user.p2pfs.progress"
+#define XATTR_SEED_AFTER "user.p2pfs.seed_after" /* root, with --seed-after */
 
 struct fs_waiter {
 	struct fs_waiter *next, *prev;
@@ -82,6 +83,7 @@ struct fs {
 	char *mountpoint;
 	char *fuse_opts;
 	bool foreground, debug;
+	bool seed_after;
 	uid_t uid;
 	gid_t gid;
 	struct timespec mtime;
@@ -706,6 +708,9 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const struct fs_node *n,
 		return snprintf(out, len, "%s", fs->mi->info_hash_hex);
 	if (!strcmp(name, XATTR_PID) && ino == FUSE_ROOT_ID)
 		return snprintf(out, len, "%ld", (long)getpid());
+	if (!strcmp(name, XATTR_SEED_AFTER) && ino == FUSE_ROOT_ID &&
+	    fs->seed_after)
+		return snprintf(out, len, "1");
 	if (!strcmp(name, XATTR_PROGRESS) && !n->dir) {
 		file_progress(fs, n, out, len);
 		return (int)strlen(out);
@@ -742,11 +747,14 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	char list[128];
+	char list[160];
 	size_t len = 0;
-	const char *names[3] = {XATTR_HASH, ino == FUSE_ROOT_ID ? XATTR_PID : NULL,
-				n->dir ? NULL : XATTR_PROGRESS};
-	for (int i = 0; i < 3; i++) {
+	const char *names[4] = {XATTR_HASH, ino == FUSE_ROOT_ID ? XATTR_PID : NULL,
+				n->dir ? NULL : XATTR_PROGRESS,
+				ino == FUSE_ROOT_ID && fs->seed_after
+					? XATTR_SEED_AFTER
+					: NULL};
+	for (int i = 0; i < 4; i++) {
 		if (!names[i])
 			continue;
 		size_t l = strlen(names[i]) + 1;
@@ -903,6 +911,7 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 	fs->session = session;
 	fs->foreground = o->foreground;
 	fs->debug = o->debug;
+	fs->seed_after = o->seed_after;
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->watch_wake = -1;
@@ -959,12 +968,37 @@ static void stop_threads(struct fs *fs)
 	}
 }
 
+/* The signals that end a --seed-after run. */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+}
+
+/* --seed-after: the mount is gone but the engine still serves the pieces
+ * it has, until a stop signal. The signals were blocked right after the
+ * session loop returned (libfuse's handlers are still installed, and a
+ * blocked signal stays pending for sigwait). */
+static void seed_until_signal(struct fs *fs, const sigset_t *stop)
+{
+	int sig = 0;
+	pfs_log(PFS_LOG_INFO, "fs", "'%s' is unmounted; still seeding '%s' "
+		"(pid %ld) until SIGTERM or SIGINT", fs->mountpoint,
+		fs->mi->name, (long)getpid());
+	while (sigwait(stop, &sig) == EINTR)
+		;
+	pfs_log(PFS_LOG_INFO, "fs", "stopping seeding on signal %d", sig);
+}
+
 int fs_run(struct fs *fs)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
-	bool handlers = false, mounted = false;
-	sigset_t block, old;
+	bool handlers = false, mounted = false, seeding = false;
+	sigset_t block, old, stop;
 	int rc = -ENOMEM;
 
 	if (fuse_opt_add_arg(&args, "p2pfs") ||
@@ -1045,6 +1079,13 @@ int fs_run(struct fs *fs)
 	fs->in_loop = !fs->gone;
 	pthread_mutex_unlock(&fs->lock);
 	int r = fs->in_loop ? fuse_session_loop_mt(fs->se, cfg) : 0;
+	if (fs->seed_after && r == 0) {
+		/* unmounted, not signalled: from now on a stop signal waits
+		 * for seed_until_signal() */
+		stop_signals(&stop);
+		pthread_sigmask(SIG_BLOCK, &stop, NULL);
+		seeding = true;
+	}
 	if (r < 0) {
 		pfs_log(PFS_LOG_ERROR, "fs", "session loop: %s", strerror(-r));
 		rc = r;
@@ -1060,6 +1101,10 @@ out:
 	if (mounted) {
 		pfs_log(PFS_LOG_DEBUG, "fs", "unmounting '%s'", fs->mountpoint);
 		fuse_session_unmount(fs->se);
+	}
+	if (seeding) {
+		seed_until_signal(fs, &stop);
+		pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
 	}
 	pfs_log(PFS_LOG_DEBUG, "fs", "stopping the engine");
 	bt_session_stop(fs->session);

@@ -22,13 +22,16 @@ struct fs_opts {
 	const char *fuse_opts;  /* -o string, may be NULL */
 	bool foreground;        /* do not daemonise */
 	bool debug;             /* FUSE debug output */
+	bool seed_after;        /* once unmounted, seed until a signal */
 };
 
 struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 		  struct bt_session *session, const struct fs_opts *o);
 /* Mount, daemonise unless foreground, then bt_session_start() (threads do
  * not survive fork, so the engine starts after daemonising), serve until
- * unmounted or signalled, then bt_session_stop(). Returns 0 or -errno. */
+ * unmounted or signalled, then bt_session_stop(). With seed_after, an
+ * unmount (not a signal) leaves the engine running, seeding what it has,
+ * until SIGINT/SIGTERM/SIGHUP/SIGQUIT. Returns 0 or -errno. */
 int fs_run(struct fs *fs);
 void fs_free(struct fs *fs);
 

@@ -21,6 +21,10 @@ enum {
 	OPT_MAX_PEERS,
 	OPT_MAX_UP,
 	OPT_MAX_DOWN,
+	OPT_SEED_AFTER,
+	OPT_PARTIAL,
+	OPT_THREADS,
+	OPT_RECHECK,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -118,6 +122,7 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"max-down", required_argument, NULL, OPT_MAX_DOWN},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log", required_argument, NULL, OPT_LOG},
+		{"seed-after", no_argument, NULL, OPT_SEED_AFTER},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -195,6 +200,9 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		case OPT_LOG:
 			m->log_file = optarg;
 			break;
+		case OPT_SEED_AFTER:
+			m->seed_after = true;
+			break;
 		default:
 			bad_option(c, argv, err, errlen);
 			goto out;
@@ -220,6 +228,118 @@ void fs_cli_mount_release(struct fs_cli_mount *m)
 	free(m->fuse_opts);
 	free(m->peers);
 	m->fuse_opts = NULL;
+	m->peers = NULL;
+	m->npeers = 0;
+}
+
+int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
+		      char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{"foreground", no_argument, NULL, 'f'},
+		{"port", required_argument, NULL, OPT_PORT},
+		{"bind", required_argument, NULL, OPT_BIND},
+		{"peer", required_argument, NULL, OPT_PEER},
+		{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},
+		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
+		{"partial", no_argument, NULL, OPT_PARTIAL},
+		{"threads", required_argument, NULL, OPT_THREADS},
+		{"recheck", no_argument, NULL, OPT_RECHECK},
+		{"cache", required_argument, NULL, OPT_CACHE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"log", required_argument, NULL, OPT_LOG},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	unsigned long v;
+	memset(m, 0, sizeof(*m));
+	err[0] = '\0';
+	optind = 0; /* GNU: full re-initialisation */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":fvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			m->foreground = true;
+			break;
+		case 'v':
+			m->verbose++;
+			break;
+		case 'h':
+			m->help = true;
+			break;
+		case OPT_PORT:
+			if (parse_uint(optarg, 0, 65535, &v) < 0) {
+				snprintf(err, errlen, "bad port '%s' (want 0..65535)",
+					 optarg);
+				return -EINVAL;
+			}
+			m->port = (uint16_t)v;
+			break;
+		case OPT_BIND:
+			m->bind_ip = optarg;
+			break;
+		case OPT_PEER: {
+			const char **p = realloc(m->peers,
+						 (m->npeers + 1) * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			m->peers = p;
+			m->peers[m->npeers++] = optarg;
+			break;
+		}
+		case OPT_NO_TRACKERS:
+			m->no_trackers = true;
+			break;
+		case OPT_MAX_PEERS:
+			if (parse_uint(optarg, 1, 10000, &v) < 0) {
+				snprintf(err, errlen,
+					 "bad peer limit '%s' (want 1..10000)", optarg);
+				return -EINVAL;
+			}
+			m->max_peers = (int)v;
+			break;
+		case OPT_PARTIAL:
+			m->partial = true;
+			break;
+		case OPT_RECHECK:
+			m->recheck = true;
+			break;
+		case OPT_CACHE:
+			m->cache_dir = optarg;
+			break;
+		case OPT_THREADS:
+			if (parse_uint(optarg, 1, 64, &v) < 0) {
+				snprintf(err, errlen,
+					 "bad thread count '%s' (want 1..64)", optarg);
+				return -EINVAL;
+			}
+			m->threads = (unsigned)v;
+			break;
+		case OPT_LOG:
+			m->log_file = optarg;
+			break;
+		default:
+			bad_option(c, argv, err, errlen);
+			return -EINVAL;
+		}
+	}
+	if (m->help)
+		return 0;
+	if (argc - optind != 2) {
+		snprintf(err, errlen, "%s", argc - optind < 2
+			 ? "need a torrent file and the path of its data"
+			 : "too many arguments");
+		return -EINVAL;
+	}
+	m->torrent = argv[optind];
+	m->path = argv[optind + 1];
+	return 0;
+}
+
+void fs_cli_seed_release(struct fs_cli_seed *m)
+{
+	free(m->peers);
 	m->peers = NULL;
 	m->npeers = 0;
 }

@@ -29,6 +29,7 @@ struct fs_cli_mount {
 	bool foreground;        /* -f, also set by -d */
 	bool debug;             /* -d */
 	bool no_trackers;       /* --no-trackers */
+	bool seed_after;        /* --seed-after: keep seeding once unmounted */
 	bool help;              /* -h/--help: print usage, nothing else */
 };
 
@@ -45,6 +46,31 @@ void fs_cli_mount_release(struct fs_cli_mount *m);
  * "10M", "1.5m", "65536"; "0" means no limit. At most 1024G. Returns 0 with
  * *OUT set, or -EINVAL. */
 int fs_cli_parse_rate(const char *s, uint64_t *out);
+/* `p2pfs seed [options] FILE.torrent PATH` */
+struct fs_cli_seed {
+	const char *torrent;
+	const char *path;       /* the file, or the torrent's top folder */
+	const char *cache_dir;  /* --cache: where the verified map is kept */
+	const char *bind_ip;    /* --bind */
+	const char *log_file;   /* --log */
+	const char **peers;     /* --peer, repeatable (array owned) */
+	size_t npeers;
+	uint16_t port;          /* --port, 0 = ephemeral */
+	int max_peers;          /* --max-peers, 0 = engine default */
+	int verbose;            /* number of -v */
+	unsigned threads;       /* --threads, 0 = one per CPU */
+	bool foreground;        /* -f */
+	bool no_trackers;       /* --no-trackers */
+	bool partial;           /* --partial: seed the pieces that verify */
+	bool recheck;           /* --recheck: ignore the saved verified map */
+	bool help;
+};
+
+/* Parse ARGV[1..] (ARGV[0] is "seed"). Same contract as
+ * fs_cli_parse_mount(); release with fs_cli_seed_release(). */
+int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
+		      char *err, size_t errlen);
+void fs_cli_seed_release(struct fs_cli_seed *m);
 
 /* Parse `umount MNT` / `info FILE`: exactly one operand and -h/--help.
  * Returns 0 (*OPERAND set), 1 for help, or -EINVAL with ERR. */

@@ -39,7 +39,7 @@
 static const char usage_mount[] =
 	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
 	"              [--peer IP:PORT]... [--no-trackers] [--max-peers N]\n"
-	"              [--max-up RATE] [--max-down RATE]\n"
+	"              [--max-up RATE] [--max-down RATE] [--seed-after]\n"
 	"              [-v|-vv] [--log FILE] FILE.torrent MNT\n"
 	"      Mount the torrent read-only on the folder MNT and stream its\n"
 	"      files on demand; daemonises once the mount is live.\n"
@@ -58,12 +58,15 @@ static const char usage_mount[] =
 	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n"
 	"                         1024^3); default 0: no limit\n"
 	"      --max-down RATE    download limit in bytes/s, likewise\n"
+	"      --seed-after       once unmounted, keep seeding the pieces\n"
+	"                         fetched until SIGINT/SIGTERM\n"
 	"      -v, --verbose      log more (-v info, -vv debug)\n"
 	"      --log FILE         append the log to FILE instead of stderr\n";
 static const char usage_umount[] =
 	"  p2pfs umount MNT\n"
 	"      Unmount a p2pfs mount (lazily, even with files open) and wait\n"
-	"      up to 5 seconds for its daemon to exit.\n";
+	"      up to 5 seconds for its daemon to exit (not for one started\n"
+	"      with --seed-after: it keeps seeding until SIGTERM).\n";
 static const char usage_info[] =
 	"  p2pfs info FILE.torrent\n"
 	"      Show the torrent's name, info-hash, pieces, files and trackers.\n";
@@ -267,6 +270,7 @@ static int cmd_mount(int argc, char **argv)
 		.fuse_opts = m.fuse_opts,
 		.foreground = m.foreground,
 		.debug = m.debug,
+		.seed_after = m.seed_after,
 	};
 	if (!(fs = fs_new(mi, cache, session, &fo))) {
 		fprintf(stderr, "p2pfs: %s: cannot set up the file system\n",
@@ -380,8 +384,17 @@ static int cmd_umount(int argc, char **argv)
 		val[n] = '\0';
 		pid = (pid_t)strtol(val, NULL, 10);
 	}
+	/* a --seed-after daemon outlives its mount: do not wait for it */
+	bool seeds = getxattr(mnt, "user.p2pfs.seed_after", val,
+			      sizeof(val) - 1) > 0;
 	if ((rc = run_fusermount(mnt)) < 0) {
 		fprintf(stderr, "p2pfs: %s: fusermount3 -u -z failed\n", arg);
+		goto out;
+	}
+	if (seeds && pid > 0) {
+		fprintf(stderr, "p2pfs: %s: unmounted; process %ld keeps seeding "
+			"until it gets SIGTERM\n", arg, (long)pid);
+		status = 0;
 		goto out;
 	}
 	if (pid > 0 && !wait_exit(pid, UMOUNT_WAIT_MS)) {

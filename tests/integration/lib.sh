@@ -493,6 +493,140 @@ wait_leecher() {
 	log "aria2c leecher (pid $pid) finished"
 }
 
+# ---- p2pfs seed and python3-libtorrent ----------------------------------------
+
+IT_NSEED=0
+
+# start_p2pfs_seed IP PORT TORRENT PATH [p2pfs seed options...]: `p2pfs seed
+# -f` in the background, bound to IP:PORT, with --cache $T/cache (unless the
+# options give --cache), logging to $LOGS; waits (30 s)
+# until it has verified the data and listens. Sets LAST_PID, SEED_LOG (the
+# -v log) and SEED_OUT (its stderr).
+start_p2pfs_seed() {
+	local ip=$1 port=$2 torrent=$3 path=$4 i cache=(--cache "$T/cache") a
+	shift 4
+	for a in "$@"; do
+		if [ "$a" = --cache ]; then cache=(); fi
+	done
+	IT_NSEED=$((IT_NSEED + 1))
+	SEED_LOG=$LOGS/p2pfs-seed-$IT_NSEED.log
+	SEED_OUT=$LOGS/p2pfs-seed-$IT_NSEED.out
+	log "seed #$IT_NSEED: p2pfs seed -f --bind $ip --port $port ${cache[*]} $* $torrent $path"
+	"$P2PFS" seed -f -v --log "$SEED_LOG" --bind "$ip" --port "$port" "${cache[@]}" "$@" \
+		"$torrent" "$path" >"$SEED_OUT" 2>&1 </dev/null &
+	local pid=$!
+	it_track "$pid"
+	for ((i = 0; i < 300; i++)); do
+		if grep -q 'seeding .* on port' "$SEED_OUT" 2>/dev/null &&
+			wait_port "$ip" "$port" 0; then
+			log "p2pfs seed $ip:$port ready (pid $pid): $(grep -o 'hashed.*' "$SEED_LOG" | head -n 1)"
+			LAST_PID=$pid
+			return 0
+		fi
+		pid_alive "$pid" || fail "p2pfs seed exited (status $(exit_status "$pid")): $(tail -n 5 "$SEED_OUT")"
+		sleep 0.1
+	done
+	fail "p2pfs seed $ip:$port not ready after 30 s"
+}
+
+# stop_p2pfs_seed PID: SIGTERM; fails unless it exits 0 within 10 s
+stop_p2pfs_seed() {
+	local pid=$1 rc
+	kill -TERM "$pid" 2>/dev/null || true
+	wait_exit "$pid" 10 || fail "p2pfs (pid $pid) still running 10 s after SIGTERM"
+	rc=$(exit_status "$pid")
+	[ "$rc" = 0 ] || fail "p2pfs (pid $pid) exited with status $rc after SIGTERM"
+	log "p2pfs (pid $pid) stopped, status 0"
+}
+
+# The python3-libtorrent leecher (Debian's module: /usr/bin/python3). DHT,
+# LSD, UPnP, NAT-PMP and uTP off; one 127.0.0.x of its own.
+IT_LT_PY=${IT_LT_PY:-/usr/bin/python3}
+it_write_lt() {
+	cat >"$T/lt.py" <<'PYEOF'
+import json, sys, time
+import libtorrent as lt
+
+def main():
+    a = dict(x.split('=', 1) for x in sys.argv[1:])
+    ip, port = a['ip'], int(a['port'])
+    peers = [p for p in a.get('peers', '').split(',') if p]
+    secs = float(a.get('secs', '60'))
+    want = a.get('want', 'all')       # 'all', or a piece count to reach
+    settle = float(a.get('settle', '3'))
+    ses = lt.session({
+        'listen_interfaces': '%s:%d' % (ip, port),
+        'outgoing_interfaces': ip,
+        'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False,
+        'enable_natpmp': False, 'dht_bootstrap_nodes': '',
+        'enable_outgoing_utp': False, 'enable_incoming_utp': False,
+        'alert_mask': 0,
+    })
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(a['torrent'])
+    atp.save_path = a['save']
+    h = ses.add_torrent(atp)
+    t0 = time.time()
+    last_connect = 0
+    reached = None
+    while time.time() - t0 < secs:
+        now = time.time()
+        if now - last_connect >= 5:
+            for p in peers:
+                pip, pport = p.rsplit(':', 1)
+                h.connect_peer((pip, int(pport)))
+            last_connect = now
+        st = h.status()
+        if want == 'all':
+            if st.is_seeding:
+                break
+        elif st.num_pieces >= int(want):
+            if reached is None:
+                reached = now
+            elif now - reached >= settle:
+                break   # and no more came meanwhile? see the bitfield
+        time.sleep(0.1)
+    dt = time.time() - t0
+    st = h.status(lt.status_flags_t.query_pieces)
+    out = {
+        'seeding': bool(st.is_seeding),
+        'num_pieces': st.num_pieces,
+        'have': ''.join('1' if x else '0' for x in st.pieces),
+        'downloaded': st.total_payload_download,
+        'secs': round(dt, 3),
+        'peers': [str(p.ip) for p in h.get_peer_info()],
+    }
+    print(json.dumps(out))
+    ses.pause()
+    return 0 if want != 'all' or st.is_seeding else 1
+
+sys.exit(main())
+PYEOF
+}
+
+# lt_leech OUTJSON key=value...: run the libtorrent leecher (bounded by its
+# secs=, default 60, plus a margin); its one-line JSON verdict goes to
+# OUTJSON. Keys: torrent save ip port [peers=IP:PORT,...] [secs] [want=all|N]
+# [settle].
+lt_leech() {
+	local out=$1 secs=60 a
+	shift
+	for a in "$@"; do case $a in secs=*) secs=${a#secs=} ;; esac; done
+	"$IT_LT_PY" -c 'import libtorrent' 2>/dev/null || { log "SKIP: no python3-libtorrent for $IT_LT_PY"; exit 77; }
+	[ -f "$T/lt.py" ] || it_write_lt
+	with_timeout $((${secs%.*} + 30)) "$IT_LT_PY" "$T/lt.py" "$@" >"$out" 2>"$LOGS/lt-$(basename "$out").err"
+}
+
+# aria2_rate LOG PEER: "N bytes in M ms" of the blocks an aria2c leecher
+# got from PEER (IP:PORT), first block to last, from its --log-level=info log
+aria2_rate() {
+	grep -F "From: $2 piece index=" "$1" | awk '
+		{ split($2, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3]
+		  if (!n++) a = s; b = s
+		  sub(/.*length=/, ""); bytes += $0 }
+		END { printf "%d bytes in %d ms", bytes, (b - a) * 1000 }'
+}
+
 # ---- cleanup -----------------------------------------------------------------
 
 it_cleanup() {

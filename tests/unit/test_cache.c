@@ -1063,6 +1063,405 @@ static void test_double_verify(void **state)
 	cache_close(c);
 }
 
+/* ---- files mode ---------------------------------------------------------- */
+
+/* A torrent laid over real files: STREAM is its byte stream (pad ranges are
+ * zeros), HASHES its piece hashes, BASE the folder of the files. */
+struct ftor {
+	char base[600];
+	uint32_t pl, np;
+	uint64_t total;
+	size_t n;
+	struct cache_file files[400];
+	char names[400][32];
+	uint8_t *stream;
+	uint8_t *hashes;
+};
+
+static void mkdirs_for(const char *base, const char *rel)
+{
+	char p[1024];
+	snprintf(p, sizeof(p), "%s/%s", base, rel);
+	for (char *s = p + strlen(base) + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		mkdir(p, 0755);
+		*s = '/';
+	}
+}
+
+static void write_whole(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Add file NAME of LEN bytes (a pad file when PAD). */
+static void ft_add(struct ftor *t, const char *name, uint64_t len, bool pad)
+{
+	assert_true(t->n < 400);
+	snprintf(t->names[t->n], sizeof(t->names[0]), "%s", name);
+	t->files[t->n].path = t->names[t->n];
+	t->files[t->n].length = len;
+	t->files[t->n].pad = pad;
+	t->n++;
+	t->total += len;
+}
+
+/* Make the stream, the hashes and the files on disk (pad files are not
+ * written, as clients do not create them). */
+static void ft_make(struct fx *f, struct ftor *t, uint32_t pl)
+{
+	snprintf(t->base, sizeof(t->base), "%s/data", f->root);
+	assert_int_equal(mkdir(t->base, 0755), 0);
+	t->pl = pl;
+	t->np = (uint32_t)((t->total + pl - 1) / pl);
+	t->stream = malloc(t->total);
+	t->hashes = malloc(20 * (size_t)t->np);
+	assert_non_null(t->stream);
+	assert_non_null(t->hashes);
+	fill(t->stream, t->total, 7, 3);
+	uint64_t off = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->files[i].pad) {
+			memset(t->stream + off, 0, t->files[i].length);
+		} else {
+			char p[1024];
+			mkdirs_for(t->base, t->files[i].path);
+			snprintf(p, sizeof(p), "%s/%s", t->base, t->files[i].path);
+			write_whole(p, t->stream + off, t->files[i].length);
+		}
+		off += t->files[i].length;
+	}
+	for (uint32_t i = 0; i < t->np; i++)
+		assert_int_equal(pfs_sha1(t->stream + (uint64_t)i * pl,
+					  psize(i, pl, t->total),
+					  t->hashes + 20 * (size_t)i),
+				 0);
+}
+
+static void ft_free(struct ftor *t)
+{
+	free(t->stream);
+	free(t->hashes);
+}
+
+static struct cache *ft_open(struct ftor *t)
+{
+	int err = 1;
+	struct cache *c = cache_open_files(t->base, t->files, t->n, t->np,
+					   t->pl, t->total, &err);
+	assert_non_null(c);
+	assert_int_equal(err, 0);
+	assert_true(cache_is_files(c));
+	assert_int_equal(cache_fd(c), -1);
+	assert_string_equal(cache_dir(c), t->base);
+	assert_int_equal(cache_check(c), 0);
+	return c;
+}
+
+struct prog {
+	uint64_t last, total;
+	unsigned calls;
+};
+
+static void prog_cb(void *arg, uint64_t done, uint64_t total)
+{
+	struct prog *p = arg;
+	assert_true(done >= p->last);
+	assert_true(done <= total);
+	p->last = done;
+	p->total = total;
+	p->calls++;
+}
+
+/* Every byte range of PIECE that the cache may read equals the stream. */
+static void ft_check_piece(struct cache *c, struct ftor *t, uint32_t piece)
+{
+	size_t n = (size_t)psize(piece, t->pl, t->total);
+	uint8_t *got = malloc(n);
+	assert_non_null(got);
+	memset(got, 0xee, n);
+	assert_int_equal(cache_read(c, piece, 0, got, n), 0);
+	assert_memory_equal(got, t->stream + (uint64_t)piece * t->pl, n);
+	/* odd sub-ranges, so reads start and end inside files */
+	for (size_t b = 0; b < n; b += 3001) {
+		size_t len = n - b < 7777 ? n - b : 7777;
+		assert_int_equal(cache_read(c, piece, (uint32_t)b, got, len), 0);
+		assert_memory_equal(got, t->stream + (uint64_t)piece * t->pl + b,
+				    len);
+	}
+	free(got);
+}
+
+static void test_files_mapping(void **state)
+{
+	struct fx *f = *state;
+	struct ftor t = {0};
+	/* files that start and end inside pieces, one spanning several, an
+	 * empty one between two others, nested folders */
+	ft_add(&t, "a.bin", 100, false);
+	ft_add(&t, "d/b.bin", 2 * PL + 7, false);
+	ft_add(&t, "empty", 0, false);
+	ft_add(&t, "d/e/c.bin", 5000, false);
+	ft_add(&t, "d/e/tiny", 1, false);
+	ft_add(&t, "z.bin", 3 * PL + 123, false);
+	ft_make(f, &t, PL);
+	struct cache *c = ft_open(&t);
+	assert_int_equal(cache_count(c), 0);
+	for (uint32_t i = 0; i < t.np; i++)
+		assert_int_equal(cache_read(c, i, 0, t.stream, 1), -ENODATA);
+
+	struct prog pr = {0};
+	assert_int_equal(cache_files_verify(c, t.hashes, 2, prog_cb, &pr, 1), 0);
+	assert_true(pr.calls >= 1);
+	assert_true(pr.last == t.total && pr.total == t.total);
+	assert_int_equal(cache_count(c), t.np);
+	assert_true(cache_bytes_verified(c) == t.total);
+	assert_true(cache_has_range(c, 0, t.total));
+	uint8_t bf[8] = {0};
+	cache_bitfield(c, bf);
+	for (uint32_t i = 0; i < t.np; i++)
+		assert_true(bf[i / 8] & (0x80u >> (i % 8)));
+	for (uint32_t i = 0; i < t.np; i++)
+		ft_check_piece(c, &t, i);
+	/* out of bounds is still refused */
+	uint8_t b[16];
+	assert_int_equal(cache_read(c, t.np, 0, b, 1), -EINVAL);
+	assert_int_equal(cache_read(c, t.np - 1,
+				    (uint32_t)psize(t.np - 1, PL, t.total), b, 1),
+			 -EINVAL);
+	/* a second run has nothing left to hash */
+	assert_int_equal(cache_files_verify(c, t.hashes, 0, NULL, NULL, 0), 0);
+	assert_int_equal(cache_count(c), t.np);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+	ft_free(&t);
+}
+
+static void test_files_pad(void **state)
+{
+	struct fx *f = *state;
+	struct ftor t = {0};
+	/* BEP 47: each pad file fills up to the next piece boundary */
+	ft_add(&t, "a.bin", PL + 10, false);
+	ft_add(&t, ".pad/16374", PL - 10, true);
+	ft_add(&t, "b.bin", 2 * PL, false);
+	ft_add(&t, "c.bin", 300, false);
+	ft_add(&t, ".pad/16084", PL - 300, true);
+	ft_add(&t, "d.bin", 5, false);
+	ft_make(f, &t, PL);
+	/* garbage in a pad file on disk is never read: pads are zeros */
+	char p[1024];
+	snprintf(p, sizeof(p), "%s/.pad", t.base);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/.pad/16374", t.base);
+	uint8_t junk[PL];
+	memset(junk, 0x5a, sizeof(junk));
+	write_whole(p, junk, PL - 10);
+	struct cache *c = ft_open(&t);
+	assert_int_equal(cache_files_verify(c, t.hashes, 3, NULL, NULL, 0), 0);
+	assert_int_equal(cache_count(c), t.np);
+	for (uint32_t i = 0; i < t.np; i++)
+		ft_check_piece(c, &t, i);
+	uint8_t z[PL];
+	assert_int_equal(cache_read(c, 1, 10, z, PL - 10), 0);
+	for (size_t i = 0; i < PL - 10; i++)
+		assert_int_equal(z[i], 0);
+	cache_close(c);
+	ft_free(&t);
+}
+
+static void test_files_missing_short(void **state)
+{
+	struct fx *f = *state;
+	struct ftor t = {0};
+	ft_add(&t, "a.bin", PL, false);     /* piece 0 */
+	ft_add(&t, "b.bin", PL, false);     /* piece 1: will be missing */
+	ft_add(&t, "c.bin", PL + 100, false); /* pieces 2, 3: cut short */
+	ft_add(&t, "d.bin", PL - 100, false); /* piece 3 */
+	ft_add(&t, "e.bin", PL, false);     /* piece 4: longer on disk */
+	ft_add(&t, "f/g.bin", PL, false);   /* piece 5: a folder in its way */
+	ft_add(&t, "h.bin", 10, false);     /* piece 6 */
+	ft_make(f, &t, PL);
+	char p[1024];
+	snprintf(p, sizeof(p), "%s/b.bin", t.base);
+	assert_int_equal(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s/c.bin", t.base);
+	assert_int_equal(truncate(p, PL + 50), 0);
+	snprintf(p, sizeof(p), "%s/e.bin", t.base);
+	assert_int_equal(truncate(p, 3 * PL), 0);
+	snprintf(p, sizeof(p), "%s/f/g.bin", t.base);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0755), 0);
+	struct cache *c = ft_open(&t);
+	assert_int_equal(cache_files_verify(c, t.hashes, 2, NULL, NULL, 0), 0);
+	bool want[] = {true, false, true, false, true, false, true};
+	for (uint32_t i = 0; i < t.np; i++)
+		assert_int_equal(cache_has(c, i), want[i]);
+	assert_int_equal(cache_count(c), 4);
+	uint8_t b[PL];
+	assert_int_equal(cache_read(c, 1, 0, b, 1), -ENODATA);
+	assert_int_equal(cache_read(c, 3, 0, b, 1), -ENODATA);
+	ft_check_piece(c, &t, 0);
+	ft_check_piece(c, &t, 2);
+	ft_check_piece(c, &t, 4);
+	ft_check_piece(c, &t, 6);
+	/* cut short after it verified: the read fails rather than lie */
+	snprintf(p, sizeof(p), "%s/a.bin", t.base);
+	assert_int_equal(truncate(p, 100), 0);
+	assert_int_equal(cache_read(c, 0, 0, b, 100), 0);
+	assert_int_equal(cache_read(c, 0, 0, b, PL), -EIO);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+	ft_free(&t);
+}
+
+/* The names and mtimes of everything under DIR, as one string. */
+static void snapshot(const char *dir, char *out, size_t len)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd),
+		 "find '%s' -printf '%%P %%s %%T@ %%A@\\n' | LC_ALL=C sort", dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	pclose(p);
+}
+
+static void test_files_readonly(void **state)
+{
+	struct fx *f = *state;
+	struct ftor t = {0};
+	ft_add(&t, "a.bin", PL + 3, false);
+	ft_add(&t, "b/c.bin", PL, false);
+	ft_make(f, &t, PL);
+	char p[1024];
+	static char before[8192], after[8192];
+	/* twice: the first find itself updates the folders' atime */
+	snapshot(t.base, before, sizeof(before));
+	snapshot(t.base, before, sizeof(before));
+	struct cache *c = ft_open(&t);
+	uint8_t b[PL];
+	memset(b, 1, sizeof(b));
+	assert_int_equal(cache_write(c, 0, 0, b, 10), -EROFS);
+	assert_int_equal(cache_verify(c, 0, t.hashes), -EROFS);
+	assert_int_equal(cache_count(c), 0);
+	assert_int_equal(cache_files_verify(c, t.hashes, 1, NULL, NULL, 0), 0);
+	assert_int_equal(cache_count(c), t.np);
+	assert_int_equal(cache_write(c, 1, 0, b, 10), -EROFS);
+	assert_int_equal(cache_flush(c), 0);
+	ft_check_piece(c, &t, 1);
+	cache_close(c);
+	/* nothing created, changed or even marked as read (O_NOATIME) */
+	snapshot(t.base, after, sizeof(after));
+	assert_string_equal(before, after);
+
+	/* bad arguments */
+	int err = 0;
+	struct cache_file bad[2] = {{"a.bin", PL + 3, false},
+				    {"/etc/passwd", PL, false}};
+	assert_null(cache_open_files(t.base, bad, 2, t.np, PL, t.total, &err));
+	assert_int_equal(err, -EINVAL);
+	bad[1].path = "b/c.bin";
+	bad[1].length = PL - 1; /* does not add up */
+	assert_null(cache_open_files(t.base, bad, 2, t.np, PL, t.total, &err));
+	assert_int_equal(err, -EINVAL);
+	bad[1].length = PL;
+	assert_null(cache_open_files(t.base, bad, 0, t.np, PL, t.total, &err));
+	assert_int_equal(err, -EINVAL);
+	assert_null(cache_open_files(t.base, bad, 2, t.np + 1, PL, t.total, &err));
+	assert_int_equal(err, -EINVAL);
+	snprintf(p, sizeof(p), "%s/nope", t.base);
+	assert_null(cache_open_files(p, bad, 2, t.np, PL, t.total, &err));
+	assert_int_equal(err, -ENOENT);
+	snprintf(p, sizeof(p), "%s/a.bin", t.base);
+	assert_null(cache_open_files(p, bad, 2, t.np, PL, t.total, &err));
+	assert_int_equal(err, -ENOTDIR);
+	/* files_verify wants files mode */
+	c = open_std(f);
+	assert_false(cache_is_files(c));
+	assert_int_equal(cache_files_verify(c, t.hashes, 1, NULL, NULL, 0),
+			 -EINVAL);
+	cache_close(c);
+	ft_free(&t);
+}
+
+static void test_files_many(void **state)
+{
+	struct fx *f = *state;
+	struct ftor *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	/* more files than stay open, many per piece */
+	for (int i = 0; i < 390; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "d%d/f%03d", i % 7, i);
+		ft_add(t, name, 97 + (uint64_t)(i % 13) * 11, false);
+	}
+	ft_make(f, t, 4096);
+	struct cache *c = ft_open(t);
+	struct prog pr = {0};
+	assert_int_equal(cache_files_verify(c, t->hashes, 4, prog_cb, &pr, 1),
+			 0);
+	assert_int_equal(cache_count(c), t->np);
+	assert_true(pr.last == t->total);
+	for (uint32_t i = 0; i < t->np; i++) {
+		uint8_t b[4096];
+		size_t n = (size_t)psize(i, 4096, t->total);
+		assert_int_equal(cache_read(c, i, 0, b, n), 0);
+		assert_memory_equal(b, t->stream + (uint64_t)i * 4096, n);
+	}
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+	ft_free(t);
+	free(t);
+}
+
+static void test_files_trust(void **state)
+{
+	struct fx *f = *state;
+	struct ftor t = {0};
+	ft_add(&t, "a.bin", 3 * PL, false);
+	ft_add(&t, "b.bin", PL + 9, false);
+	ft_make(f, &t, PL); /* 5 pieces */
+	/* piece 0 no longer matches on disk: trusting it is the caller's
+	 * call, and verify does not hash a trusted piece again */
+	char p[1024];
+	snprintf(p, sizeof(p), "%s/a.bin", t.base);
+	int fd = open(p, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "junk", 4, 0), 4);
+	close(fd);
+	struct cache *c = ft_open(&t);
+	uint8_t bm[1] = {0xa0}; /* pieces 0 and 2 */
+	assert_int_equal(cache_files_trust(c, bm), 0);
+	assert_int_equal(cache_count(c), 2);
+	assert_true(cache_has(c, 0) && !cache_has(c, 1) && cache_has(c, 2));
+	ft_check_piece(c, &t, 2);
+	assert_int_equal(cache_files_verify(c, t.hashes, 2, NULL, NULL, 0), 0);
+	assert_int_equal(cache_count(c), t.np);
+	cache_close(c);
+	/* without trust, piece 0 fails */
+	c = ft_open(&t);
+	assert_int_equal(cache_files_verify(c, t.hashes, 2, NULL, NULL, 0), 0);
+	assert_int_equal(cache_count(c), t.np - 1);
+	assert_false(cache_has(c, 0));
+	bm[0] = 0x01; /* a spare bit: 5 pieces use the top 5 bits */
+	assert_int_equal(cache_files_trust(c, bm), -EINVAL);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+	c = open_std(f);
+	bm[0] = 0x80;
+	assert_int_equal(cache_files_trust(c, bm), -EINVAL);
+	assert_int_equal(cache_count(c), 0);
+	cache_close(c);
+	ft_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1091,6 +1490,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_verify_race, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_double_verify, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_files_mapping, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_files_pad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_files_missing_short, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_files_readonly, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_files_many, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_files_trust, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

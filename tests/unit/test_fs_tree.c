@@ -503,6 +503,98 @@ static void test_cli_rate(void **state)
 	assert_string_equal(err, "bad rate 'fast' (want bytes/s, e.g. 500K or "
 				 "10M; 0 = no limit)");
 	fs_cli_mount_release(&m);
+static int parse_seed(struct fs_cli_seed *m, char *err, size_t len, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+	va_start(ap, len);
+	argv[argc++] = "seed";
+	for (char *a; (a = va_arg(ap, char *));)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	return fs_cli_parse_seed(argc, argv, m, err, len);
+}
+
+static void test_cli_seed(void **state)
+{
+	(void)state;
+	struct fs_cli_seed m;
+	char err[128];
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "-f", "--port",
+				    "6881", "--bind", "127.0.0.1", "--peer",
+				    "127.0.0.2:6902", "--peer=[::1]:7", "-v",
+				    "--no-trackers", "--log", "/l", "--partial",
+				    "--threads", "3", "--max-peers", "9",
+				    "x.torrent", "/data/Trip", NULL),
+			 0);
+	assert_true(m.foreground);
+	assert_int_equal(m.port, 6881);
+	assert_string_equal(m.bind_ip, "127.0.0.1");
+	assert_int_equal(m.npeers, 2);
+	assert_string_equal(m.peers[1], "[::1]:7");
+	assert_int_equal(m.verbose, 1);
+	assert_true(m.no_trackers);
+	assert_true(m.partial);
+	assert_int_equal(m.threads, 3);
+	assert_int_equal(m.max_peers, 9);
+	assert_string_equal(m.log_file, "/l");
+	assert_string_equal(m.torrent, "x.torrent");
+	assert_string_equal(m.path, "/data/Trip");
+	fs_cli_seed_release(&m);
+
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "x.torrent", "p",
+				    NULL),
+			 0);
+	assert_false(m.foreground || m.partial || m.no_trackers);
+	assert_int_equal(m.port, 0);
+	assert_int_equal(m.threads, 0);
+	fs_cli_seed_release(&m);
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "--help", NULL), 0);
+	assert_true(m.help);
+	fs_cli_seed_release(&m);
+
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "x.torrent", NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "need a torrent"));
+	fs_cli_seed_release(&m);
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "a", "b", "c", NULL),
+			 -EINVAL);
+	fs_cli_seed_release(&m);
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "--threads", "0",
+				    "a", "b", NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "thread"));
+	fs_cli_seed_release(&m);
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "--port", "70000",
+				    "a", "b", NULL),
+			 -EINVAL);
+	fs_cli_seed_release(&m);
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "--cache", "/c",
+				    "--recheck", "a", "b", NULL),
+			 0);
+	assert_string_equal(m.cache_dir, "/c");
+	assert_true(m.recheck);
+	fs_cli_seed_release(&m);
+	/* mount's options are not seed's */
+	assert_int_equal(parse_seed(&m, err, sizeof(err), "-o", "ro", "a", "b",
+				    NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "-o"));
+	fs_cli_seed_release(&m);
+
+	struct fs_cli_mount mm;
+	assert_int_equal(parse_mount(&mm, err, sizeof(err), "--seed-after",
+				     "x.torrent", "/mnt", NULL),
+			 0);
+	assert_true(mm.seed_after);
+	fs_cli_mount_release(&mm);
+	assert_int_equal(parse_mount(&mm, err, sizeof(err), "x.torrent", "/mnt",
+				     NULL),
+			 0);
+	assert_false(mm.seed_after);
+	fs_cli_mount_release(&mm);
 }
 
 static void test_cli_one(void **state)
@@ -602,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_readahead),
 		cmocka_unit_test(test_cli_mount),
 		cmocka_unit_test(test_cli_rate),
+		cmocka_unit_test(test_cli_seed),
 		cmocka_unit_test(test_cli_one),
 		cmocka_unit_test(test_human_size),
 		cmocka_unit_test(test_mountinfo),
