@@ -503,6 +503,8 @@ static void test_cli_rate(void **state)
 	assert_string_equal(err, "bad rate 'fast' (want bytes/s, e.g. 500K or "
 				 "10M; 0 = no limit)");
 	fs_cli_mount_release(&m);
+}
+
 static int parse_seed(struct fs_cli_seed *m, char *err, size_t len, ...)
 {
 	char *argv[32];
