@@ -105,6 +105,16 @@ static int append_opts(char **dst, const char *add)
 	return 0;
 }
 
+/* --max-up/--max-down: fs_cli_parse_rate() with the one-line reason. */
+static int rate_opt(const char *arg, uint64_t *out, char *err, size_t errlen)
+{
+	if (fs_cli_parse_rate(arg, out) == 0)
+		return 0;
+	snprintf(err, errlen, "bad rate '%s' (want bytes/s, e.g. 500K or 10M; "
+		 "0 = no limit)", arg);
+	return -EINVAL;
+}
+
 int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		       char *err, size_t errlen)
 {
@@ -189,13 +199,9 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 			break;
 		case OPT_MAX_UP:
 		case OPT_MAX_DOWN:
-			if (fs_cli_parse_rate(optarg, c == OPT_MAX_UP ? &m->max_up
-							      : &m->max_down) < 0) {
-				snprintf(err, errlen,
-					 "bad rate '%s' (want bytes/s, e.g. 500K "
-					 "or 10M; 0 = no limit)", optarg);
+			if (rate_opt(optarg, c == OPT_MAX_UP ? &m->max_up
+							     : &m->max_down, err, errlen) < 0)
 				goto out;
-			}
 			break;
 		case OPT_LOG:
 			m->log_file = optarg;
@@ -242,6 +248,8 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 		{"peer", required_argument, NULL, OPT_PEER},
 		{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},
 		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
+		{"max-up", required_argument, NULL, OPT_MAX_UP},
+		{"max-down", required_argument, NULL, OPT_MAX_DOWN},
 		{"partial", no_argument, NULL, OPT_PARTIAL},
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"recheck", no_argument, NULL, OPT_RECHECK},
@@ -298,6 +306,12 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 				return -EINVAL;
 			}
 			m->max_peers = (int)v;
+			break;
+		case OPT_MAX_UP:
+		case OPT_MAX_DOWN:
+			if (rate_opt(optarg, c == OPT_MAX_UP ? &m->max_up
+							     : &m->max_down, err, errlen) < 0)
+				return -EINVAL;
 			break;
 		case OPT_PARTIAL:
 			m->partial = true;

@@ -58,6 +58,7 @@ struct fs_cli_seed {
 	uint16_t port;          /* --port, 0 = ephemeral */
 	int max_peers;          /* --max-peers, 0 = engine default */
 	int verbose;            /* number of -v */
+	uint64_t max_up, max_down; /* --max-up/--max-down B/s, 0 = none */
 	unsigned threads;       /* --threads, 0 = one per CPU */
 	bool foreground;        /* -f */
 	bool no_trackers;       /* --no-trackers */

@@ -51,7 +51,8 @@
 
 const char fs_cmd_seed_usage[] =
 	"  p2pfs seed [-f] [--port N] [--bind IP] [--peer IP:PORT]...\n"
-	"             [--no-trackers] [--max-peers N] [--partial] [--recheck]\n"
+	"             [--no-trackers] [--max-peers N] [--max-up RATE]\n"
+	"             [--max-down RATE] [--partial] [--recheck]\n"
 	"             [--threads N] [--cache DIR] [-v|-vv] [--log FILE]\n"
 	"             FILE.torrent PATH\n"
 	"      Check the data at PATH against the torrent, then seed it from\n"
@@ -70,6 +71,10 @@ const char fs_cmd_seed_usage[] =
 	"                         IPv6 as [ADDR]:PORT)\n"
 	"      --no-trackers      ignore the torrent's trackers\n"
 	"      --max-peers N      connection limit (default 50)\n"
+	"      --max-up RATE      upload limit in bytes/s for all peers together,\n"
+	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n"
+	"                         1024^3); default 0: no limit\n"
+	"      --max-down RATE    download limit in bytes/s, likewise\n"
 	"      --partial          seed the pieces that verify even when some\n"
 	"                         files do not match\n"
 	"      --recheck          hash everything, even files unchanged since\n"
@@ -707,6 +712,8 @@ int fs_cmd_seed(int argc, char **argv)
 	    .npeers = m.npeers,
 	    .no_trackers = m.no_trackers,
 	    .max_peers = m.max_peers,
+	    .max_up = m.max_up,
+	    .max_down = m.max_down,
 	};
 	if (!(session = bt_session_new(mi, c, &so, &e))) {
 		if (e == -EINVAL) {
