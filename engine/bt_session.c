@@ -372,6 +372,41 @@ static void tracker_tick(struct bt_session *s, uint64_t now)
 
 /* ---- engine thread plumbing ---- */
 
+/* The per-peer snapshot behind bt_session_peers(): built here, swapped in
+ * under stats_lock. N is the number of handshaken peers. */
+static void publish_peers(struct bt_session *s, uint32_t n)
+{
+	struct bt_peer_info *v = n ? calloc(n, sizeof(*v)) : NULL;
+	size_t k = 0;
+	if (n && !v)
+		return; /* keep the last snapshot */
+	for (struct bt_peer *p = s->peers; p && k < n; p = p->next) {
+		if (!p->handshaken)
+			continue;
+		struct bt_peer_info *i = &v[k++];
+		snprintf(i->addr, sizeof(i->addr), "%s", p->name);
+		memcpy(i->peer_id, p->peer_id, sizeof(i->peer_id));
+		i->down_rate = p->down_rate;
+		i->up_rate = p->up_rate;
+		i->downloaded = p->total_down;
+		i->uploaded = p->total_up;
+		i->have = p->have_count;
+		i->incoming = !p->outgoing;
+		i->seed = p->seed;
+		i->fast = p->fast;
+		i->am_choking = p->am_choking;
+		i->am_interested = p->am_interested;
+		i->peer_choking = p->peer_choking;
+		i->peer_interested = p->peer_interested;
+	}
+	pthread_mutex_lock(&s->stats_lock);
+	struct bt_peer_info *old = s->peer_snap;
+	s->peer_snap = v;
+	s->npeer_snap = k;
+	pthread_mutex_unlock(&s->stats_lock);
+	free(old);
+}
+
 static void publish_stats(struct bt_session *s)
 {
 	uint32_t n = 0, seeds = 0;
@@ -391,6 +426,7 @@ static void publish_stats(struct bt_session *s)
 	s->stats.down_rate = s->down_rate;
 	s->stats.up_rate = s->up_rate;
 	pthread_mutex_unlock(&s->stats_lock);
+	publish_peers(s, n);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -477,9 +513,27 @@ struct want_msg {
 	uint64_t deadline;
 };
 
+/* Pieces the cache evicted are still marked had in the picker: forget
+ * them when a reader wants them back. */
+static void forget_evicted(struct bt_session *s, uint32_t first, uint32_t last)
+{
+	bool any = false;
+	for (uint32_t i = first; i <= last && i < s->mi->npieces; i++) {
+		if (bt_picker_have(s->picker, i) && !cache_has(s->cache, i)) {
+			bt_picker_clear_have(s->picker, i);
+			any = true;
+		}
+	}
+	if (any)
+		for (struct bt_peer *p = s->peers; p; p = p->next)
+			if (p->handshaken)
+				bt_peer_update_interest(p);
+}
+
 static void want_cb(struct bt_session *s, void *arg)
 {
 	struct want_msg *w = arg;
+	forget_evicted(s, w->first, w->last);
 	for (uint32_t i = w->first; i <= w->last && i < s->mi->npieces; i++)
 		bt_picker_want(s->picker, i, w->deadline);
 	free(w);
@@ -783,6 +837,7 @@ void bt_session_free(struct bt_session *s)
 	pthread_mutex_destroy(&s->job_lock);
 	pthread_cond_destroy(&s->job_cond);
 	pthread_mutex_destroy(&s->stats_lock);
+	free(s->peer_snap);
 	free(s);
 }
 
@@ -802,4 +857,16 @@ void bt_session_stats(struct bt_session *s, struct bt_stats *st)
 uint16_t bt_session_port(const struct bt_session *s)
 {
 	return s->port;
+}
+
+size_t bt_session_peers(struct bt_session *s, struct bt_peer_info *out,
+			size_t max)
+{
+	pthread_mutex_lock(&s->stats_lock);
+	size_t n = s->npeer_snap;
+	if (max && out)
+		memcpy(out, s->peer_snap,
+		       (n < max ? n : max) * sizeof(*out));
+	pthread_mutex_unlock(&s->stats_lock);
+	return n;
 }

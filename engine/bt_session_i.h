@@ -136,6 +136,8 @@ struct bt_session {
 	uint32_t hash_fails;
 	pthread_mutex_t stats_lock;
 	struct bt_stats stats;
+	struct bt_peer_info *peer_snap; /* under stats_lock */
+	size_t npeer_snap, cap_peer_snap;
 };
 
 uint64_t bt_now_ms(void);
