@@ -43,6 +43,7 @@
 
 #include "fs_cli.h"
 #include "fs_tree.h"
+#include "fs_xattr.h"
 #include "pfs_log.h"
 
 #define FS_TTL 3600.0          /* the tree never changes */
@@ -56,6 +57,8 @@
 #define XATTR_HASH "user.p2pfs.infohash"
 #define XATTR_PID "user.p2pfs.pid"
 #define XATTR_PROGRESS "user.p2pfs.progress"
+#define XATTR_STATS "user.p2pfs.stats"
+#define XATTR_PEERS "user.p2pfs.peers"
 
 struct fs_waiter {
 	struct fs_waiter *next, *prev;
@@ -72,6 +75,9 @@ struct fs_handle {
 	const struct fs_node *node;
 	pthread_mutex_t lock; /* guards ra (reads of one file run in parallel) */
 	struct fs_ra ra;
+	/* with a cache limit: the pieces pinned for this reader's window */
+	uint32_t pin_first, pin_last;
+	bool pinned;
 };
 
 struct fs {
@@ -87,6 +93,7 @@ struct fs {
 	struct timespec mtime;
 	struct fuse_session *se;
 	struct fuse_conn_info_opts *conn_opts; /* -o async_dio, max_readahead... */
+	uint64_t ra_budget;    /* cache limit: read-ahead cap, 0 = none */
 
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t cond;   /* the reply worker's */
@@ -271,6 +278,7 @@ static void *reply_worker(void *arg)
 				ms_since(&w->since));
 			reply_data(fs, w->req, w->off, w->len);
 		}
+		cache_unpin_range(fs->cache, w->off, w->len); /* park's pin */
 		free(w);
 		pthread_mutex_lock(&fs->lock);
 	}
@@ -549,6 +557,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->node = n;
 	pthread_mutex_init(&h->lock, NULL);
 	fs_ra_init(&h->ra, fs->mi->piece_length);
+	if (fs->ra_budget)
+		fs_ra_clamp(&h->ra, fs->ra_budget);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1; /* verified bytes never change */
 	fi->noflush = 1;
@@ -578,18 +588,41 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	if (h) {
+		if (h->pinned)
+			cache_unpin(((struct fs *)fuse_req_userdata(req))->cache,
+				    h->pin_first, h->pin_last);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 	}
 	fuse_reply_err(req, 0);
 }
 
-/* Park REQ until [OFF, OFF+LEN) is verified. */
+/* Keep the pieces of H's read-ahead window (cursor piece to window end)
+ * pinned against eviction; with h->lock held. */
+static void pin_window(struct fs *fs, struct fs_handle *h)
+{
+	uint32_t a, b;
+	if (!fs_ra_pin_window(&h->ra, fs->mi->piece_length, h->node->offset,
+			      h->node->size, fs->ra_budget, &a, &b))
+		return;
+	if (h->pinned && a == h->pin_first && b == h->pin_last)
+		return;
+	cache_pin(fs->cache, a, b); /* the new one first: no gap */
+	if (h->pinned)
+		cache_unpin(fs->cache, h->pin_first, h->pin_last);
+	h->pin_first = a;
+	h->pin_last = b;
+	h->pinned = true;
+}
+
+/* Park REQ until [OFF, OFF+LEN) is verified. The caller pinned the range;
+ * the pin is the waiter's until it is answered. */
 static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 {
 	struct fs_waiter *w = calloc(1, sizeof(*w));
 	if (!w) {
 		fuse_reply_err(req, ENOMEM);
+		cache_unpin_range(fs->cache, off, len);
 		return;
 	}
 	w->req = req;
@@ -621,6 +654,7 @@ static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 			fuse_reply_err(req, err);
 		else
 			reply_data(fs, req, off, len);
+		cache_unpin_range(fs->cache, off, len);
 		return;
 	}
 	pfs_log(PFS_LOG_DEBUG, "fs", "read of %zu bytes at %" PRIu64
@@ -648,12 +682,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	pthread_mutex_lock(&h->lock);
 	bool ra = fs_ra_update(&h->ra, fs->mi->piece_length, n->offset, n->size,
 			       (uint64_t)off, len, &ra_first, &ra_last);
+	if (fs->ra_budget)
+		pin_window(fs, h);
 	pthread_mutex_unlock(&h->lock);
 
-	if (cache_has_range(fs->cache, toff, len))
+	/* pinned from before the look until after the reply (the kernel
+	 * splices from the cache file), or by the waiter park() makes */
+	cache_pin_range(fs->cache, toff, len);
+	if (cache_has_range(fs->cache, toff, len)) {
 		reply_data(fs, req, toff, (size_t)len);
-	else
+		cache_unpin_range(fs->cache, toff, len);
+	} else {
 		park(fs, req, toff, (size_t)len);
+	}
 	if (ra)
 		bt_session_want(fs->session, ra_first, ra_last,
 				FS_RA_DEADLINE_MS);
@@ -698,10 +739,51 @@ static void file_progress(struct fs *fs, const struct fs_node *n, char *out,
 	snprintf(out, len, "%.1f", pct);
 }
 
+/* user.p2pfs.stats: the engine's and the cache's figures. */
+static int stats_value(struct fs *fs, char *out, size_t len)
+{
+	struct bt_stats bs;
+	struct cache_usage cu;
+	bt_session_stats(fs->session, &bs);
+	cache_usage(fs->cache, &cu);
+	struct fs_xattr_stats st = {
+		.down_rate = (uint64_t)bs.down_rate,
+		.up_rate = (uint64_t)bs.up_rate,
+		.downloaded = bs.downloaded,
+		.uploaded = bs.uploaded,
+		.peers = bs.npeers,
+		.seeds = bs.nseeds,
+		.have = cu.verified,
+		.npieces = cu.npieces,
+		.hash_fails = bs.hash_fails,
+		.cache_used = cu.used,
+		.cache_limit = cu.limit,
+		.evictions = cu.evictions,
+	};
+	return fs_xattr_stats_format(&st, out, len);
+}
+
+/* user.p2pfs.peers: as many whole lines as fit. */
+static int peers_value(struct fs *fs, char *out, size_t len)
+{
+	size_t max = len / 40 + 1; /* a line is longer than 40 bytes */
+	struct bt_peer_info *p = calloc(max, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	size_t n = bt_session_peers(fs->session, p, max);
+	size_t got = fs_xattr_peers_format(p, n < max ? n : max, out, len);
+	free(p);
+	return (int)got;
+}
+
 /* The value of xattr NAME of node N into OUT; its length, or -ENODATA. */
 static int xattr_value(struct fs *fs, fuse_ino_t ino, const struct fs_node *n,
 		       const char *name, char *out, size_t len)
 {
+	if (!strcmp(name, XATTR_STATS) && ino == FUSE_ROOT_ID)
+		return stats_value(fs, out, len);
+	if (!strcmp(name, XATTR_PEERS) && ino == FUSE_ROOT_ID)
+		return peers_value(fs, out, len);
 	if (!strcmp(name, XATTR_HASH))
 		return snprintf(out, len, "%s", fs->mi->info_hash_hex);
 	if (!strcmp(name, XATTR_PID) && ino == FUSE_ROOT_ID)
@@ -718,12 +800,18 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct fs *fs = fuse_req_userdata(req);
 	const struct fs_node *n = fs_tree_get(fs->tree, ino);
-	char val[64];
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	int len = xattr_value(fs, ino, n, name, val, sizeof(val));
+	char *val = malloc(FS_XATTR_MAX);
+	if (!val) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int len = xattr_value(fs, ino, n, name, val, FS_XATTR_MAX);
+	if (len > FS_XATTR_MAX) /* snprintf's would-be length */
+		len = -E2BIG;
 	if (len < 0)
 		fuse_reply_err(req, -len);
 	else if (!size)
@@ -732,6 +820,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, val, (size_t)len);
+	free(val);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -742,11 +831,14 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	char list[128];
+	char list[256];
 	size_t len = 0;
-	const char *names[3] = {XATTR_HASH, ino == FUSE_ROOT_ID ? XATTR_PID : NULL,
-				n->dir ? NULL : XATTR_PROGRESS};
-	for (int i = 0; i < 3; i++) {
+	bool root = ino == FUSE_ROOT_ID;
+	const char *names[5] = {XATTR_HASH, root ? XATTR_PID : NULL,
+				n->dir ? NULL : XATTR_PROGRESS,
+				root ? XATTR_STATS : NULL,
+				root ? XATTR_PEERS : NULL};
+	for (int i = 0; i < 5; i++) {
 		if (!names[i])
 			continue;
 		size_t l = strlen(names[i]) + 1;
@@ -922,6 +1014,15 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 		pfs_log(PFS_LOG_ERROR, "fs", "cannot build the tree of '%s': %s",
 			mi->name, strerror(-err));
 		goto out;
+	}
+	/* With a cache limit, one reader's read-ahead may take half of it
+	 * (whole pieces, at least one), so a reader never asks for more than
+	 * the cache can keep while it reads. */
+	struct cache_usage cu;
+	cache_usage(cache, &cu);
+	if (cu.limit) {
+		uint64_t pl = mi->piece_length, half = cu.limit / 2 / pl * pl;
+		fs->ra_budget = half > pl ? half : pl;
 	}
 	bt_session_on_piece(session, on_piece, fs);
 	return fs;

@@ -102,4 +102,15 @@ bool fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
 		  uint64_t file_size, uint64_t off, uint64_t len,
 		  uint32_t *first, uint32_t *last);
 
+/* With a cache limit: keep the window at most MAX_BYTES (at least one
+ * byte), so what a reader asks for ahead fits in the cache. */
+void fs_ra_clamp(struct fs_ra *ra, uint64_t max_bytes);
+/* The pieces a reader still needs kept in the cache: from the piece under
+ * the cursor to the end of the read-ahead window, at most BUDGET bytes past
+ * the cursor (0 = no cap) and not past the file's end. False before the
+ * first read. */
+bool fs_ra_pin_window(const struct fs_ra *ra, uint32_t piece_length,
+		      uint64_t file_off, uint64_t file_size, uint64_t budget,
+		      uint32_t *first, uint32_t *last);
+
 #endif
