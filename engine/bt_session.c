@@ -864,7 +864,7 @@ size_t bt_session_peers(struct bt_session *s, struct bt_peer_info *out,
 {
 	pthread_mutex_lock(&s->stats_lock);
 	size_t n = s->npeer_snap;
-	if (max && out)
+	if (max && out && n)
 		memcpy(out, s->peer_snap,
 		       (n < max ? n : max) * sizeof(*out));
 	pthread_mutex_unlock(&s->stats_lock);

@@ -60,10 +60,11 @@ static int find_u64(const char *buf, size_t len, const char *key,
 		if (j >= ll)
 			return -EINVAL;
 		for (; j < ll; j++) {
+			uint64_t d = (uint64_t)(line[j] - '0');
 			if (line[j] < '0' || line[j] > '9' ||
-			    v > (UINT64_MAX - 9) / 10)
+			    v > (UINT64_MAX - d) / 10)
 				return -EINVAL;
-			v = v * 10 + (uint64_t)(line[j] - '0');
+			v = v * 10 + d;
 		}
 		*out = v;
 		return 0;
