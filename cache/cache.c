@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pfs_hash.h"
@@ -84,6 +85,7 @@ struct cache {
 
 	pthread_mutex_t flush_lock; /* guards the fields below */
 	uint8_t *snap;    /* bitmap copy being flushed */
+	uint8_t *disk_map; /* the map as last made durable */
 	uint8_t *map_buf; /* encoded map, cache_map_size(npieces) bytes */
 	bool sync_failed;
 };
@@ -438,6 +440,7 @@ static void cache_free(struct cache *c, int inited)
 	free(c->touched);
 	free(c->verifying);
 	free(c->snap);
+	free(c->disk_map);
 	free(c->map_buf);
 	free(c->hash_buf);
 	pfs_sha1_free(c->hash_ctx);
@@ -503,6 +506,7 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 	    !(c->touched = calloc(1, c->bm_len)) ||
 	    !(c->verifying = calloc(1, c->bm_len)) ||
 	    !(c->snap = calloc(1, c->bm_len)) ||
+	    !(c->disk_map = calloc(1, c->bm_len)) ||
 	    !(c->alloc = calloc(1, c->bm_len)) ||
 	    !(c->evicting = calloc(1, c->bm_len)) ||
 	    !(c->pins = calloc(npieces, sizeof(*c->pins))) ||
@@ -573,6 +577,7 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 		goto out;
 	}
 	memcpy(c->alloc, c->map, c->bm_len);
+	memcpy(c->disk_map, c->map, c->bm_len);
 	c->used = cache_bytes_verified(c);
 	pfs_log(PFS_LOG_DEBUG, "cache", "opened '%s': %u of %u pieces verified",
 		c->dir, c->count, npieces);
@@ -890,6 +895,7 @@ int cache_flush(struct cache *c)
 		goto fail;
 	if ((err = write_map_file(c, len)) < 0)
 		goto fail;
+	memcpy(c->disk_map, c->snap, c->bm_len);
 	goto out;
 fail:
 	pthread_mutex_lock(&c->lock);
@@ -976,6 +982,33 @@ static int punch(struct cache *c, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* Make durable the map last written minus the pieces V[0..N): it only
+ * withdraws claims, so unlike cache_flush it needs no sync of the data
+ * (pieces verified since the last flush stay out of it until the next).
+ * Nothing to write when none of them is in it. */
+static int drop_from_disk_map(struct cache *c, const uint32_t *v, size_t n)
+{
+	size_t len = cache_map_size(c->npieces);
+	bool any = false;
+	int err = 0;
+	pthread_mutex_lock(&c->flush_lock);
+	memcpy(c->snap, c->disk_map, c->bm_len);
+	for (size_t k = 0; k < n; k++) {
+		any |= bit_get(c->snap, v[k]);
+		bit_clear(c->snap, v[k]);
+	}
+	if (!any)
+		goto out;
+	if ((err = cache_map_encode(c->snap, c->npieces, c->piece_length,
+				    c->total_length, c->map_buf, len)) < 0 ||
+	    (err = write_map_file(c, len)) < 0)
+		goto out;
+	memcpy(c->disk_map, c->snap, c->bm_len);
+out:
+	pthread_mutex_unlock(&c->flush_lock);
+	return err;
+}
+
 /* Evict least recently used pieces that no reader needs until NEED more
  * bytes fit under the limit. The map without them is made durable before
  * their holes are punched, so a crash in between leaves unclaimed bytes,
@@ -1000,6 +1033,13 @@ static int evict_to(struct cache *c, uint64_t need)
 		ret = -ENOMEM;
 		goto out;
 	}
+	/* each eviction may cost a map write (two fsyncs): free a little
+	 * more than asked (an eighth of the limit, at most 4 pieces) so that
+	 * a steady stream of new pieces writes it less often */
+	uint64_t batch = c->limit / 8;
+	if (batch > 4ull * c->piece_length)
+		batch = 4ull * c->piece_length;
+	batch = batch / c->piece_length * c->piece_length;
 	for (size_t i = 0; i < c->bm_len; i++)
 		needed[i] = c->verifying[i] | c->evicting[i];
 	for (uint32_t i = 0; i < c->npieces; i++)
@@ -1013,7 +1053,7 @@ static int evict_to(struct cache *c, uint64_t need)
 		.needed = needed,
 		.stamp = c->stamp,
 		.used = c->used + need,
-		.limit = c->limit,
+		.limit = c->limit - batch,
 	};
 	n = cache_evict_pick(&in, v);
 	uint64_t freed = 0;
@@ -1035,7 +1075,9 @@ static int evict_to(struct cache *c, uint64_t need)
 	if (!n)
 		goto out;
 
-	int err = cache_flush(c);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int err = drop_from_disk_map(c, v, n);
 	if (err < 0) {
 		/* not punched yet: their bytes are intact, take them back */
 		pthread_mutex_lock(&c->lock);
@@ -1068,8 +1110,10 @@ static int evict_to(struct cache *c, uint64_t need)
 	c->evictions += n;
 	pthread_cond_broadcast(&c->verify_cond);
 	pthread_mutex_unlock(&c->lock);
-	pfs_log(PFS_LOG_DEBUG, "cache", "evicted %zu pieces from '%s'", n,
-		c->dir);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pfs_log(PFS_LOG_DEBUG, "cache", "evicted %zu pieces from '%s' in %.1f ms",
+		n, c->dir, (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+				   (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	ret = (int)n;
 out:
 	pthread_mutex_unlock(&c->evict_lock);

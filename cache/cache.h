@@ -94,10 +94,13 @@ int cache_flush(struct cache *c);
  * With a limit set, the store keeps the bytes it holds on disk (every piece
  * verified or written to since, counted whole) under LIMIT: before the
  * first block of a new piece is written, least recently used verified
- * pieces that nobody has pinned are evicted. Eviction clears the piece from
- * the map, makes the map durable (cache_flush), and only then punches the
- * piece's hole (fallocate PUNCH_HOLE), so a crash never leaves a piece
- * marked verified over zeros. An evicted piece is simply not verified any
+ * pieces that nobody has pinned are evicted until it fits, and a little
+ * more (an eighth of the limit in whole pieces, at most 4) so that a steady
+ * stream of new pieces evicts in batches. Eviction clears the piece from
+ * the map, makes durable a map without it (the last map written minus the
+ * victims: no data sync needed), and only then punches the piece's hole
+ * (fallocate PUNCH_HOLE), so a crash never leaves a piece marked verified
+ * over zeros. An evicted piece is simply not verified any
  * more: cache_has() is false, so it is not served to peers and a read of it
  * fetches it again. Pinned pieces, and pieces being written and not yet
  * verified, are never evicted; when they alone exceed the limit the store

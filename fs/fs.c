@@ -804,6 +804,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	if (strncmp(name, "user.p2pfs.", 11)) { /* e.g. security.* on ls -l */
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
 	char *val = malloc(FS_XATTR_MAX);
 	if (!val) {
 		fuse_reply_err(req, ENOMEM);
