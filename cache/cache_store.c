@@ -75,7 +75,8 @@ out:
 		free(v);
 		return err;
 	}
-	qsort(v, cnt, sizeof(*v), cmp_hex);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_hex);
 	*hexes = v;
 	*n = cnt;
 	return 0;
