@@ -81,6 +81,7 @@ struct cache {
 	uint64_t limit;    /* 0 = none */
 	uint64_t evictions;
 	bool full_warned;
+	bool punch_warned;
 	pthread_mutex_t evict_lock; /* one eviction at a time */
 
 	pthread_mutex_t flush_lock; /* guards the fields below */
@@ -1096,10 +1097,14 @@ static int evict_to(struct cache *c, uint64_t need)
 	for (size_t k = 0; k < n; k++) {
 		err = punch(c, (uint64_t)v[k] * c->piece_length,
 			    piece_size(c, v[k]));
-		if (err < 0 && !c->full_warned)
+		if (err < 0 && !c->punch_warned) {
+			/* e.g. a file system without hole punching: the map
+			 * is right, only the limit does not hold on disk */
+			c->punch_warned = true;
 			pfs_log(PFS_LOG_WARN, "cache",
 				"cannot free piece %u of '%s': %s", v[k],
 				c->dir, strerror(-err));
+		}
 	}
 	pthread_mutex_lock(&c->lock);
 	for (size_t k = 0; k < n; k++) {

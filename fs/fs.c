@@ -15,6 +15,14 @@
  *    (`fusermount3 -u -z` while a reader holds a file open), fails every
  *    waiter with EIO and ends the session loop.
  *
+ * With a cache limit (cache_set_limit) pieces can be evicted, so a read
+ * pins its pieces (cache_pin_range) before it looks whether they are
+ * verified and unpins them only after the reply, which the kernel splices
+ * from the cache file; a parked read's pin is its waiter's until the reply
+ * worker has answered it. Each open handle also pins its read-ahead window
+ * (cursor piece to window end), and the window is capped to half the limit
+ * so that what one reader asks for fits.
+ *
  * A waiter is in exactly one of two lists, both under fs->lock: `waiting`
  * or the reply queue. Only the reply worker answers queued waiters, and it
  * takes each off the queue before answering, so a request is answered
