@@ -215,6 +215,57 @@ static void fill_all(struct bt_session *s)
 		bt_peer_fill(p);
 }
 
+/* ---- pieces the cache evicted (cache_set_limit) ----
+ * The picker must not keep them as had: it would never fetch them again,
+ * and with every piece "had" we would tell the peers we are not interested
+ * and be choked until their next choke round. */
+
+static void interest_changed(struct bt_session *s)
+{
+	for (struct bt_peer *p = s->peers; p; p = p->next)
+		if (p->handshaken)
+			bt_peer_update_interest(p);
+}
+
+/* Forget the evicted pieces among FIRST..LAST (a reader wants them). */
+static void forget_evicted(struct bt_session *s, uint32_t first, uint32_t last)
+{
+	bool any = false;
+	for (uint32_t i = first; i <= last && i < s->mi->npieces; i++) {
+		if (bt_picker_have(s->picker, i) && !cache_has(s->cache, i)) {
+			bt_picker_clear_have(s->picker, i);
+			any = true;
+		}
+	}
+	if (any)
+		interest_changed(s);
+}
+
+/* Forget every evicted piece, once per batch of evictions. */
+static void sync_evicted(struct bt_session *s)
+{
+	struct cache_usage u;
+	cache_usage(s->cache, &u);
+	if (u.evictions == s->evictions_seen)
+		return;
+	size_t len = (s->mi->npieces + 7) / 8;
+	uint8_t *bf = malloc(len);
+	if (!bf)
+		return; /* next time */
+	s->evictions_seen = u.evictions;
+	cache_bitfield(s->cache, bf);
+	bool any = false;
+	for (uint32_t i = 0; i < s->mi->npieces; i++) {
+		if (bt_picker_have(s->picker, i) && !bt_bit_get(bf, i)) {
+			bt_picker_clear_have(s->picker, i);
+			any = true;
+		}
+	}
+	free(bf);
+	if (any)
+		interest_changed(s);
+}
+
 /* ---- data path ---- */
 
 void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
@@ -249,6 +300,9 @@ void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err)
 		return;
 	if (err == 0) {
 		bt_picker_set_have(s->picker, piece);
+		sync_evicted(s);
+		if (!cache_has(s->cache, piece)) /* evicted since it verified */
+			bt_picker_clear_have(s->picker, piece);
 		for (struct bt_peer *p = s->peers; p; p = p->next) {
 			bt_peer_send_have(p, piece);
 			if (p->handshaken)
@@ -444,6 +498,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->disk_error && bt_hasher_queued_bytes(s) == 0)
 		s->disk_error = false; /* try again: space may have been freed */
+	sync_evicted(s);
 	tracker_tick(s, now);
 	connect_more(s, now);
 	bt_session_rechoke(s);
@@ -512,23 +567,6 @@ struct want_msg {
 	uint32_t first, last;
 	uint64_t deadline;
 };
-
-/* Pieces the cache evicted are still marked had in the picker: forget
- * them when a reader wants them back. */
-static void forget_evicted(struct bt_session *s, uint32_t first, uint32_t last)
-{
-	bool any = false;
-	for (uint32_t i = first; i <= last && i < s->mi->npieces; i++) {
-		if (bt_picker_have(s->picker, i) && !cache_has(s->cache, i)) {
-			bt_picker_clear_have(s->picker, i);
-			any = true;
-		}
-	}
-	if (any)
-		for (struct bt_peer *p = s->peers; p; p = p->next)
-			if (p->handshaken)
-				bt_peer_update_interest(p);
-}
 
 static void want_cb(struct bt_session *s, void *arg)
 {

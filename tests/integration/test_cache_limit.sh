@@ -3,7 +3,8 @@
 # mount returns the right bytes, twice (the second read fetches evicted
 # pieces again), and the store's real allocation (du -B1 of its data file,
 # polled during the reads) never exceeds the limit plus one piece for the
-# one reader.
+# one reader; then random reads under the limit return the right bytes, and
+# a remount finds only intact pieces in the map.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 9200
@@ -58,7 +59,20 @@ print(h.hexdigest())' "$T/mnt/big.bin" >"$out" 2>&1) &
 }
 
 read_and_watch 1
+# evicted pieces are missing pieces: we stay interested in the seeders
+# (were they taken as had, p2pfs would say "not interested" after one pass
+# and be choked until aria2c's next choke round, 10 s later); the peer
+# snapshot is a second old at most
+sleep 1.2
+peers=$(xattr "$T/mnt" user.p2pfs.peers)
+log "peers after read 1:"$'\n'"$peers"
+[ "$(grep -c ' [^ ]*[Dd][^ ]*$' <<<"$peers")" -ge 1 ] ||
+	fail "not interested in any seeder after a pass under the limit"
 read_and_watch 2
+# random reads: every seek leaves a window behind for eviction
+seed=${SEED:-$RANDOM}
+with_timeout 90 "$IT_PY" "$T/it.py" randreads "$T/mnt/big.bin" "$T/src/big.bin" 100 "$seed" 1500000 >&2 ||
+	fail "random reads under the limit differ or timed out (seed $seed)"
 apparent=$(du -B1 --apparent-size "$data" | cut -f1)
 real=$(du -B1 "$data" | cut -f1)
 log "data file: apparent $apparent, allocated $real"
@@ -70,6 +84,7 @@ lim=$(awk '$1 == "cache_limit" { print $2 }' <<<"$stats")
 log "stats: evictions $ev, limit $lim"
 [ "$lim" = "$CAP" ] || fail "cache_limit $lim"
 ((ev >= 60)) || fail "only $ev evictions for two reads of 40 pieces under an 8-piece limit"
+((real <= CAP)) || fail "allocated $real after the random reads, over the limit $CAP"
 umount_p2pfs "$T/mnt"
 
 # the verified map on disk agrees: at most 8 pieces, all intact
