@@ -20,8 +20,8 @@
  * verified and unpins them only after the reply, which the kernel splices
  * from the cache file; a parked read's pin is its waiter's until the reply
  * worker has answered it. Each open handle also pins its read-ahead window
- * (cursor piece to window end), and the window is capped to half the limit
- * so that what one reader asks for fits.
+ * (cursor piece to window end), and the readers' windows together are
+ * capped to half the limit so that what they ask for fits.
  *
  * A waiter is in exactly one of two lists, both under fs->lock: `waiting`
  * or the reply queue. Only the reply worker answers queued waiters, and it
@@ -101,13 +101,14 @@ struct fs {
 	struct timespec mtime;
 	struct fuse_session *se;
 	struct fuse_conn_info_opts *conn_opts; /* -o async_dio, max_readahead... */
-	uint64_t ra_budget;    /* cache limit: read-ahead cap, 0 = none */
+	uint64_t ra_share;     /* cache limit: all readers' read-ahead, 0 = none */
 
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t cond;   /* the reply worker's */
 	struct fs_waiter waiting; /* circular list sentinel */
 	size_t nwaiting;
 	struct fs_waiter *rq_head, *rq_tail; /* reply queue */
+	uint32_t nreaders;     /* handles with a pinned window */
 	bool closing;          /* new misses fail with EIO */
 	bool worker_stop;
 	bool in_loop;          /* main thread is in fuse_session_loop_mt */
@@ -530,6 +531,42 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/* One reader's read-ahead with a cache limit: the readers share half of
+ * the limit (whole pieces, at least one each). EXTRA counts a reader not
+ * yet counted in nreaders. */
+static uint64_t reader_budget(struct fs *fs, uint32_t extra)
+{
+	uint64_t pl = fs->mi->piece_length;
+	pthread_mutex_lock(&fs->lock);
+	uint64_t n = (uint64_t)fs->nreaders + extra;
+	pthread_mutex_unlock(&fs->lock);
+	uint64_t b = fs->ra_share / (n ? n : 1) / pl * pl;
+	return b > pl ? b : pl;
+}
+
+/* Keep the pieces of H's read-ahead window (cursor piece to window end,
+ * at most BUDGET bytes) pinned against eviction; with h->lock held. */
+static void pin_window(struct fs *fs, struct fs_handle *h, uint64_t budget)
+{
+	uint32_t a, b;
+	if (!fs_ra_pin_window(&h->ra, fs->mi->piece_length, h->node->offset,
+			      h->node->size, budget, &a, &b))
+		return;
+	if (h->pinned && a == h->pin_first && b == h->pin_last)
+		return;
+	cache_pin(fs->cache, a, b); /* the new one first: no gap */
+	if (h->pinned) {
+		cache_unpin(fs->cache, h->pin_first, h->pin_last);
+	} else {
+		pthread_mutex_lock(&fs->lock);
+		fs->nreaders++;
+		pthread_mutex_unlock(&fs->lock);
+	}
+	h->pin_first = a;
+	h->pin_last = b;
+	h->pinned = true;
+}
+
 /* Ask for LEN bytes at torrent offset OFF unless they are verified. */
 static void want_range(struct fs *fs, uint64_t off, uint64_t len,
 		       uint32_t deadline_ms)
@@ -565,8 +602,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->node = n;
 	pthread_mutex_init(&h->lock, NULL);
 	fs_ra_init(&h->ra, fs->mi->piece_length);
-	if (fs->ra_budget)
-		fs_ra_clamp(&h->ra, fs->ra_budget);
+	if (fs->ra_share)
+		fs_ra_limit(&h->ra, fs->mi->piece_length, reader_budget(fs, 1));
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1; /* verified bytes never change */
 	fi->noflush = 1;
@@ -596,31 +633,17 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	if (h) {
-		if (h->pinned)
-			cache_unpin(((struct fs *)fuse_req_userdata(req))->cache,
-				    h->pin_first, h->pin_last);
+		if (h->pinned) {
+			struct fs *fs = fuse_req_userdata(req);
+			cache_unpin(fs->cache, h->pin_first, h->pin_last);
+			pthread_mutex_lock(&fs->lock);
+			fs->nreaders--;
+			pthread_mutex_unlock(&fs->lock);
+		}
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 	}
 	fuse_reply_err(req, 0);
-}
-
-/* Keep the pieces of H's read-ahead window (cursor piece to window end)
- * pinned against eviction; with h->lock held. */
-static void pin_window(struct fs *fs, struct fs_handle *h)
-{
-	uint32_t a, b;
-	if (!fs_ra_pin_window(&h->ra, fs->mi->piece_length, h->node->offset,
-			      h->node->size, fs->ra_budget, &a, &b))
-		return;
-	if (h->pinned && a == h->pin_first && b == h->pin_last)
-		return;
-	cache_pin(fs->cache, a, b); /* the new one first: no gap */
-	if (h->pinned)
-		cache_unpin(fs->cache, h->pin_first, h->pin_last);
-	h->pin_first = a;
-	h->pin_last = b;
-	h->pinned = true;
 }
 
 /* Park REQ until [OFF, OFF+LEN) is verified. The caller pinned the range;
@@ -687,11 +710,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* The handle may be released as soon as the read is answered: use it
 	 * before answering. */
 	uint32_t ra_first = 0, ra_last = 0;
+	uint64_t budget = fs->ra_share ? reader_budget(fs, 0) : 0;
 	pthread_mutex_lock(&h->lock);
+	if (budget) /* shares change as readers come and go */
+		fs_ra_limit(&h->ra, fs->mi->piece_length,
+			    h->pinned ? budget : reader_budget(fs, 1));
 	bool ra = fs_ra_update(&h->ra, fs->mi->piece_length, n->offset, n->size,
 			       (uint64_t)off, len, &ra_first, &ra_last);
-	if (fs->ra_budget)
-		pin_window(fs, h);
+	if (budget)
+		pin_window(fs, h, h->ra.max);
 	pthread_mutex_unlock(&h->lock);
 
 	/* pinned from before the look until after the reply (the kernel
@@ -1027,15 +1054,12 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 			mi->name, strerror(-err));
 		goto out;
 	}
-	/* With a cache limit, one reader's read-ahead may take half of it
-	 * (whole pieces, at least one), so a reader never asks for more than
-	 * the cache can keep while it reads. */
+	/* With a cache limit, the readers' read-ahead together may take half
+	 * of it, so readers never ask for more than the cache can keep while
+	 * they read (see reader_budget()). */
 	struct cache_usage cu;
 	cache_usage(cache, &cu);
-	if (cu.limit) {
-		uint64_t pl = mi->piece_length, half = cu.limit / 2 / pl * pl;
-		fs->ra_budget = half > pl ? half : pl;
-	}
+	fs->ra_share = cu.limit / 2;
 	bt_session_on_piece(session, on_piece, fs);
 	return fs;
 out:

@@ -365,14 +365,12 @@ bool fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
 	return true;
 }
 
-void fs_ra_clamp(struct fs_ra *ra, uint64_t max_bytes)
+void fs_ra_limit(struct fs_ra *ra, uint32_t piece_length, uint64_t max_bytes)
 {
-	if (!max_bytes)
-		max_bytes = 1;
-	if (ra->start > max_bytes)
-		ra->start = max_bytes;
-	if (ra->max > max_bytes)
-		ra->max = max_bytes;
+	struct fs_ra d;
+	fs_ra_init(&d, piece_length);
+	ra->start = max_bytes && d.start > max_bytes ? max_bytes : d.start;
+	ra->max = max_bytes && d.max > max_bytes ? max_bytes : d.max;
 	if (ra->window > ra->max)
 		ra->window = ra->max;
 }

@@ -3,8 +3,9 @@
 # mount returns the right bytes, twice (the second read fetches evicted
 # pieces again), and the store's real allocation (du -B1 of its data file,
 # polled during the reads) never exceeds the limit plus one piece for the
-# one reader; then random reads under the limit return the right bytes, and
-# a remount finds only intact pieces in the map.
+# one reader; two readers at once get the right bytes and stay under the
+# limit plus one piece each; random reads under the limit return the right
+# bytes, and a remount finds only intact pieces in the map.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 9200
@@ -69,6 +70,44 @@ log "peers after read 1:"$'\n'"$peers"
 [ "$(grep -c ' [^ ]*[Dd][^ ]*$' <<<"$peers")" -ge 1 ] ||
 	fail "not interested in any seeder after a pass under the limit"
 read_and_watch 2
+# two readers at once, on two halves: they share the read-ahead, so the
+# cache holds the limit plus one piece per reader
+cat >"$T/range.py" <<'PYEOF'
+import hashlib, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+off, left = int(sys.argv[2]), int(sys.argv[3])
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+h = hashlib.sha256()
+while left > 0:
+    b = os.pread(fd, min(left, 1 << 20), off)
+    if not b:
+        break
+    h.update(b)
+    off += len(b)
+    left -= len(b)
+print(h.hexdigest())
+PYEOF
+# FILE OFF LEN: sha256 of that range, its page cache dropped first
+range_sha() { with_timeout 90 "$IT_PY" "$T/range.py" "$@"; }
+half=$((20 << 20))
+(range_sha "$T/mnt/big.bin" 0 $half >"$T/r1" 2>&1) &
+r1=$!
+(range_sha "$T/mnt/big.bin" $half $half >"$T/r2" 2>&1) &
+r2=$!
+max=0
+for ((i = 0; i < 1800; i++)); do
+	u=$(du -B1 "$data" | cut -f1)
+	((u > max)) && max=$u
+	pid_alive $r1 || pid_alive $r2 || break
+	sleep 0.05
+done
+wait $r1 || fail "reader 1: $(cat "$T/r1")"
+wait $r2 || fail "reader 2: $(cat "$T/r2")"
+[ "$(cat "$T/r1")" = "$(range_sha "$T/src/big.bin" 0 $half)" ] || fail "reader 1: wrong bytes"
+[ "$(cat "$T/r2")" = "$(range_sha "$T/src/big.bin" $half $half)" ] || fail "reader 2: wrong bytes"
+log "two readers: bytes ok; largest allocation seen $max bytes"
+((max <= CAP + 2 * PIECE)) || fail "two readers: the cache took $max bytes, over $((CAP + 2 * PIECE))"
+
 # random reads: every seek leaves a window behind for eviction
 seed=${SEED:-$RANDOM}
 with_timeout 90 "$IT_PY" "$T/it.py" randreads "$T/mnt/big.bin" "$T/src/big.bin" 100 "$seed" 1500000 >&2 ||

@@ -1,7 +1,7 @@
 /* Unit tests for fs_xattr (the values of the p2pfs xattrs: stats
  * round-trip, peer lines, client names, flags, progress bars), and for the
  * pure helpers the cache limit added elsewhere in fs/: fs_cli_parse_size,
- * mount's --cache-size, fs_ra_clamp and fs_ra_pin_window. No FUSE, no
+ * mount's --cache-size, fs_ra_limit and fs_ra_pin_window. No FUSE, no
  * network. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -243,7 +243,8 @@ static void test_ra_limit(void **state)
 	struct fs_ra ra;
 	uint32_t f, l;
 	fs_ra_init(&ra, pl);
-	fs_ra_clamp(&ra, 4 * MIB);
+	struct fs_ra d = ra;
+	fs_ra_limit(&ra, pl, 4 * MIB);
 	assert_int_equal(ra.start, 4 * MIB);
 	assert_int_equal(ra.max, 4 * MIB);
 	assert_int_equal(ra.window, 4 * MIB);
@@ -273,9 +274,17 @@ static void test_ra_limit(void **state)
 	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, 0, &f, &l));
 	assert_int_equal(f, (uint32_t)((off + 40 * MIB - 1) / pl));
 	assert_int_equal(l, f);
-	/* a zero clamp still leaves a byte */
-	fs_ra_clamp(&ra, 0);
-	assert_int_equal(ra.max, 1);
+	/* a smaller cap shrinks the window at once; no cap restores the
+	 * defaults, and the window then grows again with sequential reads */
+	fs_ra_limit(&ra, pl, 2 * MIB);
+	assert_int_equal(ra.window, 2 * MIB);
+	assert_int_equal(ra.max, 2 * MIB);
+	fs_ra_limit(&ra, pl, 0);
+	assert_int_equal(ra.start, d.start);
+	assert_int_equal(ra.max, d.max);
+	assert_int_equal(ra.window, 2 * MIB);
+	fs_ra_limit(&ra, pl, 1ull << 40);
+	assert_int_equal(ra.max, d.max);
 }
 
 int main(void)
