@@ -211,12 +211,16 @@ static int cache_rm(const char *root, const char *what)
 		return 1;
 	size_t wl = strlen(what);
 	bool by_hex = all_hex(what) && wl >= 6 && wl <= 64;
-	for (size_t i = 0; i < n; i++) {
-		bool hit = by_hex ? !strncasecmp(v[i].info.hex, what, wl)
-				  : v[i].name && !strcmp(v[i].name, what);
-		if (hit) {
-			hits++;
-			at = i;
+	/* an info-hash (prefix) first; a name that only looks like one too */
+	for (int pass = by_hex ? 0 : 1; pass < 2 && !hits; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			bool hit = pass == 0
+					   ? !strncasecmp(v[i].info.hex, what, wl)
+					   : v[i].name && !strcmp(v[i].name, what);
+			if (hit) {
+				hits++;
+				at = i;
+			}
 		}
 	}
 	int status = 1;

@@ -4,7 +4,7 @@
  * to the daemon is needed. Walking the tree is metadata only: it never
  * waits for the network. */
 #include <errno.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -57,27 +57,16 @@ static ssize_t xattr_get(const char *path, const char *name, char **out)
 }
 
 struct walk {
-	const char *root;
 	size_t root_len;
 	size_t nfiles, shown;
-	int err;
 };
 
-/* nftw has no user pointer: the walk in progress. One status per process,
- * on the main thread. */
-static struct walk *cur_walk;
-
-static int visit(const char *path, const struct stat *st, int type,
-		 struct FTW *ftw)
+static void show_file(struct walk *w, const char *path, uint64_t size)
 {
-	(void)ftw;
-	struct walk *w = cur_walk;
-	if (type != FTW_F || !S_ISREG(st->st_mode))
-		return 0;
+	char val[32], bar[BAR_WIDTH + 1], hs[32];
 	w->nfiles++;
 	if (w->shown >= MAX_FILES)
-		return 0;
-	char val[32], bar[BAR_WIDTH + 1], size[32];
+		return;
 	ssize_t n = getxattr(path, "user.p2pfs.progress", val, sizeof(val) - 1);
 	double pct = 0;
 	if (n > 0) {
@@ -85,16 +74,50 @@ static int visit(const char *path, const struct stat *st, int type,
 		pct = strtod(val, NULL);
 	}
 	fs_xattr_bar(pct, bar, BAR_WIDTH);
-	fs_cli_human_size((uint64_t)st->st_size, size, sizeof(size));
+	fs_cli_human_size(size, hs, sizeof(hs));
 	const char *rel = path + w->root_len;
 	while (*rel == '/')
 		rel++;
 	if (n > 0)
-		printf("  [%s] %5.1f%%  %10s  %s\n", bar, pct, size, rel);
+		printf("  [%s] %5.1f%%  %10s  %s\n", bar, pct, hs, rel);
 	else
-		printf("  [%s]     ?   %10s  %s\n", bar, size, rel);
+		printf("  [%s]     ?   %10s  %s\n", bar, hs, rel);
 	w->shown++;
-	return 0;
+}
+
+/* Depth-first over the folder PATH (LEN bytes used of its PATH_MAX
+ * buffer), files in readdir order (p2pfs lists names sorted). Metadata
+ * only: never waits for the network. Returns 0 or -errno. */
+static int walk_dir(struct walk *w, char *path, size_t len, int depth)
+{
+	if (depth > 64)
+		return -ELOOP;
+	DIR *d = opendir(path);
+	if (!d)
+		return -errno;
+	int err = 0;
+	struct dirent *e;
+	while (err == 0 && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		size_t nl = strlen(e->d_name);
+		if (len + 1 + nl >= PATH_MAX) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		path[len] = '/';
+		memcpy(path + len + 1, e->d_name, nl + 1);
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			err = -errno;
+		else if (S_ISDIR(st.st_mode))
+			err = walk_dir(w, path, len + 1 + nl, depth + 1);
+		else if (S_ISREG(st.st_mode))
+			show_file(w, path, (uint64_t)st.st_size);
+		path[len] = '\0';
+	}
+	closedir(d);
+	return err;
 }
 
 static void rate(uint64_t bps, char *out, size_t len)
@@ -154,13 +177,14 @@ static int show(const char *mnt)
 	       st.seeds);
 
 	printf("files:\n");
-	struct walk w = {.root = mnt, .root_len = strlen(mnt)};
-	cur_walk = &w;
-	if (nftw(mnt, visit, 16, FTW_PHYS | FTW_MOUNT) < 0) {
-		fprintf(stderr, "p2pfs: %s: %s\n", mnt, strerror(errno));
+	struct walk w = {.root_len = strlen(mnt)};
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", mnt);
+	int err = walk_dir(&w, path, strlen(path), 0);
+	if (err < 0) {
+		fprintf(stderr, "p2pfs: %s: %s\n", path, strerror(-err));
 		goto out;
 	}
-	cur_walk = NULL;
 	if (w.nfiles > w.shown)
 		printf("  ... and %zu more files\n", w.nfiles - w.shown);
 
