@@ -23,7 +23,8 @@ static bool store_name(const char *s)
 	if (n != 40 && n != 64)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return true;
 }
@@ -261,8 +262,8 @@ int cache_store_save(const char *dir, const char *name, const void *buf,
 	if (k < 0 || (size_t)k >= sizeof(tmp) || l < 0 ||
 	    (size_t)l >= sizeof(dst))
 		return -ENAMETOOLONG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		      0600);
+	int fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	for (size_t done = 0; done < len;) {

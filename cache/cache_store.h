@@ -23,15 +23,15 @@
 
 struct cache_store_info {
 	char hex[CACHE_STORE_HEX_MAX];
-	bool has_map;          /* a valid verified map (the fields below) */
+	bool has_map; /* a valid verified map (the fields below) */
 	uint32_t npieces;
 	uint32_t nverified;
 	uint32_t piece_length;
 	uint64_t total_length;
-	uint64_t disk_bytes;   /* allocated bytes of its files */
-	int64_t last_used;     /* newest mtime of its files (s since 1970) */
-	bool in_use;           /* a mount holds it */
-	bool has_temp;         /* leftover temporary files */
+	uint64_t disk_bytes; /* allocated bytes of its files */
+	int64_t last_used;   /* newest mtime of its files (s since 1970) */
+	bool in_use;	     /* a mount holds it */
+	bool has_temp;	     /* leftover temporary files */
 };
 
 /* The stores under ROOT: folder names of 40 or 64 lowercase hex digits,

@@ -28,17 +28,17 @@
 #define EXIT_USAGE 2
 
 const char fs_cmd_cache_usage[] =
-	"  p2pfs cache ls [--cache DIR]\n"
-	"  p2pfs cache rm [--cache DIR] INFOHASH|NAME\n"
-	"  p2pfs cache gc [--cache DIR] [--max SIZE]\n"
-	"      Manage the cache (default $XDG_CACHE_HOME/p2pfs, else\n"
-	"      ~/.cache/p2pfs). ls lists the cached torrents: info-hash,\n"
-	"      pieces verified, bytes on disk, last use, whether a mount uses\n"
-	"      it, name. rm removes one torrent's cache (INFOHASH may be a\n"
-	"      unique prefix of 6 or more digits); refused while mounted.\n"
-	"      gc removes temporary files and caches holding no verified\n"
-	"      piece; with --max SIZE (e.g. 10G) also the least recently used\n"
-	"      caches not in use, until all of them take at most SIZE.\n";
+    "  p2pfs cache ls [--cache DIR]\n"
+    "  p2pfs cache rm [--cache DIR] INFOHASH|NAME\n"
+    "  p2pfs cache gc [--cache DIR] [--max SIZE]\n"
+    "      Manage the cache (default $XDG_CACHE_HOME/p2pfs, else\n"
+    "      ~/.cache/p2pfs). ls lists the cached torrents: info-hash,\n"
+    "      pieces verified, bytes on disk, last use, whether a mount uses\n"
+    "      it, name. rm removes one torrent's cache (INFOHASH may be a\n"
+    "      unique prefix of 6 or more digits); refused while mounted.\n"
+    "      gc removes temporary files and caches holding no verified\n"
+    "      piece; with --max SIZE (e.g. 10G) also the least recently used\n"
+    "      caches not in use, until all of them take at most SIZE.\n";
 
 void fs_cache_remember(const char *dir, const char *torrent_path)
 {
@@ -75,8 +75,10 @@ void fs_cache_remember(const char *dir, const char *torrent_path)
 		err = cache_store_save(dir, CACHE_STORE_TORRENT, buf, len);
 out:
 	if (err < 0)
-		pfs_log(PFS_LOG_WARN, "cache", "cannot keep a copy of '%s' in "
-			"'%s': %s", torrent_path, dir, strerror(-err));
+		pfs_log(PFS_LOG_WARN, "cache",
+			"cannot keep a copy of '%s' in "
+			"'%s': %s",
+			torrent_path, dir, strerror(-err));
 	if (f)
 		fclose(f);
 	free(buf);
@@ -84,7 +86,7 @@ out:
 
 struct store {
 	struct cache_store_info info;
-	char *name; /* from the torrent copy, or NULL */
+	char *name;    /* from the torrent copy, or NULL */
 	uint64_t size; /* total length, from the torrent or the map */
 };
 
@@ -215,8 +217,8 @@ static int cache_rm(const char *root, const char *what)
 	for (int pass = by_hex ? 0 : 1; pass < 2 && !hits; pass++) {
 		for (size_t i = 0; i < n; i++) {
 			bool hit = pass == 0
-					   ? !strncasecmp(v[i].info.hex, what, wl)
-					   : v[i].name && !strcmp(v[i].name, what);
+				       ? !strncasecmp(v[i].info.hex, what, wl)
+				       : v[i].name && !strcmp(v[i].name, what);
 			if (hit) {
 				hits++;
 				at = i;
@@ -230,15 +232,19 @@ static int cache_rm(const char *root, const char *what)
 		goto out;
 	}
 	if (hits > 1) {
-		fprintf(stderr, "p2pfs: cache: '%s' matches %zu cached torrents; "
-			"give the info-hash\n", what, hits);
+		fprintf(stderr,
+			"p2pfs: cache: '%s' matches %zu cached torrents; "
+			"give the info-hash\n",
+			what, hits);
 		goto out;
 	}
 	const char *hex = v[at].info.hex;
 	int err = cache_store_remove(root, hex);
 	if (err == -EBUSY) {
-		fprintf(stderr, "p2pfs: cache: %s is in use by a mount; "
-			"unmount it first\n", hex);
+		fprintf(stderr,
+			"p2pfs: cache: %s is in use by a mount; "
+			"unmount it first\n",
+			hex);
 		goto out;
 	}
 	if (err < 0) {
@@ -282,7 +288,8 @@ static int cache_gc(const char *root, bool has_max, uint64_t max)
 		bool dead = !s->info.has_map || !s->info.nverified;
 		bool over = has_max && total > max;
 		if (!dead && !over) {
-			if (s->info.has_temp && cache_store_tidy(root, s->info.hex) == 0)
+			if (s->info.has_temp &&
+			    cache_store_tidy(root, s->info.hex) == 0)
 				printf("tidied %s\n", s->info.hex);
 			continue;
 		}
@@ -290,15 +297,17 @@ static int cache_gc(const char *root, bool has_max, uint64_t max)
 		if (err == -EBUSY)
 			continue; /* mounted just now */
 		if (err < 0) {
-			fprintf(stderr, "p2pfs: cache: cannot remove %s/%s: %s\n",
-				root, s->info.hex, strerror(-err));
+			fprintf(stderr,
+				"p2pfs: cache: cannot remove %s/%s: %s\n", root,
+				s->info.hex, strerror(-err));
 			status = 1;
 			continue;
 		}
 		char d[32];
 		fs_cli_human_size(s->info.disk_bytes, d, sizeof(d));
 		printf("removed %s (%s, %s%s)\n", s->info.hex,
-		       s->name ? s->name : "?", d, dead ? ", nothing verified" : "");
+		       s->name ? s->name : "?", d,
+		       dead ? ", nothing verified" : "");
 		total -= s->info.disk_bytes;
 		removed++;
 	}
@@ -308,8 +317,8 @@ static int cache_gc(const char *root, bool has_max, uint64_t max)
 	if (has_max && total > max) {
 		char m[32];
 		fs_cli_human_size(max, m, sizeof(m));
-		fprintf(stderr, "p2pfs: cache: still over %s: the rest is in use\n",
-			m);
+		fprintf(stderr,
+			"p2pfs: cache: still over %s: the rest is in use\n", m);
 		status = 1;
 	}
 	stores_free(v, n);
@@ -325,17 +334,18 @@ static int usage_error(const char *msg)
 int fs_cmd_cache(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"cache", required_argument, NULL, 'c'},
-		{"max", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"cache", required_argument, NULL, 'c'},
+	    {"max", required_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL;
 	char root[PATH_MAX], msg[300];
 	uint64_t max = 0;
 	bool has_max = false;
 	int c;
-	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (argc >= 2 &&
+	    (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		printf("usage:\n%s", fs_cmd_cache_usage);
 		return 0;
 	}
@@ -348,7 +358,8 @@ int fs_cmd_cache(int argc, char **argv)
 	}
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, ":h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc - 1, argv + 1, ":h", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'c':
 			dir = optarg;
@@ -358,7 +369,8 @@ int fs_cmd_cache(int argc, char **argv)
 				return usage_error("--max is for gc only");
 			if (fs_cli_parse_size(optarg, &max) < 0) {
 				snprintf(msg, sizeof(msg),
-					 "bad size '%.200s' (e.g. 500M, 10G)", optarg);
+					 "bad size '%.200s' (e.g. 500M, 10G)",
+					 optarg);
 				return usage_error(msg);
 			}
 			has_max = true;
@@ -367,7 +379,8 @@ int fs_cmd_cache(int argc, char **argv)
 			printf("usage:\n%s", fs_cmd_cache_usage);
 			return 0;
 		case ':':
-			snprintf(msg, sizeof(msg), "option '%.200s' needs an argument",
+			snprintf(msg, sizeof(msg),
+				 "option '%.200s' needs an argument",
 				 argv[optind]); /* argv + 1 shifted by one */
 			return usage_error(msg);
 		default:
@@ -380,13 +393,13 @@ int fs_cmd_cache(int argc, char **argv)
 	const char *op = nops > 0 ? argv[1 + optind] : NULL;
 	if (!strcmp(sub, "rm") ? nops != 1 : nops != 0)
 		return usage_error(!strcmp(sub, "rm") && nops < 1
-					   ? "rm needs an info-hash or a name"
-					   : "too many arguments");
+				       ? "rm needs an info-hash or a name"
+				       : "too many arguments");
 	if (dir) {
 		snprintf(root, sizeof(root), "%s", dir);
 	} else if (cache_default_root(root, sizeof(root)) < 0) {
 		fprintf(stderr, "p2pfs: no cache folder: set XDG_CACHE_HOME or "
-			"HOME, or use --cache\n");
+				"HOME, or use --cache\n");
 		return 1;
 	}
 	if (!strcmp(sub, "ls"))

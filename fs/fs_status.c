@@ -19,15 +19,15 @@
 #include "fs_xattr.h"
 
 #define EXIT_USAGE 2
-#define MAX_FILES 200 /* files listed; the rest are counted */
-#define BAR_WIDTH 20
+#define MAX_FILES  200 /* files listed; the rest are counted */
+#define BAR_WIDTH  20
 
 const char fs_cmd_status_usage[] =
-	"  p2pfs status MNT\n"
-	"      Show a p2pfs mount's files with their progress, its peers\n"
-	"      with their rates, and the totals. The same figures are the\n"
-	"      xattrs user.p2pfs.stats and user.p2pfs.peers of MNT and\n"
-	"      user.p2pfs.progress of each file.\n";
+    "  p2pfs status MNT\n"
+    "      Show a p2pfs mount's files with their progress, its peers\n"
+    "      with their rates, and the totals. The same figures are the\n"
+    "      xattrs user.p2pfs.stats and user.p2pfs.peers of MNT and\n"
+    "      user.p2pfs.progress of each file.\n";
 
 /* The value of xattr NAME of PATH, malloc'd and NUL-terminated into *OUT.
  * Returns its length or -errno. Values may grow between the size query
@@ -142,8 +142,10 @@ static int show(const char *mnt)
 		goto out;
 	}
 	if ((n = xattr_get(mnt, "user.p2pfs.stats", &stats)) < 0) {
-		fprintf(stderr, "p2pfs: %s: not the root of a p2pfs mount, or "
-			"an older p2pfs: %s\n", mnt, strerror((int)-n));
+		fprintf(stderr,
+			"p2pfs: %s: not the root of a p2pfs mount, or "
+			"an older p2pfs: %s\n",
+			mnt, strerror((int)-n));
 		goto out;
 	}
 	if (fs_xattr_stats_parse(stats, (size_t)n, &st) < 0) {
@@ -162,8 +164,8 @@ static int show(const char *mnt)
 	fs_cli_human_size(st.cache_used, a, sizeof(a));
 	if (st.cache_limit) {
 		fs_cli_human_size(st.cache_limit, b, sizeof(b));
-		printf("cache      %s of %s, %" PRIu64 " pieces evicted\n", a, b,
-		       st.evictions);
+		printf("cache      %s of %s, %" PRIu64 " pieces evicted\n", a,
+		       b, st.evictions);
 	} else {
 		printf("cache      %s, no limit\n", a);
 	}
@@ -173,8 +175,8 @@ static int show(const char *mnt)
 	rate(st.up_rate, a, sizeof(a));
 	fs_cli_human_size(st.uploaded, b, sizeof(b));
 	printf("up         %s, %s in all\n", a, b);
-	printf("peers      %" PRIu32 " connected, %" PRIu32 " seeds\n", st.peers,
-	       st.seeds);
+	printf("peers      %" PRIu32 " connected, %" PRIu32 " seeds\n",
+	       st.peers, st.seeds);
 
 	printf("files:\n");
 	struct walk w = {.root_len = strlen(mnt)};
@@ -194,8 +196,8 @@ static int show(const char *mnt)
 	}
 	printf("peers:\n");
 	if (n > 0)
-		printf("  %-24s %-20s %12s %12s  %s\n", "ADDRESS", "CLIENT", "DOWN",
-		       "UP", "FLAGS");
+		printf("  %-24s %-20s %12s %12s  %s\n", "ADDRESS", "CLIENT",
+		       "DOWN", "UP", "FLAGS");
 	for (char *line = peers; *line;) {
 		char *nl = strchr(line, '\n');
 		size_t ll = nl ? (size_t)(nl - line) : strlen(line);
@@ -203,8 +205,8 @@ static int show(const char *mnt)
 		if (fs_xattr_peer_parse(line, ll, &p) == 0) {
 			rate(p.down_rate, a, sizeof(a));
 			rate(p.up_rate, c, sizeof(c));
-			printf("  %-24s %-20s %12s %12s  %s\n", p.addr, p.client, a,
-			       c, p.flags);
+			printf("  %-24s %-20s %12s %12s  %s\n", p.addr,
+			       p.client, a, c, p.flags);
 		}
 		line += ll + (nl != NULL);
 	}
@@ -224,8 +226,8 @@ int fs_cmd_status(int argc, char **argv)
 	char err[256];
 	int rc = fs_cli_parse_one(argc, argv, &mnt, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "p2pfs: status: %s\ntry 'p2pfs status --help'\n",
-			err);
+		fprintf(stderr,
+			"p2pfs: status: %s\ntry 'p2pfs status --help'\n", err);
 		return EXIT_USAGE;
 	}
 	if (rc == 1) {

@@ -30,7 +30,7 @@ int fs_xattr_stats_format(const struct fs_xattr_stats *st, char *out,
 	size_t pos = 0;
 #define FMT(key, field, bits)                                                  \
 	do {                                                                   \
-		int n = snprintf(out + pos, len - pos, "%s %" PRIu64 "\n",    \
+		int n = snprintf(out + pos, len - pos, "%s %" PRIu64 "\n",     \
 				 key, (uint64_t)st->field);                    \
 		if (n < 0 || (size_t)n >= len - pos)                           \
 			return -ERANGE;                                        \
@@ -44,8 +44,7 @@ int fs_xattr_stats_format(const struct fs_xattr_stats *st, char *out,
 }
 
 /* The value of KEY in BUF as a strict decimal; -EINVAL if absent or bad. */
-static int find_u64(const char *buf, size_t len, const char *key,
-		    uint64_t *out)
+static int find_u64(const char *buf, size_t len, const char *key, uint64_t *out)
 {
 	size_t kl = strlen(key);
 	for (size_t i = 0; i < len;) {
@@ -72,15 +71,13 @@ static int find_u64(const char *buf, size_t len, const char *key,
 	return -EINVAL;
 }
 
-int fs_xattr_stats_parse(const char *buf, size_t len,
-			 struct fs_xattr_stats *st)
+int fs_xattr_stats_parse(const char *buf, size_t len, struct fs_xattr_stats *st)
 {
 	struct fs_xattr_stats t;
 	uint64_t v;
 	memset(&t, 0, sizeof(t));
 #define PARSE(key, field, bits)                                                \
-	if (find_u64(buf, len, key, &v) < 0 ||                                 \
-	    (bits == 32 && v > UINT32_MAX))                                    \
+	if (find_u64(buf, len, key, &v) < 0 || (bits == 32 && v > UINT32_MAX)) \
 		return -EINVAL;                                                \
 	t.field = v;
 	STATS_KEYS(PARSE)
@@ -93,10 +90,10 @@ static const struct {
 	const char code[3];
 	const char *name;
 } clients[] = {
-	{"TR", "Transmission"}, {"qB", "qBittorrent"}, {"LT", "libtorrent"},
-	{"lt", "rtorrent"},     {"UT", "uTorrent"},    {"DE", "Deluge"},
-	{"AZ", "Vuze"},         {"KT", "KTorrent"},    {"PF", "p2pfs"},
-	{"BI", "BiglyBT"},      {"UW", "uTorrentWeb"}, {"BT", "BitTorrent"},
+    {"TR", "Transmission"}, {"qB", "qBittorrent"}, {"LT", "libtorrent"},
+    {"lt", "rtorrent"},	    {"UT", "uTorrent"},	   {"DE", "Deluge"},
+    {"AZ", "Vuze"},	    {"KT", "KTorrent"},	   {"PF", "p2pfs"},
+    {"BI", "BiglyBT"},	    {"UW", "uTorrentWeb"}, {"BT", "BitTorrent"},
 };
 
 static bool printable(uint8_t ch)
@@ -112,7 +109,8 @@ void fs_xattr_client(const uint8_t id[20], char *out, size_t len)
 	if (id[0] == '-' && id[7] == '-' && printable(id[1]) &&
 	    printable(id[2])) {
 		const char *name = NULL;
-		for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++)
+		for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]);
+		     i++)
 			if (id[1] == (uint8_t)clients[i].code[0] &&
 			    id[2] == (uint8_t)clients[i].code[1])
 				name = clients[i].name;
@@ -172,14 +170,15 @@ void fs_xattr_flags(const struct bt_peer_info *p, char *out)
 	out[o] = '\0';
 }
 
-size_t fs_xattr_peers_format(const struct bt_peer_info *p, size_t n,
-			     char *out, size_t len)
+size_t fs_xattr_peers_format(const struct bt_peer_info *p, size_t n, char *out,
+			     size_t len)
 {
 	size_t pos = 0;
 	for (size_t i = 0; i < n; i++) {
 		char client[32], flags[8], addr[64];
 		/* untrusted or odd text never splits a line into fields */
-		snprintf(addr, sizeof(addr), "%s", p[i].addr[0] ? p[i].addr : "?");
+		snprintf(addr, sizeof(addr), "%s",
+			 p[i].addr[0] ? p[i].addr : "?");
 		for (char *c = addr; *c; c++)
 			if (!printable((uint8_t)*c))
 				*c = '?';
@@ -198,8 +197,7 @@ size_t fs_xattr_peers_format(const struct bt_peer_info *p, size_t n,
 
 /* Next space-separated field of [*P, END) into OUT; false if none or too
  * long. */
-static bool next_field(const char **p, const char *end, char *out,
-		       size_t len)
+static bool next_field(const char **p, const char *end, char *out, size_t len)
 {
 	while (*p < end && **p == ' ')
 		(*p)++;

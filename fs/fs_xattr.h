@@ -54,8 +54,8 @@ void fs_xattr_client(const uint8_t id[20], char *out, size_t len);
 void fs_xattr_flags(const struct bt_peer_info *p, char *out);
 /* The lines of N peers into OUT of LEN bytes, whole lines only, no NUL.
  * Returns the length. */
-size_t fs_xattr_peers_format(const struct bt_peer_info *p, size_t n,
-			     char *out, size_t len);
+size_t fs_xattr_peers_format(const struct bt_peer_info *p, size_t n, char *out,
+			     size_t len);
 
 /* One line of user.p2pfs.peers, split. */
 struct fs_xattr_peer {

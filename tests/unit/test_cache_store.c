@@ -21,8 +21,8 @@
 #include "cache_store.h"
 #include "pfs_hash.h"
 
-#define PL 16384u
-#define NP 6u
+#define PL    16384u
+#define NP    6u
 #define TOTAL (5ull * PL + 77)
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "0123456789abcdef0123456789abcdef01234567"
@@ -55,7 +55,8 @@ static int teardown(void **state)
 static void put(struct cache *c, uint32_t piece)
 {
 	uint8_t buf[PL], h[20];
-	size_t n = piece == NP - 1 ? (size_t)(TOTAL - (uint64_t)piece * PL) : PL;
+	size_t n =
+	    piece == NP - 1 ? (size_t)(TOTAL - (uint64_t)piece * PL) : PL;
 	memset(buf, (int)piece + 1, n);
 	assert_int_equal(cache_write(c, piece, 0, buf, n), 0);
 	pfs_sha1(buf, n, h);
@@ -104,8 +105,8 @@ static void test_list_inspect(void **state)
 	char junk[128];
 	snprintf(junk, sizeof(junk), "%s/not-a-store", root);
 	mkdir(junk, 0700);
-	snprintf(junk, sizeof(junk), "%s/ABCDEF0123456789ABCDEF0123456789ABCDEF01",
-		 root);
+	snprintf(junk, sizeof(junk),
+		 "%s/ABCDEF0123456789ABCDEF0123456789ABCDEF01", root);
 	mkdir(junk, 0700); /* upper case: cache_open never makes this */
 
 	assert_int_equal(cache_store_list(root, &hex, &n), 0);
@@ -136,8 +137,10 @@ static void test_list_inspect(void **state)
 
 	assert_int_equal(cache_store_inspect(root, "zz", &info), -EINVAL);
 	assert_int_equal(cache_store_inspect(root, HEX_B "0", &info), -EINVAL);
-	assert_int_equal(cache_store_inspect(root,
-		"1111111111111111111111111111111111111111", &info), -ENOENT);
+	assert_int_equal(
+	    cache_store_inspect(
+		root, "1111111111111111111111111111111111111111", &info),
+	    -ENOENT);
 
 	/* a damaged map counts as none */
 	cache_close(a);
@@ -159,8 +162,9 @@ static void test_remove_tidy(void **state)
 	struct cache *a = cache_open(root, HEX_A, NP, PL, TOTAL, &err);
 	assert_non_null(a);
 	put(a, 1);
-	assert_int_equal(cache_store_save(cache_dir(a), CACHE_STORE_TORRENT,
-					  "d4:infode", 9), 0);
+	assert_int_equal(
+	    cache_store_save(cache_dir(a), CACHE_STORE_TORRENT, "d4:infode", 9),
+	    0);
 	assert_true(exists(root, HEX_A, CACHE_STORE_TORRENT));
 	assert_false(exists(root, HEX_A, CACHE_STORE_TORRENT ".tmp"));
 	touch(root, HEX_A, "torrent.tmp");
@@ -199,10 +203,8 @@ static void test_remove_tidy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_list_inspect, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_remove_tidy, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_list_inspect, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_remove_tidy, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,12 +24,22 @@
 static void test_stats_roundtrip(void **state)
 {
 	(void)state;
-	struct fs_xattr_stats st = {
-		.down_rate = 1234567, .up_rate = 89, .downloaded = 1ull << 40,
-		.uploaded = 7, .peers = 3, .seeds = 2, .have = 12,
-		.npieces = 40, .hash_fails = 1, .cache_used = 8 * MIB,
-		.cache_limit = 8 * MIB, .evictions = UINT64_MAX,
-	}, back;
+	struct fs_xattr_stats st =
+				  {
+				      .down_rate = 1234567,
+				      .up_rate = 89,
+				      .downloaded = 1ull << 40,
+				      .uploaded = 7,
+				      .peers = 3,
+				      .seeds = 2,
+				      .have = 12,
+				      .npieces = 40,
+				      .hash_fails = 1,
+				      .cache_used = 8 * MIB,
+				      .cache_limit = 8 * MIB,
+				      .evictions = UINT64_MAX,
+				  },
+			      back;
 	char buf[1024];
 	int n = fs_xattr_stats_format(&st, buf, sizeof(buf));
 	assert_true(n > 0);
@@ -47,21 +57,23 @@ static void test_stats_roundtrip(void **state)
 	assert_int_equal(fs_xattr_stats_format(&st, buf, (size_t)n + 1), n);
 
 	/* unknown keys and any order are fine; missing or bad values not */
-	const char *ok = "new_key 5\nevictions 1\ncache_limit 0\ncache_used 9\n"
-			 "hash_fails 0\npieces_total 4\npieces_have 4\nseeds 0\n"
-			 "peers 0\nuploaded 0\ndownloaded 0\nup_rate 0\n"
-			 "down_rate 0";
+	const char *ok =
+	    "new_key 5\nevictions 1\ncache_limit 0\ncache_used 9\n"
+	    "hash_fails 0\npieces_total 4\npieces_have 4\nseeds 0\n"
+	    "peers 0\nuploaded 0\ndownloaded 0\nup_rate 0\n"
+	    "down_rate 0";
 	assert_int_equal(fs_xattr_stats_parse(ok, strlen(ok), &back), 0);
 	assert_int_equal(back.npieces, 4);
 	assert_int_equal(back.cache_used, 9);
 	const char *bad[] = {
-		"",
-		"down_rate 1\n",
-		"peers x\n",
+	    "",
+	    "down_rate 1\n",
+	    "peers x\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(fs_xattr_stats_parse(bad[i], strlen(bad[i]),
-						      &back), -EINVAL);
+		assert_int_equal(
+		    fs_xattr_stats_parse(bad[i], strlen(bad[i]), &back),
+		    -EINVAL);
 	char mod[1024];
 	memcpy(mod, buf, (size_t)n);
 	char *p = strstr(mod, "peers 3");
@@ -90,16 +102,18 @@ static void test_client(void **state)
 	struct {
 		const char *id, *want;
 	} cases[] = {
-		{"-TR3000-", "Transmission/3000"},
-		{"-qB4630-", "qBittorrent/4630"},
-		{"-PF0100-", "p2pfs/0100"},
-		{"-ZZ12\x01" "4-", "ZZ/12?4"},
-		{"A2-1-36-0-", "aria2/1.36.0"},
-		{"A2-1-37-12-", "aria2/1.37.12"},
-		{"A2-x", "aria2/?"},
-		{"M7-2-0--", "M7-2-0--"},
-		{"\x01\x02", "unknown"},
-		{"ab cd", "ab"},
+	    {"-TR3000-", "Transmission/3000"},
+	    {"-qB4630-", "qBittorrent/4630"},
+	    {"-PF0100-", "p2pfs/0100"},
+	    {"-ZZ12\x01"
+	     "4-",
+	     "ZZ/12?4"},
+	    {"A2-1-36-0-", "aria2/1.36.0"},
+	    {"A2-1-37-12-", "aria2/1.37.12"},
+	    {"A2-x", "aria2/?"},
+	    {"M7-2-0--", "M7-2-0--"},
+	    {"\x01\x02", "unknown"},
+	    {"ab cd", "ab"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		id(pid, cases[i].id);
@@ -140,12 +154,15 @@ static void test_peers(void **state)
 	size_t n = fs_xattr_peers_format(p, 2, buf, sizeof(buf));
 	assert_int_equal(n, strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"
 				   "[::1]:7?x? Transmission/3000 0 0 -\n"));
-	assert_memory_equal(buf, "127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"
-			    "[::1]:7?x? Transmission/3000 0 0 -\n", n);
+	assert_memory_equal(buf,
+			    "127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"
+			    "[::1]:7?x? Transmission/3000 0 0 -\n",
+			    n);
 
 	/* whole lines only */
 	size_t one = fs_xattr_peers_format(p, 2, buf, 45);
-	assert_int_equal(one, strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"));
+	assert_int_equal(one,
+			 strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"));
 	assert_int_equal(fs_xattr_peers_format(p, 2, buf, 10), 0);
 	assert_int_equal(fs_xattr_peers_format(p, 0, buf, sizeof(buf)), 0);
 
@@ -159,13 +176,17 @@ static void test_peers(void **state)
 	assert_int_equal(q.up_rate, 3);
 	assert_string_equal(q.flags, "DUISF");
 	const char *bad[] = {
-		"", "a b c d", "a b 1 2 F extra", "a b x 2 F", "a b 1 -2 F",
-		"a b 1 99999999999999999999999 F",
-		"a b 1 2 FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
+	    "",
+	    "a b c d",
+	    "a b 1 2 F extra",
+	    "a b x 2 F",
+	    "a b 1 -2 F",
+	    "a b 1 99999999999999999999999 F",
+	    "a b 1 2 FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(fs_xattr_peer_parse(bad[i], strlen(bad[i]), &q),
-				 -EINVAL);
+		assert_int_equal(
+		    fs_xattr_peer_parse(bad[i], strlen(bad[i]), &q), -EINVAL);
 	/* only LEN bytes count */
 	assert_int_equal(fs_xattr_peer_parse(l, 20, &q), -EINVAL);
 }
@@ -199,19 +220,31 @@ static void test_parse_size(void **state)
 		const char *s;
 		uint64_t v;
 	} ok[] = {
-		{"1", 1}, {"4096", 4096}, {"500M", 500 * MIB}, {"2G", 2048 * MIB},
-		{"1.5G", 1536 * MIB}, {"8m", 8 * MIB}, {"64KiB", 65536},
-		{"3MB", 3 * MIB}, {"1T", 1024 * 1024 * MIB}, {"0.5K", 512},
-		{"4194304T", 1ull << 62},
+	    {"1", 1},
+	    {"4096", 4096},
+	    {"500M", 500 * MIB},
+	    {"2G", 2048 * MIB},
+	    {"1.5G", 1536 * MIB},
+	    {"8m", 8 * MIB},
+	    {"64KiB", 65536},
+	    {"3MB", 3 * MIB},
+	    {"1T", 1024 * 1024 * MIB},
+	    {"0.5K", 512},
+	    {"4194304T", 1ull << 62},
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		uint64_t v = 0;
 		assert_int_equal(fs_cli_parse_size(ok[i].s, &v), 0);
 		assert_int_equal(v, ok[i].v);
 	}
-	const char *bad[] = {"", "0", "0M", "-1M", "M", "1.5", "1.G", ".5G",
-			     "1X", "1GG", "1 G", " 1G", "4194305T",
-			     "99999999999999999999", "1Gi B", "0.0001K"};
+	const char *bad[] = {"",	 "0",
+			     "0M",	 "-1M",
+			     "M",	 "1.5",
+			     "1.G",	 ".5G",
+			     "1X",	 "1GG",
+			     "1 G",	 " 1G",
+			     "4194305T", "99999999999999999999",
+			     "1Gi B",	 "0.0001K"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint64_t v = 77;
 		assert_int_equal(fs_cli_parse_size(bad[i], &v), -EINVAL);
@@ -253,7 +286,8 @@ static void test_ra_limit(void **state)
 	assert_false(fs_ra_pin_window(&ra, pl, 0, 40 * MIB, 0, &f, &l));
 	/* a file at torrent offset 3 MiB + 10: read its first 128 KiB */
 	uint64_t off = 3 * MIB + 10;
-	assert_true(fs_ra_update(&ra, pl, off, 40 * MIB, 0, 128 * 1024, &f, &l));
+	assert_true(
+	    fs_ra_update(&ra, pl, off, 40 * MIB, 0, 128 * 1024, &f, &l));
 	assert_true(l - f + 1 <= 5); /* read-ahead asks at most 4 MiB + 1 */
 	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, 0, &f, &l));
 	assert_int_equal(f, 3);
@@ -290,12 +324,12 @@ static void test_ra_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stats_roundtrip),
-		cmocka_unit_test(test_client),
-		cmocka_unit_test(test_peers),
-		cmocka_unit_test(test_bar),
-		cmocka_unit_test(test_parse_size),
-		cmocka_unit_test(test_ra_limit),
+	    cmocka_unit_test(test_stats_roundtrip),
+	    cmocka_unit_test(test_client),
+	    cmocka_unit_test(test_peers),
+	    cmocka_unit_test(test_bar),
+	    cmocka_unit_test(test_parse_size),
+	    cmocka_unit_test(test_ra_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
