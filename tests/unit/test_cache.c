@@ -1329,6 +1329,43 @@ static void test_evict_race(void **state)
 	cache_close(c);
 }
 
+/* When the map without the victims cannot be written, nothing is punched:
+ * the victims stay verified and intact, and the store goes over its limit
+ * until a later eviction succeeds. */
+static void test_evict_map_write_fails(void **state)
+{
+	struct fx *f = *state;
+	struct cache *c = open_std(f);
+	struct cache_usage u;
+	assert_int_equal(cache_set_limit(c, 2 * PL), 0);
+	put_piece(c, 0, PL, TOTAL);
+	put_piece(c, 1, PL, TOTAL);
+	assert_int_equal(cache_flush(c), 0); /* the map on disk claims both */
+	/* a folder where the temporary map goes: its open fails */
+	assert_int_equal(mkdir(store_file(f, c, "verified.tmp"), 0700), 0);
+	put_piece(c, 2, PL, TOTAL);
+	assert_true(cache_has(c, 0) && cache_has(c, 1) && cache_has(c, 2));
+	check_piece(c, 0, PL, TOTAL);
+	check_piece(c, 1, PL, TOTAL);
+	cache_usage(c, &u);
+	assert_int_equal(u.used, 3 * PL);
+	assert_int_equal(u.evictions, 0);
+	assert_int_equal(cache_check(c), 0);
+
+	assert_int_equal(rmdir(store_file(f, c, "verified.tmp")), 0);
+	put_piece(c, 3, PL, TOTAL);
+	cache_usage(c, &u);
+	assert_true(u.used <= 2 * PL);
+	assert_int_equal(u.evictions, 2);
+	/* 2 was used least recently (0 and 1 were just read) */
+	assert_false(cache_has(c, 2) || cache_has(c, 0));
+	assert_true(raw_zero(c, 2) && raw_zero(c, 0));
+	check_piece(c, 1, PL, TOTAL);
+	check_piece(c, 3, PL, TOTAL);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1365,6 +1402,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limit_on_open, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_evict_race, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_evict_map_write_fails, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
