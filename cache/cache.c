@@ -1087,6 +1087,7 @@ static int evict_to(struct cache *c, uint64_t need)
 			bit_clear(c->evicting, v[k]);
 			c->count++;
 		}
+		c->dirty = true; /* a flush meanwhile may have written them out */
 		pthread_cond_broadcast(&c->verify_cond);
 		pthread_mutex_unlock(&c->lock);
 		pfs_log(PFS_LOG_ERROR, "cache", "cannot evict from '%s': %s",
