@@ -77,8 +77,22 @@ struct cache {
 
 	pthread_rwlock_t io_lock; /* writes shared, verify's mark exclusive */
 
+	/* size limit and eviction (cache_set_limit), under `lock` */
+	uint8_t *alloc;    /* bytes on disk: verified or written since */
+	uint8_t *evicting; /* off the map, its hole not punched yet */
+	uint32_t *pins;    /* readers about to be answered from it */
+	uint64_t *stamp;   /* last use, on `clock` */
+	uint64_t clock;
+	uint64_t used;     /* sum of the sizes of `alloc` pieces */
+	uint64_t limit;    /* 0 = none */
+	uint64_t evictions;
+	bool full_warned;
+	bool punch_warned;
+	pthread_mutex_t evict_lock; /* one eviction at a time */
+
 	pthread_mutex_t flush_lock; /* guards the fields below */
 	uint8_t *snap;    /* bitmap copy being flushed */
+	uint8_t *disk_map; /* the map as last made durable */
 	uint8_t *map_buf; /* encoded map, cache_map_size(npieces) bytes */
 	bool sync_failed;
 };
@@ -427,10 +441,17 @@ static void cache_free(struct cache *c, int inited)
 		pthread_rwlock_destroy(&c->io_lock);
 	if (inited >= 4)
 		pthread_mutex_destroy(&c->flush_lock);
+	if (inited >= 5)
+		pthread_mutex_destroy(&c->evict_lock);
+	free(c->alloc);
+	free(c->evicting);
+	free(c->pins);
+	free(c->stamp);
 	free(c->map);
 	free(c->touched);
 	free(c->verifying);
 	free(c->snap);
+	free(c->disk_map);
 	free(c->map_buf);
 	free(c->hash_buf);
 	pfs_sha1_free(c->hash_ctx);
@@ -462,6 +483,9 @@ static int init_locks(struct cache *c, int *inited)
 	if ((e = pthread_mutex_init(&c->flush_lock, NULL)) != 0)
 		return -e;
 	*inited = 4;
+	if ((e = pthread_mutex_init(&c->evict_lock, NULL)) != 0)
+		return -e;
+	*inited = 5;
 	return 0;
 }
 
@@ -494,6 +518,11 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 	    !(c->touched = calloc(1, c->bm_len)) ||
 	    !(c->verifying = calloc(1, c->bm_len)) ||
 	    !(c->snap = calloc(1, c->bm_len)) ||
+	    !(c->disk_map = calloc(1, c->bm_len)) ||
+	    !(c->alloc = calloc(1, c->bm_len)) ||
+	    !(c->evicting = calloc(1, c->bm_len)) ||
+	    !(c->pins = calloc(npieces, sizeof(*c->pins))) ||
+	    !(c->stamp = calloc(npieces, sizeof(*c->stamp))) ||
 	    !(c->map_buf = malloc(cache_map_size(npieces)))) {
 		e = -ENOMEM;
 		goto out;
@@ -559,6 +588,9 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 		e = -errno;
 		goto out;
 	}
+	memcpy(c->alloc, c->map, c->bm_len);
+	memcpy(c->disk_map, c->map, c->bm_len);
+	c->used = cache_bytes_verified(c);
 	pfs_log(PFS_LOG_DEBUG, "cache", "opened '%s': %u of %u pieces verified",
 		c->dir, c->count, npieces);
 	e = 0;
@@ -581,7 +613,7 @@ void cache_close(struct cache *c)
 		pfs_log(PFS_LOG_ERROR, "cache",
 			"closing '%s': the verified map was not saved: %s",
 			c->dir, strerror(-err));
-	cache_free(c, 4);
+	cache_free(c, 5);
 }
 
 int cache_fd(const struct cache *c)
@@ -667,6 +699,8 @@ static bool in_piece(const struct cache *c, uint32_t piece, uint32_t begin,
 	return begin <= size && (uint64_t)len <= size - begin;
 }
 
+static void reserve(struct cache *c, uint32_t piece);
+
 int cache_write(struct cache *c, uint32_t piece, uint32_t begin,
 		const void *data, size_t len)
 {
@@ -675,6 +709,7 @@ int cache_write(struct cache *c, uint32_t piece, uint32_t begin,
 		return -EROFS;
 	if (!in_piece(c, piece, begin, len) || (!data && len))
 		return -EINVAL;
+	reserve(c, piece);
 	pthread_rwlock_rdlock(&c->io_lock);
 	pthread_mutex_lock(&c->lock);
 	bool verified = bit_get(c->map, piece);
@@ -700,7 +735,13 @@ int cache_read(struct cache *c, uint32_t piece, uint32_t begin, void *buf,
 {
 	if (!in_piece(c, piece, begin, len) || (!buf && len))
 		return -EINVAL;
-	if (!cache_has(c, piece))
+	/* pinned while read, so an eviction cannot punch it meanwhile */
+	pthread_mutex_lock(&c->lock);
+	bool verified = bit_get(c->map, piece);
+	if (verified)
+		c->pins[piece]++;
+	pthread_mutex_unlock(&c->lock);
+	if (!verified)
 		return -ENODATA;
 	if (c->files)
 		return files_pread(c, (uint64_t)piece * c->piece_length + begin,
@@ -708,6 +749,7 @@ int cache_read(struct cache *c, uint32_t piece, uint32_t begin, void *buf,
 	size_t got = 0;
 	int err = pread_full(c->fd, buf, len,
 			     (uint64_t)piece * c->piece_length + begin, &got);
+	cache_unpin(c, piece, piece);
 	if (err < 0)
 		return err;
 	/* the file was cut short behind our back */
@@ -741,7 +783,7 @@ int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20])
 	}
 
 	pthread_mutex_lock(&c->lock);
-	while (bit_get(c->verifying, piece))
+	while (bit_get(c->verifying, piece) || bit_get(c->evicting, piece))
 		pthread_cond_wait(&c->verify_cond, &c->lock);
 	bit_set(c->verifying, piece);
 	bit_clear(c->touched, piece);
@@ -782,6 +824,11 @@ int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20])
 		bit_set(c->map, piece);
 		c->count++;
 		c->dirty = true;
+		c->stamp[piece] = ++c->clock;
+		if (!bit_get(c->alloc, piece)) { /* it hashed right as a hole */
+			bit_set(c->alloc, piece);
+			c->used += size;
+		}
 	}
 	bit_clear(c->verifying, piece);
 	pthread_cond_broadcast(&c->verify_cond);
@@ -867,6 +914,7 @@ int cache_flush(struct cache *c)
 		goto fail;
 	if ((err = write_map_file(c, len)) < 0)
 		goto fail;
+	memcpy(c->disk_map, c->snap, c->bm_len);
 	goto out;
 fail:
 	pthread_mutex_lock(&c->lock);
@@ -892,6 +940,18 @@ int cache_check(struct cache *c)
 	if ((c->map[c->bm_len - 1] | c->touched[c->bm_len - 1] |
 	     c->verifying[c->bm_len - 1]) &
 	    spare)
+		err = -EUCLEAN;
+	/* eviction: verified implies counted as used, never both verified
+	 * and being evicted, and `used` is the sum of the counted pieces */
+	uint64_t used = 0;
+	for (uint32_t i = 0; i < c->npieces; i++) {
+		if (bit_get(c->map, i) &&
+		    (!bit_get(c->alloc, i) || bit_get(c->evicting, i)))
+			err = -EUCLEAN;
+		if (bit_get(c->alloc, i))
+			used += piece_size(c, i);
+	}
+	if (used != c->used)
 		err = -EUCLEAN;
 	pthread_mutex_unlock(&c->lock);
 	if ((uint64_t)st.st_size != c->total_length)
@@ -983,6 +1043,9 @@ struct cache *cache_open_files(const char *base, const struct cache_file *files,
 	    !(c->verifying = calloc(1, c->bm_len)) ||
 	    !(c->snap = calloc(1, c->bm_len)) ||
 	    !(c->map_buf = malloc(cache_map_size(npieces))) ||
+	    /* pins too: readers pin the same way in both modes */
+	    !(c->pins = calloc(npieces, sizeof(*c->pins))) ||
+	    !(c->stamp = calloc(npieces, sizeof(*c->stamp))) ||
 	    !(c->dir = strdup(base)) || !(cf = calloc(1, sizeof(*cf)))) {
 		e = -ENOMEM;
 		goto out;
@@ -1292,4 +1355,332 @@ int cache_files_trust(struct cache *c, const uint8_t *bitmap)
 	c->count = popcount(c->map, c->bm_len);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
+}
+
+/* ---- size limit and eviction --------------------------------------------- */
+
+static int cmp_victim(const void *a, const void *b, void *arg)
+{
+	const uint64_t *stamp = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	if (stamp[x] != stamp[y])
+		return stamp[x] < stamp[y] ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+size_t cache_evict_pick(const struct cache_evict_in *in, uint32_t *victims)
+{
+	if (!in->limit || in->used <= in->limit || !in->npieces)
+		return 0;
+	size_t n = 0;
+	for (uint32_t i = 0; i < in->npieces; i++)
+		if (bit_get(in->have, i) && !bit_get(in->needed, i))
+			victims[n++] = i;
+	qsort_r(victims, n, sizeof(*victims), cmp_victim,
+		(void *)(uintptr_t)in->stamp);
+	uint64_t left = in->used;
+	size_t k = 0;
+	while (k < n && left > in->limit) {
+		uint64_t start = (uint64_t)victims[k] * in->piece_length;
+		uint64_t size = in->total_length - start;
+		if (size > in->piece_length)
+			size = in->piece_length;
+		left = left > size ? left - size : 0;
+		k++;
+	}
+	return k;
+}
+
+static int punch(struct cache *c, uint64_t off, uint64_t len)
+{
+	if (!len)
+		return 0;
+	if (fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Make durable the map last written minus the pieces V[0..N): it only
+ * withdraws claims, so unlike cache_flush it needs no sync of the data
+ * (pieces verified since the last flush stay out of it until the next).
+ * Nothing to write when none of them is in it. */
+static int drop_from_disk_map(struct cache *c, const uint32_t *v, size_t n)
+{
+	size_t len = cache_map_size(c->npieces);
+	bool any = false;
+	int err = 0;
+	pthread_mutex_lock(&c->flush_lock);
+	memcpy(c->snap, c->disk_map, c->bm_len);
+	for (size_t k = 0; k < n; k++) {
+		any |= bit_get(c->snap, v[k]);
+		bit_clear(c->snap, v[k]);
+	}
+	if (!any)
+		goto out;
+	if ((err = cache_map_encode(c->snap, c->npieces, c->piece_length,
+				    c->total_length, c->map_buf, len)) < 0 ||
+	    (err = write_map_file(c, len)) < 0)
+		goto out;
+	memcpy(c->disk_map, c->snap, c->bm_len);
+out:
+	pthread_mutex_unlock(&c->flush_lock);
+	return err;
+}
+
+/* Evict least recently used pieces that no reader needs until NEED more
+ * bytes fit under the limit. The map without them is made durable before
+ * their holes are punched, so a crash in between leaves unclaimed bytes,
+ * never a claimed hole. Returns the number evicted or -errno. */
+static int evict_to(struct cache *c, uint64_t need)
+{
+	uint32_t *v = NULL;
+	uint8_t *needed = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&c->evict_lock);
+	pthread_mutex_lock(&c->lock);
+	if (!c->limit || c->used + need <= c->limit) {
+		pthread_mutex_unlock(&c->lock);
+		goto out;
+	}
+	v = malloc((size_t)c->npieces * sizeof(*v));
+	needed = malloc(c->bm_len);
+	if (!v || !needed) {
+		pthread_mutex_unlock(&c->lock);
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* each eviction may cost a map write (two fsyncs): free a little
+	 * more than asked (an eighth of the limit, at most 4 pieces) so that
+	 * a steady stream of new pieces writes it less often */
+	uint64_t batch = c->limit / 8;
+	if (batch > 4ull * c->piece_length)
+		batch = 4ull * c->piece_length;
+	batch = batch / c->piece_length * c->piece_length;
+	for (size_t i = 0; i < c->bm_len; i++)
+		needed[i] = c->verifying[i] | c->evicting[i];
+	for (uint32_t i = 0; i < c->npieces; i++)
+		if (c->pins[i])
+			bit_set(needed, i);
+	struct cache_evict_in in = {
+		.npieces = c->npieces,
+		.piece_length = c->piece_length,
+		.total_length = c->total_length,
+		.have = c->map,
+		.needed = needed,
+		.stamp = c->stamp,
+		.used = c->used + need,
+		.limit = c->limit - batch,
+	};
+	n = cache_evict_pick(&in, v);
+	uint64_t freed = 0;
+	for (size_t k = 0; k < n; k++) {
+		bit_clear(c->map, v[k]);
+		bit_set(c->evicting, v[k]);
+		c->count--;
+		freed += piece_size(c, v[k]);
+	}
+	if (n)
+		c->dirty = true;
+	if (c->used + need - freed > c->limit && !c->full_warned) {
+		c->full_warned = true;
+		pfs_log(PFS_LOG_INFO, "cache",
+			"'%s' stays over its limit for now: the rest is in use",
+			c->dir);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!n)
+		goto out;
+
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int err = drop_from_disk_map(c, v, n);
+	if (err < 0) {
+		/* not punched yet: their bytes are intact, take them back */
+		pthread_mutex_lock(&c->lock);
+		for (size_t k = 0; k < n; k++) {
+			bit_set(c->map, v[k]);
+			bit_clear(c->evicting, v[k]);
+			c->count++;
+		}
+		c->dirty = true; /* a flush meanwhile may have written them out */
+		pthread_cond_broadcast(&c->verify_cond);
+		pthread_mutex_unlock(&c->lock);
+		pfs_log(PFS_LOG_ERROR, "cache", "cannot evict from '%s': %s",
+			c->dir, strerror(-err));
+		ret = err;
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		err = punch(c, (uint64_t)v[k] * c->piece_length,
+			    piece_size(c, v[k]));
+		if (err < 0 && !c->punch_warned) {
+			/* e.g. a file system without hole punching: the map
+			 * is right, only the limit does not hold on disk */
+			c->punch_warned = true;
+			pfs_log(PFS_LOG_WARN, "cache",
+				"cannot free piece %u of '%s': %s", v[k],
+				c->dir, strerror(-err));
+		}
+	}
+	pthread_mutex_lock(&c->lock);
+	for (size_t k = 0; k < n; k++) {
+		bit_clear(c->evicting, v[k]);
+		bit_clear(c->alloc, v[k]);
+		c->used -= piece_size(c, v[k]);
+	}
+	c->evictions += n;
+	pthread_cond_broadcast(&c->verify_cond);
+	pthread_mutex_unlock(&c->lock);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pfs_log(PFS_LOG_DEBUG, "cache", "evicted %zu pieces from '%s' in %.1f ms",
+		n, c->dir, (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+				   (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	ret = (int)n;
+out:
+	pthread_mutex_unlock(&c->evict_lock);
+	free(v);
+	free(needed);
+	return ret;
+}
+
+/* Before the first write to PIECE: wait out an eviction of it, make room
+ * under the limit, and count its bytes as used. */
+static void reserve(struct cache *c, uint32_t piece)
+{
+	pthread_mutex_lock(&c->lock);
+	while (bit_get(c->evicting, piece))
+		pthread_cond_wait(&c->verify_cond, &c->lock);
+	bool fresh = !bit_get(c->alloc, piece);
+	bool limited = c->limit != 0;
+	pthread_mutex_unlock(&c->lock);
+	if (!fresh)
+		return;
+	if (limited)
+		evict_to(c, piece_size(c, piece)); /* logs its own errors */
+	pthread_mutex_lock(&c->lock);
+	if (!bit_get(c->alloc, piece)) {
+		bit_set(c->alloc, piece);
+		c->used += piece_size(c, piece);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Punch every byte of the data file outside verified pieces: leftovers of
+ * pieces written but never verified (an earlier run, a crash) would
+ * otherwise hold space the limit does not see. Walks only the file's data
+ * extents. Called with `lock` held, before any writer runs. */
+static int trim_unverified(struct cache *c)
+{
+	uint64_t pos = 0;
+	int err = 0;
+	while (pos < c->total_length && err == 0) {
+		off_t d = lseek(c->fd, (off_t)pos, SEEK_DATA);
+		if (d < 0)
+			return errno == ENXIO ? 0 : -errno;
+		off_t h = lseek(c->fd, d, SEEK_HOLE);
+		if (h < 0)
+			return -errno;
+		uint64_t a = (uint64_t)d, b = (uint64_t)h;
+		if (b > c->total_length)
+			b = c->total_length;
+		for (uint32_t p = (uint32_t)(a / c->piece_length);
+		     err == 0 && a < b; p++) {
+			uint64_t pe = (uint64_t)(p + 1) * c->piece_length;
+			uint64_t e = pe < b ? pe : b;
+			if (!bit_get(c->map, p) && !bit_get(c->alloc, p))
+				err = punch(c, a, e - a);
+			a = e;
+		}
+		pos = b > (uint64_t)h ? b : (uint64_t)h;
+	}
+	return err;
+}
+
+int cache_set_limit(struct cache *c, uint64_t bytes)
+{
+	int err = 0;
+	pthread_mutex_lock(&c->lock);
+	c->limit = bytes;
+	c->full_warned = false;
+	if (bytes)
+		err = trim_unverified(c);
+	pthread_mutex_unlock(&c->lock);
+	if (err < 0)
+		pfs_log(PFS_LOG_WARN, "cache",
+			"cannot free unverified bytes in '%s': %s", c->dir,
+			strerror(-err));
+	if (!bytes)
+		return 0;
+	int n = evict_to(c, 0);
+	return n < 0 ? n : 0;
+}
+
+void cache_usage(struct cache *c, struct cache_usage *u)
+{
+	pthread_mutex_lock(&c->lock);
+	u->used = c->used;
+	u->limit = c->limit;
+	u->evictions = c->evictions;
+	u->verified = c->count;
+	u->npieces = c->npieces;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_pin(struct cache *c, uint32_t first, uint32_t last)
+{
+	if (first > last || first >= c->npieces)
+		return;
+	if (last >= c->npieces)
+		last = c->npieces - 1;
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t p = first; p <= last; p++) {
+		c->pins[p]++;
+		c->stamp[p] = ++c->clock;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_unpin(struct cache *c, uint32_t first, uint32_t last)
+{
+	if (first > last || first >= c->npieces)
+		return;
+	if (last >= c->npieces)
+		last = c->npieces - 1;
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t p = first; p <= last; p++) {
+		PFS_ASSERT(c->pins[p] > 0);
+		c->pins[p]--;
+		c->stamp[p] = ++c->clock;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Pieces overlapping [OFF, OFF+LEN), clipped to the torrent; false if none. */
+static bool range_pieces(const struct cache *c, uint64_t off, uint64_t len,
+			 uint32_t *first, uint32_t *last)
+{
+	if (!len || off >= c->total_length)
+		return false;
+	if (len > c->total_length - off)
+		len = c->total_length - off;
+	*first = (uint32_t)(off / c->piece_length);
+	*last = (uint32_t)((off + len - 1) / c->piece_length);
+	return true;
+}
+
+void cache_pin_range(struct cache *c, uint64_t off, uint64_t len)
+{
+	uint32_t a, b;
+	if (range_pieces(c, off, len, &a, &b))
+		cache_pin(c, a, b);
+}
+
+void cache_unpin_range(struct cache *c, uint64_t off, uint64_t len)
+{
+	uint32_t a, b;
+	if (range_pieces(c, off, len, &a, &b))
+		cache_unpin(c, a, b);
 }

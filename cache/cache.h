@@ -68,7 +68,8 @@ uint64_t cache_bytes_verified(struct cache *c);
 void cache_bitfield(struct cache *c, uint8_t *out);
 
 /* Write unverified bytes of PIECE at BEGIN. Returns 0, -EINVAL (out of
- * bounds, or the piece is already verified) or -errno (e.g. -ENOSPC). */
+ * bounds, or the piece is already verified) or -errno (e.g. -ENOSPC). The
+ * first write to a piece may evict others first (see cache_set_limit). */
 int cache_write(struct cache *c, uint32_t piece, uint32_t begin,
 		const void *data, size_t len);
 /* Read bytes of a verified piece. Returns 0, -ENODATA if not verified,
@@ -87,6 +88,68 @@ int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20]);
  * every later flush of this struct cache fails with -EIO and the map on disk
  * keeps its last good state. */
 int cache_flush(struct cache *c);
+
+/* ---- size limit and eviction ----
+ *
+ * With a limit set, the store keeps the bytes it holds on disk (every piece
+ * verified or written to since, counted whole) under LIMIT: before the
+ * first block of a new piece is written, least recently used verified
+ * pieces that nobody has pinned are evicted until it fits, and a little
+ * more (an eighth of the limit in whole pieces, at most 4) so that a steady
+ * stream of new pieces evicts in batches. Eviction clears the piece from
+ * the map, makes durable a map without it (the last map written minus the
+ * victims: no data sync needed), and only then punches the piece's hole
+ * (fallocate PUNCH_HOLE), so a crash never leaves a piece marked verified
+ * over zeros. An evicted piece is simply not verified any
+ * more: cache_has() is false, so it is not served to peers and a read of it
+ * fetches it again. Pinned pieces, and pieces being written and not yet
+ * verified, are never evicted; when they alone exceed the limit the store
+ * stays over it until they are unpinned (or verified) and the next write
+ * makes room. Use = pin, unpin and verify, on a logical clock. */
+
+/* Set the limit in bytes (0 = none). With a limit, first punches every byte
+ * outside verified pieces (leftovers of pieces never verified) and evicts
+ * down to the limit. Call it before the engine starts writing. Returns 0 or
+ * -errno (the limit is set in any case). */
+int cache_set_limit(struct cache *c, uint64_t bytes);
+
+struct cache_usage {
+	uint64_t used;      /* bytes counted on disk (see above) */
+	uint64_t limit;     /* 0 = none */
+	uint64_t evictions; /* pieces evicted since cache_open */
+	uint32_t verified;
+	uint32_t npieces;
+};
+void cache_usage(struct cache *c, struct cache_usage *u);
+
+/* Pin pieces FIRST..LAST (clipped to the torrent): a reader is about to be
+ * answered from them (or is waiting for them), so they are not evicted until
+ * unpinned. Pins count; every pin needs one unpin. Any thread, never
+ * blocks on I/O. cache_read() pins what it reads by itself. */
+void cache_pin(struct cache *c, uint32_t first, uint32_t last);
+void cache_unpin(struct cache *c, uint32_t first, uint32_t last);
+/* The same for the pieces overlapping [OFF, OFF+LEN) of the torrent. */
+void cache_pin_range(struct cache *c, uint64_t off, uint64_t len);
+void cache_unpin_range(struct cache *c, uint64_t off, uint64_t len);
+
+/* The eviction policy, pure (no I/O, no lock, any thread). Candidates are
+ * pieces set in HAVE and clear in NEEDED (BEP 3 bit order); they are taken
+ * least recently used first (lowest STAMP; ties: lowest piece) until USED
+ * minus their sizes is at most LIMIT. VICTIMS must have room for NPIECES
+ * entries (it is also the sort buffer); the first N entries, in eviction
+ * order, are the victims. Returns N: 0 when USED <= LIMIT or LIMIT is 0,
+ * every candidate when they are not enough. */
+struct cache_evict_in {
+	uint32_t npieces;
+	uint32_t piece_length;
+	uint64_t total_length;
+	const uint8_t *have;
+	const uint8_t *needed;
+	const uint64_t *stamp;
+	uint64_t used;
+	uint64_t limit;
+};
+size_t cache_evict_pick(const struct cache_evict_in *in, uint32_t *victims);
 
 /* Invariant checker for tests: returns 0 when the in-memory state is
  * consistent (count matches the bitmap, spare bits clear, file size),

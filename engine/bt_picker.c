@@ -475,3 +475,12 @@ int bt_picker_check(const struct bt_picker *p)
 	}
 	return 0;
 }
+
+void bt_picker_clear_have(struct bt_picker *p, uint32_t piece)
+{
+	if (piece >= p->npieces || p->state[piece] != PS_HAVE)
+		return;
+	p->state[piece] = PS_NONE;
+	bt_bit_clear(p->have_bf, piece);
+	p->have_count--;
+}

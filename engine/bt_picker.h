@@ -38,6 +38,9 @@ void bt_picker_set_fetch_all(struct bt_picker *p, bool on);
 /* Mark PIECE verified: it is never picked again and stops being wanted. */
 void bt_picker_set_have(struct bt_picker *p, uint32_t piece);
 bool bt_picker_have(const struct bt_picker *p, uint32_t piece);
+/* PIECE is no longer verified (the cache evicted it): it can be wanted and
+ * picked again like any missing piece. */
+void bt_picker_clear_have(struct bt_picker *p, uint32_t piece);
 uint32_t bt_picker_have_count(const struct bt_picker *p);
 
 /* Availability: a peer's whole bitfield arrived or left, or one `have`. */

@@ -270,6 +270,57 @@ static void fill_all(struct bt_session *s)
 		bt_peer_fill(p);
 }
 
+/* ---- pieces the cache evicted (cache_set_limit) ----
+ * The picker must not keep them as had: it would never fetch them again,
+ * and with every piece "had" we would tell the peers we are not interested
+ * and be choked until their next choke round. */
+
+static void interest_changed(struct bt_session *s)
+{
+	for (struct bt_peer *p = s->peers; p; p = p->next)
+		if (p->handshaken)
+			bt_peer_update_interest(p);
+}
+
+/* Forget the evicted pieces among FIRST..LAST (a reader wants them). */
+static void forget_evicted(struct bt_session *s, uint32_t first, uint32_t last)
+{
+	bool any = false;
+	for (uint32_t i = first; i <= last && i < s->mi->npieces; i++) {
+		if (bt_picker_have(s->picker, i) && !cache_has(s->cache, i)) {
+			bt_picker_clear_have(s->picker, i);
+			any = true;
+		}
+	}
+	if (any)
+		interest_changed(s);
+}
+
+/* Forget every evicted piece, once per batch of evictions. */
+static void sync_evicted(struct bt_session *s)
+{
+	struct cache_usage u;
+	cache_usage(s->cache, &u);
+	if (u.evictions == s->evictions_seen)
+		return;
+	size_t len = (s->mi->npieces + 7) / 8;
+	uint8_t *bf = malloc(len);
+	if (!bf)
+		return; /* next time */
+	s->evictions_seen = u.evictions;
+	cache_bitfield(s->cache, bf);
+	bool any = false;
+	for (uint32_t i = 0; i < s->mi->npieces; i++) {
+		if (bt_picker_have(s->picker, i) && !bt_bit_get(bf, i)) {
+			bt_picker_clear_have(s->picker, i);
+			any = true;
+		}
+	}
+	free(bf);
+	if (any)
+		interest_changed(s);
+}
+
 /* ---- data path ---- */
 
 void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
@@ -304,6 +355,9 @@ void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err)
 		return;
 	if (err == 0) {
 		bt_picker_set_have(s->picker, piece);
+		sync_evicted(s);
+		if (!cache_has(s->cache, piece)) /* evicted since it verified */
+			bt_picker_clear_have(s->picker, piece);
 		for (struct bt_peer *p = s->peers; p; p = p->next) {
 			bt_peer_send_have(p, piece);
 			if (p->handshaken)
@@ -427,6 +481,41 @@ static void tracker_tick(struct bt_session *s, uint64_t now)
 
 /* ---- engine thread plumbing ---- */
 
+/* The per-peer snapshot behind bt_session_peers(): built here, swapped in
+ * under stats_lock. N is the number of handshaken peers. */
+static void publish_peers(struct bt_session *s, uint32_t n)
+{
+	struct bt_peer_info *v = n ? calloc(n, sizeof(*v)) : NULL;
+	size_t k = 0;
+	if (n && !v)
+		return; /* keep the last snapshot */
+	for (struct bt_peer *p = s->peers; p && k < n; p = p->next) {
+		if (!p->handshaken)
+			continue;
+		struct bt_peer_info *i = &v[k++];
+		snprintf(i->addr, sizeof(i->addr), "%s", p->name);
+		memcpy(i->peer_id, p->peer_id, sizeof(i->peer_id));
+		i->down_rate = p->down_rate;
+		i->up_rate = p->up_rate;
+		i->downloaded = p->total_down;
+		i->uploaded = p->total_up;
+		i->have = p->have_count;
+		i->incoming = !p->outgoing;
+		i->seed = p->seed;
+		i->fast = p->fast;
+		i->am_choking = p->am_choking;
+		i->am_interested = p->am_interested;
+		i->peer_choking = p->peer_choking;
+		i->peer_interested = p->peer_interested;
+	}
+	pthread_mutex_lock(&s->stats_lock);
+	struct bt_peer_info *old = s->peer_snap;
+	s->peer_snap = v;
+	s->npeer_snap = k;
+	pthread_mutex_unlock(&s->stats_lock);
+	free(old);
+}
+
 static void publish_stats(struct bt_session *s)
 {
 	uint32_t n = 0, seeds = 0;
@@ -446,6 +535,7 @@ static void publish_stats(struct bt_session *s)
 	s->stats.down_rate = s->down_rate;
 	s->stats.up_rate = s->up_rate;
 	pthread_mutex_unlock(&s->stats_lock);
+	publish_peers(s, n);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -464,6 +554,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->disk_error && bt_hasher_queued_bytes(s) == 0)
 		s->disk_error = false; /* try again: space may have been freed */
 	close_redundant(s);
+	sync_evicted(s);
 	tracker_tick(s, now);
 	connect_more(s, now);
 	bt_session_rechoke(s);
@@ -538,6 +629,7 @@ struct want_msg {
 static void want_cb(struct bt_session *s, void *arg)
 {
 	struct want_msg *w = arg;
+	forget_evicted(s, w->first, w->last);
 	for (uint32_t i = w->first; i <= w->last && i < s->mi->npieces; i++)
 		bt_picker_want(s->picker, i, w->deadline);
 	free(w);
@@ -903,6 +995,7 @@ void bt_session_free(struct bt_session *s)
 	pthread_mutex_destroy(&s->stats_lock);
 	pthread_mutex_destroy(&s->read_lock);
 	pthread_cond_destroy(&s->read_cond);
+	free(s->peer_snap);
 	free(s);
 }
 
@@ -922,4 +1015,16 @@ void bt_session_stats(struct bt_session *s, struct bt_stats *st)
 uint16_t bt_session_port(const struct bt_session *s)
 {
 	return s->port;
+}
+
+size_t bt_session_peers(struct bt_session *s, struct bt_peer_info *out,
+			size_t max)
+{
+	pthread_mutex_lock(&s->stats_lock);
+	size_t n = s->npeer_snap;
+	if (max && out && n)
+		memcpy(out, s->peer_snap,
+		       (n < max ? n : max) * sizeof(*out));
+	pthread_mutex_unlock(&s->stats_lock);
+	return n;
 }

@@ -77,6 +77,23 @@ struct bt_stats {
 };
 /* Thread-safe snapshot. */
 void bt_session_stats(struct bt_session *s, struct bt_stats *st);
+/* One connected peer, as bt_session_peers() reports it. */
+struct bt_peer_info {
+	char addr[64];          /* "1.2.3.4:6881" or "[::1]:6881" */
+	uint8_t peer_id[20];    /* from its handshake (names the client) */
+	double down_rate;       /* bytes/s from it, smoothed */
+	double up_rate;         /* bytes/s to it */
+	uint64_t downloaded;    /* payload bytes from it, this connection */
+	uint64_t uploaded;
+	uint32_t have;          /* pieces it has */
+	bool incoming, seed, fast;
+	bool am_choking, am_interested, peer_choking, peer_interested;
+};
+/* Thread-safe, never blocks on the engine: copy up to MAX handshaken peers
+ * of the snapshot the engine thread publishes every second into OUT.
+ * Returns how many peers the snapshot holds (may exceed MAX). */
+size_t bt_session_peers(struct bt_session *s, struct bt_peer_info *out,
+			size_t max);
 /* The bound listening port. */
 uint16_t bt_session_port(const struct bt_session *s);
 

@@ -165,6 +165,9 @@ struct bt_session {
 	uint32_t hash_fails;
 	pthread_mutex_t stats_lock;
 	struct bt_stats stats;
+	uint64_t evictions_seen; /* cache evictions the picker knows of */
+	struct bt_peer_info *peer_snap; /* under stats_lock */
+	size_t npeer_snap, cap_peer_snap;
 };
 
 uint64_t bt_now_ms(void);

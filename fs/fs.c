@@ -15,6 +15,14 @@
  *    (`fusermount3 -u -z` while a reader holds a file open), fails every
  *    waiter with EIO and ends the session loop.
  *
+ * With a cache limit (cache_set_limit) pieces can be evicted, so a read
+ * pins its pieces (cache_pin_range) before it looks whether they are
+ * verified and unpins them only after the reply, which the kernel splices
+ * from the cache file; a parked read's pin is its waiter's until the reply
+ * worker has answered it. Each open handle also pins its read-ahead window
+ * (cursor piece to window end), and the readers' windows together are
+ * capped to half the limit so that what they ask for fits.
+ *
  * A waiter is in exactly one of two lists, both under fs->lock: `waiting`
  * or the reply queue. Only the reply worker answers queued waiters, and it
  * takes each off the queue before answering, so a request is answered
@@ -43,6 +51,7 @@
 
 #include "fs_cli.h"
 #include "fs_tree.h"
+#include "fs_xattr.h"
 #include "pfs_log.h"
 
 #define FS_TTL 3600.0          /* the tree never changes */
@@ -57,6 +66,8 @@
 #define XATTR_PID "user.p2pfs.pid"
 #define XATTR_PROGRESS "user.p2pfs.progress"
 #define XATTR_SEED_AFTER "user.p2pfs.seed_after" /* root, with --seed-after */
+#define XATTR_STATS "user.p2pfs.stats"
+#define XATTR_PEERS "user.p2pfs.peers"
 
 struct fs_waiter {
 	struct fs_waiter *next, *prev;
@@ -73,6 +84,9 @@ struct fs_handle {
 	const struct fs_node *node;
 	pthread_mutex_t lock; /* guards ra (reads of one file run in parallel) */
 	struct fs_ra ra;
+	/* with a cache limit: the pieces pinned for this reader's window */
+	uint32_t pin_first, pin_last;
+	bool pinned;
 };
 
 struct fs {
@@ -89,12 +103,14 @@ struct fs {
 	struct timespec mtime;
 	struct fuse_session *se;
 	struct fuse_conn_info_opts *conn_opts; /* -o async_dio, max_readahead... */
+	uint64_t ra_share;     /* cache limit: all readers' read-ahead, 0 = none */
 
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t cond;   /* the reply worker's */
 	struct fs_waiter waiting; /* circular list sentinel */
 	size_t nwaiting;
 	struct fs_waiter *rq_head, *rq_tail; /* reply queue */
+	uint32_t nreaders;     /* handles with a pinned window */
 	bool closing;          /* new misses fail with EIO */
 	bool worker_stop;
 	bool in_loop;          /* main thread is in fuse_session_loop_mt */
@@ -273,6 +289,7 @@ static void *reply_worker(void *arg)
 				ms_since(&w->since));
 			reply_data(fs, w->req, w->off, w->len);
 		}
+		cache_unpin_range(fs->cache, w->off, w->len); /* park's pin */
 		free(w);
 		pthread_mutex_lock(&fs->lock);
 	}
@@ -516,6 +533,42 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/* One reader's read-ahead with a cache limit: the readers share half of
+ * the limit (whole pieces, at least one each). EXTRA counts a reader not
+ * yet counted in nreaders. */
+static uint64_t reader_budget(struct fs *fs, uint32_t extra)
+{
+	uint64_t pl = fs->mi->piece_length;
+	pthread_mutex_lock(&fs->lock);
+	uint64_t n = (uint64_t)fs->nreaders + extra;
+	pthread_mutex_unlock(&fs->lock);
+	uint64_t b = fs->ra_share / (n ? n : 1) / pl * pl;
+	return b > pl ? b : pl;
+}
+
+/* Keep the pieces of H's read-ahead window (cursor piece to window end,
+ * at most BUDGET bytes) pinned against eviction; with h->lock held. */
+static void pin_window(struct fs *fs, struct fs_handle *h, uint64_t budget)
+{
+	uint32_t a, b;
+	if (!fs_ra_pin_window(&h->ra, fs->mi->piece_length, h->node->offset,
+			      h->node->size, budget, &a, &b))
+		return;
+	if (h->pinned && a == h->pin_first && b == h->pin_last)
+		return;
+	cache_pin(fs->cache, a, b); /* the new one first: no gap */
+	if (h->pinned) {
+		cache_unpin(fs->cache, h->pin_first, h->pin_last);
+	} else {
+		pthread_mutex_lock(&fs->lock);
+		fs->nreaders++;
+		pthread_mutex_unlock(&fs->lock);
+	}
+	h->pin_first = a;
+	h->pin_last = b;
+	h->pinned = true;
+}
+
 /* Ask for LEN bytes at torrent offset OFF unless they are verified. */
 static void want_range(struct fs *fs, uint64_t off, uint64_t len,
 		       uint32_t deadline_ms)
@@ -551,6 +604,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->node = n;
 	pthread_mutex_init(&h->lock, NULL);
 	fs_ra_init(&h->ra, fs->mi->piece_length);
+	if (fs->ra_share)
+		fs_ra_limit(&h->ra, fs->mi->piece_length, reader_budget(fs, 1));
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1; /* verified bytes never change */
 	fi->noflush = 1;
@@ -580,18 +635,27 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	if (h) {
+		if (h->pinned) {
+			struct fs *fs = fuse_req_userdata(req);
+			cache_unpin(fs->cache, h->pin_first, h->pin_last);
+			pthread_mutex_lock(&fs->lock);
+			fs->nreaders--;
+			pthread_mutex_unlock(&fs->lock);
+		}
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 	}
 	fuse_reply_err(req, 0);
 }
 
-/* Park REQ until [OFF, OFF+LEN) is verified. */
+/* Park REQ until [OFF, OFF+LEN) is verified. The caller pinned the range;
+ * the pin is the waiter's until it is answered. */
 static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 {
 	struct fs_waiter *w = calloc(1, sizeof(*w));
 	if (!w) {
 		fuse_reply_err(req, ENOMEM);
+		cache_unpin_range(fs->cache, off, len);
 		return;
 	}
 	w->req = req;
@@ -623,6 +687,7 @@ static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 			fuse_reply_err(req, err);
 		else
 			reply_data(fs, req, off, len);
+		cache_unpin_range(fs->cache, off, len);
 		return;
 	}
 	pfs_log(PFS_LOG_DEBUG, "fs", "read of %zu bytes at %" PRIu64
@@ -647,15 +712,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* The handle may be released as soon as the read is answered: use it
 	 * before answering. */
 	uint32_t ra_first = 0, ra_last = 0;
+	uint64_t budget = fs->ra_share ? reader_budget(fs, 0) : 0;
 	pthread_mutex_lock(&h->lock);
+	if (budget) /* shares change as readers come and go */
+		fs_ra_limit(&h->ra, fs->mi->piece_length,
+			    h->pinned ? budget : reader_budget(fs, 1));
 	bool ra = fs_ra_update(&h->ra, fs->mi->piece_length, n->offset, n->size,
 			       (uint64_t)off, len, &ra_first, &ra_last);
+	if (budget)
+		pin_window(fs, h, h->ra.max);
 	pthread_mutex_unlock(&h->lock);
 
-	if (cache_has_range(fs->cache, toff, len))
+	/* pinned from before the look until after the reply (the kernel
+	 * splices from the cache file), or by the waiter park() makes */
+	cache_pin_range(fs->cache, toff, len);
+	if (cache_has_range(fs->cache, toff, len)) {
 		reply_data(fs, req, toff, (size_t)len);
-	else
+		cache_unpin_range(fs->cache, toff, len);
+	} else {
 		park(fs, req, toff, (size_t)len);
+	}
 	if (ra)
 		bt_session_want(fs->session, ra_first, ra_last,
 				FS_RA_DEADLINE_MS);
@@ -700,10 +776,51 @@ static void file_progress(struct fs *fs, const struct fs_node *n, char *out,
 	snprintf(out, len, "%.1f", pct);
 }
 
+/* user.p2pfs.stats: the engine's and the cache's figures. */
+static int stats_value(struct fs *fs, char *out, size_t len)
+{
+	struct bt_stats bs;
+	struct cache_usage cu;
+	bt_session_stats(fs->session, &bs);
+	cache_usage(fs->cache, &cu);
+	struct fs_xattr_stats st = {
+		.down_rate = (uint64_t)bs.down_rate,
+		.up_rate = (uint64_t)bs.up_rate,
+		.downloaded = bs.downloaded,
+		.uploaded = bs.uploaded,
+		.peers = bs.npeers,
+		.seeds = bs.nseeds,
+		.have = cu.verified,
+		.npieces = cu.npieces,
+		.hash_fails = bs.hash_fails,
+		.cache_used = cu.used,
+		.cache_limit = cu.limit,
+		.evictions = cu.evictions,
+	};
+	return fs_xattr_stats_format(&st, out, len);
+}
+
+/* user.p2pfs.peers: as many whole lines as fit. */
+static int peers_value(struct fs *fs, char *out, size_t len)
+{
+	size_t max = len / 40 + 1; /* a line is longer than 40 bytes */
+	struct bt_peer_info *p = calloc(max, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	size_t n = bt_session_peers(fs->session, p, max);
+	size_t got = fs_xattr_peers_format(p, n < max ? n : max, out, len);
+	free(p);
+	return (int)got;
+}
+
 /* The value of xattr NAME of node N into OUT; its length, or -ENODATA. */
 static int xattr_value(struct fs *fs, fuse_ino_t ino, const struct fs_node *n,
 		       const char *name, char *out, size_t len)
 {
+	if (!strcmp(name, XATTR_STATS) && ino == FUSE_ROOT_ID)
+		return stats_value(fs, out, len);
+	if (!strcmp(name, XATTR_PEERS) && ino == FUSE_ROOT_ID)
+		return peers_value(fs, out, len);
 	if (!strcmp(name, XATTR_HASH))
 		return snprintf(out, len, "%s", fs->mi->info_hash_hex);
 	if (!strcmp(name, XATTR_PID) && ino == FUSE_ROOT_ID)
@@ -723,12 +840,22 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct fs *fs = fuse_req_userdata(req);
 	const struct fs_node *n = fs_tree_get(fs->tree, ino);
-	char val[64];
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	int len = xattr_value(fs, ino, n, name, val, sizeof(val));
+	if (strncmp(name, "user.p2pfs.", 11)) { /* e.g. security.* on ls -l */
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	char *val = malloc(FS_XATTR_MAX);
+	if (!val) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int len = xattr_value(fs, ino, n, name, val, FS_XATTR_MAX);
+	if (len > FS_XATTR_MAX) /* snprintf's would-be length */
+		len = -E2BIG;
 	if (len < 0)
 		fuse_reply_err(req, -len);
 	else if (!size)
@@ -737,6 +864,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, val, (size_t)len);
+	free(val);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -747,14 +875,15 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	char list[160];
+	char list[256];
 	size_t len = 0;
-	const char *names[4] = {XATTR_HASH, ino == FUSE_ROOT_ID ? XATTR_PID : NULL,
+	bool root = ino == FUSE_ROOT_ID;
+	const char *names[6] = {XATTR_HASH, root ? XATTR_PID : NULL,
 				n->dir ? NULL : XATTR_PROGRESS,
-				ino == FUSE_ROOT_ID && fs->seed_after
-					? XATTR_SEED_AFTER
-					: NULL};
-	for (int i = 0; i < 4; i++) {
+				root ? XATTR_STATS : NULL,
+				root ? XATTR_PEERS : NULL,
+				root && fs->seed_after ? XATTR_SEED_AFTER : NULL};
+	for (int i = 0; i < 6; i++) {
 		if (!names[i])
 			continue;
 		size_t l = strlen(names[i]) + 1;
@@ -932,6 +1061,12 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 			mi->name, strerror(-err));
 		goto out;
 	}
+	/* With a cache limit, the readers' read-ahead together may take half
+	 * of it, so readers never ask for more than the cache can keep while
+	 * they read (see reader_budget()). */
+	struct cache_usage cu;
+	cache_usage(cache, &cu);
+	fs->ra_share = cu.limit / 2;
 	bt_session_on_piece(session, on_piece, fs);
 	return fs;
 out:

@@ -25,6 +25,7 @@ enum {
 	OPT_PARTIAL,
 	OPT_THREADS,
 	OPT_RECHECK,
+	OPT_CACHE_SIZE,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -130,6 +131,7 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
 		{"max-up", required_argument, NULL, OPT_MAX_UP},
 		{"max-down", required_argument, NULL, OPT_MAX_DOWN},
+		{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log", required_argument, NULL, OPT_LOG},
 		{"seed-after", no_argument, NULL, OPT_SEED_AFTER},
@@ -208,6 +210,14 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 			break;
 		case OPT_SEED_AFTER:
 			m->seed_after = true;
+			break;
+		case OPT_CACHE_SIZE:
+			if (fs_cli_parse_size(optarg, &m->cache_size) < 0) {
+				snprintf(err, errlen,
+					 "bad cache size '%s' (e.g. 500M, 2G)",
+					 optarg);
+				goto out;
+			}
 			break;
 		default:
 			bad_option(c, argv, err, errlen);
@@ -386,6 +396,58 @@ int fs_cli_parse_one(int argc, char **argv, const char **operand, char *err,
 		return -EINVAL;
 	}
 	*operand = argv[optind];
+	return 0;
+}
+
+int fs_cli_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t whole = 0, frac = 0, scale = 1;
+	const char *p = s;
+	if (!s || *p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (whole > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	bool dot = *p == '.';
+	if (dot) {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		for (int n = 0; *p >= '0' && *p <= '9'; p++, n++)
+			if (n < 6) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				scale *= 10;
+			}
+	}
+	int shift = 0;
+	switch (*p) {
+	case 'k': case 'K': shift = 10; break;
+	case 'm': case 'M': shift = 20; break;
+	case 'g': case 'G': shift = 30; break;
+	case 't': case 'T': shift = 40; break;
+	case '\0': break;
+	default: return -EINVAL;
+	}
+	if (shift) {
+		p++;
+		if (*p == 'i')
+			p++;
+		if (*p == 'B')
+			p++;
+	} else if (dot) {
+		return -EINVAL; /* "1.5" bytes */
+	}
+	if (*p)
+		return -EINVAL;
+	const uint64_t max = 1ull << 62;
+	if (whole > (max >> shift))
+		return -EINVAL;
+	uint64_t v = (whole << shift) + ((frac << shift) / scale);
+	if (v == 0 || v > max)
+		return -EINVAL;
+	*out = v;
 	return 0;
 }
 

@@ -25,6 +25,7 @@ struct fs_cli_mount {
 	int max_peers;          /* --max-peers, 0 = engine default */
 	uint64_t max_up;        /* --max-up, bytes/s, 0 = unlimited */
 	uint64_t max_down;      /* --max-down, bytes/s, 0 = unlimited */
+	uint64_t cache_size;    /* --cache-size in bytes, 0 = no limit */
 	int verbose;            /* number of -v */
 	bool foreground;        /* -f, also set by -d */
 	bool debug;             /* -d */
@@ -77,6 +78,12 @@ void fs_cli_seed_release(struct fs_cli_seed *m);
  * Returns 0 (*OPERAND set), 1 for help, or -EINVAL with ERR. */
 int fs_cli_parse_one(int argc, char **argv, const char **operand, char *err,
 		     size_t errlen);
+
+/* A size: a decimal number (a fraction allowed with a suffix) with an
+ * optional suffix K, M, G or T (powers of 1024; "KiB", "MB", "k" are taken
+ * too): "500M", "2G", "1.5G", "4096". Returns 0, or -EINVAL for anything
+ * else, zero, or more than 2^62 bytes. */
+int fs_cli_parse_size(const char *s, uint64_t *out);
 
 /* "0 B", "1023 B", "1.5 KiB", "700.0 MiB", "1.2 GiB" into OUT. */
 void fs_cli_human_size(uint64_t n, char *out, size_t len);

@@ -19,5 +19,8 @@ int fs_cmd_status(int argc, char **argv);
 
 extern const char fs_cmd_cache_usage[];
 int fs_cmd_cache(int argc, char **argv);
+/* For `mount`: keep a copy of TORRENT_PATH in the store folder DIR (what
+ * `cache ls` names it by). Failures are logged, never fatal. */
+void fs_cache_remember(const char *dir, const char *torrent_path);
 
 #endif

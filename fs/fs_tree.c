@@ -364,3 +364,27 @@ bool fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
 	*last = l;
 	return true;
 }
+
+void fs_ra_limit(struct fs_ra *ra, uint32_t piece_length, uint64_t max_bytes)
+{
+	struct fs_ra d;
+	fs_ra_init(&d, piece_length);
+	ra->start = max_bytes && d.start > max_bytes ? max_bytes : d.start;
+	ra->max = max_bytes && d.max > max_bytes ? max_bytes : d.max;
+	if (ra->window > ra->max)
+		ra->window = ra->max;
+}
+
+bool fs_ra_pin_window(const struct fs_ra *ra, uint32_t piece_length,
+		      uint64_t file_off, uint64_t file_size, uint64_t budget,
+		      uint32_t *first, uint32_t *last)
+{
+	if (!ra->started || !ra->cursor || !file_size)
+		return false;
+	uint64_t cur = ra->cursor < file_size ? ra->cursor : file_size;
+	uint64_t w = budget && ra->window > budget ? budget : ra->window;
+	uint64_t end = w < file_size - cur ? cur + w : file_size;
+	*first = (uint32_t)((file_off + cur - 1) / piece_length);
+	*last = (uint32_t)((file_off + end - 1) / piece_length);
+	return true;
+}

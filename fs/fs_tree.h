@@ -102,4 +102,17 @@ bool fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
 		  uint64_t file_size, uint64_t off, uint64_t len,
 		  uint32_t *first, uint32_t *last);
 
+/* With a cache limit: the window's start and largest size become those of
+ * fs_ra_init() capped to MAX_BYTES (0 = no cap), so what a reader asks for
+ * ahead fits in the cache; a window already larger shrinks. May be called
+ * again as the cap changes (it grows back up to fs_ra_init()'s sizes). */
+void fs_ra_limit(struct fs_ra *ra, uint32_t piece_length, uint64_t max_bytes);
+/* The pieces a reader still needs kept in the cache: from the piece under
+ * the cursor to the end of the read-ahead window, at most BUDGET bytes past
+ * the cursor (0 = no cap) and not past the file's end. False before the
+ * first read. */
+bool fs_ra_pin_window(const struct fs_ra *ra, uint32_t piece_length,
+		      uint64_t file_off, uint64_t file_size, uint64_t budget,
+		      uint32_t *first, uint32_t *last);
+
 #endif

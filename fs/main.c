@@ -39,8 +39,8 @@
 static const char usage_mount[] =
 	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
 	"              [--peer IP:PORT]... [--no-trackers] [--max-peers N]\n"
-	"              [--max-up RATE] [--max-down RATE] [--seed-after]\n"
-	"              [-v|-vv] [--log FILE] FILE.torrent MNT\n"
+	"              [--max-up RATE] [--max-down RATE] [--cache-size SIZE]\n"
+	"              [--seed-after] [-v|-vv] [--log FILE] FILE.torrent MNT\n"
 	"      Mount the torrent read-only on the folder MNT and stream its\n"
 	"      files on demand; daemonises once the mount is live.\n"
 	"      -f, --foreground   stay in the foreground\n"
@@ -48,6 +48,9 @@ static const char usage_mount[] =
 	"      -o OPTS            FUSE mount options, e.g. allow_other\n"
 	"      --cache DIR        cache root (default $XDG_CACHE_HOME/p2pfs,\n"
 	"                         else ~/.cache/p2pfs)\n"
+	"      --cache-size SIZE  keep at most SIZE bytes of this torrent on\n"
+	"                         disk (e.g. 500M, 2G; at least 2 pieces):\n"
+	"                         least recently read pieces are dropped\n"
 	"      --port N           listening port (default 0: any free port)\n"
 	"      --bind IP          listen and connect from this address\n"
 	"      --peer IP:PORT     also connect to this peer (repeatable;\n"
@@ -241,6 +244,22 @@ static int cmd_mount(int argc, char **argv)
 			strerror(-e));
 		goto out;
 	}
+	if (m.cache_size) {
+		if (m.cache_size < 2ull * mi->piece_length) {
+			char h[32];
+			fs_cli_human_size(2ull * mi->piece_length, h, sizeof(h));
+			fprintf(stderr, "p2pfs: --cache-size: at least 2 pieces "
+				"(%s) for this torrent\n", h);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		if ((e = cache_set_limit(cache, m.cache_size)) < 0)
+			fprintf(stderr, "p2pfs: %s: cannot shrink the cache to "
+				"--cache-size: %s\n", cache_dir(cache),
+				strerror(-e));
+	}
+	/* for `p2pfs cache ls` (its name) and later runs; not vital */
+	fs_cache_remember(cache_dir(cache), m.torrent);
 	pfs_log(PFS_LOG_INFO, "main", "cache of '%s' in '%s': %u of %u pieces",
 		mi->name, cache_dir(cache), cache_count(cache), mi->npieces);
 

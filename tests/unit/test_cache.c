@@ -1462,6 +1462,309 @@ static void test_files_trust(void **state)
 	ft_free(&t);
 }
 
+/* ---- eviction ------------------------------------------------------------ */
+
+static void bits(uint8_t *bm, const char *pattern)
+{
+	for (size_t i = 0; pattern[i]; i++)
+		if (pattern[i] == '1')
+			bm[i >> 3] |= (uint8_t)(0x80u >> (i & 7));
+}
+
+static void test_evict_pick(void **state)
+{
+	(void)state;
+	uint8_t have[2] = {0}, needed[2] = {0};
+	uint64_t stamp[10] = {50, 10, 30, 30, 20, 0, 0, 0, 0, 40};
+	uint32_t v[10];
+	bits(have, "1111100001"); /* pieces 0-4 and 9 */
+	bits(needed, "0100000000"); /* 1 is the oldest but pinned */
+	struct cache_evict_in in = {
+		.npieces = 10, .piece_length = 100, .total_length = 910,
+		.have = have, .needed = needed, .stamp = stamp,
+		.used = 610, .limit = 0,
+	};
+	/* no limit, or under it: nothing */
+	assert_int_equal(cache_evict_pick(&in, v), 0);
+	in.limit = 610;
+	assert_int_equal(cache_evict_pick(&in, v), 0);
+	/* one byte over: the least recently used unpinned piece, 4 */
+	in.limit = 609;
+	assert_int_equal(cache_evict_pick(&in, v), 1);
+	assert_int_equal(v[0], 4);
+	/* 2 and 3 tie on their stamp: the lower piece goes first */
+	in.limit = 400;
+	assert_int_equal(cache_evict_pick(&in, v), 3);
+	assert_int_equal(v[0], 4);
+	assert_int_equal(v[1], 2);
+	assert_int_equal(v[2], 3);
+	/* the short last piece (10 bytes) frees only its own size */
+	stamp[9] = 1;
+	in.limit = 600;
+	assert_int_equal(cache_evict_pick(&in, v), 1);
+	assert_int_equal(v[0], 9);
+	in.limit = 595;
+	assert_int_equal(cache_evict_pick(&in, v), 2);
+	assert_int_equal(v[1], 4);
+	/* not enough candidates: all of them, pinned 1 never */
+	in.limit = 0;
+	in.limit = 1;
+	assert_int_equal(cache_evict_pick(&in, v), 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_not_equal(v[i], 1);
+	/* nothing verified: nothing */
+	memset(have, 0, sizeof(have));
+	assert_int_equal(cache_evict_pick(&in, v), 0);
+}
+
+static uint64_t disk_bytes(struct fx *f, struct cache *c)
+{
+	struct stat st;
+	assert_int_equal(stat(store_file(f, c, "data"), &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+static bool raw_zero(struct cache *c, uint32_t piece)
+{
+	uint8_t b[PL];
+	ssize_t n = pread(cache_fd(c), b, PL, (off_t)piece * PL);
+	assert_true(n > 0);
+	for (ssize_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* The verified map as it is on disk. */
+static void disk_map(struct fx *f, struct cache *c, uint8_t *bm)
+{
+	uint8_t buf[256];
+	int fd = open(store_file(f, c, "verified"), O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_int_equal(n, (ssize_t)cache_map_size(NP));
+	assert_int_equal(cache_map_decode(buf, (size_t)n, NP, PL, TOTAL, bm),
+			 0);
+}
+
+static void test_evict_lru(void **state)
+{
+	struct fx *f = *state;
+	struct cache *c = open_std(f);
+	struct cache_usage u;
+	uint8_t bm[2];
+	assert_int_equal(cache_set_limit(c, 4 * PL), 0);
+	for (uint32_t i = 0; i < 4; i++)
+		put_piece(c, i, PL, TOTAL);
+	assert_int_equal(cache_flush(c), 0);
+	disk_map(f, c, bm);
+	assert_int_equal(bm[0], 0xf0);
+	cache_usage(c, &u);
+	assert_int_equal(u.used, 4 * PL);
+	assert_int_equal(u.evictions, 0);
+
+	/* the first block of piece 4 makes room: piece 0 goes, durably and
+	 * before its bytes; the map on disk only loses piece 0 (piece 4 waits
+	 * for a flush, which syncs its data first) */
+	put_piece(c, 4, PL, TOTAL);
+	assert_false(cache_has(c, 0));
+	for (uint32_t i = 1; i <= 4; i++)
+		assert_true(cache_has(c, i));
+	assert_true(raw_zero(c, 0));
+	disk_map(f, c, bm);
+	assert_int_equal(bm[0], 0x70);
+	assert_int_equal(cache_flush(c), 0);
+	disk_map(f, c, bm);
+	assert_int_equal(bm[0], 0x78);
+	assert_int_equal(cache_read(c, 0, 0, bm, 1), -ENODATA);
+	cache_usage(c, &u);
+	assert_int_equal(u.used, 4 * PL);
+	assert_int_equal(u.evictions, 1);
+	assert_int_equal(u.verified, 4);
+	assert_true(disk_bytes(f, c) <= 4 * PL);
+	assert_int_equal(cache_check(c), 0);
+
+	/* a read is a use: piece 1 is now the most recent, 2 goes next */
+	check_piece(c, 1, PL, TOTAL);
+	put_piece(c, 5, PL, TOTAL);
+	assert_true(cache_has(c, 1));
+	assert_false(cache_has(c, 2));
+
+	/* pinned pieces stay, even the oldest */
+	cache_pin(c, 3, 3);
+	put_piece(c, 6, PL, TOTAL);
+	assert_true(cache_has(c, 3));
+	assert_false(cache_has(c, 4));
+	cache_unpin(c, 3, 3);
+
+	/* an evicted piece comes back like any missing one */
+	put_piece(c, 0, PL, TOTAL);
+	check_piece(c, 0, PL, TOTAL);
+	assert_int_equal(cache_count(c), 4);
+	assert_true(disk_bytes(f, c) <= 4 * PL);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+
+	/* what the map says after a reopen is what was there */
+	c = open_std(f);
+	assert_int_equal(cache_count(c), 4);
+	for (uint32_t i = 0; i < NP; i++)
+		if (cache_has(c, i))
+			check_piece(c, i, PL, TOTAL);
+	cache_close(c);
+}
+
+static void test_evict_pinned_and_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct cache *c = open_std(f);
+	struct cache_usage u;
+	uint8_t blk[100];
+	memset(blk, 7, sizeof(blk));
+	assert_int_equal(cache_set_limit(c, 2 * PL), 0);
+	put_piece(c, 0, PL, TOTAL);
+	put_piece(c, 1, PL, TOTAL);
+	/* both pinned by a byte range: a third piece cannot make room and
+	 * the store goes over its limit rather than drop a piece in use */
+	cache_pin_range(c, PL - 1, 2);
+	put_piece(c, 2, PL, TOTAL);
+	assert_true(cache_has(c, 0) && cache_has(c, 1) && cache_has(c, 2));
+	cache_usage(c, &u);
+	assert_int_equal(u.used, 3 * PL);
+	cache_unpin_range(c, PL - 1, 2);
+
+	/* unverified pieces being written count, and are never evicted */
+	assert_int_equal(cache_write(c, 3, 0, blk, sizeof(blk)), 0);
+	cache_usage(c, &u);
+	assert_int_equal(u.used, 2 * PL);
+	/* unpinning is a use: 2 (verified last, but not used since) and 0
+	 * went */
+	assert_false(cache_has(c, 2));
+	assert_false(cache_has(c, 0));
+	assert_true(cache_has(c, 1));
+	assert_int_equal(cache_write(c, 4, 0, blk, sizeof(blk)), 0);
+	assert_int_equal(cache_write(c, 5, 0, blk, sizeof(blk)), 0);
+	cache_usage(c, &u);
+	assert_int_equal(u.verified, 0);
+	assert_int_equal(u.used, 3 * PL);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+}
+
+static void test_limit_on_open(void **state)
+{
+	struct fx *f = *state;
+	struct cache *c = open_std(f);
+	uint8_t blk[4096];
+	memset(blk, 9, sizeof(blk));
+	for (uint32_t i = 0; i < 8; i++)
+		put_piece(c, i, PL, TOTAL);
+	/* a piece written but never verified (a crash, a lost peer) */
+	assert_int_equal(cache_write(c, 8, 0, blk, sizeof(blk)), 0);
+	cache_close(c);
+
+	c = open_std(f);
+	assert_true(disk_bytes(f, c) >= 8 * PL + sizeof(blk));
+	assert_int_equal(cache_set_limit(c, 3 * PL + 100), 0);
+	assert_int_equal(cache_count(c), 3);
+	assert_true(raw_zero(c, 8));
+	assert_true(disk_bytes(f, c) <= 3 * PL + 100);
+	for (uint32_t i = 0; i < NP; i++)
+		if (cache_has(c, i))
+			check_piece(c, i, PL, TOTAL);
+	assert_int_equal(cache_check(c), 0);
+	/* no limit: nothing more goes */
+	assert_int_equal(cache_set_limit(c, 0), 0);
+	put_piece(c, 9, PL, TOTAL);
+	assert_int_equal(cache_count(c), 4);
+	cache_close(c);
+}
+
+struct evict_race {
+	struct cache *c;
+	volatile int stop;
+	int bad, hits;
+};
+
+/* Pin, look, read, compare, unpin: like fs answering a read. */
+static void *pin_reader(void *arg)
+{
+	struct evict_race *r = arg;
+	uint8_t want[PL], got[PL];
+	for (uint32_t k = 0; !r->stop && k < 200000; k++) {
+		uint32_t piece = k % (NP - 1);
+		cache_pin(r->c, piece, piece);
+		if (cache_has(r->c, piece)) {
+			if (pread(cache_fd(r->c), got, PL,
+				  (off_t)piece * PL) != (ssize_t)PL)
+				r->bad++;
+			fill(want, PL, piece, 0);
+			if (memcmp(want, got, PL))
+				r->bad++;
+			r->hits++;
+		}
+		cache_unpin(r->c, piece, piece);
+	}
+	return NULL;
+}
+
+static void test_evict_race(void **state)
+{
+	struct fx *f = *state;
+	struct cache *c = open_std(f);
+	struct evict_race r = {.c = c};
+	pthread_t t;
+	assert_int_equal(cache_set_limit(c, 3 * PL), 0);
+	assert_int_equal(pthread_create(&t, NULL, pin_reader, &r), 0);
+	for (uint32_t round = 0; round < 30; round++)
+		for (uint32_t i = 0; i < NP - 1; i++)
+			if (!cache_has(c, i))
+				put_piece(c, i, PL, TOTAL);
+	r.stop = 1;
+	pthread_join(t, NULL);
+	assert_int_equal(r.bad, 0);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+}
+
+/* When the map without the victims cannot be written, nothing is punched:
+ * the victims stay verified and intact, and the store goes over its limit
+ * until a later eviction succeeds. */
+static void test_evict_map_write_fails(void **state)
+{
+	struct fx *f = *state;
+	struct cache *c = open_std(f);
+	struct cache_usage u;
+	assert_int_equal(cache_set_limit(c, 2 * PL), 0);
+	put_piece(c, 0, PL, TOTAL);
+	put_piece(c, 1, PL, TOTAL);
+	assert_int_equal(cache_flush(c), 0); /* the map on disk claims both */
+	/* a folder where the temporary map goes: its open fails */
+	assert_int_equal(mkdir(store_file(f, c, "verified.tmp"), 0700), 0);
+	put_piece(c, 2, PL, TOTAL);
+	assert_true(cache_has(c, 0) && cache_has(c, 1) && cache_has(c, 2));
+	check_piece(c, 0, PL, TOTAL);
+	check_piece(c, 1, PL, TOTAL);
+	cache_usage(c, &u);
+	assert_int_equal(u.used, 3 * PL);
+	assert_int_equal(u.evictions, 0);
+	assert_int_equal(cache_check(c), 0);
+
+	assert_int_equal(rmdir(store_file(f, c, "verified.tmp")), 0);
+	put_piece(c, 3, PL, TOTAL);
+	cache_usage(c, &u);
+	assert_true(u.used <= 2 * PL);
+	assert_int_equal(u.evictions, 2);
+	/* 2 was used least recently (0 and 1 were just read) */
+	assert_false(cache_has(c, 2) || cache_has(c, 0));
+	assert_true(raw_zero(c, 2) && raw_zero(c, 0));
+	check_piece(c, 1, PL, TOTAL);
+	check_piece(c, 3, PL, TOTAL);
+	assert_int_equal(cache_check(c), 0);
+	cache_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1501,6 +1804,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_files_many, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_files_trust, setup,
+						teardown),
+		cmocka_unit_test(test_evict_pick),
+		cmocka_unit_test_setup_teardown(test_evict_lru, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evict_pinned_and_in_flight,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limit_on_open, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_evict_race, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_evict_map_write_fails, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -227,6 +227,30 @@ static void test_interesting(void **state)
 	bt_picker_free(p);
 }
 
+static void test_clear_have(void **state)
+{
+	(void)state;
+	uint8_t bf[2];
+	struct bt_block out[16];
+	struct bt_picker *p = bt_picker_new(10, PL, 10ull * PL);
+	all_bits(bf, 10);
+	bt_picker_set_have(p, 4);
+	bt_picker_want(p, 4, 0); /* had: ignored */
+	assert_false(bt_picker_wanted(p, 4));
+	/* the cache evicted it: wanted and picked again */
+	bt_picker_clear_have(p, 4);
+	assert_false(bt_picker_have(p, 4));
+	assert_int_equal(bt_picker_have_count(p), 0);
+	bt_picker_clear_have(p, 4); /* twice is harmless */
+	bt_picker_clear_have(p, 99);
+	assert_int_equal(bt_picker_check(p), 0);
+	bt_picker_want(p, 4, 0);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 0, out, 16), 4);
+	assert_int_equal(out[0].piece, 4);
+	assert_int_equal(bt_picker_check(p), 0);
+	bt_picker_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_hash_fail),
 		cmocka_unit_test(test_fetch_all_rarest),
 		cmocka_unit_test(test_interesting),
+		cmocka_unit_test(test_clear_have),
 	};
 	return cmocka_run_group_tests_name("picker", tests, NULL, NULL);
 }

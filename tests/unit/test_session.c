@@ -698,6 +698,81 @@ static void test_bad_options(void **state)
 	cache_close(c);
 }
 
+/* ---- a leecher with a cache limit ---- */
+
+/* Wait (bounded) until PIECE is in C; the engine's verdict comes first. */
+static bool wait_has(struct cache *c, uint32_t piece, int secs)
+{
+	for (int i = 0; i < secs * 100; i++) {
+		if (cache_has(c, piece))
+			return true;
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static void test_limit_refetch_and_peers(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *seed_cache = full_cache(f, "seed");
+	struct cache *leech_cache = open_cache(f, "leech");
+	int err = 0;
+	assert_int_equal(cache_set_limit(leech_cache, 4ull * PIECE_LEN), 0);
+	struct bt_session_opts so = {.bind_ip = "127.0.0.1", .no_trackers = true};
+	struct bt_session *seed = bt_session_new(&f->mi, seed_cache, &so, &err);
+	assert_non_null(seed);
+	char peer[64];
+	snprintf(peer, sizeof(peer), "127.0.0.1:%u", bt_session_port(seed));
+	const char *peers[] = {peer};
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+				     .no_trackers = true,
+				     .peers = peers,
+				     .npeers = 1};
+	struct bt_session *leech = bt_session_new(&f->mi, leech_cache, &lo, &err);
+	assert_non_null(leech);
+	assert_int_equal(bt_session_start(seed), 0);
+	assert_int_equal(bt_session_start(leech), 0);
+
+	/* one piece at a time, like a reader: the oldest go */
+	for (uint32_t i = 0; i < 10; i++) {
+		bt_session_want(leech, i, i, 0);
+		assert_true(wait_has(leech_cache, i, 10));
+	}
+	struct cache_usage u;
+	cache_usage(leech_cache, &u);
+	assert_true(u.used <= 4ull * PIECE_LEN);
+	assert_true(u.evictions >= 6);
+	assert_false(cache_has(leech_cache, 0));
+	/* evicted, so wanted again: fetched again, not taken as had */
+	bt_session_want(leech, 0, 0, 0);
+	assert_true(wait_has(leech_cache, 0, 10));
+	assert_int_equal(cache_check(leech_cache), 0);
+
+	/* the peer snapshot names the seed within a couple of seconds */
+	struct bt_peer_info pi[4];
+	size_t n = 0;
+	for (int i = 0; i < 300 && n == 0; i++) {
+		n = bt_session_peers(leech, pi, 4);
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(n, 1);
+	assert_string_equal(pi[0].addr, peer);
+	assert_memory_equal(pi[0].peer_id, "-PF0100-", 8);
+	assert_true(pi[0].seed);
+	assert_false(pi[0].incoming);
+	assert_true(pi[0].downloaded >= 10ull * PIECE_LEN);
+	assert_int_equal(bt_session_peers(leech, NULL, 0), 1);
+
+	bt_session_stop(leech);
+	bt_session_stop(seed);
+	bt_session_free(leech);
+	bt_session_free(seed);
+	cache_close(seed_cache);
+	cache_close(leech_cache);
+}
+
 int main(void)
 {
 	pfs_log_set_level(getenv("P2PFS_TEST_DEBUG") ? PFS_LOG_DEBUG : PFS_LOG_ERROR);
@@ -710,6 +785,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upload_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limit_refetch_and_peers, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests_name("session", tests, NULL, NULL);
 }

@@ -1,0 +1,335 @@
+/* Unit tests for fs_xattr (the values of the p2pfs xattrs: stats
+ * round-trip, peer lines, client names, flags, progress bars), and for the
+ * pure helpers the cache limit added elsewhere in fs/: fs_cli_parse_size,
+ * mount's --cache-size, fs_ra_limit and fs_ra_pin_window. No FUSE, no
+ * network. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_cli.h"
+#include "fs_tree.h"
+#include "fs_xattr.h"
+
+#define MIB (1024ull * 1024)
+
+static void test_stats_roundtrip(void **state)
+{
+	(void)state;
+	struct fs_xattr_stats st =
+				  {
+				      .down_rate = 1234567,
+				      .up_rate = 89,
+				      .downloaded = 1ull << 40,
+				      .uploaded = 7,
+				      .peers = 3,
+				      .seeds = 2,
+				      .have = 12,
+				      .npieces = 40,
+				      .hash_fails = 1,
+				      .cache_used = 8 * MIB,
+				      .cache_limit = 8 * MIB,
+				      .evictions = UINT64_MAX,
+				  },
+			      back;
+	char buf[1024];
+	int n = fs_xattr_stats_format(&st, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal((size_t)n, strlen(buf));
+	assert_non_null(strstr(buf, "down_rate 1234567\n"));
+	assert_non_null(strstr(buf, "pieces_have 12\npieces_total 40\n"));
+	assert_non_null(strstr(buf, "evictions 18446744073709551615\n"));
+	assert_int_equal(fs_xattr_stats_parse(buf, (size_t)n, &back), 0);
+	assert_memory_equal(&st, &back, sizeof(st));
+
+	/* too small: -ERANGE, never a cut value */
+	assert_int_equal(fs_xattr_stats_format(&st, buf, 20), -ERANGE);
+	assert_int_equal(fs_xattr_stats_format(&st, buf, 0), -ERANGE);
+	assert_int_equal(fs_xattr_stats_format(&st, buf, (size_t)n), -ERANGE);
+	assert_int_equal(fs_xattr_stats_format(&st, buf, (size_t)n + 1), n);
+
+	/* unknown keys and any order are fine; missing or bad values not */
+	const char *ok =
+	    "new_key 5\nevictions 1\ncache_limit 0\ncache_used 9\n"
+	    "hash_fails 0\npieces_total 4\npieces_have 4\nseeds 0\n"
+	    "peers 0\nuploaded 0\ndownloaded 0\nup_rate 0\n"
+	    "down_rate 0";
+	assert_int_equal(fs_xattr_stats_parse(ok, strlen(ok), &back), 0);
+	assert_int_equal(back.npieces, 4);
+	assert_int_equal(back.cache_used, 9);
+	const char *bad[] = {
+	    "",
+	    "down_rate 1\n",
+	    "peers x\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(
+		    fs_xattr_stats_parse(bad[i], strlen(bad[i]), &back),
+		    -EINVAL);
+	char mod[1024];
+	memcpy(mod, buf, (size_t)n);
+	char *p = strstr(mod, "peers 3");
+	p[6] = '-'; /* "peers -" */
+	assert_int_equal(fs_xattr_stats_parse(mod, (size_t)n, &back), -EINVAL);
+	memcpy(mod, buf, (size_t)n);
+	p = strstr(mod, "seeds 2\n");
+	memcpy(p, "seeds 99999999999", 17); /* overflows a u32, eats a line */
+	assert_int_equal(fs_xattr_stats_parse(mod, (size_t)n, &back), -EINVAL);
+	/* a value is only read within its length */
+	assert_int_equal(fs_xattr_stats_parse(buf, (size_t)n - 21, &back),
+			 -EINVAL);
+}
+
+static void id(uint8_t out[20], const char *s)
+{
+	memset(out, 0xee, 20);
+	memcpy(out, s, strlen(s));
+}
+
+static void test_client(void **state)
+{
+	(void)state;
+	uint8_t pid[20];
+	char out[32];
+	struct {
+		const char *id, *want;
+	} cases[] = {
+	    {"-TR3000-", "Transmission/3000"},
+	    {"-qB4630-", "qBittorrent/4630"},
+	    {"-PF0100-", "p2pfs/0100"},
+	    {"-ZZ12\x01"
+	     "4-",
+	     "ZZ/12?4"},
+	    {"A2-1-36-0-", "aria2/1.36.0"},
+	    {"A2-1-37-12-", "aria2/1.37.12"},
+	    {"A2-x", "aria2/?"},
+	    {"M7-2-0--", "M7-2-0--"},
+	    {"\x01\x02", "unknown"},
+	    {"ab cd", "ab"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		id(pid, cases[i].id);
+		fs_xattr_client(pid, out, sizeof(out));
+		assert_string_equal(out, cases[i].want);
+		assert_null(strchr(out, ' '));
+	}
+	id(pid, "-TR3000-");
+	fs_xattr_client(pid, out, 6);
+	assert_string_equal(out, "Trans");
+}
+
+static void test_peers(void **state)
+{
+	(void)state;
+	struct bt_peer_info p[3];
+	char flags[8], buf[256];
+	memset(p, 0, sizeof(p));
+	fs_xattr_flags(&p[0], flags);
+	assert_string_equal(flags, "-");
+	p[0].am_interested = true;
+	p[0].peer_choking = true;
+	p[0].peer_interested = true;
+	p[0].am_choking = true;
+	fs_xattr_flags(&p[0], flags);
+	assert_string_equal(flags, "du");
+	p[0].peer_choking = p[0].am_choking = false;
+	p[0].incoming = p[0].seed = p[0].fast = true;
+	fs_xattr_flags(&p[0], flags);
+	assert_string_equal(flags, "DUISF");
+
+	snprintf(p[0].addr, sizeof(p[0].addr), "127.0.0.2:6881");
+	id(p[0].peer_id, "A2-1-36-0-");
+	p[0].down_rate = 1500.7;
+	p[0].up_rate = 3;
+	snprintf(p[1].addr, sizeof(p[1].addr), "[::1]:7 x\n"); /* odd text */
+	id(p[1].peer_id, "-TR3000-");
+	size_t n = fs_xattr_peers_format(p, 2, buf, sizeof(buf));
+	assert_int_equal(n, strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"
+				   "[::1]:7?x? Transmission/3000 0 0 -\n"));
+	assert_memory_equal(buf,
+			    "127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"
+			    "[::1]:7?x? Transmission/3000 0 0 -\n",
+			    n);
+
+	/* whole lines only */
+	size_t one = fs_xattr_peers_format(p, 2, buf, 45);
+	assert_int_equal(one,
+			 strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"));
+	assert_int_equal(fs_xattr_peers_format(p, 2, buf, 10), 0);
+	assert_int_equal(fs_xattr_peers_format(p, 0, buf, sizeof(buf)), 0);
+
+	/* and back */
+	struct fs_xattr_peer q;
+	const char *l = "127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF";
+	assert_int_equal(fs_xattr_peer_parse(l, strlen(l), &q), 0);
+	assert_string_equal(q.addr, "127.0.0.2:6881");
+	assert_string_equal(q.client, "aria2/1.36.0");
+	assert_int_equal(q.down_rate, 1500);
+	assert_int_equal(q.up_rate, 3);
+	assert_string_equal(q.flags, "DUISF");
+	const char *bad[] = {
+	    "",
+	    "a b c d",
+	    "a b 1 2 F extra",
+	    "a b x 2 F",
+	    "a b 1 -2 F",
+	    "a b 1 99999999999999999999999 F",
+	    "a b 1 2 FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(
+		    fs_xattr_peer_parse(bad[i], strlen(bad[i]), &q), -EINVAL);
+	/* only LEN bytes count */
+	assert_int_equal(fs_xattr_peer_parse(l, 20, &q), -EINVAL);
+}
+
+static void test_bar(void **state)
+{
+	(void)state;
+	char b[11];
+	fs_xattr_bar(0, b, 10);
+	assert_string_equal(b, "..........");
+	fs_xattr_bar(37.5, b, 10);
+	assert_string_equal(b, "###.......");
+	fs_xattr_bar(99.99, b, 10);
+	assert_string_equal(b, "#########.");
+	fs_xattr_bar(100, b, 10);
+	assert_string_equal(b, "##########");
+	fs_xattr_bar(250, b, 10);
+	assert_string_equal(b, "##########");
+	fs_xattr_bar(-3, b, 10);
+	assert_string_equal(b, "..........");
+	fs_xattr_bar(0.0 / 0.0, b, 10);
+	assert_string_equal(b, "..........");
+	fs_xattr_bar(50, b, 0);
+	assert_string_equal(b, "");
+}
+
+static void test_parse_size(void **state)
+{
+	(void)state;
+	struct {
+		const char *s;
+		uint64_t v;
+	} ok[] = {
+	    {"1", 1},
+	    {"4096", 4096},
+	    {"500M", 500 * MIB},
+	    {"2G", 2048 * MIB},
+	    {"1.5G", 1536 * MIB},
+	    {"8m", 8 * MIB},
+	    {"64KiB", 65536},
+	    {"3MB", 3 * MIB},
+	    {"1T", 1024 * 1024 * MIB},
+	    {"0.5K", 512},
+	    {"4194304T", 1ull << 62},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		uint64_t v = 0;
+		assert_int_equal(fs_cli_parse_size(ok[i].s, &v), 0);
+		assert_int_equal(v, ok[i].v);
+	}
+	const char *bad[] = {"",	 "0",
+			     "0M",	 "-1M",
+			     "M",	 "1.5",
+			     "1.G",	 ".5G",
+			     "1X",	 "1GG",
+			     "1 G",	 " 1G",
+			     "4194305T", "99999999999999999999",
+			     "1Gi B",	 "0.0001K"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t v = 77;
+		assert_int_equal(fs_cli_parse_size(bad[i], &v), -EINVAL);
+		assert_int_equal(v, 77);
+	}
+	assert_int_equal(fs_cli_parse_size(NULL, NULL), -EINVAL);
+
+	struct fs_cli_mount m;
+	char err[128];
+	char *a[] = {"mount", "--cache-size", "8M", "x.torrent", "/mnt", NULL};
+	assert_int_equal(fs_cli_parse_mount(5, a, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.cache_size, 8 * MIB);
+	fs_cli_mount_release(&m);
+	char *b[] = {"mount", "x.torrent", "/mnt", NULL};
+	assert_int_equal(fs_cli_parse_mount(3, b, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.cache_size, 0);
+	fs_cli_mount_release(&m);
+	char *c[] = {"mount", "--cache-size=lots", "x.torrent", "/mnt", NULL};
+	assert_int_equal(fs_cli_parse_mount(4, c, &m, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "bad cache size 'lots' (e.g. 500M, 2G)");
+	fs_cli_mount_release(&m);
+}
+
+static void test_ra_limit(void **state)
+{
+	(void)state;
+	const uint32_t pl = 1u << 20;
+	struct fs_ra ra;
+	uint32_t f, l;
+	fs_ra_init(&ra, pl);
+	struct fs_ra d = ra;
+	fs_ra_limit(&ra, pl, 4 * MIB);
+	assert_int_equal(ra.start, 4 * MIB);
+	assert_int_equal(ra.max, 4 * MIB);
+	assert_int_equal(ra.window, 4 * MIB);
+
+	/* nothing before the first read */
+	assert_false(fs_ra_pin_window(&ra, pl, 0, 40 * MIB, 0, &f, &l));
+	/* a file at torrent offset 3 MiB + 10: read its first 128 KiB */
+	uint64_t off = 3 * MIB + 10;
+	assert_true(
+	    fs_ra_update(&ra, pl, off, 40 * MIB, 0, 128 * 1024, &f, &l));
+	assert_true(l - f + 1 <= 5); /* read-ahead asks at most 4 MiB + 1 */
+	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, 0, &f, &l));
+	assert_int_equal(f, 3);
+	assert_int_equal(l, (uint32_t)((off + 128 * 1024 + 4 * MIB - 1) / pl));
+	/* a budget caps it further */
+	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, MIB, &f, &l));
+	assert_int_equal(f, 3);
+	assert_int_equal(l, (uint32_t)((off + 128 * 1024 + MIB - 1) / pl));
+	/* sequential reads never grow it past the clamp */
+	for (uint64_t o = 128 * 1024; o < 20 * MIB; o += 128 * 1024)
+		fs_ra_update(&ra, pl, off, 40 * MIB, o, 128 * 1024, &f, &l);
+	assert_int_equal(ra.window, 4 * MIB);
+	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, 0, &f, &l));
+	assert_int_equal(f, (uint32_t)((off + 20 * MIB - 1) / pl));
+	assert_int_equal(l, (uint32_t)((off + 24 * MIB - 1) / pl));
+	/* near the end it stops at the file's last piece */
+	fs_ra_update(&ra, pl, off, 40 * MIB, 40 * MIB - 100, 100, &f, &l);
+	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, 0, &f, &l));
+	assert_int_equal(f, (uint32_t)((off + 40 * MIB - 1) / pl));
+	assert_int_equal(l, f);
+	/* a smaller cap shrinks the window at once; no cap restores the
+	 * defaults, and the window then grows again with sequential reads */
+	fs_ra_limit(&ra, pl, 2 * MIB);
+	assert_int_equal(ra.window, 2 * MIB);
+	assert_int_equal(ra.max, 2 * MIB);
+	fs_ra_limit(&ra, pl, 0);
+	assert_int_equal(ra.start, d.start);
+	assert_int_equal(ra.max, d.max);
+	assert_int_equal(ra.window, 2 * MIB);
+	fs_ra_limit(&ra, pl, 1ull << 40);
+	assert_int_equal(ra.max, d.max);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_stats_roundtrip),
+	    cmocka_unit_test(test_client),
+	    cmocka_unit_test(test_peers),
+	    cmocka_unit_test(test_bar),
+	    cmocka_unit_test(test_parse_size),
+	    cmocka_unit_test(test_ra_limit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
