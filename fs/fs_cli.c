@@ -19,6 +19,7 @@ enum {
 	OPT_NO_TRACKERS,
 	OPT_LOG,
 	OPT_MAX_PEERS,
+	OPT_FETCH_ALL,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -76,6 +77,7 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"peer", required_argument, NULL, OPT_PEER},
 		{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},
 		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
+		{"fetch-all", no_argument, NULL, OPT_FETCH_ALL},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log", required_argument, NULL, OPT_LOG},
 		{"help", no_argument, NULL, 'h'},
@@ -144,6 +146,9 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 			break;
 		case OPT_LOG:
 			m->log_file = optarg;
+			break;
+		case OPT_FETCH_ALL:
+			m->fetch_all = true;
 			break;
 		default:
 			bad_option(c, argv, err, errlen);

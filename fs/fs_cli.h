@@ -27,6 +27,7 @@ struct fs_cli_mount {
 	bool foreground;        /* -f, also set by -d */
 	bool debug;             /* -d */
 	bool no_trackers;       /* --no-trackers */
+	bool fetch_all;         /* --fetch-all */
 	bool help;              /* -h/--help: print usage, nothing else */
 };
 

@@ -39,7 +39,7 @@
 static const char usage_mount[] =
 	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
 	"              [--peer IP:PORT]... [--no-trackers] [--max-peers N]\n"
-	"              [-v|-vv] [--log FILE] FILE.torrent MNT\n"
+	"              [--fetch-all] [-v|-vv] [--log FILE] FILE.torrent MNT\n"
 	"      Mount the torrent read-only on the folder MNT and stream its\n"
 	"      files on demand; daemonises once the mount is live.\n"
 	"      -f, --foreground   stay in the foreground\n"
@@ -53,6 +53,9 @@ static const char usage_mount[] =
 	"                         IPv6 as [ADDR]:PORT)\n"
 	"      --no-trackers      ignore the torrent's trackers\n"
 	"      --max-peers N      connection limit (default 50)\n"
+	"      --fetch-all        also fetch the rest of the torrent in the\n"
+	"                         background (default: only what is read,\n"
+	"                         plus read-ahead)\n"
 	"      -v, --verbose      log more (-v info, -vv debug)\n"
 	"      --log FILE         append the log to FILE instead of stderr\n";
 static const char usage_umount[] =
@@ -243,6 +246,7 @@ static int cmd_mount(int argc, char **argv)
 		.npeers = m.npeers,
 		.no_trackers = m.no_trackers,
 		.max_peers = m.max_peers,
+		.fetch_all = m.fetch_all,
 	};
 	if (!(session = bt_session_new(mi, cache, &so, &e))) {
 		if (e == -EINVAL) {
