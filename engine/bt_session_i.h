@@ -70,6 +70,7 @@ struct bt_peer {
 	struct bt_out_req *out;
 	size_t nout;
 	bool slow;         /* far slower than the best peer: no due blocks */
+	struct event *read_ev;  /* the socket's reads (see bt_peer.c) */
 	struct bt_block *in; /* requests queued from the peer */
 	size_t nin_head, nin;
 	uint64_t connected_at, last_recv, last_send, last_block, snubbed_until;
