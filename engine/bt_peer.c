@@ -243,7 +243,8 @@ void bt_peer_fill(struct bt_peer *p)
 				   blocks, depth - p->nout);
 	send_requests(p, blocks, n, now);
 	/* a due piece gets this peer's share even past the depth */
-	if (!slow && p->nout >= depth && bt_picker_next_deadline(s->picker) <= now)
+	if (!slow && p->nout >= depth &&
+	    bt_picker_next_deadline(s->picker) <= now)
 		preempt(p, now);
 }
 
@@ -597,7 +598,8 @@ static void read_cb(struct bufferevent *bev, void *arg)
 				return;
 			}
 			evbuffer_remove(in, mem, 4 + (size_t)len);
-			if (bt_wire_parse(mem, 4 + (size_t)len, &p->s->lim, &m) <= 0) {
+			if (bt_wire_parse(mem, 4 + (size_t)len, &p->s->lim,
+					  &m) <= 0) {
 				free(mem);
 				bt_peer_close(p, "protocol error");
 				return;

@@ -432,7 +432,8 @@ static size_t pick_wants(struct bt_picker *p, const uint8_t *peer_bf,
 		size_t lim = max;
 		if (d <= now && p->due_share < 1000) {
 			/* a due piece is spread over the peers by rate */
-			size_t cap = ((size_t)a->nblocks * p->due_share + 999) / 1000;
+			size_t cap =
+				((size_t)a->nblocks * p->due_share + 999) / 1000;
 			if (cap < 2)
 				cap = 2;
 			if (n + cap < lim)
@@ -453,7 +454,8 @@ static size_t pick_background(struct bt_picker *p, const uint8_t *peer_bf,
 	for (size_t i = 0; i < p->nact && n < max; i++) {
 		struct active *a = p->act[i];
 		if (p->state[a->piece] == PS_ACTIVE && bt_bit_get(peer_bf, a->piece))
-			n = take_blocks(p, a, false, now, NULL, NULL, out, n, max);
+			n = take_blocks(p, a, false, now, NULL, NULL, out, n,
+					max);
 	}
 	while (n < max) {
 		uint32_t best = UINT32_MAX, best_avail = UINT32_MAX;

@@ -222,7 +222,8 @@ void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
 		      uint32_t len)
 {
 	if (begin % BT_BLOCK_SIZE ||
-	    len != bt_picker_block_len(s->picker, piece, begin / BT_BLOCK_SIZE)) {
+	    len != bt_picker_block_len(s->picker, piece,
+				       begin / BT_BLOCK_SIZE)) {
 		free(mem); /* not a block we ask for */
 		return;
 	}

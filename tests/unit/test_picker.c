@@ -240,10 +240,9 @@ static void test_late_duplicates(void **state)
 	/* requested at t=1000, due at 1000: a second peer gets duplicates
 	 * only once the requests are late */
 	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 1000, out, 16), 4);
-	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 1000 + BT_PICKER_LATE_MS - 1,
-					out, 16), 0);
-	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 1000 + BT_PICKER_LATE_MS,
-					out, 16), 4);
+	uint64_t late = 1000 + BT_PICKER_LATE_MS;
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, late - 1, out, 16), 0);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, late, out, 16), 4);
 	assert_int_equal(bt_picker_requests(p, 3, 0), 2);
 	/* the first copy to arrive wins; the other one is still counted, so
 	 * the caller knows to cancel it */
@@ -295,7 +294,8 @@ static void test_prefetch_dropped(void **state)
 	bt_picker_unprefetch(p, 6);
 	assert_int_equal(bt_picker_want_count(p), 1);
 	for (uint32_t b = 0; b < 3; b++)
-		assert_int_equal(bt_picker_received(p, 6, b * BT_BLOCK_SIZE, 1), 0);
+		assert_int_equal(bt_picker_received(p, 6, b * BT_BLOCK_SIZE, 1),
+				 0);
 	assert_int_equal(bt_picker_received(p, 6, 3 * BT_BLOCK_SIZE, 1), 1);
 	/* without fetch-all nothing but piece 7's rest is picked now */
 	bt_picker_abort(p, 5, 0);

@@ -1,6 +1,7 @@
 /* Unit tests for bt_session: two engines in one process over loopback
- * (wants, read-ahead claims given back, fetch-all), and hostile peers (a liar sending bad blocks, a peer sending garbage) that
- * must be dropped without a wrong byte ever being marked verified. */
+ * (wants, read-ahead claims given back, fetch-all), and hostile peers (a
+ * liar sending bad blocks, a peer sending garbage) that must be dropped
+ * without a wrong byte ever being marked verified. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -434,8 +435,8 @@ int main(void)
 	pfs_log_set_level(getenv("P2PFS_TEST_DEBUG") ? PFS_LOG_DEBUG : PFS_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_two_engines, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prefetch_and_fetch_all, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch_and_fetch_all,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_liar_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
