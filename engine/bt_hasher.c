@@ -17,11 +17,14 @@
 
 enum { JOB_WRITE, JOB_VERIFY };
 
+#define HASHER_WAKE_BYTES (256u << 10)
+
 struct bt_job {
 	struct bt_job *next;
 	int type;
 	uint32_t piece, begin, len;
-	uint8_t *data;
+	uint8_t *mem;        /* owned allocation that holds data */
+	const uint8_t *data;
 };
 
 struct done_msg {
@@ -114,7 +117,7 @@ static void *hasher_main(void *arg)
 
 		if (j) {
 			dirty |= run_job(s, j);
-			free(j->data);
+			free(j->mem);
 			free(j);
 		}
 		struct timespec now;
@@ -136,7 +139,7 @@ static void *hasher_main(void *arg)
 	while (s->job_head) {
 		struct bt_job *j = s->job_head;
 		s->job_head = j->next;
-		free(j->data);
+		free(j->mem);
 		free(j);
 	}
 	s->job_tail = NULL;
@@ -172,20 +175,28 @@ void bt_hasher_stop(struct bt_session *s)
 }
 
 static int enqueue(struct bt_session *s, int type, uint32_t piece,
-		   uint32_t begin, uint8_t *data, uint32_t len)
+		   uint32_t begin, uint8_t *mem, const uint8_t *data,
+		   uint32_t len)
 {
 	struct bt_job *j = malloc(sizeof(*j));
 	if (!j) {
-		free(data);
+		free(mem);
 		return -ENOMEM;
 	}
 	j->next = NULL;
 	j->type = type;
 	j->piece = piece;
 	j->begin = begin;
+	j->mem = mem;
 	j->data = data;
 	j->len = len;
 	pthread_mutex_lock(&s->job_lock);
+	/* Writes are batched: the thread is woken for a verify job (a whole
+	 * piece, written first) or once HASHER_WAKE_BYTES wait, not for
+	 * every block; and only when it may sleep (on an empty queue or one
+	 * it has not been woken for). */
+	bool wake = type == JOB_VERIFY ||
+		    s->job_bytes + len >= HASHER_WAKE_BYTES;
 	if (s->job_tail)
 		s->job_tail->next = j;
 	else
@@ -193,20 +204,21 @@ static int enqueue(struct bt_session *s, int type, uint32_t piece,
 	s->job_tail = j;
 	if (type == JOB_WRITE)
 		s->job_bytes += len;
-	pthread_cond_signal(&s->job_cond);
+	if (wake)
+		pthread_cond_signal(&s->job_cond);
 	pthread_mutex_unlock(&s->job_lock);
 	return 0;
 }
 
 int bt_hasher_write(struct bt_session *s, uint32_t piece, uint32_t begin,
-		    uint8_t *data, uint32_t len)
+		    uint8_t *mem, const uint8_t *data, uint32_t len)
 {
-	return enqueue(s, JOB_WRITE, piece, begin, data, len);
+	return enqueue(s, JOB_WRITE, piece, begin, mem, data, len);
 }
 
 int bt_hasher_verify(struct bt_session *s, uint32_t piece)
 {
-	return enqueue(s, JOB_VERIFY, piece, 0, NULL, 0);
+	return enqueue(s, JOB_VERIFY, piece, 0, NULL, NULL, 0);
 }
 
 size_t bt_hasher_queued_bytes(struct bt_session *s)

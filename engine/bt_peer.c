@@ -1,7 +1,9 @@
 /* bt_peer — one peer connection on the engine thread.
  *
  * A bufferevent carries the BEP 3 wire protocol (plus the BEP 6 fast
- * extension's have_all/have_none/reject); bt_wire decodes and validates
+ * extension's have_all/have_none/reject) out; the socket is read by an
+ * event of our own in big readv(2)s into the bufferevent's input (libevent
+ * 2.1 reads 4 KiB a call). bt_wire decodes and validates
  * every message against the torrent before it gets here. Outgoing requests
  * come from the picker and are pipelined (the depth follows the peer's
  * measured rate); incoming requests are admitted by bt_choker (bounds,
@@ -16,7 +18,9 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -32,6 +36,21 @@
 #define IDLE_TIMEOUT_MS 180000
 #define KEEPALIVE_MS 90000
 #define SNUB_MS 15000
+/* Bytes one read(2) may take from a peer's socket. The socket is read here,
+ * not by the bufferevent (which only writes): libevent 2.1 reads at most
+ * 4 KiB a call, a syscall and a callback per 4 KiB at swarm speed. */
+#define READ_MAX (256 * 1024)
+/* Pipeline depth = rate x PIPELINE_MS (bandwidth x delay), at least
+ * PIPELINE_MIN blocks: enough to keep a fast link busy, short enough that
+ * a due-now piece does not queue behind seconds of read-ahead. */
+#define PIPELINE_MS 100
+#define PIPELINE_MIN 16
+/* A peer SLOW_RATIO times slower than the fastest gets no block that is
+ * due already (it may still serve read-ahead; a block of it that comes due
+ * while it sits there is re-requested from a fast peer once late). */
+#define SLOW_RATIO 8
+/* Most requests one due piece may displace on a peer at a time. */
+#define PREEMPT_MAX 32
 
 static void peer_send(struct bt_peer *p, const struct bt_msg *m)
 {
@@ -103,9 +122,100 @@ static bool queued_fn(void *arg, uint32_t piece, uint32_t begin)
 
 static size_t target_depth(const struct bt_peer *p)
 {
-	/* keep about half a second of this peer's rate in flight */
-	size_t d = 32 + (size_t)(p->down_rate * 0.5 / BT_BLOCK_SIZE);
+	size_t d = PIPELINE_MIN + (size_t)(p->down_rate * PIPELINE_MS / 1000.0 /
+					   BT_BLOCK_SIZE);
 	return d > BT_MAX_OUT_REQS ? BT_MAX_OUT_REQS : d;
+}
+
+static void send_requests(struct bt_peer *p, const struct bt_block *blocks,
+			  size_t n, uint64_t now)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct bt_out_req *r = &p->out[p->nout++];
+		r->piece = blocks[i].piece;
+		r->begin = blocks[i].begin;
+		r->length = blocks[i].length;
+		r->sent = now;
+		peer_send_block_msg(p, BT_MSG_REQUEST, r->piece, r->begin,
+				    r->length);
+	}
+}
+
+void bt_peer_rank(struct bt_session *s)
+{
+	double best = 0;
+	for (struct bt_peer *q = s->peers; q; q = q->next)
+		if (q->handshaken && !q->peer_choking && q->down_rate > best)
+			best = q->down_rate;
+	for (struct bt_peer *q = s->peers; q; q = q->next)
+		q->slow = q->down_rate * SLOW_RATIO < best;
+}
+
+void bt_peer_steal_due(struct bt_session *s, uint64_t now)
+{
+	for (struct bt_peer *q = s->peers; q; q = q->next) {
+		if (!q->slow)
+			continue;
+		for (size_t i = q->nout; i-- > 0;) {
+			struct bt_out_req r = q->out[i];
+			int64_t d = bt_picker_deadline(s->picker, r.piece);
+			if (d >= 0 && (uint64_t)d <= now)
+				bt_peer_cancel(q, r.piece, r.begin);
+		}
+	}
+}
+
+/* This peer's share of the swarm's rate, in per mille, for spreading the
+ * blocks of a due piece (an even share while rates are unknown). */
+static uint32_t due_share(const struct bt_peer *p)
+{
+	double sum = 0;
+	uint32_t n = 0;
+	for (const struct bt_peer *q = p->s->peers; q; q = q->next) {
+		if (!q->handshaken || q->peer_choking || q->slow)
+			continue;
+		sum += q->down_rate;
+		n++;
+	}
+	if (n <= 1)
+		return 1000;
+	/* half by measured rate, half even: a peer's rate follows what it
+	 * was given, so a pure rate split would starve a peer for good */
+	double share = 0.5 / n + (sum > 0 ? 0.5 * p->down_rate / sum : 0.5 / n);
+	/* a little over its share: the last blocks go to whoever is free */
+	return (uint32_t)(share * 1250);
+}
+
+/* The pipeline is full but blocks are due now: cancel the newest requests
+ * of later pieces (the peer answers in order, so they sit behind what is
+ * due) and ask for the due blocks in their place. */
+static void preempt(struct bt_peer *p, uint64_t now)
+{
+	struct bt_session *s = p->s;
+	struct bt_block blocks[PREEMPT_MAX];
+	size_t room = BT_MAX_OUT_REQS - p->nout;
+	if (room > PREEMPT_MAX)
+		room = PREEMPT_MAX;
+	/* usually nothing due is left unrequested: then this is all */
+	size_t n = bt_picker_pick_due(s->picker, p->have, queued_fn, p, now,
+				      blocks, room);
+	if (!n)
+		return;
+	size_t cancelled = 0;
+	for (size_t i = p->nout; i-- > 0 && cancelled < n;) {
+		struct bt_out_req r = p->out[i];
+		int64_t d = bt_picker_deadline(s->picker, r.piece);
+		if (d >= 0 && (uint64_t)d <= now)
+			continue;
+		peer_send_block_msg(p, BT_MSG_CANCEL, r.piece, r.begin,
+				    r.length);
+		bt_picker_abort(s->picker, r.piece, r.begin);
+		memmove(&p->out[i], &p->out[i + 1],
+			(p->nout - i - 1) * sizeof(*p->out));
+		p->nout--;
+		cancelled++;
+	}
+	send_requests(p, blocks, n, now);
 }
 
 void bt_peer_fill(struct bt_peer *p)
@@ -116,21 +226,29 @@ void bt_peer_fill(struct bt_peer *p)
 	uint64_t now = bt_now_ms();
 	if (now < p->snubbed_until)
 		return;
-	size_t depth = target_depth(p);
-	if (p->nout >= depth || bt_hasher_queued_bytes(s) > BT_HASHER_MAX_BYTES)
+	if (bt_hasher_queued_bytes(s) > BT_HASHER_MAX_BYTES)
 		return;
-	struct bt_block blocks[BT_MAX_OUT_REQS];
-	size_t n = bt_picker_pick(s->picker, p->have, queued_fn, p, now, blocks,
-				  depth - p->nout);
-	for (size_t i = 0; i < n; i++) {
-		struct bt_out_req *r = &p->out[p->nout++];
-		r->piece = blocks[i].piece;
-		r->begin = blocks[i].begin;
-		r->length = blocks[i].length;
-		r->sent = now;
-		peer_send_block_msg(p, BT_MSG_REQUEST, r->piece, r->begin,
-				    r->length);
+	size_t depth = target_depth(p);
+	bool slow = p->slow;
+	bt_picker_set_due_share(s->picker, due_share(p));
+	if (p->nout >= depth) {
+		if (!slow && bt_picker_next_deadline(s->picker) <= now)
+			preempt(p, now);
+		return;
 	}
+	struct bt_block blocks[BT_MAX_OUT_REQS];
+	size_t n;
+	if (slow) /* due blocks go to the fast peers */
+		n = bt_picker_pick_after(s->picker, p->have, now, now, blocks,
+					 depth - p->nout);
+	else
+		n = bt_picker_pick(s->picker, p->have, queued_fn, p, now,
+				   blocks, depth - p->nout);
+	send_requests(p, blocks, n, now);
+	/* a due piece gets this peer's share even past the depth */
+	if (!slow && p->nout >= depth &&
+	    bt_picker_next_deadline(s->picker) <= now)
+		preempt(p, now);
 }
 
 static void abort_all_requests(struct bt_peer *p)
@@ -466,13 +584,7 @@ static int on_msg(struct bt_peer *p, const struct bt_msg *m)
 		on_cancel(p, m);
 		break;
 	case BT_MSG_PIECE:
-		if (take_out_req(p, m->index, m->begin, (uint32_t)m->data_len))
-			p->last_block = bt_now_ms();
-		p->recv_bytes += m->data_len;
-		p->total_down += m->data_len;
-		bt_session_block(s, p, m->index, m->begin, m->data,
-				 (uint32_t)m->data_len);
-		bt_peer_fill(p);
+		/* read_cb hands pieces to on_piece() */
 		break;
 	case BT_MSG_REJECT:
 		if (!p->fast) {
@@ -487,6 +599,18 @@ static int on_msg(struct bt_peer *p, const struct bt_msg *m)
 		break;
 	}
 	return 0;
+}
+
+/* A piece message parsed from MEM (which this takes over). */
+static void on_piece(struct bt_peer *p, const struct bt_msg *m, uint8_t *mem)
+{
+	if (take_out_req(p, m->index, m->begin, (uint32_t)m->data_len))
+		p->last_block = bt_now_ms();
+	p->recv_bytes += m->data_len;
+	p->total_down += m->data_len;
+	bt_session_block(p->s, p, m->index, m->begin, mem, m->data,
+			 (uint32_t)m->data_len);
+	bt_peer_fill(p);
 }
 
 static int on_handshake(struct bt_peer *p, const uint8_t *hs)
@@ -539,10 +663,10 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	}
 	for (;;) {
 		size_t avail = evbuffer_get_length(in);
-		uint8_t lenb[4];
+		uint8_t lenb[5];
 		if (avail < 4)
 			break;
-		evbuffer_copyout(in, lenb, 4);
+		evbuffer_copyout(in, lenb, avail < 5 ? 4 : 5);
 		uint32_t len = (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 |
 			       (uint32_t)lenb[2] << 8 | lenb[3];
 		if (len > p->s->lim.max_msg_len) {
@@ -551,6 +675,25 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		}
 		if (avail < 4 + (size_t)len)
 			break;
+		if (len > 1 && lenb[4] == BT_MSG_PIECE) {
+			/* one copy, straight into the buffer the disk write
+			 * takes over (no pullup, no second copy) */
+			uint8_t *mem = malloc(4 + (size_t)len);
+			struct bt_msg m;
+			if (!mem) {
+				bt_peer_close(p, "out of memory");
+				return;
+			}
+			evbuffer_remove(in, mem, 4 + (size_t)len);
+			if (bt_wire_parse(mem, 4 + (size_t)len, &p->s->lim,
+					  &m) <= 0) {
+				free(mem);
+				bt_peer_close(p, "protocol error");
+				return;
+			}
+			on_piece(p, &m, mem);
+			continue;
+		}
 		const uint8_t *buf = evbuffer_pullup(in, 4 + (ssize_t)len);
 		struct bt_msg m;
 		ssize_t used = bt_wire_parse(buf, 4 + (size_t)len, &p->s->lim, &m);
@@ -590,6 +733,63 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		bt_peer_close(p, "timeout");
 }
 
+/* The socket is readable: move what waits (up to READ_MAX) into the
+ * bufferevent's input in one readv(2), then parse it. */
+static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bt_peer *p = arg;
+	(void)what;
+	struct evbuffer *in = bufferevent_get_input(p->bev);
+	int avail = 0;
+	if (ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
+		avail = 4096; /* EOF or an error: readv says which */
+	if (avail > READ_MAX)
+		avail = READ_MAX;
+	struct evbuffer_iovec v[2];
+	/* the bufferevent keeps its input's end frozen but while it reads
+	 * itself: do as it does */
+	evbuffer_unfreeze(in, 0);
+	int nv = evbuffer_reserve_space(in, avail, v, 2);
+	if (nv <= 0) {
+		evbuffer_freeze(in, 0);
+		bt_peer_close(p, "out of memory");
+		return;
+	}
+	struct iovec iov[2];
+	for (int i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	ssize_t r = readv(fd, iov, nv);
+	int err = errno;
+	size_t left = r > 0 ? (size_t)r : 0;
+	int used = 0;
+	for (; used < nv && left; used++) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+	}
+	evbuffer_commit_space(in, v, used);
+	evbuffer_freeze(in, 0);
+	if (r > 0) {
+		/* ACK at once (Linux falls back to delayed ACKs by itself): a
+		 * peer that sends with Nagle on holds a piece's last segment
+		 * back until our ACK comes, up to 40 ms later */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	}
+	if (r == 0) {
+		bt_peer_close(p, "connection closed");
+		return;
+	}
+	if (r < 0) {
+		if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
+			bt_peer_close(p, strerror(err));
+		return;
+	}
+	read_cb(p->bev, p);
+}
+
 /* ---- lifetime ---- */
 
 static struct bt_peer *peer_new(struct bt_session *s, struct bufferevent *bev,
@@ -602,7 +802,11 @@ static struct bt_peer *peer_new(struct bt_session *s, struct bufferevent *bev,
 	p->have = calloc(1, bflen);
 	p->out = calloc(BT_MAX_OUT_REQS, sizeof(*p->out));
 	p->in = calloc(BT_MAX_IN_REQS, sizeof(*p->in));
-	if (!p->have || !p->out || !p->in) {
+	p->read_ev = event_new(s->base, bufferevent_getfd(bev),
+			       EV_READ | EV_PERSIST, sock_read_cb, p);
+	if (!p->have || !p->out || !p->in || !p->read_ev) {
+		if (p->read_ev)
+			event_free(p->read_ev);
 		free(p->have);
 		free(p->out);
 		free(p->in);
@@ -622,12 +826,21 @@ static struct bt_peer *peer_new(struct bt_session *s, struct bufferevent *bev,
 	p->next = s->peers;
 	s->peers = p;
 	s->npeers++;
-	bufferevent_setcb(bev, read_cb, write_cb, event_cb, p);
 	bufferevent_setwatermark(bev, EV_WRITE, OUTPUT_LOW, 0);
 	if (s->rl_group && bufferevent_add_to_rate_limit_group(bev, s->rl_group))
 		pfs_log(PFS_LOG_WARN, "peer", "'%s' is not rate limited",
 			p->name);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (s->max_down) {
+		/* under a download limit the bufferevent reads, rate limited by
+		 * the group; our own big reads are for speed, which the limit
+		 * caps anyway */
+		bufferevent_setcb(bev, read_cb, write_cb, event_cb, p);
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+	} else {
+		bufferevent_setcb(bev, NULL, write_cb, event_cb, p);
+		bufferevent_enable(bev, EV_WRITE);
+		event_add(p->read_ev, NULL);
+	}
 	return p;
 }
 
@@ -722,6 +935,7 @@ void bt_peer_close(struct bt_peer *p, const char *why)
 	if (was_unchoked)
 		s->unchoked--;
 	bt_session_peer_gone(s, p);
+	event_free(p->read_ev);
 	bufferevent_free(p->bev);
 	free(p->have);
 	free(p->out);

@@ -24,9 +24,11 @@ struct active {
 	uint32_t piece;
 	uint32_t nblocks;
 	uint32_t nreceived;
+	uint32_t hint;  /* no block below it is free (unrequested, not got) */
 	uint8_t *req;   /* outstanding requests per block */
 	uint8_t *got;   /* block received */
 	uint32_t *from; /* peer id that sent the block */
+	uint64_t *sent; /* when the block was last requested (ms) */
 };
 
 struct want {
@@ -38,7 +40,9 @@ struct bt_picker {
 	uint32_t npieces, piece_length;
 	uint64_t total;
 	uint8_t *state;
-	uint8_t *wanted;
+	uint8_t *wanted;   /* in `wants` */
+	uint8_t *hard;     /* wanted by a read: stays until verified */
+	uint8_t *soft;     /* read-ahead holders (saturating count) */
 	uint16_t *avail;
 	uint32_t *act_of; /* index + 1 into act, or 0 */
 	uint8_t *have_bf; /* bitfield of PS_HAVE */
@@ -48,6 +52,8 @@ struct bt_picker {
 	struct active **act;
 	size_t nact, cap_act;
 	bool fetch_all;
+	uint32_t late_ms;  /* a request older than this may be duplicated */
+	uint32_t due_share; /* per mille of a due piece one pick may take */
 	uint32_t rotate; /* spreads ties in rarest-first */
 };
 
@@ -62,12 +68,17 @@ struct bt_picker *bt_picker_new(uint32_t npieces, uint32_t piece_length,
 	p->npieces = npieces;
 	p->piece_length = piece_length;
 	p->total = total_length;
+	p->late_ms = BT_PICKER_LATE_MS;
+	p->due_share = 1000;
 	p->state = calloc(npieces, 1);
 	p->wanted = calloc(npieces, 1);
+	p->hard = calloc(npieces, 1);
+	p->soft = calloc(npieces, 1);
 	p->avail = calloc(npieces, sizeof(*p->avail));
 	p->act_of = calloc(npieces, sizeof(*p->act_of));
 	p->have_bf = calloc((npieces + 7) / 8, 1);
-	if (!p->state || !p->wanted || !p->avail || !p->act_of || !p->have_bf) {
+	if (!p->state || !p->wanted || !p->hard || !p->soft || !p->avail ||
+	    !p->act_of || !p->have_bf) {
 		bt_picker_free(p);
 		return NULL;
 	}
@@ -81,6 +92,7 @@ static void active_free(struct active *a)
 	free(a->req);
 	free(a->got);
 	free(a->from);
+	free(a->sent);
 	free(a);
 }
 
@@ -94,6 +106,8 @@ void bt_picker_free(struct bt_picker *p)
 	free(p->wants);
 	free(p->state);
 	free(p->wanted);
+	free(p->hard);
+	free(p->soft);
 	free(p->avail);
 	free(p->act_of);
 	free(p->have_bf);
@@ -103,6 +117,16 @@ void bt_picker_free(struct bt_picker *p)
 void bt_picker_set_fetch_all(struct bt_picker *p, bool on)
 {
 	p->fetch_all = on;
+}
+
+void bt_picker_set_late_ms(struct bt_picker *p, uint32_t ms)
+{
+	p->late_ms = ms;
+}
+
+void bt_picker_set_due_share(struct bt_picker *p, uint32_t permille)
+{
+	p->due_share = permille < 1 ? 1 : permille > 1000 ? 1000 : permille;
 }
 
 uint32_t bt_picker_nblocks(const struct bt_picker *p, uint32_t piece)
@@ -153,7 +177,8 @@ static struct active *active_create(struct bt_picker *p, uint32_t piece)
 	a->req = calloc(a->nblocks, 1);
 	a->got = calloc(a->nblocks, 1);
 	a->from = calloc(a->nblocks, sizeof(*a->from));
-	if (!a->req || !a->got || !a->from) {
+	a->sent = calloc(a->nblocks, sizeof(*a->sent));
+	if (!a->req || !a->got || !a->from || !a->sent) {
 		active_free(a);
 		return NULL;
 	}
@@ -190,6 +215,8 @@ static void want_remove(struct bt_picker *p, uint32_t piece)
 		}
 	}
 	p->wanted[piece] = 0;
+	p->hard[piece] = 0;
+	p->soft[piece] = 0;
 }
 
 void bt_picker_set_have(struct bt_picker *p, uint32_t piece)
@@ -238,10 +265,10 @@ uint32_t bt_picker_avail(const struct bt_picker *p, uint32_t piece)
 	return piece < p->npieces ? p->avail[piece] : 0;
 }
 
-void bt_picker_want(struct bt_picker *p, uint32_t piece, uint64_t deadline)
+/* Put PIECE in `wants` by DEADLINE (or move it earlier); its holders
+ * (hard, soft) are the callers' business. */
+static void want_insert(struct bt_picker *p, uint32_t piece, uint64_t deadline)
 {
-	if (piece >= p->npieces || p->state[piece] == PS_HAVE)
-		return;
 	if (p->wanted[piece]) {
 		size_t i;
 		for (i = 0; i < p->nwants; i++)
@@ -249,7 +276,12 @@ void bt_picker_want(struct bt_picker *p, uint32_t piece, uint64_t deadline)
 				break;
 		if (i < p->nwants && p->wants[i].deadline <= deadline)
 			return;
-		want_remove(p, piece);
+		if (i < p->nwants) {
+			memmove(&p->wants[i], &p->wants[i + 1],
+				(p->nwants - i - 1) * sizeof(*p->wants));
+			p->nwants--;
+		}
+		p->wanted[piece] = 0;
 	}
 	if (p->nwants == p->cap_wants) {
 		size_t cap = p->cap_wants ? p->cap_wants * 2 : 64;
@@ -276,6 +308,45 @@ void bt_picker_want(struct bt_picker *p, uint32_t piece, uint64_t deadline)
 	p->wants[lo].deadline = deadline;
 	p->nwants++;
 	p->wanted[piece] = 1;
+}
+
+void bt_picker_want(struct bt_picker *p, uint32_t piece, uint64_t deadline)
+{
+	if (piece >= p->npieces || p->state[piece] == PS_HAVE)
+		return;
+	want_insert(p, piece, deadline);
+	if (p->wanted[piece])
+		p->hard[piece] = 1;
+}
+
+void bt_picker_prefetch(struct bt_picker *p, uint32_t piece,
+			uint64_t deadline)
+{
+	if (piece >= p->npieces || p->state[piece] == PS_HAVE)
+		return;
+	want_insert(p, piece, deadline);
+	if (p->wanted[piece] && p->soft[piece] < UINT8_MAX)
+		p->soft[piece]++;
+}
+
+void bt_picker_unprefetch(struct bt_picker *p, uint32_t piece)
+{
+	if (piece >= p->npieces || !p->wanted[piece])
+		return;
+	if (p->soft[piece] && p->soft[piece] < UINT8_MAX)
+		p->soft[piece]--; /* a saturated count is never dropped */
+	if (!p->soft[piece] && !p->hard[piece])
+		want_remove(p, piece);
+}
+
+int64_t bt_picker_deadline(const struct bt_picker *p, uint32_t piece)
+{
+	if (piece >= p->npieces || !p->wanted[piece])
+		return -1;
+	for (size_t i = 0; i < p->nwants; i++)
+		if (p->wants[i].piece == piece)
+			return (int64_t)p->wants[i].deadline;
+	return -1;
 }
 
 bool bt_picker_wanted(const struct bt_picker *p, uint32_t piece)
@@ -306,50 +377,85 @@ bool bt_picker_interesting(const struct bt_picker *p, const uint8_t *peer_bf)
 }
 
 /* Take the free blocks of A (and, if DUP, blocks requested once elsewhere
- * that this peer does not have queued). Returns the new count. */
+ * more than late_ms ago that this peer does not have queued). Returns the
+ * new count. */
 static size_t take_blocks(struct bt_picker *p, struct active *a, bool dup,
-			  bt_picker_queued_fn queued, void *arg,
+			  uint64_t now, bt_picker_queued_fn queued, void *arg,
 			  struct bt_block *out, size_t n, size_t max)
 {
-	for (uint32_t b = 0; b < a->nblocks && n < max; b++) {
+	/* without duplicates only free blocks count, and none lies below the
+	 * hint: a piece whose blocks are all out costs nothing to skip */
+	uint32_t b = dup ? 0 : a->hint;
+	bool all_out = true; /* every block before b requested or received */
+	for (; b < a->nblocks && n < max; b++) {
 		if (a->got[b])
 			continue;
 		uint32_t begin = b * BT_BLOCK_SIZE;
 		if (a->req[b] == 0 ||
 		    (dup && a->req[b] < MAX_REQ_PER_BLOCK &&
+		     now >= a->sent[b] + p->late_ms &&
 		     !(queued && queued(arg, a->piece, begin)))) {
 			out[n].piece = a->piece;
 			out[n].begin = begin;
 			out[n].length = bt_picker_block_len(p, a->piece, b);
 			a->req[b]++;
+			a->sent[b] = now;
 			n++;
 		}
+		if (!a->req[b])
+			all_out = false;
 	}
+	if (all_out && b > a->hint)
+		a->hint = b;
 	return n;
 }
 
-size_t bt_picker_pick(struct bt_picker *p, const uint8_t *peer_bf,
-		      bt_picker_queued_fn queued, void *arg, uint64_t now,
-		      struct bt_block *out, size_t max)
+/* Blocks of wanted pieces due in [FROM, TO], earliest first; duplicates
+ * of late requests of pieces past their deadline when DUP. */
+static size_t pick_wants(struct bt_picker *p, const uint8_t *peer_bf,
+			 bt_picker_queued_fn queued, void *arg, uint64_t now,
+			 uint64_t from, uint64_t to, bool dup,
+			 struct bt_block *out, size_t max)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < p->nwants && n < max; i++) {
 		uint32_t piece = p->wants[i].piece;
-		if (p->state[piece] == PS_COMPLETE || !bt_bit_get(peer_bf, piece))
+		uint64_t d = p->wants[i].deadline;
+		if (d > to)
+			break; /* sorted: the rest is later */
+		if (d < from || p->state[piece] == PS_COMPLETE ||
+		    !bt_bit_get(peer_bf, piece))
 			continue;
 		struct active *a = active_create(p, piece);
 		if (!a)
 			return n;
-		n = take_blocks(p, a, p->wants[i].deadline <= now, queued, arg,
-				out, n, max);
+		size_t lim = max;
+		if (d <= now && p->due_share < 1000) {
+			/* a due piece is spread over the peers by rate */
+			size_t cap =
+				((size_t)a->nblocks * p->due_share + 999) / 1000;
+			if (cap < 2)
+				cap = 2;
+			if (n + cap < lim)
+				lim = n + cap;
+		}
+		n = take_blocks(p, a, dup && d <= now, now, queued, arg, out, n,
+				lim);
 	}
-	if (!p->fetch_all || n >= max)
-		return n;
+	return n;
+}
+
+/* Fetch-all: pieces in progress, then rarest first. */
+static size_t pick_background(struct bt_picker *p, const uint8_t *peer_bf,
+			      uint64_t now, struct bt_block *out, size_t n,
+			      size_t max)
+{
 	/* finish pieces already in progress before starting new ones */
 	for (size_t i = 0; i < p->nact && n < max; i++) {
 		struct active *a = p->act[i];
 		if (p->state[a->piece] == PS_ACTIVE && bt_bit_get(peer_bf, a->piece))
-			n = take_blocks(p, a, false, NULL, NULL, out, n, max);
+			n = take_blocks(p, a, false, now, NULL, NULL, out, n,
+					max);
 	}
 	while (n < max) {
 		uint32_t best = UINT32_MAX, best_avail = UINT32_MAX;
@@ -372,9 +478,40 @@ size_t bt_picker_pick(struct bt_picker *p, const uint8_t *peer_bf,
 		struct active *a = active_create(p, best);
 		if (!a)
 			break;
-		n = take_blocks(p, a, false, NULL, NULL, out, n, max);
+		n = take_blocks(p, a, false, now, NULL, NULL, out, n, max);
 	}
 	return n;
+}
+
+size_t bt_picker_pick(struct bt_picker *p, const uint8_t *peer_bf,
+		      bt_picker_queued_fn queued, void *arg, uint64_t now,
+		      struct bt_block *out, size_t max)
+{
+	size_t n = pick_wants(p, peer_bf, queued, arg, now, 0, UINT64_MAX, true,
+			      out, max);
+	if (!p->fetch_all || n >= max)
+		return n;
+	return pick_background(p, peer_bf, now, out, n, max);
+}
+
+size_t bt_picker_pick_due(struct bt_picker *p, const uint8_t *peer_bf,
+			  bt_picker_queued_fn queued, void *arg, uint64_t now,
+			  struct bt_block *out, size_t max)
+{
+	return pick_wants(p, peer_bf, queued, arg, now, 0, now, true, out, max);
+}
+
+size_t bt_picker_pick_after(struct bt_picker *p, const uint8_t *peer_bf,
+			    uint64_t after, uint64_t now, struct bt_block *out,
+			    size_t max)
+{
+	size_t n = after == UINT64_MAX
+			   ? 0
+			   : pick_wants(p, peer_bf, NULL, NULL, now, after + 1,
+					UINT64_MAX, false, out, max);
+	if (!p->fetch_all || n >= max)
+		return n;
+	return pick_background(p, peer_bf, now, out, n, max);
 }
 
 int bt_picker_received(struct bt_picker *p, uint32_t piece, uint32_t begin,
@@ -403,8 +540,21 @@ void bt_picker_abort(struct bt_picker *p, uint32_t piece, uint32_t begin)
 		return;
 	struct active *a = active_get(p, piece);
 	uint32_t b = begin / BT_BLOCK_SIZE;
-	if (a && b < a->nblocks && a->req[b])
+	if (a && b < a->nblocks && a->req[b]) {
 		a->req[b]--;
+		if (!a->req[b] && !a->got[b] && b < a->hint)
+			a->hint = b;
+	}
+}
+
+uint32_t bt_picker_requests(const struct bt_picker *p, uint32_t piece,
+			    uint32_t begin)
+{
+	if (piece >= p->npieces || begin % BT_BLOCK_SIZE)
+		return 0;
+	const struct active *a = active_get(p, piece);
+	uint32_t b = begin / BT_BLOCK_SIZE;
+	return a && b < a->nblocks ? a->req[b] : 0;
 }
 
 size_t bt_picker_piece_failed(struct bt_picker *p, uint32_t piece,
@@ -427,6 +577,7 @@ size_t bt_picker_piece_failed(struct bt_picker *p, uint32_t piece,
 	memset(a->got, 0, a->nblocks);
 	memset(a->from, 0, a->nblocks * sizeof(*a->from));
 	a->nreceived = 0;
+	a->hint = 0;
 	p->state[piece] = PS_ACTIVE;
 	return n;
 }
@@ -440,6 +591,8 @@ int bt_picker_check(const struct bt_picker *p)
 			return -EINVAL;
 		have += h;
 		if (h && (p->wanted[i] || p->act_of[i]))
+			return -EINVAL;
+		if (p->wanted[i] != (p->hard[i] || p->soft[i]))
 			return -EINVAL;
 		if ((p->state[i] == PS_ACTIVE || p->state[i] == PS_COMPLETE) !=
 		    (p->act_of[i] != 0))
@@ -466,6 +619,8 @@ int bt_picker_check(const struct bt_picker *p)
 		for (uint32_t b = 0; b < a->nblocks; b++) {
 			got += a->got[b];
 			if (a->req[b] > MAX_REQ_PER_BLOCK)
+				return -EINVAL;
+			if (b < a->hint && !a->got[b] && !a->req[b])
 				return -EINVAL;
 		}
 		if (got != a->nreceived)

@@ -10,7 +10,8 @@
  * pieces in progress and then rarest-first. A block is normally requested
  * from one peer at a time; once a wanted piece's deadline has passed, its
  * missing blocks may be requested from a second peer too (the first to
- * arrive wins; the caller cancels the other). */
+ * arrive wins; the caller cancels the other), but only once the first
+ * request is late (older than the late time). */
 #ifndef BT_PICKER_H
 #define BT_PICKER_H
 
@@ -35,6 +36,14 @@ struct bt_picker *bt_picker_new(uint32_t npieces, uint32_t piece_length,
 void bt_picker_free(struct bt_picker *p);
 
 void bt_picker_set_fetch_all(struct bt_picker *p, bool on);
+/* A block of a piece past its deadline may be requested from a second peer
+ * once its request is this old (default BT_PICKER_LATE_MS). */
+#define BT_PICKER_LATE_MS 150
+void bt_picker_set_late_ms(struct bt_picker *p, uint32_t ms);
+/* The following picks take at most PERMILLE / 1000 of the blocks (at least
+ * 2) of any one piece past its deadline, so that the blocks of a due piece
+ * are spread over the peers by their share of the rate (1000 = no cap). */
+void bt_picker_set_due_share(struct bt_picker *p, uint32_t permille);
 /* Mark PIECE verified: it is never picked again and stops being wanted. */
 void bt_picker_set_have(struct bt_picker *p, uint32_t piece);
 bool bt_picker_have(const struct bt_picker *p, uint32_t piece);
@@ -50,8 +59,17 @@ void bt_picker_avail_inc(struct bt_picker *p, uint32_t piece);
 uint32_t bt_picker_avail(const struct bt_picker *p, uint32_t piece);
 
 /* Want PIECE by absolute time DEADLINE (ms); an earlier deadline replaces a
- * later one. Pieces we have are ignored. */
+ * later one. Pieces we have are ignored. A want of a read stays until the
+ * piece verifies. */
 void bt_picker_want(struct bt_picker *p, uint32_t piece, uint64_t deadline);
+/* Want PIECE for read-ahead: the same, but counted per holder, and
+ * bt_picker_unprefetch() gives one holder's claim back: once no holder and
+ * no read is left, the piece stops being wanted (blocks already requested
+ * still complete it; fetch-all may fetch it later, rarest-first). */
+void bt_picker_prefetch(struct bt_picker *p, uint32_t piece, uint64_t deadline);
+void bt_picker_unprefetch(struct bt_picker *p, uint32_t piece);
+/* The deadline of wanted PIECE, or -1. */
+int64_t bt_picker_deadline(const struct bt_picker *p, uint32_t piece);
 bool bt_picker_wanted(const struct bt_picker *p, uint32_t piece);
 size_t bt_picker_want_count(const struct bt_picker *p);
 /* Is there anything we would request from a peer with PEER_BF? */
@@ -64,12 +82,28 @@ size_t bt_picker_pick(struct bt_picker *p, const uint8_t *peer_bf,
 		      bt_picker_queued_fn queued, void *arg, uint64_t now,
 		      struct bt_block *out, size_t max);
 
+/* The same, from wanted pieces due by NOW only (nothing else): for the
+ * blocks that may displace requests queued for later pieces. */
+size_t bt_picker_pick_due(struct bt_picker *p, const uint8_t *peer_bf,
+			  bt_picker_queued_fn queued, void *arg, uint64_t now,
+			  struct bt_block *out, size_t max);
+
+/* For a slow peer: only blocks of wanted pieces due after AFTER (and,
+ * with fetch-all, background pieces); never duplicates. */
+size_t bt_picker_pick_after(struct bt_picker *p, const uint8_t *peer_bf,
+			    uint64_t after, uint64_t now, struct bt_block *out,
+			    size_t max);
+
 /* A block arrived from peer PEER_ID. Returns 1 when that completed the
  * piece (all blocks received: hash it now), 0 when not, -1 when the block
  * was not needed (duplicate, piece already complete or verified, or not a
  * block boundary). */
 int bt_picker_received(struct bt_picker *p, uint32_t piece, uint32_t begin,
 		       uint32_t peer_id);
+/* Requests of the block at BEGIN of PIECE still outstanding (after a
+ * bt_picker_received() of it: the duplicates to cancel). */
+uint32_t bt_picker_requests(const struct bt_picker *p, uint32_t piece,
+			    uint32_t begin);
 /* A request was lost (choke, reject, cancel, peer gone). */
 void bt_picker_abort(struct bt_picker *p, uint32_t piece, uint32_t begin);
 /* The piece failed its hash check: forget its blocks, fetch it again.

@@ -324,29 +324,34 @@ static void sync_evicted(struct bt_session *s)
 /* ---- data path ---- */
 
 void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
-		      uint32_t begin, const uint8_t *data, uint32_t len)
+		      uint32_t begin, uint8_t *mem, const uint8_t *data,
+		      uint32_t len)
 {
 	if (begin % BT_BLOCK_SIZE ||
-	    len != bt_picker_block_len(s->picker, piece, begin / BT_BLOCK_SIZE))
-		return; /* not a block we ask for */
-	int r = bt_picker_received(s->picker, piece, begin, p->id);
-	if (r < 0)
-		return; /* not needed (a duplicate that lost the race) */
-	uint8_t *copy = malloc(len);
-	if (!copy) {
-		bt_picker_piece_failed(s->picker, piece, NULL, 0);
+	    len != bt_picker_block_len(s->picker, piece,
+				       begin / BT_BLOCK_SIZE)) {
+		free(mem); /* not a block we ask for */
 		return;
 	}
-	memcpy(copy, data, len);
-	bt_hasher_write(s, piece, begin, copy, len);
+	int r = bt_picker_received(s->picker, piece, begin, p->id);
+	if (r < 0) {
+		free(mem); /* not needed (a duplicate that lost the race) */
+		return;
+	}
+	bt_hasher_write(s, piece, begin, mem, data, len);
 	s->downloaded += len;
 	s->down_sec += len;
-	/* a duplicate request of this block may be out with another peer */
-	for (struct bt_peer *q = s->peers; q; q = q->next)
-		if (q != p && q->nout)
-			bt_peer_cancel(q, piece, begin);
-	if (r == 1)
+	/* a duplicate request of this block is out with another peer: the
+	 * loser is cancelled (the picker counts the requests, so the common
+	 * case of no duplicate costs no scan of the peers) */
+	if (bt_picker_requests(s->picker, piece, begin) > 0)
+		for (struct bt_peer *q = s->peers; q; q = q->next)
+			if (q != p && q->nout)
+				bt_peer_cancel(q, piece, begin);
+	if (r == 1) {
+		pfs_log(PFS_LOG_DEBUG, "session", "piece %u complete", piece);
 		bt_hasher_verify(s, piece);
+	}
 }
 
 void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err)
@@ -354,6 +359,7 @@ void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err)
 	if (s->stopping)
 		return;
 	if (err == 0) {
+		pfs_log(PFS_LOG_DEBUG, "session", "piece %u verified", piece);
 		bt_picker_set_have(s->picker, piece);
 		sync_evicted(s);
 		if (!cache_has(s->cache, piece)) /* evicted since it verified */
@@ -551,6 +557,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		next = p->next;
 		bt_peer_tick(p, now);
 	}
+	bt_peer_rank(s);
+	if (bt_picker_next_deadline(s->picker) <= now)
+		bt_peer_steal_due(s, now);
 	if (s->disk_error && bt_hasher_queued_bytes(s) == 0)
 		s->disk_error = false; /* try again: space may have been freed */
 	close_redundant(s);
@@ -621,34 +630,73 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 			p->name);
 }
 
+enum { WANT_READ, WANT_AHEAD, WANT_DROP };
+
 struct want_msg {
+	int kind;
 	uint32_t first, last;
 	uint64_t deadline;
+	uint32_t step_ms;
 };
 
 static void want_cb(struct bt_session *s, void *arg)
 {
 	struct want_msg *w = arg;
-	forget_evicted(s, w->first, w->last);
-	for (uint32_t i = w->first; i <= w->last && i < s->mi->npieces; i++)
-		bt_picker_want(s->picker, i, w->deadline);
+	if (w->kind != WANT_DROP)
+		forget_evicted(s, w->first, w->last);
+	uint64_t d = w->deadline;
+	for (uint32_t i = w->first; i <= w->last && i < s->mi->npieces; i++) {
+		if (w->kind == WANT_READ)
+			bt_picker_want(s->picker, i, d);
+		else if (w->kind == WANT_AHEAD)
+			bt_picker_prefetch(s->picker, i, d);
+		else
+			bt_picker_unprefetch(s->picker, i);
+		d += w->step_ms;
+	}
+	if (w->kind == WANT_DROP && !bt_picker_want_count(s->picker))
+		pfs_log(PFS_LOG_DEBUG, "session", "nothing wanted any more");
+	int kind = w->kind;
 	free(w);
-	fill_all(s);
+	if (kind == WANT_READ)
+		bt_peer_steal_due(s, bt_now_ms());
+	if (kind != WANT_DROP)
+		fill_all(s);
 }
 
-void bt_session_want(struct bt_session *s, uint32_t first, uint32_t last,
-		     uint32_t deadline_ms)
+static void post_want(struct bt_session *s, int kind, uint32_t first,
+		      uint32_t last, uint32_t deadline_ms, uint32_t step_ms)
 {
 	if (first > last || first >= s->mi->npieces)
 		return;
 	struct want_msg *w = malloc(sizeof(*w));
 	if (!w)
 		return;
+	w->kind = kind;
 	w->first = first;
 	w->last = last;
 	w->deadline = bt_now_ms() + deadline_ms;
+	w->step_ms = step_ms;
 	if (bt_post(s, want_cb, w) < 0)
 		free(w);
+}
+
+void bt_session_want(struct bt_session *s, uint32_t first, uint32_t last,
+		     uint32_t deadline_ms)
+{
+	post_want(s, WANT_READ, first, last, deadline_ms, 0);
+}
+
+void bt_session_prefetch(struct bt_session *s, uint32_t first, uint32_t last,
+			 uint32_t deadline_ms, uint32_t step_ms)
+{
+	post_want(s, WANT_AHEAD, first, last, deadline_ms, step_ms);
+}
+
+void bt_session_unprefetch(struct bt_session *s, uint32_t first,
+			   uint32_t last)
+{
+	post_want(s, WANT_DROP, first, last, 0, 0);
 }
 
 static void stop_announce_cb(int err, const struct bt_tracker_reply *r,
@@ -797,6 +845,7 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 		e = -ENOMEM;
 		goto out;
 	}
+	bt_picker_set_fetch_all(s->picker, o->fetch_all);
 	for (uint32_t i = 0; i < mi->npieces; i++)
 		if (cache_has(cache, i))
 			bt_picker_set_have(s->picker, i);

@@ -30,6 +30,8 @@ struct bt_session_opts {
 	int max_peers;        /* connection cap; 0 = default (50) */
 	uint64_t max_up;      /* upload limit, bytes/s (all peers); 0 = none */
 	uint64_t max_down;    /* download limit, bytes/s; 0 = none */
+	bool fetch_all;       /* idle bandwidth fetches the rest, rarest
+			       * first (default: only what is wanted) */
 };
 
 /* Returns NULL with *ERR = -errno (e.g. -EADDRINUSE for the port, -EINVAL
@@ -56,6 +58,17 @@ int bt_post(struct bt_session *s, bt_post_fn fn, void *arg);
  * deadline replaces a later one. */
 void bt_session_want(struct bt_session *s, uint32_t first, uint32_t last,
 		     uint32_t deadline_ms);
+
+/* Thread-safe: read-ahead of pieces FIRST..LAST: piece FIRST + k is due
+ * DEADLINE_MS + k * STEP_MS from now (so the windows of several readers
+ * interleave by distance from their cursors). Unlike bt_session_want(),
+ * each call holds a claim that bt_session_unprefetch() of the same pieces
+ * gives back: a piece nobody holds or reads any more stops being wanted
+ * (a seek away from a window, a closed file). */
+void bt_session_prefetch(struct bt_session *s, uint32_t first, uint32_t last,
+			 uint32_t deadline_ms, uint32_t step_ms);
+void bt_session_unprefetch(struct bt_session *s, uint32_t first,
+			   uint32_t last);
 
 /* Called on the engine thread each time a piece verifies (after it is
  * marked in the cache), or with PIECE == BT_PIECE_ERROR when writing to the

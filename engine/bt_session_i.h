@@ -27,7 +27,7 @@ struct ev_token_bucket_cfg;
 #define BT_MAX_OUT_REQS 256    /* our requests outstanding to one peer */
 #define BT_MAX_IN_REQS BT_CHOKER_MAX_QUEUE /* a peer's requests queued with us */
 #define BT_MAX_READING 64      /* a peer's blocks being read for it */
-#define BT_HASHER_MAX_BYTES (32u << 20) /* blocks queued for the disk */
+#define BT_HASHER_MAX_BYTES (16u << 20) /* blocks queued for the disk */
 
 /* A known peer address: from a tracker, --peer, or an incoming peer. */
 struct bt_known {
@@ -74,6 +74,8 @@ struct bt_peer {
 	bool bitfield_seen;
 	struct bt_out_req *out;
 	size_t nout;
+	bool slow;         /* far slower than the best peer: no due blocks */
+	struct event *read_ev;  /* the socket's reads (see bt_peer.c) */
 	struct bt_block *in; /* requests queued from the peer */
 	size_t nin_head, nin;
 	/* blocks on the reader thread for it, in order; an answer that is no
@@ -185,11 +187,19 @@ void bt_peer_update_interest(struct bt_peer *p);
 void bt_peer_set_choke(struct bt_peer *p, bool choke);
 void bt_peer_cancel(struct bt_peer *p, uint32_t piece, uint32_t begin);
 void bt_peer_tick(struct bt_peer *p, uint64_t now);
+/* Rank the peers by rate (after their ticks): mark the slow ones. */
+void bt_peer_rank(struct bt_session *s);
+/* Cancel the requests of due pieces held by slow peers, so that fast peers
+ * fetch those blocks now. */
+void bt_peer_steal_due(struct bt_session *s, uint64_t now);
 
 /* bt_session.c, called by peers */
 void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p);
+/* A block arrived: LEN bytes at DATA inside the allocation MEM, which the
+ * session takes over (queued for the disk, or freed when not needed). */
 void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
-		      uint32_t begin, const uint8_t *data, uint32_t len);
+		      uint32_t begin, uint8_t *mem, const uint8_t *data,
+		      uint32_t len);
 void bt_session_add_known(struct bt_session *s, const struct bt_peer_addr *a,
 			  bool manual);
 struct bt_known *bt_session_find_known(struct bt_session *s,
@@ -219,9 +229,10 @@ void bt_peer_read_done(struct bt_session *s, struct bt_read *r);
 /* bt_hasher.c */
 int bt_hasher_start(struct bt_session *s);
 void bt_hasher_stop(struct bt_session *s);
-/* Queue a block write; takes ownership of DATA. */
+/* Queue a block write of LEN bytes at DATA, which lies inside the
+ * allocation MEM; takes ownership of MEM (freed once written). */
 int bt_hasher_write(struct bt_session *s, uint32_t piece, uint32_t begin,
-		    uint8_t *data, uint32_t len);
+		    uint8_t *mem, const uint8_t *data, uint32_t len);
 /* Queue a verify of PIECE after the writes queued before it; the result is
  * posted to the engine thread as bt_session_piece_done(). */
 int bt_hasher_verify(struct bt_session *s, uint32_t piece);

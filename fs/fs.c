@@ -59,7 +59,12 @@
 #define FS_HEAD_BYTES (1u << 20)
 #define FS_TAIL_BYTES (1u << 20)
 #define FS_TAIL_DEADLINE_MS 2000
+/* Read-ahead piece k pieces past the cursor's is due FS_RA_DEADLINE_MS +
+ * k * (piece length / FS_RA_PACE bytes a ms): the windows of several
+ * readers interleave by distance, and all of them come after every piece
+ * a read waits for (due now). */
 #define FS_RA_DEADLINE_MS 1000
+#define FS_RA_PACE (64u << 10) /* 64 MiB/s */
 #define FS_WAKE_SIGNAL SIGUSR1 /* interrupts the session loop's sem_wait */
 
 #define XATTR_HASH "user.p2pfs.infohash"
@@ -82,11 +87,15 @@ struct fs_waiter {
 /* One open file. */
 struct fs_handle {
 	const struct fs_node *node;
-	pthread_mutex_t lock; /* guards ra (reads of one file run in parallel) */
+	pthread_mutex_t lock; /* guards ra (reads of one file run in parallel)
+			       * and orders this handle's prefetch posts */
 	struct fs_ra ra;
 	/* with a cache limit: the pieces pinned for this reader's window */
 	uint32_t pin_first, pin_last;
 	bool pinned;
+	/* head and tail pieces prefetched at open, given back at release */
+	uint32_t head_first, head_last, tail_first, tail_last;
+	bool head, tail;
 };
 
 struct fs {
@@ -569,15 +578,23 @@ static void pin_window(struct fs *fs, struct fs_handle *h, uint64_t budget)
 	h->pinned = true;
 }
 
-/* Ask for LEN bytes at torrent offset OFF unless they are verified. */
-static void want_range(struct fs *fs, uint64_t off, uint64_t len,
-		       uint32_t deadline_ms)
+/* Prefetch LEN bytes at torrent offset OFF (unless verified) for a handle:
+ * sets *FIRST..*LAST to the pieces it holds and returns true. */
+static bool prefetch_range(struct fs *fs, uint64_t off, uint64_t len,
+			   uint32_t deadline_ms, uint32_t *first,
+			   uint32_t *last)
 {
 	if (!len || cache_has_range(fs->cache, off, len))
-		return;
-	uint32_t first, last;
-	fs_range_pieces(fs->mi->piece_length, off, len, &first, &last);
-	bt_session_want(fs->session, first, last, deadline_ms);
+		return false;
+	fs_range_pieces(fs->mi->piece_length, off, len, first, last);
+	bt_session_prefetch(fs->session, *first, *last, deadline_ms, 0);
+	return true;
+}
+
+static uint32_t ra_step_ms(const struct fs *fs)
+{
+	uint32_t ms = fs->mi->piece_length / FS_RA_PACE;
+	return ms ? ms : 1;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -619,24 +636,46 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		head = n->size;
 	if (tail > n->size - head)
 		tail = n->size - head;
+	/* held before the reply, so a release racing with it finds them */
+	h->head = prefetch_range(fs, n->offset, head, 0, &h->head_first,
+				 &h->head_last);
+	h->tail = prefetch_range(fs, n->offset + n->size - tail, tail,
+				 FS_TAIL_DEADLINE_MS, &h->tail_first,
+				 &h->tail_last);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* the open was interrupted: no release will come */
+		if (h->head)
+			bt_session_unprefetch(fs->session, h->head_first,
+					      h->head_last);
+		if (h->tail)
+			bt_session_unprefetch(fs->session, h->tail_first,
+					      h->tail_last);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 		return;
 	}
-	want_range(fs, n->offset, head, 0);
-	want_range(fs, n->offset + n->size - tail, tail, FS_TAIL_DEADLINE_MS);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	(void)ino;
+	struct fs *fs = fuse_req_userdata(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	if (h) {
+		/* what only this handle wanted is no longer needed */
+		uint32_t first, last;
+		pthread_mutex_lock(&h->lock);
+		if (fs_ra_release(&h->ra, &first, &last))
+			bt_session_unprefetch(fs->session, first, last);
+		pthread_mutex_unlock(&h->lock);
+		if (h->head)
+			bt_session_unprefetch(fs->session, h->head_first,
+					      h->head_last);
+		if (h->tail)
+			bt_session_unprefetch(fs->session, h->tail_first,
+					      h->tail_last);
 		if (h->pinned) {
-			struct fs *fs = fuse_req_userdata(req);
 			cache_unpin(fs->cache, h->pin_first, h->pin_last);
 			pthread_mutex_lock(&fs->lock);
 			fs->nreaders--;
@@ -648,8 +687,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-/* Park REQ until [OFF, OFF+LEN) is verified. The caller pinned the range;
- * the pin is the waiter's until it is answered. */
+/* Park REQ until [OFF, OFF+LEN) is verified. The caller asked the engine
+ * for those pieces and pinned the range; the pin is the waiter's until it
+ * is answered. */
 static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 {
 	struct fs_waiter *w = calloc(1, sizeof(*w));
@@ -692,7 +732,6 @@ static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 	}
 	pfs_log(PFS_LOG_DEBUG, "fs", "read of %zu bytes at %" PRIu64
 		" waits for pieces %u..%u", len, off, first, last);
-	bt_session_want(fs->session, first, last, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -710,31 +749,43 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	uint64_t toff = n->offset + (uint64_t)off;
 
 	/* The handle may be released as soon as the read is answered: use it
-	 * before answering. */
-	uint32_t ra_first = 0, ra_last = 0;
+	 * before answering. Posted under the handle's lock, so the engine
+	 * sees this handle's drops and prefetches in order. */
+	struct fs_ra_step st;
 	uint64_t budget = fs->ra_share ? reader_budget(fs, 0) : 0;
+	/* pinned from before the look until after the reply (the kernel
+	 * splices from the cache file), or by the waiter park() makes */
+	cache_pin_range(fs->cache, toff, len);
+	bool hit = cache_has_range(fs->cache, toff, len);
 	pthread_mutex_lock(&h->lock);
 	if (budget) /* shares change as readers come and go */
 		fs_ra_limit(&h->ra, fs->mi->piece_length,
 			    h->pinned ? budget : reader_budget(fs, 1));
-	bool ra = fs_ra_update(&h->ra, fs->mi->piece_length, n->offset, n->size,
-			       (uint64_t)off, len, &ra_first, &ra_last);
+	fs_ra_update(&h->ra, fs->mi->piece_length, n->offset, n->size,
+		     (uint64_t)off, len, &st);
 	if (budget)
 		pin_window(fs, h, h->ra.max);
+	if (st.drop) /* a seek: the old window is not needed any more */
+		bt_session_unprefetch(fs->session, st.drop_first,
+				      st.drop_last);
+	if (!hit) { /* what the read waits for goes before its read-ahead */
+		uint32_t first, last;
+		fs_range_pieces(fs->mi->piece_length, toff, len, &first, &last);
+		bt_session_want(fs->session, first, last, 0);
+	}
+	if (st.fetch) {
+		uint32_t step = ra_step_ms(fs);
+		bt_session_prefetch(fs->session, st.first, st.last,
+				    FS_RA_DEADLINE_MS + st.dist * step, step);
+	}
 	pthread_mutex_unlock(&h->lock);
 
-	/* pinned from before the look until after the reply (the kernel
-	 * splices from the cache file), or by the waiter park() makes */
-	cache_pin_range(fs->cache, toff, len);
-	if (cache_has_range(fs->cache, toff, len)) {
+	if (hit) {
 		reply_data(fs, req, toff, (size_t)len);
 		cache_unpin_range(fs->cache, toff, len);
 	} else {
 		park(fs, req, toff, (size_t)len);
 	}
-	if (ra)
-		bt_session_want(fs->session, ra_first, ra_last,
-				FS_RA_DEADLINE_MS);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1231,9 +1282,17 @@ int fs_run(struct fs *fs)
 	}
 out:
 	stop_threads(fs);
-	/* Also when the watcher saw the mount go: libfuse then sees the
-	 * aborted connection and only frees its state (no second umount). */
+	/* Also when the watcher saw the mount go, to free libfuse's state:
+	 * libfuse skips the umount once the connection is aborted, which the
+	 * kernel does a moment after the mount leaves the table (not until
+	 * the last open file closes after a lazy unmount), so give it up to
+	 * 200 ms rather than have libfuse try a second umount. */
 	if (mounted) {
+		if (fs->gone) {
+			struct pollfd p = {.fd = fuse_session_fd(fs->se)};
+			for (int i = 0; i < 20 && poll(&p, 1, 10) == 0; i++)
+				;
+		}
 		pfs_log(PFS_LOG_DEBUG, "fs", "unmounting '%s'", fs->mountpoint);
 		fuse_session_unmount(fs->se);
 	}

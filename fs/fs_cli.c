@@ -26,6 +26,7 @@ enum {
 	OPT_THREADS,
 	OPT_RECHECK,
 	OPT_CACHE_SIZE,
+	OPT_FETCH_ALL,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -132,6 +133,7 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"max-up", required_argument, NULL, OPT_MAX_UP},
 		{"max-down", required_argument, NULL, OPT_MAX_DOWN},
 		{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+		{"fetch-all", no_argument, NULL, OPT_FETCH_ALL},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log", required_argument, NULL, OPT_LOG},
 		{"seed-after", no_argument, NULL, OPT_SEED_AFTER},
@@ -218,6 +220,9 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 					 optarg);
 				goto out;
 			}
+			break;
+		case OPT_FETCH_ALL:
+			m->fetch_all = true;
 			break;
 		default:
 			bad_option(c, argv, err, errlen);

@@ -31,6 +31,7 @@ struct fs_cli_mount {
 	bool debug;             /* -d */
 	bool no_trackers;       /* --no-trackers */
 	bool seed_after;        /* --seed-after: keep seeding once unmounted */
+	bool fetch_all;         /* --fetch-all */
 	bool help;              /* -h/--help: print usage, nothing else */
 };
 

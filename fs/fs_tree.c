@@ -326,43 +326,62 @@ void fs_ra_init(struct fs_ra *ra, uint32_t piece_length)
 	ra->window = ra->start;
 }
 
-bool fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
-		  uint64_t file_size, uint64_t off, uint64_t len,
-		  uint32_t *first, uint32_t *last)
+bool fs_ra_release(struct fs_ra *ra, uint32_t *first, uint32_t *last)
 {
-	if (!len || off >= file_size)
+	if (!ra->asked)
 		return false;
+	*first = ra->held;
+	*last = ra->until;
+	ra->asked = false;
+	return true;
+}
+
+void fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
+		  uint64_t file_size, uint64_t off, uint64_t len,
+		  struct fs_ra_step *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!len || off >= file_size)
+		return;
 	uint64_t end = off + len;
 	bool seq = ra->started && off <= ra->cursor + FS_RA_SLACK &&
 		   off + FS_RA_SLACK >= ra->cursor;
 	if (seq) {
 		if (end > ra->cursor)
 			ra->cursor = end;
-		ra->window += len;
+		ra->window += 2 * len;
 		if (ra->window > ra->max)
 			ra->window = ra->max;
 	} else {
+		/* a seek (or the first read): no read-ahead until the next
+		 * read shows the reader goes on from here, so random reads
+		 * fetch nothing but what they read */
 		ra->cursor = end;
 		ra->window = ra->start;
-		ra->asked = false;
+		ra->started = true;
+		st->drop = fs_ra_release(ra, &st->drop_first, &st->drop_last);
+		return;
 	}
-	ra->started = true;
 	if (ra->cursor >= file_size)
-		return false;
+		return;
 	uint64_t ra_end = ra->cursor + ra->window;
 	if (ra_end > file_size)
 		ra_end = file_size;
-	uint32_t f = (uint32_t)((file_off + ra->cursor - 1) / piece_length) + 1;
+	uint32_t cur = (uint32_t)((file_off + ra->cursor - 1) / piece_length);
+	uint32_t f = cur + 1;
 	uint32_t l = (uint32_t)((file_off + ra_end - 1) / piece_length);
 	if (ra->asked && ra->until >= f)
 		f = ra->until + 1;
 	if (f > l)
-		return false;
+		return;
+	if (!ra->asked)
+		ra->held = f;
 	ra->until = l;
 	ra->asked = true;
-	*first = f;
-	*last = l;
-	return true;
+	st->fetch = true;
+	st->first = f;
+	st->last = l;
+	st->dist = f - cur;
 }
 
 void fs_ra_limit(struct fs_ra *ra, uint32_t piece_length, uint64_t max_bytes)

@@ -73,13 +73,18 @@ void fs_range_pieces(uint32_t piece_length, uint64_t off, uint64_t len,
 /* ---- read-ahead window of one open file (pure) ----
  *
  * The window starts at max(FS_RA_MIN_PIECES pieces, FS_RA_MIN_BYTES), grows
- * by the size of every sequential read up to max(start, FS_RA_MAX_BYTES), and
- * goes back to the start on a seek. A read counts as sequential when it
- * begins within FS_RA_SLACK bytes of the cursor (the kernel sends
- * read-ahead requests in parallel, so they arrive a little out of order).
- * Pieces are handed out once per sequential run. */
-#define FS_RA_MIN_PIECES 4
-#define FS_RA_MIN_BYTES (8u << 20)
+ * by twice the size of every sequential read (so the prefetch frontier runs
+ * ahead of the reader) up to max(start, FS_RA_MAX_BYTES), and goes back to
+ * the start on a seek; the first read after a seek (or the first read of
+ * all) fetches nothing ahead: read-ahead starts with the second read of a
+ * sequential run. A read counts as sequential when it begins within
+ * FS_RA_SLACK bytes of the cursor (the kernel sends read-ahead requests in
+ * parallel, so they arrive a little out of order). Pieces are handed out
+ * once per sequential run; the pieces handed out in a run are "held" and
+ * are given back (to be dropped by the engine unless a read or another
+ * handle still wants them) when the run ends: on a seek, or on release. */
+#define FS_RA_MIN_PIECES 2
+#define FS_RA_MIN_BYTES (2u << 20)
 #define FS_RA_MAX_BYTES (64u << 20)
 #define FS_RA_SLACK (2u << 20)
 
@@ -88,19 +93,32 @@ struct fs_ra {
 	uint64_t window;  /* bytes ahead of the cursor to prefetch */
 	uint64_t start;   /* initial window */
 	uint64_t max;     /* largest window */
+	uint32_t held;    /* first piece handed out in this run (when asked) */
 	uint32_t until;   /* last piece already handed out (when asked) */
 	bool asked;
 	bool started;     /* a read was seen */
 };
 
+/* What to tell the engine after a read. */
+struct fs_ra_step {
+	bool drop;          /* give back DROP_FIRST..DROP_LAST (a seek) */
+	uint32_t drop_first, drop_last;
+	bool fetch;         /* prefetch FIRST..LAST */
+	uint32_t first, last;
+	uint32_t dist;      /* pieces from the cursor's piece to FIRST */
+};
+
 void fs_ra_init(struct fs_ra *ra, uint32_t piece_length);
 /* Account a read of LEN bytes at file offset OFF of a file that starts at
- * torrent offset FILE_OFF and has FILE_SIZE bytes. Returns true with
- * *FIRST..*LAST set when those pieces should be prefetched now (they follow
- * the pieces of the read itself and end at the file's last piece). */
-bool fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
+ * torrent offset FILE_OFF and has FILE_SIZE bytes; fill *ST. Pieces to
+ * prefetch follow the pieces of the read itself and end at the file's last
+ * piece. When both are set, drop before fetching. */
+void fs_ra_update(struct fs_ra *ra, uint32_t piece_length, uint64_t file_off,
 		  uint64_t file_size, uint64_t off, uint64_t len,
-		  uint32_t *first, uint32_t *last);
+		  struct fs_ra_step *st);
+/* The handle goes away: returns true with the held pieces in *FIRST..*LAST
+ * (to give back), and forgets them. */
+bool fs_ra_release(struct fs_ra *ra, uint32_t *first, uint32_t *last);
 
 /* With a cache limit: the window's start and largest size become those of
  * fs_ra_init() capped to MAX_BYTES (0 = no cap), so what a reader asks for

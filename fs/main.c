@@ -40,7 +40,8 @@ static const char usage_mount[] =
 	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
 	"              [--peer IP:PORT]... [--no-trackers] [--max-peers N]\n"
 	"              [--max-up RATE] [--max-down RATE] [--cache-size SIZE]\n"
-	"              [--seed-after] [-v|-vv] [--log FILE] FILE.torrent MNT\n"
+	"              [--fetch-all] [--seed-after] [-v|-vv] [--log FILE]\n"
+	"              FILE.torrent MNT\n"
 	"      Mount the torrent read-only on the folder MNT and stream its\n"
 	"      files on demand; daemonises once the mount is live.\n"
 	"      -f, --foreground   stay in the foreground\n"
@@ -63,6 +64,9 @@ static const char usage_mount[] =
 	"      --max-down RATE    download limit in bytes/s, likewise\n"
 	"      --seed-after       once unmounted, keep seeding the pieces\n"
 	"                         fetched until SIGINT/SIGTERM\n"
+	"      --fetch-all        also fetch the rest of the torrent in the\n"
+	"                         background (default: only what is read,\n"
+	"                         plus read-ahead)\n"
 	"      -v, --verbose      log more (-v info, -vv debug)\n"
 	"      --log FILE         append the log to FILE instead of stderr\n";
 static const char usage_umount[] =
@@ -272,6 +276,7 @@ static int cmd_mount(int argc, char **argv)
 		.max_peers = m.max_peers,
 		.max_up = m.max_up,
 		.max_down = m.max_down,
+		.fetch_all = m.fetch_all,
 	};
 	if (!(session = bt_session_new(mi, cache, &so, &e))) {
 		if (e == -EINVAL) {

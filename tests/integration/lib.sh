@@ -305,6 +305,14 @@ def randreads(mnt_file, src_file, n, seed, maxlen):
     print('%d reads, %d mismatched' % (n, bad))
     return 1 if bad else 0
 
+def verified(cache_root, ih, npieces):
+    """The verified-piece map p2pfs keeps in its cache (cache/cache.h:
+    a 28-byte header, then the bitmap, BEP 3 bit order): one 0/1 a piece."""
+    d = open(os.path.join(cache_root, ih, 'verified'), 'rb').read()
+    bm = d[28:28 + (npieces + 7) // 8]
+    return ''.join('1' if bm[i // 8] & (0x80 >> (i % 8)) else '0'
+                   for i in range(npieces))
+
 if __name__ == '__main__':
     cmd = sys.argv[1]
     if cmd == 'infohash':
@@ -314,6 +322,8 @@ if __name__ == '__main__':
         print(c, i)
     elif cmd == 'peers':
         print('\n'.join(tracker_peers(sys.argv[2], sys.argv[3])))
+    elif cmd == 'verified':
+        print(verified(sys.argv[2], sys.argv[3], int(sys.argv[4])))
     elif cmd == 'randreads':
         sys.exit(randreads(sys.argv[2], sys.argv[3], int(sys.argv[4]),
                            int(sys.argv[5]), int(sys.argv[6])))
@@ -326,6 +336,12 @@ it_py() { "$IT_PY" "$T/it.py" "$@"; }
 
 # infohash FILE.torrent: hex SHA-1 of the raw info dict (own bencode reader)
 infohash() { it_py infohash "$1"; }
+
+# xattr_of FILE NAME: the value of an extended attribute (bounded: FILE may
+# be on a stalled FUSE mount); empty when unreadable
+xattr_of() {
+	with_timeout 10 python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], sys.argv[2]).decode())' "$1" "$2" 2>/dev/null || true
+}
 
 # sha_of FILE: sha256, bounded (SHA_TIMEOUT, default 60 s) since FILE may be
 # on a FUSE mount that stalls
@@ -428,19 +444,20 @@ IT_ARIA2_COMMON=(--no-conf --enable-rpc=false --daemon=false
 	--log-level=info --bt-tracker-connect-timeout=3 --bt-tracker-timeout=5
 	--auto-file-renaming=false --allow-overwrite=true)
 
-# start_aria2_seeder IP PORT TORRENT DATADIR: aria2c seeding TORRENT from a
-# hard-linked copy of DATADIR (the folder holding the torrent's name entry),
-# bound to IP:PORT; waits (30 s) until it has verified the data and listens.
-# Sets LAST_PID.
+# start_aria2_seeder IP PORT TORRENT DATADIR [aria2c options...]: aria2c
+# seeding TORRENT from a hard-linked copy of DATADIR (the folder holding the
+# torrent's name entry), bound to IP:PORT; waits (30 s) until it has
+# verified the data and listens. Sets LAST_PID.
 start_aria2_seeder() {
 	local ip=$1 port=$2 torrent=$3 data=$4 i
+	shift 4
 	local d=$T/seed-$ip-$port lg=$LOGS/aria2-seed-$ip-$port.log
 	mkdir -p "$d"
 	cp -al "$data/." "$d/"
 	aria2c "${IT_ARIA2_COMMON[@]}" --dir="$d" --log="$lg" \
 		--interface="$ip" --bt-external-ip="$ip" --listen-port="$port" \
 		--seed-ratio=0.0 --check-integrity=true --bt-hash-check-seed=true \
-		--stop-with-process=$$ -T "$torrent" \
+		--stop-with-process=$$ "$@" -T "$torrent" \
 		>"$LOGS/aria2-seed-$ip-$port.out" 2>&1 </dev/null &
 	local pid=$!
 	it_track "$pid"

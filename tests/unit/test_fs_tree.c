@@ -311,71 +311,105 @@ static void test_read_clip(void **state)
 static void test_readahead(void **state)
 {
 	(void)state;
-	const uint32_t pl = 256 * 1024; /* 8 MiB = 32 pieces > 4 pieces */
+	const uint32_t pl = 256 * 1024; /* 2 MiB = 8 pieces > 2 pieces */
 	const uint64_t foff = 10ull * pl + 1000; /* file starts mid-piece */
 	const uint64_t fsize = 1000ull * MIB;
 	struct fs_ra ra;
+	struct fs_ra_step st;
 	uint32_t f, l;
 	fs_ra_init(&ra, pl);
-	assert_int_equal(ra.start, 8 * MIB);
+	assert_int_equal(ra.start, 2 * MIB);
 	assert_int_equal(ra.max, 64 * MIB);
+	assert_false(fs_ra_release(&ra, &f, &l)); /* nothing held yet */
 
-	/* first read at 0: prefetch the next 8 MiB of pieces */
-	assert_true(fs_ra_update(&ra, pl, foff, fsize, 0, 128 * 1024, &f, &l));
-	assert_int_equal(f, (foff + 128 * 1024 - 1) / pl + 1);
-	assert_int_equal(l, (foff + 128 * 1024 + ra.window - 1) / pl);
-	uint32_t until = l;
-	/* the next sequential read grows the window; only new pieces */
-	uint64_t w0 = ra.window;
-	bool got = fs_ra_update(&ra, pl, foff, fsize, 128 * 1024, 128 * 1024,
-				&f, &l);
-	assert_int_equal(ra.window, w0 + 128 * 1024);
-	if (got) {
-		assert_int_equal(f, until + 1);
-		until = l;
-	}
+	/* the first read fetches nothing ahead: it may be a lone read */
+	fs_ra_update(&ra, pl, foff, fsize, 0, 128 * 1024, &st);
+	assert_false(st.fetch);
+	assert_false(st.drop);
+	/* the second, sequential one starts the window after the cursor */
+	fs_ra_update(&ra, pl, foff, fsize, 128 * 1024, 128 * 1024, &st);
+	assert_true(st.fetch);
+	assert_false(st.drop);
+	assert_int_equal(ra.window, 2 * MIB + 256 * 1024);
+	assert_int_equal(st.first, (foff + 256 * 1024 - 1) / pl + 1);
+	assert_int_equal(st.last, (foff + 256 * 1024 + ra.window - 1) / pl);
+	assert_int_equal(st.dist, 1);
+	uint32_t held = st.first, until = st.last;
 	/* a read a little behind the cursor (parallel read-ahead) is no seek */
-	fs_ra_update(&ra, pl, foff, fsize, 64 * 1024, 64 * 1024, &f, &l);
+	uint64_t w0 = ra.window;
+	fs_ra_update(&ra, pl, foff, fsize, 64 * 1024, 64 * 1024, &st);
+	assert_false(st.drop);
 	assert_int_equal(ra.cursor, 256 * 1024);
 	assert_true(ra.window > w0);
-	/* many sequential reads: the window stops at max, pieces never twice */
+	if (st.fetch) {
+		assert_int_equal(st.first, until + 1);
+		until = st.last;
+	}
+	/* many sequential reads: the window stops at max, pieces never twice,
+	 * the frontier runs ahead of the cursor */
 	uint64_t off = 256 * 1024;
 	for (int i = 0; i < 2000; i++, off += 128 * 1024) {
-		if (fs_ra_update(&ra, pl, foff, fsize, off, 128 * 1024, &f, &l)) {
-			assert_true(f > until);
-			assert_true(l >= f);
-			until = l;
+		fs_ra_update(&ra, pl, foff, fsize, off, 128 * 1024, &st);
+		assert_false(st.drop);
+		if (st.fetch) {
+			assert_int_equal(st.first, until + 1);
+			assert_true(st.last >= st.first);
+			assert_true(st.dist >= 1);
+			until = st.last;
 		}
 	}
 	assert_int_equal(ra.window, 64 * MIB);
 	assert_int_equal(until, (foff + off + 64 * MIB - 1) / pl);
 
-	/* a seek resets the window and asks again from there */
-	assert_true(fs_ra_update(&ra, pl, foff, fsize, 500 * MIB, 4096, &f, &l));
-	assert_int_equal(ra.window, 8 * MIB);
-	assert_int_equal(f, (foff + 500 * MIB + 4096 - 1) / pl + 1);
-	/* a seek backwards too */
-	assert_true(fs_ra_update(&ra, pl, foff, fsize, 0, 4096, &f, &l));
-	assert_int_equal(f, (foff + 4095) / pl + 1);
+	/* a seek gives back the whole run and fetches nothing yet */
+	fs_ra_update(&ra, pl, foff, fsize, 500 * MIB, 4096, &st);
+	assert_true(st.drop);
+	assert_int_equal(st.drop_first, held);
+	assert_int_equal(st.drop_last, until);
+	assert_false(st.fetch);
+	assert_int_equal(ra.window, 2 * MIB);
+	/* going on from there starts a new window */
+	fs_ra_update(&ra, pl, foff, fsize, 500 * MIB + 4096, 4096, &st);
+	assert_true(st.fetch);
+	assert_false(st.drop);
+	assert_int_equal(st.first, (foff + 500 * MIB + 8192 - 1) / pl + 1);
+	held = st.first;
+	until = st.last;
+	/* release gives back what the handle holds, once */
+	assert_true(fs_ra_release(&ra, &f, &l));
+	assert_int_equal(f, held);
+	assert_int_equal(l, until);
+	assert_false(fs_ra_release(&ra, &f, &l));
 
-	/* clipped to the file's last piece; nothing past the end */
-	assert_true(fs_ra_update(&ra, pl, foff, fsize, fsize - 3 * MIB, 4096,
-				 &f, &l));
-	assert_int_equal(l, (foff + fsize - 1) / pl);
-	assert_false(fs_ra_update(&ra, pl, foff, fsize, fsize - 4096, 4096,
-				  &f, &l));
-	assert_false(fs_ra_update(&ra, pl, foff, fsize, fsize, 4096, &f, &l));
+	/* a seek backwards too; clipped to the file's last piece */
+	fs_ra_update(&ra, pl, foff, fsize, 0, 4096, &st);
+	assert_false(st.drop); /* released above */
+	fs_ra_update(&ra, pl, foff, fsize, fsize - 1 * MIB, 4096, &st);
+	fs_ra_update(&ra, pl, foff, fsize, fsize - 1 * MIB + 4096, 4096, &st);
+	assert_true(st.fetch);
+	assert_int_equal(st.last, (foff + fsize - 1) / pl);
+	/* nothing past the end */
+	fs_ra_update(&ra, pl, foff, fsize, fsize - 4096, 4096, &st);
+	fs_ra_update(&ra, pl, foff, fsize, fsize - 4096, 4096, &st);
+	assert_false(st.fetch);
+	fs_ra_update(&ra, pl, foff, fsize, fsize, 4096, &st);
+	assert_false(st.fetch);
+	assert_false(st.drop);
 
-	/* big pieces: the window is 4 pieces */
+	/* big pieces: the window is 2 pieces */
 	fs_ra_init(&ra, 16 * MIB);
-	assert_int_equal(ra.start, 64 * MIB);
+	assert_int_equal(ra.start, 32 * MIB);
 	assert_int_equal(ra.max, 64 * MIB);
-	assert_true(fs_ra_update(&ra, 16 * MIB, 0, fsize, 0, 4096, &f, &l));
-	assert_int_equal(f, 1);
-	assert_int_equal(l, 4);
+	fs_ra_update(&ra, 16 * MIB, 0, fsize, 0, 4096, &st);
+	fs_ra_update(&ra, 16 * MIB, 0, fsize, 4096, 4096, &st);
+	assert_true(st.fetch);
+	assert_int_equal(st.first, 1);
+	assert_int_equal(st.last, 2);
 	/* a small file inside one piece: nothing beyond its piece */
 	fs_ra_init(&ra, pl);
-	assert_false(fs_ra_update(&ra, pl, 100, 5000, 0, 4096, &f, &l));
+	fs_ra_update(&ra, pl, 100, 5000, 0, 4096, &st);
+	fs_ra_update(&ra, pl, 100, 5000, 4096, 904, &st);
+	assert_false(st.fetch);
 }
 
 static int parse_mount(struct fs_cli_mount *m, char *err, size_t len, ...)

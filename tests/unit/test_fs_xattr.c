@@ -278,33 +278,38 @@ static void test_ra_limit(void **state)
 	fs_ra_init(&ra, pl);
 	struct fs_ra d = ra;
 	fs_ra_limit(&ra, pl, 4 * MIB);
-	assert_int_equal(ra.start, 4 * MIB);
+	assert_int_equal(ra.start, d.start); /* 2 MiB: under the cap */
 	assert_int_equal(ra.max, 4 * MIB);
-	assert_int_equal(ra.window, 4 * MIB);
+	assert_int_equal(ra.window, d.start);
 
 	/* nothing before the first read */
 	assert_false(fs_ra_pin_window(&ra, pl, 0, 40 * MIB, 0, &f, &l));
-	/* a file at torrent offset 3 MiB + 10: read its first 128 KiB */
+	/* a file at torrent offset 3 MiB + 10: read its first 256 KiB in
+	 * two reads (read-ahead starts with the second) */
+	struct fs_ra_step st;
 	uint64_t off = 3 * MIB + 10;
-	assert_true(
-	    fs_ra_update(&ra, pl, off, 40 * MIB, 0, 128 * 1024, &f, &l));
-	assert_true(l - f + 1 <= 5); /* read-ahead asks at most 4 MiB + 1 */
+	fs_ra_update(&ra, pl, off, 40 * MIB, 0, 128 * 1024, &st);
+	assert_false(st.fetch);
+	fs_ra_update(&ra, pl, off, 40 * MIB, 128 * 1024, 128 * 1024, &st);
+	assert_true(st.fetch);
+	assert_true(st.last - st.first + 1 <= 5); /* at most 4 MiB + 1 */
 	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, 0, &f, &l));
 	assert_int_equal(f, 3);
-	assert_int_equal(l, (uint32_t)((off + 128 * 1024 + 4 * MIB - 1) / pl));
+	assert_true(ra.window <= 4 * MIB);
+	assert_int_equal(l, (uint32_t)((off + 256 * 1024 + ra.window - 1) / pl));
 	/* a budget caps it further */
 	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, MIB, &f, &l));
 	assert_int_equal(f, 3);
-	assert_int_equal(l, (uint32_t)((off + 128 * 1024 + MIB - 1) / pl));
+	assert_int_equal(l, (uint32_t)((off + 256 * 1024 + MIB - 1) / pl));
 	/* sequential reads never grow it past the clamp */
-	for (uint64_t o = 128 * 1024; o < 20 * MIB; o += 128 * 1024)
-		fs_ra_update(&ra, pl, off, 40 * MIB, o, 128 * 1024, &f, &l);
+	for (uint64_t o = 256 * 1024; o < 20 * MIB; o += 128 * 1024)
+		fs_ra_update(&ra, pl, off, 40 * MIB, o, 128 * 1024, &st);
 	assert_int_equal(ra.window, 4 * MIB);
 	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, 0, &f, &l));
 	assert_int_equal(f, (uint32_t)((off + 20 * MIB - 1) / pl));
 	assert_int_equal(l, (uint32_t)((off + 24 * MIB - 1) / pl));
-	/* near the end it stops at the file's last piece */
-	fs_ra_update(&ra, pl, off, 40 * MIB, 40 * MIB - 100, 100, &f, &l);
+	/* near the end (a seek there) it stops at the file's last piece */
+	fs_ra_update(&ra, pl, off, 40 * MIB, 40 * MIB - 100, 100, &st);
 	assert_true(fs_ra_pin_window(&ra, pl, off, 40 * MIB, 0, &f, &l));
 	assert_int_equal(f, (uint32_t)((off + 40 * MIB - 1) / pl));
 	assert_int_equal(l, f);

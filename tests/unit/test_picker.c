@@ -1,5 +1,7 @@
 /* Unit tests for bt_picker: deadline order, block bookkeeping, duplicates
- * after a deadline, hash failures, rarest-first with fetch-all. */
+ * of late requests after a deadline, hash failures, rarest-first with
+ * fetch-all, read-ahead claims that are dropped, due pieces spread over
+ * peers, picks by due time. All driven by a fake clock (the NOW argument). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -227,6 +229,159 @@ static void test_interesting(void **state)
 	bt_picker_free(p);
 }
 
+static void test_late_duplicates(void **state)
+{
+	(void)state;
+	uint8_t bf[2];
+	struct bt_block out[16];
+	struct bt_picker *p = bt_picker_new(10, PL, 10ull * PL);
+	all_bits(bf, 10);
+	bt_picker_want(p, 3, 1000);
+	/* requested at t=1000, due at 1000: a second peer gets duplicates
+	 * only once the requests are late */
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 1000, out, 16), 4);
+	uint64_t late = 1000 + BT_PICKER_LATE_MS;
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, late - 1, out, 16), 0);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, late, out, 16), 4);
+	assert_int_equal(bt_picker_requests(p, 3, 0), 2);
+	/* the first copy to arrive wins; the other one is still counted, so
+	 * the caller knows to cancel it */
+	assert_int_equal(bt_picker_received(p, 3, 0, 1), 0);
+	assert_int_equal(bt_picker_requests(p, 3, 0), 1);
+	assert_int_equal(bt_picker_received(p, 3, 0, 2), -1);
+	bt_picker_abort(p, 3, 0);
+	assert_int_equal(bt_picker_requests(p, 3, 0), 0);
+	/* a shorter late time */
+	bt_picker_set_late_ms(p, 10);
+	bt_picker_want(p, 4, 0);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 2000, out, 16), 4);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 2009, out, 16), 0);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 2010, out, 16), 4);
+	assert_int_equal(bt_picker_check(p), 0);
+	bt_picker_free(p);
+}
+
+static void test_prefetch_dropped(void **state)
+{
+	(void)state;
+	uint8_t bf[2];
+	struct bt_block out[16];
+	struct bt_picker *p = bt_picker_new(10, PL, 10ull * PL);
+	all_bits(bf, 10);
+	/* two handles hold piece 5, one holds 6; a read wants 7 */
+	bt_picker_prefetch(p, 5, 500);
+	bt_picker_prefetch(p, 5, 400);
+	bt_picker_prefetch(p, 6, 600);
+	bt_picker_prefetch(p, 7, 700);
+	bt_picker_want(p, 7, 0);
+	assert_int_equal(bt_picker_want_count(p), 3);
+	assert_int_equal(bt_picker_deadline(p, 5), 400);
+	assert_int_equal(bt_picker_deadline(p, 7), 0);
+	assert_int_equal(bt_picker_deadline(p, 1), -1);
+	assert_int_equal(bt_picker_check(p), 0);
+	/* one handle seeks away: 5 stays (the other holds it), 6 goes */
+	bt_picker_unprefetch(p, 5);
+	bt_picker_unprefetch(p, 6);
+	assert_true(bt_picker_wanted(p, 5));
+	assert_false(bt_picker_wanted(p, 6));
+	/* a read's want outlives the read-ahead claims */
+	bt_picker_unprefetch(p, 7);
+	assert_true(bt_picker_wanted(p, 7));
+	/* blocks of a dropped piece already asked for still complete it */
+	bt_picker_prefetch(p, 6, 600);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 10, out, 16), 12);
+	bt_picker_unprefetch(p, 5);
+	bt_picker_unprefetch(p, 6);
+	assert_int_equal(bt_picker_want_count(p), 1);
+	for (uint32_t b = 0; b < 3; b++)
+		assert_int_equal(bt_picker_received(p, 6, b * BT_BLOCK_SIZE, 1),
+				 0);
+	assert_int_equal(bt_picker_received(p, 6, 3 * BT_BLOCK_SIZE, 1), 1);
+	/* without fetch-all nothing but piece 7's rest is picked now */
+	bt_picker_abort(p, 5, 0);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 20, out, 16), 0);
+	/* unprefetch of what is not wanted, or of a piece we have: no-op */
+	bt_picker_unprefetch(p, 2);
+	bt_picker_set_have(p, 7);
+	bt_picker_unprefetch(p, 7);
+	assert_int_equal(bt_picker_want_count(p), 0);
+	assert_int_equal(bt_picker_check(p), 0);
+	bt_picker_free(p);
+}
+
+static void test_due_share(void **state)
+{
+	(void)state;
+	uint8_t bf[8];
+	struct bt_block out[64];
+	/* 16-block pieces */
+	struct bt_picker *p = bt_picker_new(40, 16 * BT_BLOCK_SIZE,
+					    40ull * 16 * BT_BLOCK_SIZE);
+	all_bits(bf, 40);
+	bt_picker_want(p, 10, 0);        /* due now */
+	bt_picker_prefetch(p, 11, 5000); /* read-ahead */
+	/* a peer with a quarter of the rate takes a quarter of the due
+	 * piece, then goes on with the read-ahead */
+	bt_picker_set_due_share(p, 250);
+	size_t n = bt_picker_pick(p, bf, NULL, NULL, 100, out, 8);
+	assert_int_equal(n, 8);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(out[i].piece, 10);
+	for (size_t i = 4; i < 8; i++)
+		assert_int_equal(out[i].piece, 11);
+	/* the next peers take the rest of the due piece first */
+	n = bt_picker_pick(p, bf, NULL, NULL, 100, out, 4);
+	assert_int_equal(n, 4);
+	assert_int_equal(out[0].piece, 10);
+	assert_int_equal(out[0].begin, 4 * BT_BLOCK_SIZE);
+	/* a tiny share still takes two blocks */
+	bt_picker_set_due_share(p, 1);
+	n = bt_picker_pick(p, bf, NULL, NULL, 100, out, 3);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0].piece, 10);
+	assert_int_equal(out[1].piece, 10);
+	assert_int_equal(out[2].piece, 11);
+	/* no cap: one peer may take the whole piece */
+	bt_picker_set_due_share(p, 1000);
+	bt_picker_want(p, 20, 0);
+	n = bt_picker_pick(p, bf, NULL, NULL, 100, out, 64);
+	size_t of20 = 0;
+	for (size_t i = 0; i < n; i++)
+		of20 += out[i].piece == 20;
+	assert_int_equal(of20, 16);
+	assert_int_equal(bt_picker_check(p), 0);
+	bt_picker_free(p);
+}
+
+static void test_pick_by_due_time(void **state)
+{
+	(void)state;
+	uint8_t bf[2];
+	struct bt_block out[16];
+	struct bt_picker *p = bt_picker_new(10, PL, 10ull * PL);
+	all_bits(bf, 10);
+	bt_picker_want(p, 1, 100);
+	bt_picker_prefetch(p, 2, 900);
+	bt_picker_set_fetch_all(p, true);
+	/* due by 500: piece 1 only, never background pieces */
+	size_t n = bt_picker_pick_due(p, bf, NULL, NULL, 500, out, 16);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(out[i].piece, 1);
+	/* a slow peer: what is due after 500, then background */
+	n = bt_picker_pick_after(p, bf, 500, 500, out, 6);
+	assert_int_equal(n, 6);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(out[i].piece, 2);
+	assert_true(out[4].piece != 1 && out[4].piece != 2);
+	/* the slow peer never gets duplicates of late blocks */
+	n = bt_picker_pick_after(p, bf, 0, 5000, out, 16);
+	for (size_t i = 0; i < n; i++)
+		assert_true(out[i].piece != 1 && out[i].piece != 2);
+	assert_int_equal(bt_picker_check(p), 0);
+	bt_picker_free(p);
+}
+
 static void test_clear_have(void **state)
 {
 	(void)state;
@@ -264,6 +419,10 @@ int main(void)
 		cmocka_unit_test(test_hash_fail),
 		cmocka_unit_test(test_fetch_all_rarest),
 		cmocka_unit_test(test_interesting),
+		cmocka_unit_test(test_late_duplicates),
+		cmocka_unit_test(test_prefetch_dropped),
+		cmocka_unit_test(test_due_share),
+		cmocka_unit_test(test_pick_by_due_time),
 		cmocka_unit_test(test_clear_have),
 	};
 	return cmocka_run_group_tests_name("picker", tests, NULL, NULL);

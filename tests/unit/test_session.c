@@ -1,6 +1,7 @@
-/* Unit tests for bt_session: two engines in one process over loopback, and
- * hostile peers (a liar sending bad blocks, a peer sending garbage) that
- * must be dropped without a wrong byte ever being marked verified. */
+/* Unit tests for bt_session: two engines in one process over loopback
+ * (wants, read-ahead claims given back, fetch-all), and hostile peers (a
+ * liar sending bad blocks, a peer sending garbage) that must be dropped
+ * without a wrong byte ever being marked verified. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -248,6 +249,62 @@ static void test_upload_limit(void **state)
 	bt_session_free(seed);
 	cache_close(seed_cache);
 	cache_close(leech_cache);
+}
+
+/* Read-ahead claims given back before any peer could serve them are not
+ * fetched; a read's want is; with fetch_all the rest comes on its own. */
+static void test_prefetch_and_fetch_all(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *seed_cache = full_cache(f, "seed");
+	struct cache *leech_cache = open_cache(f, "leech");
+	struct cache *all_cache = open_cache(f, "all");
+	int err = 0;
+	struct bt_session_opts so = {.bind_ip = "127.0.0.1", .no_trackers = true};
+	struct bt_session *seed = bt_session_new(&f->mi, seed_cache, &so, &err);
+	assert_non_null(seed);
+	char peer[64];
+	snprintf(peer, sizeof(peer), "127.0.0.1:%u", bt_session_port(seed));
+	const char *peers[] = {peer};
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+				     .no_trackers = true,
+				     .peers = peers,
+				     .npeers = 1};
+	struct bt_session *leech = bt_session_new(&f->mi, leech_cache, &lo, &err);
+	assert_non_null(leech);
+	bt_session_on_piece(leech, on_piece, f);
+	/* posted before the start: run in order before any peer connects */
+	bt_session_prefetch(leech, 10, 20, 0, 5);
+	bt_session_prefetch(leech, 15, 16, 0, 0); /* a second holder */
+	bt_session_unprefetch(leech, 10, 20);
+	bt_session_want(leech, 2, 2, 0);
+	assert_int_equal(bt_session_start(seed), 0);
+	assert_int_equal(bt_session_start(leech), 0);
+	/* 2 (read) and 15..16 (still held) come; 10..14, 17..20 do not */
+	assert_int_equal(wait_verified(f, 3, 10), 3);
+	assert_int_equal(wait_verified(f, 4, 1), 3);
+	assert_true(cache_has(leech_cache, 2));
+	assert_true(cache_has(leech_cache, 15) && cache_has(leech_cache, 16));
+	assert_int_equal(cache_count(leech_cache), 3);
+	bt_session_stop(leech);
+	bt_session_free(leech);
+
+	/* fetch_all: no want at all, everything arrives */
+	f->verified = 0;
+	lo.fetch_all = true;
+	struct bt_session *all = bt_session_new(&f->mi, all_cache, &lo, &err);
+	assert_non_null(all);
+	bt_session_on_piece(all, on_piece, f);
+	assert_int_equal(bt_session_start(all), 0);
+	assert_int_equal(wait_verified(f, NPIECES, 20), NPIECES);
+	check_cache_bytes(f, all_cache);
+	bt_session_stop(all);
+	bt_session_free(all);
+	bt_session_stop(seed);
+	bt_session_free(seed);
+	cache_close(seed_cache);
+	cache_close(leech_cache);
+	cache_close(all_cache);
 }
 
 /* ---- a lying seeder on a raw socket ---- */
@@ -779,6 +836,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_two_engines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upload_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch_and_fetch_all,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_liar_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
