@@ -5,6 +5,9 @@
       one open file; prints the wall time of each read in ms, one a line.
       Each read is compared with the same range of SRC_FILE (after the
       timing): a mismatch is reported on stderr and makes the exit status 3.
+  seqread FILE CAP
+      Reads FILE from the start in 1 MiB reads until EOF or until CAP
+      seconds have passed; prints "BYTES SECONDS".
   table RESULTS
       Reads the raw per-run lines of bench.sh (see there) and prints the
       summary table: the median over runs of each figure.
@@ -37,6 +40,23 @@ def randreads(mnt_file, src_file, n, seed, ln):
     os.close(a)
     os.close(b)
     return 3 if bad else 0
+
+
+def seqread(path, cap):
+    buf = bytearray(1 << 20)
+    mv = memoryview(buf)
+    total = 0
+    fd = os.open(path, os.O_RDONLY)
+    t0 = time.perf_counter()
+    while True:
+        n = os.readv(fd, [mv])
+        total += n
+        if n == 0 or time.perf_counter() - t0 >= cap:
+            break
+    dt = time.perf_counter() - t0
+    os.close(fd)
+    print('%d %.6f' % (total, dt))
+    return 0
 
 
 def pct(vals, p):
@@ -79,7 +99,7 @@ def fmt(v, unit):
         return '%.3f' % v
     if unit == 'ms':
         return '%.1f' % v if v < 100 else '%.0f' % v
-    return '%.0f' % v
+    return '%.1f' % v if v < 10 else '%.0f' % v
 
 
 def table(path):
@@ -108,6 +128,10 @@ def table(path):
         vals.setdefault((pc, cl, key), []).append(v)
     clients = [c for c in ('p2pfs', 'btfs') if c in clients]
 
+    def capped(pc, cl):
+        return any(isinstance(x, float) and x < 1.0
+                   for x in vals.get((pc, cl, 'seq_whole'), []))
+
     def combine(pc, cl, key, how):
         if how == 'pool':
             xs = [x for x in vals.get((pc, cl, 'rand'), [])
@@ -131,13 +155,19 @@ def table(path):
     unitof.update({r[0]: r[2] for r in REFS})
     hdr = ['figure', 'pieces'] + clients + ['target']
     out = []
+    star = False
     for key, label, unit, target, how in ROWS:
         for pc in pieces:
             cells = [combine(pc, cl, key, how) for cl in clients]
             if all(c is None for c in cells):
                 continue
-            out.append(['%s (%s)' % (label, unit), pc] +
-                       [fmt(c, unit) for c in cells] + [target])
+            txt = [fmt(c, unit) for c in cells]
+            if key in ('seq', 'cpu_gib'):
+                txt = [t + ' *' if capped(pc, cl) else t
+                       for t, cl in zip(txt, clients)]
+                if any(capped(pc, cl) for cl in clients):
+                    star = True
+            out.append(['%s (%s)' % (label, unit), pc] + txt + [target])
     for key, label, unit in REFS:
         for pc in pieces:
             c = combine(pc, 'ref', key, 'median')
@@ -164,6 +194,10 @@ def table(path):
         print(line(r))
     print('median over %d run(s); random reads: all reads of all runs '
           'pooled.' % len(runs))
+    if star:
+        print('* the sequential read hit its time cap (BENCH_SEQ_CAP) before '
+              'the end of the file in some run: MB/s over the part read, CPU '
+              'scaled to what the daemon had fetched.')
 
 
 if __name__ == '__main__':
@@ -171,6 +205,8 @@ if __name__ == '__main__':
     if cmd == 'randreads':
         sys.exit(randreads(sys.argv[2], sys.argv[3], int(sys.argv[4]),
                            int(sys.argv[5]), int(sys.argv[6])))
+    elif cmd == 'seqread':
+        sys.exit(seqread(sys.argv[2], float(sys.argv[3])))
     elif cmd == 'table':
         table(sys.argv[2])
     else:
