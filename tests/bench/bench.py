@@ -79,6 +79,8 @@ ROWS = [
     ('readall', 'read all tree files (total)', 's', '', 'median'),
     ('cpu_gib', 'daemon CPU per GiB fetched', 's', '<= 3 s', 'median'),
     ('rss', 'daemon peak RSS (VmHWM)', 'MiB', '<= 48 MiB', 'median'),
+    ('rss_anon', 'daemon RssAnon at the end of the read', 'MiB', '',
+     'median'),
     ('warm_same', 'warm re-read, same mount', 'MB/s', '', 'median'),
     ('warm_remount', 'warm re-read, remount on full cache', 'MB/s',
      '>= 80% of passthrough', 'median'),

@@ -323,6 +323,9 @@ daemon_cpu() {
 	awk -v u="${f[11]}" -v s="${f[12]}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
 }
 daemon_rss_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# RssAnon: the resident heap, without mapped files (libtorrent 2, under
+# btfs, maps its storage files: those pages count in VmHWM)
+daemon_anon_mib() { awk '/^RssAnon:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # wait_file PATH SECS: until PATH exists (btfs shows its tree a moment
 # after the mount)
@@ -405,6 +408,7 @@ m_seq() {
 		note "$cl: sequential read of the big file failed ($pc, run $run; see seqread.err)"
 	fi
 	rec "$run $pc $cl rss $(daemon_rss_mib "$BPID")"
+	rec "$run $pc $cl rss_anon $(daemon_anon_mib "$BPID")"
 	bumount "$cl" "$mnt"
 	# p2pfs: a fresh mount on the now complete cache (its files still in the
 	# page cache): the read is answered from the cache fd, spliced
@@ -535,7 +539,10 @@ mkdir -p "$OUT"
 {
 	echo "# p2pfs bench $(date -u +%FT%TZ), $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 	echo "# runs $RUNS, pieces $PIECES, big file $BIG_SIZE bytes, $NREAD random reads/run, clients ${CLIENTS[*]}"
-	echo "# RUN PIECES CLIENT FIGURE VALUE (ms; seq/warm/aria2c/local MB/s; ffprobe/readall/cpu s; rss MiB)"
+	echo "# RUN PIECES CLIENT FIGURE VALUE: first, ls, rand (one line per read) in ms;"
+	echo "# seq, warm_*, aria2c, local, passthrough in MB/s; ffprobe, readall, cpu, cpu_gib in s;"
+	echo "# rss (VmHWM), rss_anon in MiB; fetched in bytes; seq_whole = part of the file read"
+	echo "# before BENCH_SEQ_CAP. A word instead of a number: that figure failed."
 } >"$RES"
 
 t_start=$(now_ms)
@@ -572,6 +579,7 @@ if [ "$BTFS" = 1 ]; then
 	# seen with strace: after the tracker reply libtorrent tries uTP first,
 	# and falls back to TCP only when that times out
 	echo "btfs: libtorrent tries uTP first; the aria2c seeders have no uTP, so its first peer connections wait ~4.5 s for the TCP fallback."
+	echo "btfs: its VmHWM counts the pages of libtorrent 2's memory-mapped storage files; RssAnon is its heap."
 else
 	echo "btfs: not installed (or BENCH_BTFS=0): left out"
 fi
