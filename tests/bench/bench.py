@@ -77,6 +77,8 @@ ROWS = [
      '>= 300, > aria2c', 'median'),
     ('ffprobe', 'cold ffprobe of the video', 's', '<= 0.2 s', 'median'),
     ('readall', 'read all tree files (total)', 's', '', 'median'),
+    ('cpu', 'daemon CPU, mount to end of the cold read', 's', '',
+     'median'),
     ('cpu_gib', 'daemon CPU per GiB fetched', 's', '<= 3 s', 'median'),
     ('rss', 'daemon peak RSS (VmHWM)', 'MiB', '<= 48 MiB', 'median'),
     ('rss_anon', 'daemon RssAnon at the end of the read', 'MiB', '',
@@ -164,7 +166,7 @@ def table(path):
             if all(c is None for c in cells):
                 continue
             txt = [fmt(c, unit) for c in cells]
-            if key in ('seq', 'cpu_gib'):
+            if key in ('seq', 'cpu', 'cpu_gib'):
                 txt = [t + ' *' if capped(pc, cl) else t
                        for t, cl in zip(txt, clients)]
                 if any(capped(pc, cl) for cl in clients):
