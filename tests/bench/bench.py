@@ -8,6 +8,10 @@
   seqread FILE CAP
       Reads FILE from the start in 1 MiB reads until EOF or until CAP
       seconds have passed; prints "BYTES SECONDS".
+  handshake IP PORT INFOHASH N
+      N times: connect to the peer IP:PORT (from 127.0.0.9), send a
+      BitTorrent handshake for INFOHASH, print the ms until the peer's
+      68-byte handshake has come back (or "failed").
   table RESULTS
       Reads the raw per-run lines of bench.sh (see there) and prints the
       summary table: the median over runs of each figure.
@@ -16,6 +20,7 @@ Only the timing is a measurement; nothing here passes or fails on a time.
 """
 import os
 import random
+import socket
 import statistics
 import sys
 import time
@@ -59,6 +64,33 @@ def seqread(path, cap):
     return 0
 
 
+def handshake(ip, port, ih, n):
+    ih = bytes.fromhex(ih)
+    for k in range(n):
+        s = socket.socket()
+        s.settimeout(10)
+        try:
+            s.bind(('127.0.0.9', 0))
+            s.connect((ip, port))
+            t0 = time.perf_counter()
+            s.sendall(b'\x13BitTorrent protocol' + bytes(8) + ih +
+                      b'-BENCH0-' + b'%012d' % k)
+            got = b''
+            while len(got) < 68:
+                c = s.recv(68 - len(got))
+                if not c:
+                    break
+                got += c
+            dt = (time.perf_counter() - t0) * 1000.0
+            print('%.1f' % dt if len(got) == 68 else 'failed', flush=True)
+        except OSError:
+            print('failed', flush=True)
+        finally:
+            s.close()
+        time.sleep(0.1)
+    return 0
+
+
 def pct(vals, p):
     """Nearest-rank percentile."""
     s = sorted(vals)
@@ -88,6 +120,7 @@ ROWS = [
      '>= 80% of passthrough', 'median'),
 ]
 REFS = [
+    ('handshake', 'reference: an aria2c seeder answers a handshake in', 'ms'),
     ('aria2c', 'reference: aria2c download of the big torrent', 'MB/s'),
     ('local', 'reference: local read of the same bytes (warm)', 'MB/s'),
     ('passthrough', 'reference: FUSE passthrough read (warm)', 'MB/s'),
@@ -211,6 +244,9 @@ if __name__ == '__main__':
                            int(sys.argv[5]), int(sys.argv[6])))
     elif cmd == 'seqread':
         sys.exit(seqread(sys.argv[2], float(sys.argv[3])))
+    elif cmd == 'handshake':
+        sys.exit(handshake(sys.argv[2], int(sys.argv[3]), sys.argv[4],
+                           int(sys.argv[5])))
     elif cmd == 'table':
         table(sys.argv[2])
     else:

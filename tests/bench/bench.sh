@@ -219,8 +219,9 @@ make_data() {
 	log "tree: $(find "$S/t/tree" -type f | wc -l) files, $TREE_BYTES bytes, video $(stat -c %s "$S/t/$VIDEO") bytes"
 }
 
-# torrent name: big-256k.torrent, tree-1m.torrent, ...
-declare -A TOR=()
+# torrent name: big-256k.torrent, tree-1m.torrent, ...; SEED1: the
+# IP:PORT of one seeder of each
+declare -A TOR=() SEED1=()
 make_torrents() {
 	local pc l hashes=()
 	for pc in $PIECES; do
@@ -246,6 +247,7 @@ start_seeders() {
 		for t in "${!TOR[@]}"; do
 			k=$((k + 1))
 			start_aria2_seeder "$ip" $((7000 + k)) "${TOR[$t]}" "$S/${t:0:1}"
+			[ -n "${SEED1[$t]:-}" ] || SEED1[$t]=$ip:$((7000 + k))
 		done
 	done
 	for t in "${!TOR[@]}"; do
@@ -480,6 +482,17 @@ m_readall() {
 	rm -rf "$c"
 }
 
+# how long an aria2c seeder takes to answer a BitTorrent handshake: the
+# floor under every "mount -> first byte" figure in this swarm (aria2c
+# answers on its event loop's next turn, some 100s of ms later)
+m_handshake() {
+	local run=$1 pc=$2 t
+	while read -r t; do
+		rec "$run $pc ref handshake $t"
+	done < <(with_timeout 60 "$IT_PY" "$HERE/bench.py" handshake "${SEED1[big-$pc]%:*}" \
+		"${SEED1[big-$pc]#*:}" "$(infohash "${TOR[big-$pc]}")" 3 2>>"$LOGS/handshake.err")
+}
+
 # plain aria2c download of the big torrent from the same seeders
 m_aria2c() {
 	local run=$1 pc=$2 d=$T/aria2c-dl t0 pid
@@ -540,7 +553,7 @@ mkdir -p "$OUT"
 	echo "# p2pfs bench $(date -u +%FT%TZ), $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 	echo "# runs $RUNS, pieces $PIECES, big file $BIG_SIZE bytes, $NREAD random reads/run, clients ${CLIENTS[*]}"
 	echo "# RUN PIECES CLIENT FIGURE VALUE: first, ls, rand (one line per read) in ms;"
-	echo "# seq, warm_*, aria2c, local, passthrough in MB/s; ffprobe, readall, cpu, cpu_gib in s;"
+	echo "# seq, warm_*, aria2c, local, passthrough in MB/s; handshake in ms; ffprobe, readall, cpu, cpu_gib in s;"
 	echo "# rss (VmHWM), rss_anon in MiB; fetched in bytes; seq_whole = part of the file read"
 	echo "# before BENCH_SEQ_CAP. A word instead of a number: that figure failed."
 } >"$RES"
@@ -567,6 +580,7 @@ for ((run = 1; run <= RUNS; run++)); do
 		log "run $run/$RUNS, $pc pieces, aria2c download"
 		cold_prep "$S/b/big.bin"
 		m_aria2c "$run" "$pc"
+		m_handshake "$run" "$pc"
 	done
 	m_local "$run"
 	m_passthrough "$run"
