@@ -100,9 +100,9 @@ bench_outer() {
 		exit 1
 	fi
 
-	# timeout runs the bench in a process group of its own: a Ctrl-C here
-	# is passed on as TERM (the bench's own trap then cleans up)
-	BENCH_INNER=1 BENCH_NS=$ns TMPDIR=$rundir \
+	# timeout runs the bench in a process group of its own (and KILLs that
+	# group after BENCH_TIMEOUT): a Ctrl-C here reaches it via outer_stop
+	BENCH_INNER=1 TMPDIR=$rundir \
 		timeout -k 20 "${BENCH_TIMEOUT:-1500}" \
 		nsenter --net="/run/netns/$ns" env --default-signal=INT bash "${BASH_SOURCE[0]}" &
 	pid=$!
@@ -309,6 +309,9 @@ bumount() {
 		rc=$(exit_status "$BPID")
 		[ "$client" != p2pfs ] || [ "$rc" = 0 ] ||
 			note "p2pfs exited with status $rc after unmount (log ${BLOG##*/})"
+		# p2pfs logs to --log: anything on its stderr is worth a look
+		[ "$client" != p2pfs ] || [ ! -s "$BLOG.out" ] ||
+			note "p2pfs said on stderr: $(head -c 300 "$BLOG.out" | tr '\n' ' ') (${BLOG##*/}.out)"
 	else
 		[ "$client" = p2pfs ] && note "p2pfs still running 10 s after unmount: killed (log ${BLOG##*/})"
 		stop_pid "$BPID" 5
