@@ -103,8 +103,15 @@ fuzz: $(FUZZ_BINS)
 check: all unit asan fuzz-regress integration integration-asan
 	@echo "make check: all passed"
 
-bench: p2pfs
+# The benchmark (never a test): p2pfs beside btfs and aria2c on loopback.
+bench: p2pfs $(B)/bench/fuse_passthrough
 	@bash tests/bench/bench.sh
+
+# the FUSE reference of the bench (a minimal read-only passthrough)
+$(B)/bench/fuse_passthrough: tests/bench/fuse_passthrough.c
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 demo: p2pfs
 	@bash tests/demo.sh
