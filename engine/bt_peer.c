@@ -363,10 +363,11 @@ void bt_peer_read_done(struct bt_session *s, struct bt_read *r)
 	    bt_wire_build(r->buf, BT_READ_HEADROOM, &m) != BT_READ_HEADROOM ||
 	    evbuffer_add_reference(out, r->buf, BT_READ_HEADROOM + r->len,
 				   free_read_ref, r) < 0) {
-		/* e.g. the piece was evicted since the request was queued */
-		pfs_log(PFS_LOG_WARN, "peer", "cannot serve piece %u to '%s': %s",
-			r->piece, p->name,
-			strerror(r->err < 0 ? -r->err : ENOMEM));
+		/* ENODATA: the piece was evicted since the request was
+		 * queued, which a cache limit makes routine */
+		pfs_log(r->err == -ENODATA ? PFS_LOG_DEBUG : PFS_LOG_WARN,
+			"peer", "cannot serve piece %u to '%s': %s", r->piece,
+			p->name, strerror(r->err < 0 ? -r->err : ENOMEM));
 		bt_read_free(r);
 		reject(p, &b);
 		serve(p);
