@@ -3,7 +3,9 @@
 # through it; fetch-all is off) feeds those pieces, and only those, to a
 # python3-libtorrent leecher once the original seeders are gone: the
 # leecher's have-bitfield ends equal to p2pfs's verified map, and the bytes
-# it holds for those pieces equal the source.
+# it holds for those pieces equal the source. Then an aria2c leecher, which
+# finds p2pfs through the tracker, gets the same pieces (its partial files
+# hold the source's bytes for every one of them).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 8810
@@ -70,5 +72,34 @@ bad = [i for i, h in enumerate(have) if h == '1' and a[i * pl:(i + 1) * pl] != b
 print('pieces differing:', bad)
 sys.exit(1 if bad else 0)
 PY
+
+start_aria2_leecher 127.0.0.6 $((TRK + 70)) "$T/share.torrent" "$T/aleech"
+aleech=$LAST_PID
+/usr/bin/python3 - "$S" "$T/aleech/share" "$have" <<'PY' || fail "the aria2c leecher did not get p2pfs's pieces within 40 s"
+import os, sys, time
+src, dst, have = sys.argv[1], sys.argv[2], sys.argv[3]
+pl = 256 * 1024
+def stream(d):
+    out = b''
+    for f, n in (('a.bin', 4 * 1024 * 1024 + 1000), ('b.bin', 4 * 1024 * 1024)):
+        p = os.path.join(d, f)
+        b = open(p, 'rb').read() if os.path.exists(p) else b''
+        out += b[:n].ljust(n, b'\0')
+    return out
+a = stream(src)
+end = time.time() + 40
+while True:
+    b = stream(dst)
+    bad = [i for i, h in enumerate(have) if h == '1' and a[i * pl:(i + 1) * pl] != b[i * pl:(i + 1) * pl]]
+    if not bad:
+        sys.exit(0)
+    if time.time() > end:
+        print('pieces missing or differing:', bad)
+        sys.exit(1)
+    time.sleep(0.5)
+PY
+stop_aria2 "$aleech"
+grep -q '127.0.0.5' "$LOGS"/aria2-leech-127.0.0.6-*.log || fail "the aria2c leecher never talked to p2pfs"
+log "the aria2c leecher holds every piece p2pfs had, byte for byte"
 umount_p2pfs "$T/mnt"
 log PASS
