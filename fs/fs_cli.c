@@ -3,6 +3,8 @@
  * test can drive the parsers without running anything. */
 #include "fs_cli.h"
 
+#include "bt_session.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -107,14 +109,102 @@ static int append_opts(char **dst, const char *add)
 	return 0;
 }
 
-/* --max-up/--max-down: fs_cli_parse_rate() with the one-line reason. */
-static int rate_opt(const char *arg, uint64_t *out, char *err, size_t errlen)
+/* The long options of struct fs_cli_engine, in both parsers' tables. */
+#define ENGINE_LONGOPTS                                                        \
+	{"cache", required_argument, NULL, OPT_CACHE},                         \
+	{"port", required_argument, NULL, OPT_PORT},                           \
+	{"bind", required_argument, NULL, OPT_BIND},                           \
+	{"peer", required_argument, NULL, OPT_PEER},                           \
+	{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},                   \
+	{"max-peers", required_argument, NULL, OPT_MAX_PEERS},                 \
+	{"max-up", required_argument, NULL, OPT_MAX_UP},                       \
+	{"max-down", required_argument, NULL, OPT_MAX_DOWN},                   \
+	{"verbose", no_argument, NULL, 'v'},                                   \
+	{"log", required_argument, NULL, OPT_LOG}
+
+/* Option C (with ARG) if it is one of struct fs_cli_engine's: returns 1
+ * when taken, 0 when it is not an engine option, -EINVAL with ERR or
+ * -ENOMEM. */
+static int engine_opt(int c, char *arg, struct fs_cli_engine *e, char *err,
+		      size_t errlen)
 {
-	if (fs_cli_parse_rate(arg, out) == 0)
-		return 0;
-	snprintf(err, errlen, "bad rate '%s' (want bytes/s, e.g. 500K or 10M; "
-		 "0 = no limit)", arg);
-	return -EINVAL;
+	unsigned long v;
+	switch (c) {
+	case 'v':
+		e->verbose++;
+		return 1;
+	case OPT_CACHE:
+		e->cache_dir = arg;
+		return 1;
+	case OPT_PORT:
+		if (parse_uint(arg, 0, 65535, &v) < 0) {
+			snprintf(err, errlen, "bad port '%s' (want 0..65535)",
+				 arg);
+			return -EINVAL;
+		}
+		e->port = (uint16_t)v;
+		return 1;
+	case OPT_BIND:
+		e->bind_ip = arg;
+		return 1;
+	case OPT_PEER: {
+		const char **p = realloc(e->peers, (e->npeers + 1) * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		e->peers = p;
+		e->peers[e->npeers++] = arg;
+		return 1;
+	}
+	case OPT_NO_TRACKERS:
+		e->no_trackers = true;
+		return 1;
+	case OPT_MAX_PEERS:
+		if (parse_uint(arg, 1, 10000, &v) < 0) {
+			snprintf(err, errlen,
+				 "bad peer limit '%s' (want 1..10000)", arg);
+			return -EINVAL;
+		}
+		e->max_peers = (int)v;
+		return 1;
+	case OPT_MAX_UP:
+	case OPT_MAX_DOWN:
+		if (fs_cli_parse_rate(arg, c == OPT_MAX_UP ? &e->max_up
+							   : &e->max_down) < 0) {
+			snprintf(err, errlen, "bad rate '%s' (want bytes/s, e.g. "
+				 "500K or 10M; 0 = no limit)", arg);
+			return -EINVAL;
+		}
+		return 1;
+	case OPT_LOG:
+		e->log_file = arg;
+		return 1;
+	}
+	return 0;
+}
+
+void fs_cli_session_opts(const struct fs_cli_engine *e,
+			 struct bt_session_opts *so)
+{
+	memset(so, 0, sizeof(*so));
+	so->bind_ip = e->bind_ip;
+	so->port = e->port;
+	so->peers = e->peers;
+	so->npeers = e->npeers;
+	so->no_trackers = e->no_trackers;
+	so->max_peers = e->max_peers;
+	so->max_up = e->max_up;
+	so->max_down = e->max_down;
+}
+
+int fs_cli_session_error(const struct fs_cli_engine *e, int err)
+{
+	if (err == -EINVAL) {
+		fprintf(stderr, "p2pfs: bad --peer or --bind address\n");
+		return 2;
+	}
+	fprintf(stderr, "p2pfs: cannot listen on port %u: %s\n", e->port,
+		strerror(-err));
+	return 1;
 }
 
 int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
@@ -124,24 +214,14 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"foreground", no_argument, NULL, 'f'},
 		{"debug", no_argument, NULL, 'd'},
 		{"options", required_argument, NULL, 'o'},
-		{"cache", required_argument, NULL, OPT_CACHE},
-		{"port", required_argument, NULL, OPT_PORT},
-		{"bind", required_argument, NULL, OPT_BIND},
-		{"peer", required_argument, NULL, OPT_PEER},
-		{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},
-		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
-		{"max-up", required_argument, NULL, OPT_MAX_UP},
-		{"max-down", required_argument, NULL, OPT_MAX_DOWN},
+		ENGINE_LONGOPTS,
 		{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 		{"fetch-all", no_argument, NULL, OPT_FETCH_ALL},
-		{"verbose", no_argument, NULL, 'v'},
-		{"log", required_argument, NULL, OPT_LOG},
 		{"seed-after", no_argument, NULL, OPT_SEED_AFTER},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int rc = -EINVAL, c;
-	unsigned long v;
 	memset(m, 0, sizeof(*m));
 	err[0] = '\0';
 	optind = 0; /* GNU: full re-initialisation */
@@ -159,56 +239,8 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 				goto out;
 			rc = -EINVAL;
 			break;
-		case 'v':
-			m->verbose++;
-			break;
 		case 'h':
 			m->help = true;
-			break;
-		case OPT_CACHE:
-			m->cache_dir = optarg;
-			break;
-		case OPT_PORT:
-			if (parse_uint(optarg, 0, 65535, &v) < 0) {
-				snprintf(err, errlen, "bad port '%s' (want 0..65535)",
-					 optarg);
-				goto out;
-			}
-			m->port = (uint16_t)v;
-			break;
-		case OPT_BIND:
-			m->bind_ip = optarg;
-			break;
-		case OPT_PEER: {
-			const char **p = realloc(m->peers,
-						 (m->npeers + 1) * sizeof(*p));
-			if (!p) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			m->peers = p;
-			m->peers[m->npeers++] = optarg;
-			break;
-		}
-		case OPT_NO_TRACKERS:
-			m->no_trackers = true;
-			break;
-		case OPT_MAX_PEERS:
-			if (parse_uint(optarg, 1, 10000, &v) < 0) {
-				snprintf(err, errlen,
-					 "bad peer limit '%s' (want 1..10000)", optarg);
-				goto out;
-			}
-			m->max_peers = (int)v;
-			break;
-		case OPT_MAX_UP:
-		case OPT_MAX_DOWN:
-			if (rate_opt(optarg, c == OPT_MAX_UP ? &m->max_up
-							     : &m->max_down, err, errlen) < 0)
-				goto out;
-			break;
-		case OPT_LOG:
-			m->log_file = optarg;
 			break;
 		case OPT_SEED_AFTER:
 			m->seed_after = true;
@@ -225,8 +257,14 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 			m->fetch_all = true;
 			break;
 		default:
-			bad_option(c, argv, err, errlen);
-			goto out;
+			if ((rc = engine_opt(c, optarg, &m->eng, err, errlen)) < 0)
+				goto out;
+			if (!rc) {
+				bad_option(c, argv, err, errlen);
+				rc = -EINVAL;
+				goto out;
+			}
+			rc = -EINVAL;
 		}
 	}
 	if (m->help)
@@ -247,10 +285,10 @@ out:
 void fs_cli_mount_release(struct fs_cli_mount *m)
 {
 	free(m->fuse_opts);
-	free(m->peers);
+	free(m->eng.peers);
 	m->fuse_opts = NULL;
-	m->peers = NULL;
-	m->npeers = 0;
+	m->eng.peers = NULL;
+	m->eng.npeers = 0;
 }
 
 int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
@@ -258,23 +296,14 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 {
 	static const struct option longopts[] = {
 		{"foreground", no_argument, NULL, 'f'},
-		{"port", required_argument, NULL, OPT_PORT},
-		{"bind", required_argument, NULL, OPT_BIND},
-		{"peer", required_argument, NULL, OPT_PEER},
-		{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},
-		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
-		{"max-up", required_argument, NULL, OPT_MAX_UP},
-		{"max-down", required_argument, NULL, OPT_MAX_DOWN},
+		ENGINE_LONGOPTS,
 		{"partial", no_argument, NULL, OPT_PARTIAL},
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"recheck", no_argument, NULL, OPT_RECHECK},
-		{"cache", required_argument, NULL, OPT_CACHE},
-		{"verbose", no_argument, NULL, 'v'},
-		{"log", required_argument, NULL, OPT_LOG},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
+	int c, rc;
 	unsigned long v;
 	memset(m, 0, sizeof(*m));
 	err[0] = '\0';
@@ -285,57 +314,14 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 		case 'f':
 			m->foreground = true;
 			break;
-		case 'v':
-			m->verbose++;
-			break;
 		case 'h':
 			m->help = true;
-			break;
-		case OPT_PORT:
-			if (parse_uint(optarg, 0, 65535, &v) < 0) {
-				snprintf(err, errlen, "bad port '%s' (want 0..65535)",
-					 optarg);
-				return -EINVAL;
-			}
-			m->port = (uint16_t)v;
-			break;
-		case OPT_BIND:
-			m->bind_ip = optarg;
-			break;
-		case OPT_PEER: {
-			const char **p = realloc(m->peers,
-						 (m->npeers + 1) * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			m->peers = p;
-			m->peers[m->npeers++] = optarg;
-			break;
-		}
-		case OPT_NO_TRACKERS:
-			m->no_trackers = true;
-			break;
-		case OPT_MAX_PEERS:
-			if (parse_uint(optarg, 1, 10000, &v) < 0) {
-				snprintf(err, errlen,
-					 "bad peer limit '%s' (want 1..10000)", optarg);
-				return -EINVAL;
-			}
-			m->max_peers = (int)v;
-			break;
-		case OPT_MAX_UP:
-		case OPT_MAX_DOWN:
-			if (rate_opt(optarg, c == OPT_MAX_UP ? &m->max_up
-							     : &m->max_down, err, errlen) < 0)
-				return -EINVAL;
 			break;
 		case OPT_PARTIAL:
 			m->partial = true;
 			break;
 		case OPT_RECHECK:
 			m->recheck = true;
-			break;
-		case OPT_CACHE:
-			m->cache_dir = optarg;
 			break;
 		case OPT_THREADS:
 			if (parse_uint(optarg, 1, 64, &v) < 0) {
@@ -345,12 +331,13 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 			}
 			m->threads = (unsigned)v;
 			break;
-		case OPT_LOG:
-			m->log_file = optarg;
-			break;
 		default:
-			bad_option(c, argv, err, errlen);
-			return -EINVAL;
+			if ((rc = engine_opt(c, optarg, &m->eng, err, errlen)) < 0)
+				return rc;
+			if (!rc) {
+				bad_option(c, argv, err, errlen);
+				return -EINVAL;
+			}
 		}
 	}
 	if (m->help)
@@ -368,9 +355,9 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 
 void fs_cli_seed_release(struct fs_cli_seed *m)
 {
-	free(m->peers);
-	m->peers = NULL;
-	m->npeers = 0;
+	free(m->eng.peers);
+	m->eng.peers = NULL;
+	m->eng.npeers = 0;
 }
 
 int fs_cli_parse_one(int argc, char **argv, const char **operand, char *err,

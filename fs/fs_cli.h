@@ -11,25 +11,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* `p2pfs mount [options] FILE.torrent MNT` */
-struct fs_cli_mount {
-	const char *torrent;
-	const char *mountpoint;
+/* The options `mount` and `seed` share: where the cache is, the engine's
+ * network settings and the log. */
+struct fs_cli_engine {
 	const char *cache_dir;  /* --cache, NULL = cache_default_root() */
 	const char *bind_ip;    /* --bind */
 	const char *log_file;   /* --log */
-	char *fuse_opts;        /* every -o joined with ',', or NULL (owned) */
 	const char **peers;     /* --peer, repeatable (array owned) */
 	size_t npeers;
 	uint16_t port;          /* --port, 0 = ephemeral */
 	int max_peers;          /* --max-peers, 0 = engine default */
 	uint64_t max_up;        /* --max-up, bytes/s, 0 = unlimited */
 	uint64_t max_down;      /* --max-down, bytes/s, 0 = unlimited */
-	uint64_t cache_size;    /* --cache-size in bytes, 0 = no limit */
 	int verbose;            /* number of -v */
+	bool no_trackers;       /* --no-trackers */
+};
+
+/* `p2pfs mount [options] FILE.torrent MNT` */
+struct fs_cli_mount {
+	const char *torrent;
+	const char *mountpoint;
+	struct fs_cli_engine eng;
+	char *fuse_opts;        /* every -o joined with ',', or NULL (owned) */
+	uint64_t cache_size;    /* --cache-size in bytes, 0 = no limit */
 	bool foreground;        /* -f, also set by -d */
 	bool debug;             /* -d */
-	bool no_trackers;       /* --no-trackers */
 	bool seed_after;        /* --seed-after: keep seeding once unmounted */
 	bool fetch_all;         /* --fetch-all */
 	bool help;              /* -h/--help: print usage, nothing else */
@@ -52,18 +58,9 @@ int fs_cli_parse_rate(const char *s, uint64_t *out);
 struct fs_cli_seed {
 	const char *torrent;
 	const char *path;       /* the file, or the torrent's top folder */
-	const char *cache_dir;  /* --cache: where the verified map is kept */
-	const char *bind_ip;    /* --bind */
-	const char *log_file;   /* --log */
-	const char **peers;     /* --peer, repeatable (array owned) */
-	size_t npeers;
-	uint16_t port;          /* --port, 0 = ephemeral */
-	int max_peers;          /* --max-peers, 0 = engine default */
-	int verbose;            /* number of -v */
-	uint64_t max_up, max_down; /* --max-up/--max-down B/s, 0 = none */
+	struct fs_cli_engine eng; /* cache_dir: where the verified map is kept */
 	unsigned threads;       /* --threads, 0 = one per CPU */
 	bool foreground;        /* -f */
-	bool no_trackers;       /* --no-trackers */
 	bool partial;           /* --partial: seed the pieces that verify */
 	bool recheck;           /* --recheck: ignore the saved verified map */
 	bool help;
@@ -74,6 +71,14 @@ struct fs_cli_seed {
 int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 		      char *err, size_t errlen);
 void fs_cli_seed_release(struct fs_cli_seed *m);
+
+struct bt_session_opts;
+/* The engine settings of E into *SO (zeroed first; it points into E). */
+void fs_cli_session_opts(const struct fs_cli_engine *e,
+			 struct bt_session_opts *so);
+/* Report a bt_session_new() failure ERR for E on stderr, one line; returns
+ * the exit status (2 for a bad address, else 1). */
+int fs_cli_session_error(const struct fs_cli_engine *e, int err);
 
 /* Parse `umount MNT` / `info FILE`: exactly one operand and -h/--help.
  * Returns 0 (*OPERAND set), 1 for help, or -EINVAL with ERR. */

@@ -605,11 +605,11 @@ int fs_cmd_seed(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
-	pfs_log_set_level(m.verbose >= 2   ? PFS_LOG_DEBUG
-			  : m.verbose == 1 ? PFS_LOG_INFO
+	pfs_log_set_level(m.eng.verbose >= 2   ? PFS_LOG_DEBUG
+			  : m.eng.verbose == 1 ? PFS_LOG_INFO
 					   : PFS_LOG_WARN);
-	if (m.log_file && (e = pfs_log_open(m.log_file)) < 0) {
-		fprintf(stderr, "p2pfs: %s: %s\n", m.log_file, strerror(-e));
+	if (m.eng.log_file && (e = pfs_log_open(m.eng.log_file)) < 0) {
+		fprintf(stderr, "p2pfs: %s: %s\n", m.eng.log_file, strerror(-e));
 		goto out;
 	}
 	pfs_log_hook_libevent();
@@ -649,8 +649,8 @@ int fs_cmd_seed(int argc, char **argv)
 	uint8_t fp0[PFS_SHA256_LEN], fp1[PFS_SHA256_LEN];
 	uint32_t reused = 0;
 	bool fp_ok = fingerprint(mi, &l, fp0) == 0;
-	if (m.cache_dir) {
-		state = absolute_path(m.cache_dir);
+	if (m.eng.cache_dir) {
+		state = absolute_path(m.eng.cache_dir);
 	} else if (cache_default_root(err, sizeof(err)) == 0) {
 		state = strdup(err);
 	}
@@ -673,7 +673,7 @@ int fs_cmd_seed(int argc, char **argv)
 		}
 	}
 
-	int bad = verify(mi, &l, c, m.threads, m.verbose > 0);
+	int bad = verify(mi, &l, c, m.threads, m.eng.verbose > 0);
 	if (bad < 0) {
 		fprintf(stderr, "p2pfs: seed: verifying '%s': %s\n", l.base,
 			strerror(-bad));
@@ -705,25 +705,10 @@ int fs_cmd_seed(int argc, char **argv)
 		}
 	}
 
-	struct bt_session_opts so = {
-	    .bind_ip = m.bind_ip,
-	    .port = m.port,
-	    .peers = m.peers,
-	    .npeers = m.npeers,
-	    .no_trackers = m.no_trackers,
-	    .max_peers = m.max_peers,
-	    .max_up = m.max_up,
-	    .max_down = m.max_down,
-	};
+	struct bt_session_opts so;
+	fs_cli_session_opts(&m.eng, &so);
 	if (!(session = bt_session_new(mi, c, &so, &e))) {
-		if (e == -EINVAL) {
-			fprintf(stderr,
-				"p2pfs: bad --peer or --bind address\n");
-			status = EXIT_USAGE;
-		} else {
-			fprintf(stderr, "p2pfs: cannot listen on port %u: %s\n",
-				m.port, strerror(-e));
-		}
+		status = fs_cli_session_error(&m.eng, e);
 		goto out;
 	}
 	char hs[32];

@@ -195,11 +195,11 @@ static int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	pfs_log_set_level(m.debug ? PFS_LOG_DEBUG
-			  : m.verbose >= 2 ? PFS_LOG_DEBUG
-			  : m.verbose == 1 ? PFS_LOG_INFO
+			  : m.eng.verbose >= 2 ? PFS_LOG_DEBUG
+			  : m.eng.verbose == 1 ? PFS_LOG_INFO
 					   : PFS_LOG_WARN);
-	if (m.log_file && (e = pfs_log_open(m.log_file)) < 0) {
-		fprintf(stderr, "p2pfs: %s: %s\n", m.log_file, strerror(-e));
+	if (m.eng.log_file && (e = pfs_log_open(m.eng.log_file)) < 0) {
+		fprintf(stderr, "p2pfs: %s: %s\n", m.eng.log_file, strerror(-e));
 		goto out;
 	}
 	pfs_log_hook_libevent();
@@ -226,8 +226,8 @@ static int cmd_mount(int argc, char **argv)
 	}
 
 	/* fuse_daemonize() changes to "/": keep every path absolute. */
-	if (m.cache_dir) {
-		root = absolute(m.cache_dir);
+	if (m.eng.cache_dir) {
+		root = absolute(m.eng.cache_dir);
 	} else {
 		char buf[PATH_MAX];
 		if ((e = cache_default_root(buf, sizeof(buf))) < 0) {
@@ -267,25 +267,11 @@ static int cmd_mount(int argc, char **argv)
 	pfs_log(PFS_LOG_INFO, "main", "cache of '%s' in '%s': %u of %u pieces",
 		mi->name, cache_dir(cache), cache_count(cache), mi->npieces);
 
-	struct bt_session_opts so = {
-		.bind_ip = m.bind_ip,
-		.port = m.port,
-		.peers = m.peers,
-		.npeers = m.npeers,
-		.no_trackers = m.no_trackers,
-		.max_peers = m.max_peers,
-		.max_up = m.max_up,
-		.max_down = m.max_down,
-		.fetch_all = m.fetch_all,
-	};
+	struct bt_session_opts so;
+	fs_cli_session_opts(&m.eng, &so);
+	so.fetch_all = m.fetch_all;
 	if (!(session = bt_session_new(mi, cache, &so, &e))) {
-		if (e == -EINVAL) {
-			fprintf(stderr, "p2pfs: bad --peer or --bind address\n");
-			status = EXIT_USAGE;
-		} else {
-			fprintf(stderr, "p2pfs: cannot listen on port %u: %s\n",
-				m.port, strerror(-e));
-		}
+		status = fs_cli_session_error(&m.eng, e);
 		goto out;
 	}
 

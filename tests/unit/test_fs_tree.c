@@ -441,16 +441,16 @@ static void test_cli_mount(void **state)
 	assert_true(m.foreground);
 	assert_false(m.debug);
 	assert_string_equal(m.fuse_opts, "allow_other,ro");
-	assert_string_equal(m.cache_dir, "/c");
-	assert_int_equal(m.port, 6881);
-	assert_string_equal(m.bind_ip, "127.0.0.1");
-	assert_int_equal(m.npeers, 2);
-	assert_string_equal(m.peers[0], "127.0.0.2:6902");
-	assert_string_equal(m.peers[1], "[::1]:7");
-	assert_int_equal(m.verbose, 2);
-	assert_true(m.no_trackers);
-	assert_string_equal(m.log_file, "/l");
-	assert_int_equal(m.max_peers, 9);
+	assert_string_equal(m.eng.cache_dir, "/c");
+	assert_int_equal(m.eng.port, 6881);
+	assert_string_equal(m.eng.bind_ip, "127.0.0.1");
+	assert_int_equal(m.eng.npeers, 2);
+	assert_string_equal(m.eng.peers[0], "127.0.0.2:6902");
+	assert_string_equal(m.eng.peers[1], "[::1]:7");
+	assert_int_equal(m.eng.verbose, 2);
+	assert_true(m.eng.no_trackers);
+	assert_string_equal(m.eng.log_file, "/l");
+	assert_int_equal(m.eng.max_peers, 9);
 	assert_string_equal(m.torrent, "x.torrent");
 	assert_string_equal(m.mountpoint, "/mnt");
 	fs_cli_mount_release(&m);
@@ -461,10 +461,10 @@ static void test_cli_mount(void **state)
 	assert_true(m.debug);
 	assert_true(m.foreground);
 	assert_null(m.fuse_opts);
-	assert_null(m.cache_dir);
-	assert_int_equal(m.port, 0);
-	assert_int_equal(m.npeers, 0);
-	assert_int_equal(m.verbose, 0);
+	assert_null(m.eng.cache_dir);
+	assert_int_equal(m.eng.port, 0);
+	assert_int_equal(m.eng.npeers, 0);
+	assert_int_equal(m.eng.verbose, 0);
 	fs_cli_mount_release(&m);
 
 	assert_int_equal(parse_mount(&m, err, sizeof(err), "--help", NULL), 0);
@@ -529,8 +529,8 @@ static void test_cli_rate(void **state)
 	char err[128];
 	assert_int_equal(parse_mount(&m, err, sizeof(err), "--max-up", "1M",
 				     "--max-down=300K", "x", "/m", NULL), 0);
-	assert_int_equal(m.max_up, 1u << 20);
-	assert_int_equal(m.max_down, 300 * 1024);
+	assert_int_equal(m.eng.max_up, 1u << 20);
+	assert_int_equal(m.eng.max_down, 300 * 1024);
 	fs_cli_mount_release(&m);
 	assert_int_equal(parse_mount(&m, err, sizeof(err), "--max-up", "fast",
 				     "x", "/m", NULL), -EINVAL);
@@ -566,16 +566,16 @@ static void test_cli_seed(void **state)
 				    "x.torrent", "/data/Trip", NULL),
 			 0);
 	assert_true(m.foreground);
-	assert_int_equal(m.port, 6881);
-	assert_string_equal(m.bind_ip, "127.0.0.1");
-	assert_int_equal(m.npeers, 2);
-	assert_string_equal(m.peers[1], "[::1]:7");
-	assert_int_equal(m.verbose, 1);
-	assert_true(m.no_trackers);
+	assert_int_equal(m.eng.port, 6881);
+	assert_string_equal(m.eng.bind_ip, "127.0.0.1");
+	assert_int_equal(m.eng.npeers, 2);
+	assert_string_equal(m.eng.peers[1], "[::1]:7");
+	assert_int_equal(m.eng.verbose, 1);
+	assert_true(m.eng.no_trackers);
 	assert_true(m.partial);
 	assert_int_equal(m.threads, 3);
-	assert_int_equal(m.max_peers, 9);
-	assert_string_equal(m.log_file, "/l");
+	assert_int_equal(m.eng.max_peers, 9);
+	assert_string_equal(m.eng.log_file, "/l");
 	assert_string_equal(m.torrent, "x.torrent");
 	assert_string_equal(m.path, "/data/Trip");
 	fs_cli_seed_release(&m);
@@ -583,8 +583,8 @@ static void test_cli_seed(void **state)
 	assert_int_equal(parse_seed(&m, err, sizeof(err), "x.torrent", "p",
 				    NULL),
 			 0);
-	assert_false(m.foreground || m.partial || m.no_trackers);
-	assert_int_equal(m.port, 0);
+	assert_false(m.foreground || m.partial || m.eng.no_trackers);
+	assert_int_equal(m.eng.port, 0);
 	assert_int_equal(m.threads, 0);
 	fs_cli_seed_release(&m);
 	assert_int_equal(parse_seed(&m, err, sizeof(err), "--help", NULL), 0);
@@ -610,7 +610,7 @@ static void test_cli_seed(void **state)
 	assert_int_equal(parse_seed(&m, err, sizeof(err), "--cache", "/c",
 				    "--recheck", "a", "b", NULL),
 			 0);
-	assert_string_equal(m.cache_dir, "/c");
+	assert_string_equal(m.eng.cache_dir, "/c");
 	assert_true(m.recheck);
 	fs_cli_seed_release(&m);
 	/* mount's options are not seed's */
