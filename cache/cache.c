@@ -489,6 +489,38 @@ static int init_locks(struct cache *c, int *inited)
 	return 0;
 }
 
+/* A struct cache of this geometry with its locks and per-piece state, for
+ * either mode (the eviction state is unused by files mode). On failure *CP
+ * (possibly NULL) and *INITED are what cache_free() needs. */
+static int cache_alloc(struct cache **cp, uint32_t npieces,
+		       uint32_t piece_length, uint64_t total_length,
+		       int *inited)
+{
+	struct cache *c = *cp = calloc(1, sizeof(*c));
+	int e;
+	if (!c)
+		return -ENOMEM;
+	c->fd = c->dir_fd = -1;
+	c->npieces = npieces;
+	c->piece_length = piece_length;
+	c->total_length = total_length;
+	c->bm_len = bitmap_len(npieces);
+	if ((e = init_locks(c, inited)) < 0)
+		return e;
+	if (!(c->map = calloc(1, c->bm_len)) ||
+	    !(c->touched = calloc(1, c->bm_len)) ||
+	    !(c->verifying = calloc(1, c->bm_len)) ||
+	    !(c->snap = calloc(1, c->bm_len)) ||
+	    !(c->disk_map = calloc(1, c->bm_len)) ||
+	    !(c->alloc = calloc(1, c->bm_len)) ||
+	    !(c->evicting = calloc(1, c->bm_len)) ||
+	    !(c->pins = calloc(npieces, sizeof(*c->pins))) ||
+	    !(c->stamp = calloc(npieces, sizeof(*c->stamp))) ||
+	    !(c->map_buf = malloc(cache_map_size(npieces))))
+		return -ENOMEM;
+	return 0;
+}
+
 struct cache *cache_open(const char *root, const char *info_hash_hex,
 			 uint32_t npieces, uint32_t piece_length,
 			 uint64_t total_length, int *err)
@@ -503,30 +535,9 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 		e = -EINVAL;
 		goto out;
 	}
-	if (!(c = calloc(1, sizeof(*c)))) {
-		e = -ENOMEM;
+	if ((e = cache_alloc(&c, npieces, piece_length, total_length,
+			     &inited)) < 0)
 		goto out;
-	}
-	c->fd = c->dir_fd = -1;
-	c->npieces = npieces;
-	c->piece_length = piece_length;
-	c->total_length = total_length;
-	c->bm_len = bitmap_len(npieces);
-	if ((e = init_locks(c, &inited)) < 0)
-		goto out;
-	if (!(c->map = calloc(1, c->bm_len)) ||
-	    !(c->touched = calloc(1, c->bm_len)) ||
-	    !(c->verifying = calloc(1, c->bm_len)) ||
-	    !(c->snap = calloc(1, c->bm_len)) ||
-	    !(c->disk_map = calloc(1, c->bm_len)) ||
-	    !(c->alloc = calloc(1, c->bm_len)) ||
-	    !(c->evicting = calloc(1, c->bm_len)) ||
-	    !(c->pins = calloc(npieces, sizeof(*c->pins))) ||
-	    !(c->stamp = calloc(npieces, sizeof(*c->stamp))) ||
-	    !(c->map_buf = malloc(cache_map_size(npieces)))) {
-		e = -ENOMEM;
-		goto out;
-	}
 
 	if ((e = mkdir_parents(root)) < 0)
 		goto out;
@@ -1027,26 +1038,10 @@ struct cache *cache_open_files(const char *base, const struct cache_file *files,
 		e = -EINVAL;
 		goto out;
 	}
-	if (!(c = calloc(1, sizeof(*c)))) {
-		e = -ENOMEM;
+	if ((e = cache_alloc(&c, npieces, piece_length, total_length,
+			     &inited)) < 0)
 		goto out;
-	}
-	c->fd = c->dir_fd = -1;
-	c->npieces = npieces;
-	c->piece_length = piece_length;
-	c->total_length = total_length;
-	c->bm_len = bitmap_len(npieces);
-	if ((e = init_locks(c, &inited)) < 0)
-		goto out;
-	if (!(c->map = calloc(1, c->bm_len)) ||
-	    !(c->touched = calloc(1, c->bm_len)) ||
-	    !(c->verifying = calloc(1, c->bm_len)) ||
-	    !(c->snap = calloc(1, c->bm_len)) ||
-	    !(c->map_buf = malloc(cache_map_size(npieces))) ||
-	    /* pins too: readers pin the same way in both modes */
-	    !(c->pins = calloc(npieces, sizeof(*c->pins))) ||
-	    !(c->stamp = calloc(npieces, sizeof(*c->stamp))) ||
-	    !(c->dir = strdup(base)) || !(cf = calloc(1, sizeof(*cf)))) {
+	if (!(c->dir = strdup(base)) || !(cf = calloc(1, sizeof(*cf)))) {
 		e = -ENOMEM;
 		goto out;
 	}
