@@ -121,6 +121,8 @@ ROWS = [
 ]
 REFS = [
     ('handshake', 'reference: an aria2c seeder answers a handshake in', 'ms'),
+    ('lt_first', 'p2pfs, one libtorrent seeder: mount -> first 64 KiB', 'ms'),
+    ('lt_ffprobe', 'p2pfs, one libtorrent seeder: cold ffprobe', 's'),
     ('aria2c', 'reference: aria2c download of the big torrent', 'MB/s'),
     ('local', 'reference: local read of the same bytes (warm)', 'MB/s'),
     ('passthrough', 'reference: FUSE passthrough read (warm)', 'MB/s'),

@@ -143,6 +143,7 @@ ARIA_IP=127.0.0.6  # binds all of lo and connects from 127.0.0.1
 RES=$OUT/results.txt
 PT=${BENCH_PASSTHROUGH:-$ROOT/build/bench/fuse_passthrough}
 NOTES=()           # anything odd seen on the way, printed at the end
+P2PFS_EXTRA=()     # more `p2pfs mount` options for the next bmount
 NMOUNT=0
 
 BTFS=0
@@ -185,11 +186,15 @@ mbps() { awk -v b="$1" -v ms="$2" 'BEGIN { printf "%.1f", (ms > 0 ? b / 1e6 / (m
 secs() { awk -v ms="$1" 'BEGIN { printf "%.3f", ms / 1000 }'; }
 
 # cold_prep FILE...: drop the page cache, then read FILE... once so the
-# seeders (hard links of the same inodes) serve them from memory
+# seeders (hard links of the same inodes) serve them from memory, and load
+# ffprobe and its libraries once, so "cold ffprobe" times the reads
+# through the mount, not ffprobe coming back from disk (locally it takes
+# 0.06 s warm)
 cold_prep() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
 	with_timeout 120 find "$@" -type f -exec cat {} + >/dev/null
+	ffprobe -version >/dev/null 2>&1 || true
 }
 
 # ---- data, torrents, swarm -------------------------------------------------
@@ -271,7 +276,8 @@ bmount() {
 	case $client in
 	p2pfs)
 		"$P2PFS" mount -f --log "$BLOG" --cache "$cdir" --bind $P2PFS_IP \
-			--port $((6100 + NMOUNT)) "$tor" "$mnt" >"$BLOG.out" 2>&1 </dev/null &
+			--port $((6100 + NMOUNT)) "${P2PFS_EXTRA[@]}" "$tor" "$mnt" \
+			>"$BLOG.out" 2>&1 </dev/null &
 		;;
 	btfs)
 		btfs -f --data-directory="$cdir" --min-port=$((6500 + NMOUNT)) \
@@ -547,6 +553,37 @@ m_passthrough() {
 	untrack "$pid"
 }
 
+# With one python3-libtorrent seeder as the only peer (--no-trackers
+# --peer): p2pfs's mount -> first 64 KiB and cold ffprobe without aria2c's
+# handshake delay (m_handshake) under them. Reference rows, p2pfs only.
+m_lt() {
+	local run=$1 pc=$2 mnt=$T/mnt-lt c t0
+	P2PFS_EXTRA=(--no-trackers --peer "$LT_PEER")
+	c=$T/cache-lt-$NMOUNT
+	if bmount p2pfs "${TOR[big-$pc]}" "$mnt" "$c" && wait_file "$mnt/big.bin" 30 &&
+		with_timeout 60 dd if="$mnt/big.bin" of=/dev/null bs=64K count=1 status=none; then
+		rec "$run $pc ref lt_first $(($(now_ms) - B_T0))"
+	else
+		rec "$run $pc ref lt_first failed"
+		note "libtorrent seeder: no first 64 KiB ($pc, run $run)"
+	fi
+	bumount p2pfs "$mnt"
+	rm -rf "$c"
+	c=$T/cache-lt-$NMOUNT
+	if bmount p2pfs "${TOR[tree-$pc]}" "$mnt" "$c" && wait_file "$mnt/$VIDEO" 30 &&
+		t0=$(now_ms) &&
+		with_timeout 60 ffprobe -v error -show_format -show_streams "$mnt/$VIDEO" >"$T/ffprobe.out" 2>&1 &&
+		grep -q codec_name=h264 "$T/ffprobe.out"; then
+		rec "$run $pc ref lt_ffprobe $(secs $(($(now_ms) - t0)))"
+	else
+		rec "$run $pc ref lt_ffprobe failed"
+		note "libtorrent seeder: ffprobe failed ($pc, run $run)"
+	fi
+	bumount p2pfs "$mnt"
+	rm -rf "$c"
+	P2PFS_EXTRA=()
+}
+
 # ---- main ---------------------------------------------------------------------
 
 READ_TIMEOUT=$((BIG_SIZE >> 23 > 60 ? BIG_SIZE >> 23 : 60)) # 128 s per GiB, >= 60
@@ -588,6 +625,38 @@ for ((run = 1; run <= RUNS; run++)); do
 	m_local "$run"
 	m_passthrough "$run"
 done
+
+# after every other figure: this seeder is not in the tracker's swarm, but
+# it must not share the link with the runs above either
+if "$IT_LT_PY" -c 'import libtorrent' 2>/dev/null; then
+	lt_args=()
+	for t in "${!TOR[@]}"; do lt_args+=("${TOR[$t]}" "$S/${t:0:1}"); done
+	LT_PEER=127.0.0.7:7200
+	"$IT_LT_PY" "$HERE/ltseed.py" 127.0.0.7 7200 "${lt_args[@]}" \
+		>"$LOGS/ltseed.out" 2>&1 </dev/null &
+	it_track $!
+	lt_pid=$!
+	for ((i = 0; i < 1200; i++)); do
+		grep -q ready "$LOGS/ltseed.out" 2>/dev/null && break
+		pid_alive "$lt_pid" || break
+		sleep 0.1
+	done
+	if grep -qx ready "$LOGS/ltseed.out" 2>/dev/null; then
+		for ((run = 1; run <= RUNS; run++)); do
+			for pc in $PIECES; do
+				log "run $run/$RUNS, $pc pieces, p2pfs with a libtorrent seeder"
+				cold_prep "$S/b/big.bin" "$S/t/tree"
+				m_lt "$run" "$pc"
+			done
+		done
+	else
+		note "the libtorrent seeder did not start: $(tail -n 2 "$LOGS/ltseed.out" | tr '\n' ' ')"
+	fi
+	stop_pid "$lt_pid"
+	untrack "$lt_pid"
+else
+	note "no python3-libtorrent for $IT_LT_PY: the libtorrent-seeder rows are left out"
+fi
 
 echo
 echo "p2pfs bench: ${CLIENTS[*]}; $RUNS run(s); big file $((BIG_SIZE >> 20)) MiB, tree $NTREE files ($((TREE_BYTES >> 20)) MiB); $(nproc) CPUs"
