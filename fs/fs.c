@@ -591,6 +591,18 @@ static bool prefetch_range(struct fs *fs, uint64_t off, uint64_t len,
 	return true;
 }
 
+/* True when pieces FIRST..LAST are all verified: a re-read of a cached
+ * file then posts nothing to the engine (giving such pieces back later is
+ * a no-op there). */
+static bool pieces_verified(struct fs *fs, uint32_t first, uint32_t last)
+{
+	uint64_t pl = fs->mi->piece_length, off = (uint64_t)first * pl;
+	uint64_t end = ((uint64_t)last + 1) * pl;
+	if (end > fs->mi->total_length)
+		end = fs->mi->total_length;
+	return off < end && cache_has_range(fs->cache, off, end - off);
+}
+
 static uint32_t ra_step_ms(const struct fs *fs)
 {
 	uint32_t ms = fs->mi->piece_length / FS_RA_PACE;
@@ -773,7 +785,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_range_pieces(fs->mi->piece_length, toff, len, &first, &last);
 		bt_session_want(fs->session, first, last, 0);
 	}
-	if (st.fetch) {
+	if (st.fetch && !pieces_verified(fs, st.first, st.last)) {
 		uint32_t step = ra_step_ms(fs);
 		bt_session_prefetch(fs->session, st.first, st.last,
 				    FS_RA_DEADLINE_MS + st.dist * step, step);
