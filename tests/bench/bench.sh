@@ -422,8 +422,11 @@ m_seq() {
 	rec "$run $pc $cl rss_anon $(daemon_anon_mib "$BPID")"
 	bumount "$cl" "$mnt"
 	# p2pfs: a fresh mount on the now complete cache (its files still in the
-	# page cache): the read is answered from the cache fd, spliced
+	# page cache): the read is answered from the cache fd, spliced. The GiB
+	# just fetched is written back first (as the passthrough's file is), so
+	# the kernel's writeback does not run under the timed read
 	if [ "$cl" = p2pfs ] && [ "${got:-0}" -ge "$BIG_SIZE" ]; then
+		sync
 		if bmount "$cl" "${TOR[big-$pc]}" "$mnt" "$c"; then
 			if ms=$(timed_read "$mnt/big.bin"); then
 				rec "$run $pc $cl warm_remount $(mbps "$BIG_SIZE" "$ms")"
