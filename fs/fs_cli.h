@@ -27,6 +27,20 @@ struct fs_cli_engine {
 	bool no_trackers;       /* --no-trackers */
 };
 
+/* The --help lines of the options in struct fs_cli_engine that reach the
+ * engine (mount and seed print the same text). */
+#define FS_CLI_ENGINE_USAGE \
+	"      --port N           listening port (default 0: any free port)\n" \
+	"      --bind IP          listen and connect from this address\n" \
+	"      --peer IP:PORT     also connect to this peer (repeatable;\n" \
+	"                         IPv6 as [ADDR]:PORT)\n" \
+	"      --no-trackers      ignore the torrent's trackers\n" \
+	"      --max-peers N      connection limit (default 50)\n" \
+	"      --max-up RATE      upload limit in bytes/s for all peers together,\n" \
+	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n" \
+	"                         1024^3); default 0: no limit\n" \
+	"      --max-down RATE    download limit in bytes/s, likewise\n"
+
 /* `p2pfs mount [options] FILE.torrent MNT` */
 struct fs_cli_mount {
 	const char *torrent;
