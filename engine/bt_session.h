@@ -8,7 +8,10 @@
  * to the cache by a hasher thread (engine/bt_hasher.c); the engine thread
  * never hashes.
  *
- * The session borrows MI and CACHE: both must outlive it. */
+ * The session borrows MI and CACHE: both must outlive it. The process must
+ * ignore SIGPIPE (p2pfs's main() does): libevent writes to peer and tracker
+ * sockets with writev(), and a peer that closes its end would otherwise
+ * kill the process. */
 #ifndef BT_SESSION_H
 #define BT_SESSION_H
 

@@ -722,7 +722,6 @@ int fs_cmd_seed(int argc, char **argv)
 	sigaddset(&stop, SIGHUP);
 	sigaddset(&stop, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &stop, &old);
-	signal(SIGPIPE, SIG_IGN);
 	if ((e = bt_session_start(session)) < 0) {
 		fprintf(stderr, "p2pfs: seed: cannot start: %s\n",
 			strerror(-e));

@@ -530,6 +530,9 @@ out:
 
 int main(int argc, char **argv)
 {
+	/* a peer or tracker that closes its end while we write must give
+	 * EPIPE, not kill the process (libevent writes with writev) */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		return usage_error(NULL, "missing command");
 	const char *cmd = argv[1];

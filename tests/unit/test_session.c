@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -832,6 +833,7 @@ static void test_limit_refetch_and_peers(void **state)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* as p2pfs does: see bt_session.h */
 	pfs_log_set_level(getenv("P2PFS_TEST_DEBUG") ? PFS_LOG_DEBUG : PFS_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_two_engines, setup, teardown),

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -1203,6 +1204,7 @@ static void test_io_dns_hang(void **state)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* as p2pfs does: see bt_session.h */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_basic),
 		cmocka_unit_test(test_url_every_byte),
