@@ -421,12 +421,13 @@ m_seq() {
 	rec "$run $pc $cl rss $(daemon_rss_mib "$BPID")"
 	rec "$run $pc $cl rss_anon $(daemon_anon_mib "$BPID")"
 	bumount "$cl" "$mnt"
-	# p2pfs: a fresh mount on the now complete cache (its files still in the
-	# page cache): the read is answered from the cache fd, spliced. The GiB
-	# just fetched is written back first (as the passthrough's file is), so
-	# the kernel's writeback does not run under the timed read
+	# p2pfs: a fresh mount on the now complete cache: the read is answered
+	# from the cache fd, spliced. Its data file is prepared as the
+	# passthrough's file is (m_passthrough): written back (so the kernel's
+	# writeback does not run under the timed read), then read once
 	if [ "$cl" = p2pfs ] && [ "${got:-0}" -ge "$BIG_SIZE" ]; then
 		sync
+		with_timeout 60 cat "$c"/*/data >/dev/null || true
 		if bmount "$cl" "${TOR[big-$pc]}" "$mnt" "$c"; then
 			if ms=$(timed_read "$mnt/big.bin"); then
 				rec "$run $pc $cl warm_remount $(mbps "$BIG_SIZE" "$ms")"
