@@ -51,7 +51,7 @@ static int mi_fail(char *err, size_t errlen, const char *fmt, ...)
 	if (err && errlen) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
+		pfs_verrf(err, errlen, fmt, ap);
 		va_end(ap);
 	}
 	return -EINVAL;

@@ -12,18 +12,7 @@
 
 #include "bt_metainfo.h"
 #include "pfs_hash.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "pfs_log.h"
 
 struct bt_mkinfo *bt_mkinfo_new(const char *root, const char *name,
 				bool single)
@@ -129,15 +118,15 @@ static bool is_pow2(uint64_t v)
 static int check_piece(uint64_t v, const char *shown, char *err, size_t errlen)
 {
 	if (v < BT_MKINFO_MIN_PIECE) {
-		set_err(err, errlen, "piece size '%s' is below 16 KiB", shown);
+		pfs_errf(err, errlen, "piece size '%s' is below 16 KiB", shown);
 		return -EINVAL;
 	}
 	if (v > BT_MKINFO_MAX_PIECE) {
-		set_err(err, errlen, "piece size '%s' is above 64 MiB", shown);
+		pfs_errf(err, errlen, "piece size '%s' is above 64 MiB", shown);
 		return -EINVAL;
 	}
 	if (!is_pow2(v)) {
-		set_err(err, errlen, "piece size '%s' is not a power of two",
+		pfs_errf(err, errlen, "piece size '%s' is not a power of two",
 			shown);
 		return -EINVAL;
 	}
@@ -175,10 +164,10 @@ int bt_mkinfo_parse_piece_size(const char *s, uint32_t *out, char *err,
 	*out = (uint32_t)v;
 	return 0;
 big:
-	set_err(err, errlen, "piece size '%s' is above 64 MiB", s);
+	pfs_errf(err, errlen, "piece size '%s' is above 64 MiB", s);
 	return -EINVAL;
 bad:
-	set_err(err, errlen,
+	pfs_errf(err, errlen,
 		"bad piece size '%s' (bytes, or with a K or M suffix)", s);
 	return -EINVAL;
 }
@@ -187,16 +176,16 @@ int bt_mkinfo_set_piece_length(struct bt_mkinfo *mk, uint32_t piece_length,
 			       char *err, size_t errlen)
 {
 	if (!mk->nfiles) {
-		set_err(err, errlen, "no files");
+		pfs_errf(err, errlen, "no files");
 		return -EINVAL;
 	}
 	if (mk->nfiles > BT_MAX_FILES) {
-		set_err(err, errlen, "%zu files: more than %u", mk->nfiles,
+		pfs_errf(err, errlen, "%zu files: more than %u", mk->nfiles,
 			BT_MAX_FILES);
 		return -EINVAL;
 	}
 	if (!mk->total_length) {
-		set_err(err, errlen, "nothing to share: total size is 0");
+		pfs_errf(err, errlen, "nothing to share: total size is 0");
 		return -EINVAL;
 	}
 	if (!piece_length)
@@ -208,7 +197,7 @@ int bt_mkinfo_set_piece_length(struct bt_mkinfo *mk, uint32_t piece_length,
 		return rc;
 	uint64_t n = (mk->total_length + piece_length - 1) / piece_length;
 	if (n > BT_MAX_PIECES) {
-		set_err(err, errlen,
+		pfs_errf(err, errlen,
 			"%llu pieces of %u bytes: more than %u, use a larger "
 			"piece size", (unsigned long long)n, piece_length,
 			BT_MAX_PIECES);
@@ -353,11 +342,11 @@ int bt_mkinfo_torrent(const struct bt_mkinfo *mk,
 	*buf = NULL;
 	*len = 0;
 	if (each_url(o->trackers, o->ntrackers, count_url, &trk) < 0) {
-		set_err(err, errlen, "empty tracker URL");
+		pfs_errf(err, errlen, "empty tracker URL");
 		return -EINVAL;
 	}
 	if (each_url(o->web_seeds, o->nweb_seeds, count_url, &ws) < 0) {
-		set_err(err, errlen, "empty web seed URL");
+		pfs_errf(err, errlen, "empty web seed URL");
 		return -EINVAL;
 	}
 
@@ -392,7 +381,7 @@ int bt_mkinfo_torrent(const struct bt_mkinfo *mk,
 	bt_benc_cstr(&b, "info");
 	size_t info_at = b.len;
 	if ((rc = bt_mkinfo_info(mk, o->private_flag, &b)) < 0 && !b.err) {
-		set_err(err, errlen, "no piece size set");
+		pfs_errf(err, errlen, "no piece size set");
 		goto out;
 	}
 	size_t info_end = b.len;
@@ -408,7 +397,7 @@ int bt_mkinfo_torrent(const struct bt_mkinfo *mk,
 	bt_benc_end(&b);
 	if (b.err) {
 		rc = b.err;
-		set_err(err, errlen, "out of memory");
+		pfs_errf(err, errlen, "out of memory");
 		goto out;
 	}
 	if ((rc = pfs_sha1(b.buf + info_at, info_end - info_at, info_hash)) < 0)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "pfs_hash.h"
+#include "pfs_log.h"
 
 #define WALK_MAX_DEPTH 256
 /* Reads are this large (or one piece, when pieces are larger). */
@@ -37,18 +38,6 @@
  * nthreads + 1 of them. */
 #define CHUNK_MEMORY (256u * 1024 * 1024)
 #define PROGRESS_NS 100000000LL
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- the walk ---- */
 
@@ -77,7 +66,7 @@ static const char *rel(const struct walk *w)
 
 static int walk_fail(struct walk *w, int e, const char *why)
 {
-	set_err(w->err, w->errlen, "'%s/%s': %s", w->shown, rel(w),
+	pfs_errf(w->err, w->errlen, "'%s/%s': %s", w->shown, rel(w),
 		why ? why : strerror(-e));
 	return e;
 }
@@ -187,7 +176,7 @@ static int walk_dir(struct walk *w)
 	}
 	closedir(d);
 	if (rc == -ENOMEM)
-		set_err(w->err, w->errlen, "out of memory");
+		pfs_errf(w->err, w->errlen, "out of memory");
 	if (rc < 0)
 		goto out;
 	/* only for a stable walk (warnings in order); the list is sorted
@@ -253,23 +242,23 @@ int bt_mkinfo_scan(const char *path, unsigned flags, bt_mkinfo_warn_fn warn,
 	*out = NULL;
 	if (stat(path, &st) < 0 || !(real = realpath(path, NULL))) {
 		rc = -errno;
-		set_err(err, errlen, "'%s': %s", path, strerror(-rc));
+		pfs_errf(err, errlen, "'%s': %s", path, strerror(-rc));
 		goto out;
 	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
 		rc = -EINVAL;
-		set_err(err, errlen, "'%s': not a regular file or folder", path);
+		pfs_errf(err, errlen, "'%s': not a regular file or folder", path);
 		goto out;
 	}
 	if (!(name = name_of(path, real))) {
 		rc = errno == ENOMEM ? -ENOMEM : -EINVAL;
-		set_err(err, errlen, "'%s': no name for the torrent", path);
+		pfs_errf(err, errlen, "'%s': no name for the torrent", path);
 		goto out;
 	}
 	if (S_ISREG(st.st_mode)) {
 		if (access(path, R_OK) < 0) {
 			rc = -errno;
-			set_err(err, errlen, "'%s': %s", path, strerror(-rc));
+			pfs_errf(err, errlen, "'%s': %s", path, strerror(-rc));
 			goto out;
 		}
 		rc = -ENOMEM;
@@ -295,12 +284,12 @@ int bt_mkinfo_scan(const char *path, unsigned flags, bt_mkinfo_warn_fn warn,
 	w->root_len = strlen(real);
 	if (w->root_len >= sizeof(w->full)) {
 		rc = -ENAMETOOLONG;
-		set_err(err, errlen, "'%s': %s", path, strerror(-rc));
+		pfs_errf(err, errlen, "'%s': %s", path, strerror(-rc));
 		goto out;
 	}
 	if (!strcmp(real, "/")) {
 		rc = -EINVAL;
-		set_err(err, errlen, "'%s': is the whole file system", path);
+		pfs_errf(err, errlen, "'%s': is the whole file system", path);
 		goto out;
 	}
 	memcpy(w->full, real, w->root_len + 1);
@@ -311,7 +300,7 @@ int bt_mkinfo_scan(const char *path, unsigned flags, bt_mkinfo_warn_fn warn,
 		goto out;
 	if (!mk->nfiles) {
 		rc = -EINVAL;
-		set_err(err, errlen, "'%s': no files in the folder", path);
+		pfs_errf(err, errlen, "'%s': no files in the folder", path);
 		goto out;
 	}
 	bt_mkinfo_sort(mk);
@@ -319,9 +308,9 @@ int bt_mkinfo_scan(const char *path, unsigned flags, bt_mkinfo_warn_fn warn,
 	goto out;
 oom:
 	if (rc == -ENOMEM)
-		set_err(err, errlen, "out of memory");
+		pfs_errf(err, errlen, "out of memory");
 	else
-		set_err(err, errlen, "'%s': %s", path, strerror(-rc));
+		pfs_errf(err, errlen, "'%s': %s", path, strerror(-rc));
 out:
 	if (rc < 0) {
 		bt_mkinfo_free(mk);
@@ -419,18 +408,18 @@ static int reader_open(struct reader *r, char *err, size_t errlen)
 			: snprintf(r->path, sizeof(r->path), "%s/%s",
 				   r->mk->root, f->path);
 	if (n < 0 || (size_t)n >= sizeof(r->path)) {
-		set_err(err, errlen, "'%s': %s", f->path,
+		pfs_errf(err, errlen, "'%s': %s", f->path,
 			strerror(ENAMETOOLONG));
 		return -ENAMETOOLONG;
 	}
 	if ((r->fd = open(r->path, O_RDONLY | O_CLOEXEC)) < 0) {
 		int e = -errno;
-		set_err(err, errlen, "'%s': %s", r->path, strerror(-e));
+		pfs_errf(err, errlen, "'%s': %s", r->path, strerror(-e));
 		return e;
 	}
 	struct stat st;
 	if (fstat(r->fd, &st) < 0 || (uint64_t)st.st_size != f->length) {
-		set_err(err, errlen, "'%s': its size changed while creating "
+		pfs_errf(err, errlen, "'%s': its size changed while creating "
 			"the torrent", r->path);
 		return -EIO;
 	}
@@ -450,7 +439,7 @@ static int reader_fill(struct reader *r, uint8_t *buf, size_t len, char *err,
 			       !r->mk->files[r->fi].length)
 				r->fi++;
 			if (r->fi >= r->mk->nfiles) {
-				set_err(err, errlen, "the files are shorter "
+				pfs_errf(err, errlen, "the files are shorter "
 					"than their sizes");
 				return -EIO;
 			}
@@ -476,11 +465,11 @@ static int reader_fill(struct reader *r, uint8_t *buf, size_t len, char *err,
 			continue;
 		if (n < 0) {
 			int e = -errno;
-			set_err(err, errlen, "'%s': %s", r->path, strerror(-e));
+			pfs_errf(err, errlen, "'%s': %s", r->path, strerror(-e));
 			return e;
 		}
 		if (n == 0) {
-			set_err(err, errlen, "'%s': it shrank while creating "
+			pfs_errf(err, errlen, "'%s': it shrank while creating "
 				"the torrent", r->path);
 			return -EIO;
 		}
@@ -514,7 +503,7 @@ int bt_mkinfo_hash(struct bt_mkinfo *mk, unsigned nthreads,
 	int rc = 0;
 
 	if (!mk->piece_length || !mk->pieces) {
-		set_err(err, errlen, "no piece size set");
+		pfs_errf(err, errlen, "no piece size set");
 		return -EINVAL;
 	}
 	if (!nthreads) {
@@ -537,13 +526,13 @@ int bt_mkinfo_hash(struct bt_mkinfo *mk, unsigned nthreads,
 	if (!(chunks = calloc(nchunks, sizeof(*chunks))) ||
 	    !(tids = calloc(nthreads, sizeof(*tids)))) {
 		free(chunks);
-		set_err(err, errlen, "out of memory");
+		pfs_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < nchunks; i++) {
 		if (!(chunks[i].buf = malloc(csize))) {
 			rc = -ENOMEM;
-			set_err(err, errlen, "out of memory");
+			pfs_errf(err, errlen, "out of memory");
 			goto free_chunks;
 		}
 		chunks[i].next = h.free_list;
@@ -557,7 +546,7 @@ int bt_mkinfo_hash(struct bt_mkinfo *mk, unsigned nthreads,
 			break;
 	}
 	if (!started) {
-		set_err(err, errlen, "cannot start a thread: %s", strerror(-rc));
+		pfs_errf(err, errlen, "cannot start a thread: %s", strerror(-rc));
 		goto join;
 	}
 	rc = 0;
@@ -616,7 +605,7 @@ join:
 		pthread_join(tids[i], NULL);
 	if (!rc && h.err) {
 		rc = h.err;
-		set_err(err, errlen, "hashing failed: %s", strerror(-rc));
+		pfs_errf(err, errlen, "hashing failed: %s", strerror(-rc));
 	} else if (!rc) {
 		if (progress)
 			progress(progress_arg, mk->total_length,

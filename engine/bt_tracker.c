@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "bt_bencode.h"
+#include "pfs_log.h"
 
 #define INTERVAL_DEFAULT 1800
 #define INTERVAL_MIN 30
@@ -156,18 +157,6 @@ int bt_tracker_url(char *out, size_t cap, const char *base,
 
 /* ---- reply parsing ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* A NUL-terminated copy of at most MAX bytes of S, control characters
  * replaced by '?'. */
 static char *dup_text(const struct bt_bval *s, size_t max)
@@ -293,23 +282,23 @@ int bt_tracker_parse(const uint8_t *body, size_t len,
 	if (ret == -ENOMEM)
 		goto out;
 	if (ret < 0) {
-		set_err(err, errlen, "bad bencode: %s", berr);
+		pfs_errf(err, errlen, "bad bencode: %s", berr);
 		goto out;
 	}
 	ret = -EINVAL;
 	if (!only_space(body + used, len - used)) {
-		set_err(err, errlen, "trailing bytes after the reply");
+		pfs_errf(err, errlen, "trailing bytes after the reply");
 		goto out;
 	}
 	if (root->type != BT_BDICT) {
-		set_err(err, errlen, "reply is not a dictionary");
+		pfs_errf(err, errlen, "reply is not a dictionary");
 		goto out;
 	}
 
 	const struct bt_bval *fail = bt_bdict_get(root, "failure reason");
 	if (fail) {
 		if (fail->type != BT_BSTR) {
-			set_err(err, errlen, "'failure reason' is not a string");
+			pfs_errf(err, errlen, "'failure reason' is not a string");
 			goto out;
 		}
 		ret = -ENOMEM;
@@ -352,7 +341,7 @@ int bt_tracker_parse(const uint8_t *body, size_t len,
 	case -ENOENT:
 		break;
 	default:
-		set_err(err, errlen, "'interval' is not an integer");
+		pfs_errf(err, errlen, "'interval' is not an integer");
 		goto out;
 	}
 
@@ -362,7 +351,7 @@ int bt_tracker_parse(const uint8_t *body, size_t len,
 	if (peers) {
 		if (peers->type == BT_BSTR) {
 			if (peers->s.len % 6) {
-				set_err(err, errlen,
+				pfs_errf(err, errlen,
 					"compact 'peers' length %zu is not a "
 					"multiple of 6",
 					peers->s.len);
@@ -372,18 +361,18 @@ int bt_tracker_parse(const uint8_t *body, size_t len,
 		} else if (peers->type == BT_BLIST) {
 			want += peers->list.n;
 		} else {
-			set_err(err, errlen,
+			pfs_errf(err, errlen,
 				"'peers' is neither a string nor a list");
 			goto out;
 		}
 	}
 	if (peers6) {
 		if (peers6->type != BT_BSTR) {
-			set_err(err, errlen, "'peers6' is not a string");
+			pfs_errf(err, errlen, "'peers6' is not a string");
 			goto out;
 		}
 		if (peers6->s.len % 18) {
-			set_err(err, errlen,
+			pfs_errf(err, errlen,
 				"'peers6' length %zu is not a multiple of 18",
 				peers6->s.len);
 			goto out;

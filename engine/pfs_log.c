@@ -91,3 +91,17 @@ void pfs_log_hook_libevent(void)
 {
 	event_set_log_callback(libevent_log_cb);
 }
+
+void pfs_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+}
+
+void pfs_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pfs_verrf(err, errlen, fmt, ap);
+	va_end(ap);
+}

@@ -8,6 +8,8 @@
 #ifndef PFS_LOG_H
 #define PFS_LOG_H
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,6 +27,12 @@ int pfs_log_open(const char *path);
 void pfs_log_close(void);
 void pfs_log(int level, const char *module, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Format a one-line error reason into ERR of ERRLEN bytes (nothing when
+ * ERR is NULL or ERRLEN 0): the "err, errlen" out-parameter of parsers. */
+void pfs_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void pfs_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 /* Route libevent's internal log messages into pfs_log. */
 void pfs_log_hook_libevent(void);
 
