@@ -50,34 +50,12 @@ first=$(((4 * 1024 * 1024 + 1000 + 256 * 1024 - 1) / (256 * 1024)))
 [ "${have:0:$first}" = "$(printf '1%.0s' $(seq 1 "$first"))" ] || fail "p2pfs lacks some of a.bin's $first pieces"
 ((k < n)) || fail "p2pfs has every piece: the test needs a partial mount"
 
-lt_leech "$T/lt.json" torrent="$T/share.torrent" save="$T/leech" ip=127.0.0.4 \
-	port=$((TRK + 60)) peers=127.0.0.5:$((TRK + 50)) want="$k" settle=4 secs=40 ||
-	fail "libtorrent leecher failed: $(cat "$T/lt.json")"
-got=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["have"])' "$T/lt.json")
-log "the leecher has         $got"
-[ "$got" = "$have" ] || fail "the leecher's pieces differ from p2pfs's"
-/usr/bin/python3 - "$S" "$T/leech/share" "$have" <<'PY' || fail "the leecher's bytes differ from the source"
-import os, sys
-src, dst, have = sys.argv[1], sys.argv[2], sys.argv[3]
-pl = 256 * 1024
-def stream(d):
-    out = b''
-    for f, n in (('a.bin', 4 * 1024 * 1024 + 1000), ('b.bin', 4 * 1024 * 1024)):
-        p = os.path.join(d, f)
-        b = open(p, 'rb').read() if os.path.exists(p) else b''
-        out += b[:n].ljust(n, b'\0')
-    return out
-a, b = stream(src), stream(dst)
-bad = [i for i, h in enumerate(have) if h == '1' and a[i * pl:(i + 1) * pl] != b[i * pl:(i + 1) * pl]]
-print('pieces differing:', bad)
-sys.exit(1 if bad else 0)
-PY
-
-start_aria2_leecher 127.0.0.6 $((TRK + 70)) "$T/share.torrent" "$T/aleech"
-aleech=$LAST_PID
-/usr/bin/python3 - "$S" "$T/aleech/share" "$have" <<'PY' || fail "the aria2c leecher did not get p2pfs's pieces within 40 s"
+# same_pieces DIR SECS: within SECS (0: now) the files under DIR hold the
+# source's bytes for every piece p2pfs has ($have)
+same_pieces() {
+	/usr/bin/python3 - "$S" "$1" "$have" "$2" <<'PY'
 import os, sys, time
-src, dst, have = sys.argv[1], sys.argv[2], sys.argv[3]
+src, dst, have, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 pl = 256 * 1024
 def stream(d):
     out = b''
@@ -87,17 +65,30 @@ def stream(d):
         out += b[:n].ljust(n, b'\0')
     return out
 a = stream(src)
-end = time.time() + 40
+end = time.time() + secs
 while True:
     b = stream(dst)
     bad = [i for i, h in enumerate(have) if h == '1' and a[i * pl:(i + 1) * pl] != b[i * pl:(i + 1) * pl]]
     if not bad:
         sys.exit(0)
-    if time.time() > end:
+    if time.time() >= end:
         print('pieces missing or differing:', bad)
         sys.exit(1)
     time.sleep(0.5)
 PY
+}
+
+lt_leech "$T/lt.json" torrent="$T/share.torrent" save="$T/leech" ip=127.0.0.4 \
+	port=$((TRK + 60)) peers=127.0.0.5:$((TRK + 50)) want="$k" settle=4 secs=40 ||
+	fail "libtorrent leecher failed: $(cat "$T/lt.json")"
+got=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["have"])' "$T/lt.json")
+log "the leecher has         $got"
+[ "$got" = "$have" ] || fail "the leecher's pieces differ from p2pfs's"
+same_pieces "$T/leech/share" 0 || fail "the leecher's bytes differ from the source"
+
+start_aria2_leecher 127.0.0.6 $((TRK + 70)) "$T/share.torrent" "$T/aleech"
+aleech=$LAST_PID
+same_pieces "$T/aleech/share" 40 || fail "the aria2c leecher did not get p2pfs's pieces within 40 s"
 stop_aria2 "$aleech"
 grep -q '127.0.0.5' "$LOGS"/aria2-leech-127.0.0.6-*.log || fail "the aria2c leecher never talked to p2pfs"
 log "the aria2c leecher holds every piece p2pfs had, byte for byte"
