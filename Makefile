@@ -9,7 +9,11 @@ PREFIX  ?= /usr/local
 VERSION := 0.1.0
 
 PKGS     := fuse3 libevent libevent_pthreads openssl
-CPPFLAGS += -D_GNU_SOURCE -DPFS_VERSION='"$(VERSION)"' -Iengine -Icache -Ifs \
+# engine/ is layered by folder (see tests/check-layers.sh): base, proto,
+# policy, io, and the glue in engine/ itself.
+ENGINE_DIRS := engine/base engine/proto engine/policy engine/io engine
+CPPFLAGS += -D_GNU_SOURCE -DPFS_VERSION='"$(VERSION)"' \
+            $(addprefix -I,$(ENGINE_DIRS)) -Icache -Ifs \
             $(shell pkg-config --cflags $(PKGS))
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -MMD -MP -pthread
@@ -22,7 +26,7 @@ else
 Q := @
 endif
 
-LIB_SRCS  := $(wildcard engine/*.c cache/*.c) $(filter-out fs/main.c,$(wildcard fs/*.c))
+LIB_SRCS  := $(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) $(filter-out fs/main.c,$(wildcard fs/*.c))
 MAIN_SRC  := fs/main.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -34,7 +38,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 
-.PHONY: all check unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps
+.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -82,7 +86,7 @@ integration-asan: asan
 FUZZ_SECONDS ?= 60
 FB := build-fuzz
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -std=c11 -Wall -Wextra -Werror
-FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(wildcard engine/*.c cache/*.c) fs/fs_xattr.c)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) fs/fs_xattr.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FB)/%)
 
 $(FB)/%.o: %.c
@@ -100,7 +104,12 @@ fuzz-regress: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-check: all unit asan fuzz-regress integration integration-asan
+# The layering rules of engine/ and cache/ (which folder may include which,
+# and no libevent or socket calls below io/).
+check-layers:
+	@bash tests/check-layers.sh
+
+check: all check-layers unit asan fuzz-regress integration integration-asan
 	@echo "make check: all passed"
 
 # The benchmark (never a test): p2pfs beside btfs and aria2c on loopback.
@@ -124,7 +133,7 @@ install: p2pfs
 	install -D -m 0644 man/p2pfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
 
 format:
-	clang-format -i engine/*.[ch] cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c
+	clang-format -i $(addsuffix /*.[ch],$(ENGINE_DIRS)) cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c
 
 clean:
 	rm -rf build build-asan build-fuzz p2pfs p2pfs-asan

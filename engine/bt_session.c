@@ -925,9 +925,20 @@ static int start_rate_limits(struct bt_session *s)
 	return 0;
 }
 
+static void libevent_log_cb(int severity, const char *msg)
+{
+	int level = severity >= EVENT_LOG_ERR	 ? PFS_LOG_ERROR
+		    : severity >= EVENT_LOG_WARN ? PFS_LOG_WARN
+						 : PFS_LOG_DEBUG;
+	pfs_log(level, "libevent", "%s", msg);
+}
+
+/* Process-wide libevent set-up (libevent's own state is global): locking
+ * for the posts from other threads, and its log messages into pfs_log. */
 static void evthread_init_once(void)
 {
 	evthread_use_pthreads();
+	event_set_log_callback(libevent_log_cb);
 }
 
 int bt_session_start(struct bt_session *s)

@@ -11,7 +11,7 @@
 #include "bt_choker.h"
 #include "bt_picker.h"
 #include "bt_session.h"
-#include "bt_tracker.h"
+#include "bt_tracker_io.h"
 #include "bt_wire.h"
 
 struct event_base;

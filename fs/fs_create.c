@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bt_mkinfo.h"
+#include "bt_mkinfo_io.h"
 #include "fs_cli.h"
 #include "fs_cmd.h"
 #include "pfs_hash.h"

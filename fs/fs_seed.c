@@ -603,7 +603,6 @@ int fs_cmd_seed(int argc, char **argv)
 		fprintf(stderr, "p2pfs: %s: %s\n", m.eng.log_file, strerror(-e));
 		goto out;
 	}
-	pfs_log_hook_libevent();
 
 	if ((e = bt_metainfo_load(m.torrent, &mi, err, sizeof(err))) < 0) {
 		fprintf(stderr, "p2pfs: %s: %s\n", m.torrent,

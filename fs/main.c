@@ -193,7 +193,6 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "p2pfs: %s: %s\n", m.eng.log_file, strerror(-e));
 		goto out;
 	}
-	pfs_log_hook_libevent();
 	fuse_set_log_func(fuse_log_cb);
 
 	/* The torrent first: a bad one is refused before anything else. */

@@ -27,7 +27,7 @@
 
 #include "bt_bencode.h"
 #include "bt_metainfo.h"
-#include "bt_mkinfo.h"
+#include "bt_mkinfo_io.h"
 #include "pfs_hash.h"
 
 /* pinned in tests/unit/test_metainfo.c too (made by mktorrent -d -l 18) */

@@ -28,7 +28,7 @@
 #include <event2/listener.h>
 
 #include "bt_bencode.h"
-#include "bt_tracker.h"
+#include "bt_tracker_io.h"
 
 /* ---- helpers ---- */
 

@@ -11,7 +11,7 @@
  * back, and the event, so nothing fires afterwards. The user callback thus
  * never runs inside libevent's HTTP code nor inside bt_tracker_announce().
  * evhttp frees the evhttp_request itself after its callback. */
-#include "bt_tracker.h"
+#include "bt_tracker_io.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,13 +1,13 @@
 /* bt_mkinfo — building a v1 .torrent from a file or folder on disk (what
  * `p2pfs create` runs).
  *
- * Two layers, as bt_tracker. The I/O-free core (bt_mkinfo.c) keeps the file
- * list, sorts it, chooses and checks the piece size, and writes the info
- * dict and the whole .torrent with the bencode writer. The I/O part
- * (bt_mkinfo_io.c) walks a folder into a bt_mkinfo (bt_mkinfo_scan) and
- * hashes the pieces (bt_mkinfo_hash): one reader thread reads the files
- * front to back with large preads into piece-aligned chunks, a small pool
- * of worker threads hashes those chunks in parallel.
+ * I/O-free: keeps the file list, sorts it, chooses and checks the piece
+ * size, and writes the info dict and the whole .torrent with the bencode
+ * writer. The I/O half (engine/io/bt_mkinfo_io.h) walks a folder into a
+ * bt_mkinfo (bt_mkinfo_scan) and hashes the pieces (bt_mkinfo_hash): one
+ * reader thread reads the files front to back with large preads into
+ * piece-aligned chunks, a small pool of worker threads hashes those chunks
+ * in parallel.
  *
  * The info-hash equals mktorrent's (1.1) for the same input and piece size:
  * the same files in the same order (every regular file, hidden ones and
@@ -111,42 +111,5 @@ int bt_mkinfo_torrent(const struct bt_mkinfo *mk,
 		      const struct bt_mkinfo_opts *o, uint8_t **buf,
 		      size_t *len, uint8_t info_hash[20], char *err,
 		      size_t errlen);
-
-/* ---- the I/O part (bt_mkinfo_io.c) ---- */
-
-/* Symlinks that lead out of the folder are followed instead of refused. */
-#define BT_MKINFO_FOLLOW_SYMLINKS 1u
-
-/* Called for each entry skipped (not a regular file or folder: a FIFO, a
- * socket, a device), with its relative path and the reason. */
-typedef void (*bt_mkinfo_warn_fn)(void *arg, const char *path,
-				  const char *why);
-
-/* Walk PATH (a regular file or a folder; a symlink given as PATH is
- * followed) into a new, sorted *OUT named after PATH's last component.
- * Symlinks inside the folder are followed, as mktorrent does, when their
- * target is inside the folder too (or with BT_MKINFO_FOLLOW_SYMLINKS);
- * a symlink that leads out of the folder, a dangling one, a loop, or an
- * unreadable file or folder is an error. Returns 0 or -errno (-ENOENT,
- * -EACCES, -ELOOP, -EXDEV for a link out of the folder, -EINVAL for a
- * folder with no files or an unusable name, -ENOMEM) with a one-line
- * reason, naming the path, in ERR. */
-int bt_mkinfo_scan(const char *path, unsigned flags, bt_mkinfo_warn_fn warn,
-		   void *warn_arg, struct bt_mkinfo **out, char *err,
-		   size_t errlen);
-
-/* Progress of bt_mkinfo_hash: bytes hashed so far of TOTAL. Called on the
- * calling thread, at most about ten times a second, and once at the end. */
-typedef void (*bt_mkinfo_progress_fn)(void *arg, uint64_t done,
-				      uint64_t total);
-
-/* Hash every piece of MK (after bt_mkinfo_set_piece_length) with NTHREADS
- * hashing threads (0: the number of online CPUs; capped at
- * BT_MKINFO_MAX_THREADS) while the calling thread reads. Returns 0, or
- * -errno of a failed open/read, or -EIO when a file's size changed since
- * the scan, with a reason in ERR. */
-int bt_mkinfo_hash(struct bt_mkinfo *mk, unsigned nthreads,
-		   bt_mkinfo_progress_fn progress, void *progress_arg,
-		   char *err, size_t errlen);
 
 #endif

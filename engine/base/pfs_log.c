@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/event.h>
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_level = PFS_LOG_WARN;
@@ -77,19 +76,6 @@ void pfs_log(int level, const char *module, const char *fmt, ...)
 		tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level],
 		module, msg);
 	pthread_mutex_unlock(&log_lock);
-}
-
-static void libevent_log_cb(int severity, const char *msg)
-{
-	int level = severity >= EVENT_LOG_ERR	 ? PFS_LOG_ERROR
-		    : severity >= EVENT_LOG_WARN ? PFS_LOG_WARN
-						 : PFS_LOG_DEBUG;
-	pfs_log(level, "libevent", "%s", msg);
-}
-
-void pfs_log_hook_libevent(void)
-{
-	event_set_log_callback(libevent_log_cb);
 }
 
 void pfs_verrf(char *err, size_t errlen, const char *fmt, va_list ap)

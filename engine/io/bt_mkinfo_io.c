@@ -13,7 +13,7 @@
  * variables), so memory is bounded and reading overlaps hashing. Each
  * piece's digest goes straight to its slot in mk->pieces, so the order in
  * which workers finish does not matter. */
-#include "bt_mkinfo.h"
+#include "bt_mkinfo_io.h"
 
 #include <dirent.h>
 #include <errno.h>

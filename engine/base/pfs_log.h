@@ -33,8 +33,6 @@ void pfs_errf(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void pfs_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
-/* Route libevent's internal log messages into pfs_log. */
-void pfs_log_hook_libevent(void);
 
 /* For programmer errors only, never for input. */
 #define PFS_ASSERT(x)                                                          \
