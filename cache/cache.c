@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bt_bitfield.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
@@ -101,32 +102,6 @@ static void files_free(struct cache_files *f);
 static int files_pread(struct cache *c, uint64_t off, void *buf, size_t len);
 static int files_check(struct cache *c);
 
-static bool bit_get(const uint8_t *bm, uint32_t i)
-{
-	return bm[i >> 3] & (0x80u >> (i & 7));
-}
-
-static void bit_set(uint8_t *bm, uint32_t i)
-{
-	bm[i >> 3] |= (uint8_t)(0x80u >> (i & 7));
-}
-
-static void bit_clear(uint8_t *bm, uint32_t i)
-{
-	bm[i >> 3] &= (uint8_t)~(0x80u >> (i & 7));
-}
-
-static size_t bitmap_len(uint32_t npieces)
-{
-	return (size_t)npieces / 8 + (npieces % 8 != 0);
-}
-
-/* Bits of the last byte that do not name a piece. */
-static uint8_t spare_mask(uint32_t npieces)
-{
-	return npieces % 8 ? (uint8_t)(0xffu >> (npieces % 8)) : 0;
-}
-
 static uint32_t popcount(const uint8_t *bm, size_t len)
 {
 	uint32_t n = 0;
@@ -164,17 +139,17 @@ static uint64_t get64(const uint8_t *p)
 
 size_t cache_map_size(uint32_t npieces)
 {
-	return CACHE_MAP_HEADER_LEN + bitmap_len(npieces) + PFS_SHA256_LEN;
+	return CACHE_MAP_HEADER_LEN + bt_bitfield_len(npieces) + PFS_SHA256_LEN;
 }
 
 int cache_map_encode(const uint8_t *bitmap, uint32_t npieces,
 		     uint32_t piece_length, uint64_t total_length,
 		     uint8_t *out, size_t len)
 {
-	size_t bl = bitmap_len(npieces);
+	size_t bl = bt_bitfield_len(npieces);
 	if (len < cache_map_size(npieces))
 		return -EINVAL;
-	if (bl && (bitmap[bl - 1] & spare_mask(npieces)))
+	if (bl && (bitmap[bl - 1] & bt_bitfield_spare_mask(npieces)))
 		return -EINVAL;
 	memcpy(out, CACHE_MAP_MAGIC, 8);
 	put32(out + 8, CACHE_MAP_VERSION);
@@ -193,7 +168,7 @@ int cache_map_decode(const uint8_t *buf, size_t len, uint32_t npieces,
 		     uint32_t piece_length, uint64_t total_length,
 		     uint8_t *bitmap_out)
 {
-	size_t bl = bitmap_len(npieces);
+	size_t bl = bt_bitfield_len(npieces);
 	uint8_t sum[PFS_SHA256_LEN];
 	if (!buf || len != cache_map_size(npieces))
 		return -EINVAL;
@@ -205,7 +180,7 @@ int cache_map_decode(const uint8_t *buf, size_t len, uint32_t npieces,
 	if (pfs_sha256(buf, CACHE_MAP_HEADER_LEN + bl, sum) < 0 ||
 	    memcmp(sum, buf + CACHE_MAP_HEADER_LEN + bl, sizeof(sum)) != 0)
 		return -EINVAL;
-	if (bl && (buf[CACHE_MAP_HEADER_LEN + bl - 1] & spare_mask(npieces)))
+	if (bl && (buf[CACHE_MAP_HEADER_LEN + bl - 1] & bt_bitfield_spare_mask(npieces)))
 		return -EINVAL;
 	if (bl)
 		memcpy(bitmap_out, buf + CACHE_MAP_HEADER_LEN, bl);
@@ -504,7 +479,7 @@ static int cache_alloc(struct cache **cp, uint32_t npieces,
 	c->npieces = npieces;
 	c->piece_length = piece_length;
 	c->total_length = total_length;
-	c->bm_len = bitmap_len(npieces);
+	c->bm_len = bt_bitfield_len(npieces);
 	if ((e = init_locks(c, inited)) < 0)
 		return e;
 	if (!(c->map = calloc(1, c->bm_len)) ||
@@ -644,7 +619,7 @@ bool cache_has(struct cache *c, uint32_t piece)
 	if (piece >= c->npieces)
 		return false;
 	pthread_mutex_lock(&c->lock);
-	bool v = bit_get(c->map, piece);
+	bool v = bt_bit_get(c->map, piece);
 	pthread_mutex_unlock(&c->lock);
 	return v;
 }
@@ -665,7 +640,7 @@ bool cache_has_range(struct cache *c, uint64_t off, uint64_t len)
 			ok = c->map[p >> 3] == 0xff;
 			p += 8;
 		} else {
-			ok = bit_get(c->map, p);
+			ok = bt_bit_get(c->map, p);
 			p++;
 		}
 	}
@@ -686,7 +661,7 @@ uint64_t cache_bytes_verified(struct cache *c)
 	uint32_t last = c->npieces - 1;
 	pthread_mutex_lock(&c->lock);
 	uint64_t n = (uint64_t)c->count * c->piece_length;
-	if (bit_get(c->map, last))
+	if (bt_bit_get(c->map, last))
 		n -= c->piece_length - piece_size(c, last);
 	pthread_mutex_unlock(&c->lock);
 	return n;
@@ -723,7 +698,7 @@ int cache_write(struct cache *c, uint32_t piece, uint32_t begin,
 	reserve(c, piece);
 	pthread_rwlock_rdlock(&c->io_lock);
 	pthread_mutex_lock(&c->lock);
-	bool verified = bit_get(c->map, piece);
+	bool verified = bt_bit_get(c->map, piece);
 	pthread_mutex_unlock(&c->lock);
 	if (verified) {
 		err = -EINVAL;
@@ -734,7 +709,7 @@ int cache_write(struct cache *c, uint32_t piece, uint32_t begin,
 				  (uint64_t)piece * c->piece_length + begin);
 	/* even a failed write may have changed some bytes */
 	pthread_mutex_lock(&c->lock);
-	bit_set(c->touched, piece);
+	bt_bit_set(c->touched, piece);
 	pthread_mutex_unlock(&c->lock);
 out:
 	pthread_rwlock_unlock(&c->io_lock);
@@ -748,7 +723,7 @@ int cache_read(struct cache *c, uint32_t piece, uint32_t begin, void *buf,
 		return -EINVAL;
 	/* pinned while read, so an eviction cannot punch it meanwhile */
 	pthread_mutex_lock(&c->lock);
-	bool verified = bit_get(c->map, piece);
+	bool verified = bt_bit_get(c->map, piece);
 	if (verified)
 		c->pins[piece]++;
 	pthread_mutex_unlock(&c->lock);
@@ -794,10 +769,10 @@ int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20])
 	}
 
 	pthread_mutex_lock(&c->lock);
-	while (bit_get(c->verifying, piece) || bit_get(c->evicting, piece))
+	while (bt_bit_get(c->verifying, piece) || bt_bit_get(c->evicting, piece))
 		pthread_cond_wait(&c->verify_cond, &c->lock);
-	bit_set(c->verifying, piece);
-	bit_clear(c->touched, piece);
+	bt_bit_set(c->verifying, piece);
+	bt_bit_clear(c->touched, piece);
 	pthread_mutex_unlock(&c->lock);
 
 	for (uint64_t done = 0; done < size;) {
@@ -826,22 +801,22 @@ int cache_verify(struct cache *c, uint32_t piece, const uint8_t expected[20])
 	 * touched bit, so a clear bit means the bytes are those hashed */
 	pthread_rwlock_wrlock(&c->io_lock);
 	pthread_mutex_lock(&c->lock);
-	if (err == 0 && bit_get(c->touched, piece)) {
+	if (err == 0 && bt_bit_get(c->touched, piece)) {
 		pfs_log(PFS_LOG_DEBUG, "cache",
 			"piece %u was written while it was hashed", piece);
 		err = -EBADMSG;
 	}
-	if (err == 0 && !bit_get(c->map, piece)) {
-		bit_set(c->map, piece);
+	if (err == 0 && !bt_bit_get(c->map, piece)) {
+		bt_bit_set(c->map, piece);
 		c->count++;
 		c->dirty = true;
 		c->stamp[piece] = ++c->clock;
-		if (!bit_get(c->alloc, piece)) { /* it hashed right as a hole */
-			bit_set(c->alloc, piece);
+		if (!bt_bit_get(c->alloc, piece)) { /* it hashed right as a hole */
+			bt_bit_set(c->alloc, piece);
 			c->used += size;
 		}
 	}
-	bit_clear(c->verifying, piece);
+	bt_bit_clear(c->verifying, piece);
 	pthread_cond_broadcast(&c->verify_cond);
 	pthread_mutex_unlock(&c->lock);
 	pthread_rwlock_unlock(&c->io_lock);
@@ -940,7 +915,7 @@ int cache_check(struct cache *c)
 {
 	struct stat st;
 	int err = 0;
-	uint8_t spare = spare_mask(c->npieces);
+	uint8_t spare = bt_bitfield_spare_mask(c->npieces);
 	if (c->files)
 		return files_check(c);
 	if (fstat(c->fd, &st) < 0)
@@ -956,10 +931,10 @@ int cache_check(struct cache *c)
 	 * and being evicted, and `used` is the sum of the counted pieces */
 	uint64_t used = 0;
 	for (uint32_t i = 0; i < c->npieces; i++) {
-		if (bit_get(c->map, i) &&
-		    (!bit_get(c->alloc, i) || bit_get(c->evicting, i)))
+		if (bt_bit_get(c->map, i) &&
+		    (!bt_bit_get(c->alloc, i) || bt_bit_get(c->evicting, i)))
 			err = -EUCLEAN;
-		if (bit_get(c->alloc, i))
+		if (bt_bit_get(c->alloc, i))
 			used += piece_size(c, i);
 	}
 	if (used != c->used)
@@ -1185,7 +1160,7 @@ static int files_check(struct cache *c)
 	int err = 0;
 	pthread_mutex_lock(&c->lock);
 	if (popcount(c->map, c->bm_len) != c->count || c->count > c->npieces ||
-	    (c->map[c->bm_len - 1] & spare_mask(c->npieces)))
+	    (c->map[c->bm_len - 1] & bt_bitfield_spare_mask(c->npieces)))
 		err = -EUCLEAN;
 	unsigned open = 0;
 	for (size_t i = 0; i < c->files->n; i++)
@@ -1251,8 +1226,8 @@ static void *files_verify_main(void *arg)
 			    files_hash_piece(c, p, v->hashes + 20 * (size_t)p,
 					     h, buf)) {
 				pthread_mutex_lock(&c->lock);
-				if (!bit_get(c->map, p)) {
-					bit_set(c->map, p);
+				if (!bt_bit_get(c->map, p)) {
+					bt_bit_set(c->map, p);
 					c->count++;
 				}
 				pthread_mutex_unlock(&c->lock);
@@ -1342,7 +1317,7 @@ int cache_files_verify(struct cache *c, const uint8_t *hashes,
 int cache_files_trust(struct cache *c, const uint8_t *bitmap)
 {
 	if (!c->files || !bitmap ||
-	    (bitmap[c->bm_len - 1] & spare_mask(c->npieces)))
+	    (bitmap[c->bm_len - 1] & bt_bitfield_spare_mask(c->npieces)))
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < c->bm_len; i++)
@@ -1369,7 +1344,7 @@ size_t cache_evict_pick(const struct cache_evict_in *in, uint32_t *victims)
 		return 0;
 	size_t n = 0;
 	for (uint32_t i = 0; i < in->npieces; i++)
-		if (bit_get(in->have, i) && !bit_get(in->needed, i))
+		if (bt_bit_get(in->have, i) && !bt_bit_get(in->needed, i))
 			victims[n++] = i;
 	qsort_r(victims, n, sizeof(*victims), cmp_victim,
 		(void *)(uintptr_t)in->stamp);
@@ -1408,8 +1383,8 @@ static int drop_from_disk_map(struct cache *c, const uint32_t *v, size_t n)
 	pthread_mutex_lock(&c->flush_lock);
 	memcpy(c->snap, c->disk_map, c->bm_len);
 	for (size_t k = 0; k < n; k++) {
-		any |= bit_get(c->snap, v[k]);
-		bit_clear(c->snap, v[k]);
+		any |= bt_bit_get(c->snap, v[k]);
+		bt_bit_clear(c->snap, v[k]);
 	}
 	if (!any)
 		goto out;
@@ -1458,7 +1433,7 @@ static int evict_to(struct cache *c, uint64_t need)
 		needed[i] = c->verifying[i] | c->evicting[i];
 	for (uint32_t i = 0; i < c->npieces; i++)
 		if (c->pins[i])
-			bit_set(needed, i);
+			bt_bit_set(needed, i);
 	struct cache_evict_in in = {
 		.npieces = c->npieces,
 		.piece_length = c->piece_length,
@@ -1472,8 +1447,8 @@ static int evict_to(struct cache *c, uint64_t need)
 	n = cache_evict_pick(&in, v);
 	uint64_t freed = 0;
 	for (size_t k = 0; k < n; k++) {
-		bit_clear(c->map, v[k]);
-		bit_set(c->evicting, v[k]);
+		bt_bit_clear(c->map, v[k]);
+		bt_bit_set(c->evicting, v[k]);
 		c->count--;
 		freed += piece_size(c, v[k]);
 	}
@@ -1496,8 +1471,8 @@ static int evict_to(struct cache *c, uint64_t need)
 		/* not punched yet: their bytes are intact, take them back */
 		pthread_mutex_lock(&c->lock);
 		for (size_t k = 0; k < n; k++) {
-			bit_set(c->map, v[k]);
-			bit_clear(c->evicting, v[k]);
+			bt_bit_set(c->map, v[k]);
+			bt_bit_clear(c->evicting, v[k]);
 			c->count++;
 		}
 		c->dirty = true; /* a flush meanwhile may have written them out */
@@ -1522,8 +1497,8 @@ static int evict_to(struct cache *c, uint64_t need)
 	}
 	pthread_mutex_lock(&c->lock);
 	for (size_t k = 0; k < n; k++) {
-		bit_clear(c->evicting, v[k]);
-		bit_clear(c->alloc, v[k]);
+		bt_bit_clear(c->evicting, v[k]);
+		bt_bit_clear(c->alloc, v[k]);
 		c->used -= piece_size(c, v[k]);
 	}
 	c->evictions += n;
@@ -1546,9 +1521,9 @@ out:
 static void reserve(struct cache *c, uint32_t piece)
 {
 	pthread_mutex_lock(&c->lock);
-	while (bit_get(c->evicting, piece))
+	while (bt_bit_get(c->evicting, piece))
 		pthread_cond_wait(&c->verify_cond, &c->lock);
-	bool fresh = !bit_get(c->alloc, piece);
+	bool fresh = !bt_bit_get(c->alloc, piece);
 	bool limited = c->limit != 0;
 	pthread_mutex_unlock(&c->lock);
 	if (!fresh)
@@ -1556,8 +1531,8 @@ static void reserve(struct cache *c, uint32_t piece)
 	if (limited)
 		evict_to(c, piece_size(c, piece)); /* logs its own errors */
 	pthread_mutex_lock(&c->lock);
-	if (!bit_get(c->alloc, piece)) {
-		bit_set(c->alloc, piece);
+	if (!bt_bit_get(c->alloc, piece)) {
+		bt_bit_set(c->alloc, piece);
 		c->used += piece_size(c, piece);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1585,7 +1560,7 @@ static int trim_unverified(struct cache *c)
 		     err == 0 && a < b; p++) {
 			uint64_t pe = (uint64_t)(p + 1) * c->piece_length;
 			uint64_t e = pe < b ? pe : b;
-			if (!bit_get(c->map, p) && !bit_get(c->alloc, p))
+			if (!bt_bit_get(c->map, p) && !bt_bit_get(c->alloc, p))
 				err = punch(c, a, e - a);
 			a = e;
 		}

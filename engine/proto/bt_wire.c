@@ -89,12 +89,8 @@ static bool block_ok(const struct bt_wire_limits *lim, uint32_t index,
 static bool bitfield_ok(const struct bt_wire_limits *lim, const uint8_t *bf,
 			size_t len)
 {
-	if (len != ((uint64_t)lim->npieces + 7) / 8)
-		return false;
-	uint32_t spare = (uint32_t)(len * 8 - lim->npieces); /* 0..7 */
-	if (spare == 0)
-		return true;
-	return (bf[len - 1] & (uint8_t)((1u << spare) - 1)) == 0;
+	return len == bt_bitfield_len(lim->npieces) &&
+	       bt_bitfield_spare_clear(bf, lim->npieces);
 }
 
 ssize_t bt_wire_parse(const uint8_t *buf, size_t len,

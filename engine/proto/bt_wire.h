@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bt_bitfield.h"
+
 #define BT_HANDSHAKE_LEN 68
 #define BT_BLOCK_SIZE 16384u
 #define BT_MAX_BLOCK_SIZE (128u * 1024) /* largest request we serve */
@@ -107,19 +109,5 @@ ssize_t bt_wire_parse(const uint8_t *buf, size_t len,
  * too small, the type is not encodable or the length does not fit 32 bits.
  * Headers are at most 17 bytes. */
 size_t bt_wire_build(uint8_t *out, size_t cap, const struct bt_msg *msg);
-
-/* Bitfield helpers, BEP 3 bit order (piece 0 = high bit of byte 0). */
-static inline bool bt_bit_get(const uint8_t *bf, uint32_t i)
-{
-	return (bf[i >> 3] >> (7 - (i & 7))) & 1;
-}
-static inline void bt_bit_set(uint8_t *bf, uint32_t i)
-{
-	bf[i >> 3] |= (uint8_t)(0x80 >> (i & 7));
-}
-static inline void bt_bit_clear(uint8_t *bf, uint32_t i)
-{
-	bf[i >> 3] &= (uint8_t) ~(0x80 >> (i & 7));
-}
 
 #endif
