@@ -794,7 +794,7 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- lifetime ---- */
 
 static struct bt_peer *peer_new(struct bt_session *s, struct bufferevent *bev,
-				const struct bt_peer_addr *addr, bool outgoing)
+				const struct bt_addr *addr, bool outgoing)
 {
 	struct bt_peer *p = calloc(1, sizeof(*p));
 	size_t bflen = (s->mi->npieces + 7) / 8;
@@ -817,7 +817,7 @@ static struct bt_peer *peer_new(struct bt_session *s, struct bufferevent *bev,
 	p->s = s;
 	p->bev = bev;
 	p->addr = *addr;
-	bt_addr_name(addr, p->name, sizeof(p->name));
+	bt_addr_str(addr, p->name, sizeof(p->name));
 	p->id = ++s->next_peer_id;
 	p->outgoing = outgoing;
 	p->am_choking = p->peer_choking = true;
@@ -869,9 +869,13 @@ static int bind_local(struct bt_session *s, int fd, int family)
 }
 
 struct bt_peer *bt_peer_connect(struct bt_session *s,
-				const struct bt_peer_addr *addr)
+				const struct bt_addr *addr)
 {
-	int family = addr->ss.ss_family;
+	struct sockaddr_storage ss;
+	socklen_t sslen = bt_addr_to_sockaddr(addr, &ss);
+	int family = ss.ss_family;
+	if (!sslen)
+		return NULL;
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
@@ -891,8 +895,8 @@ struct bt_peer *bt_peer_connect(struct bt_session *s,
 		return NULL;
 	}
 	pfs_log(PFS_LOG_DEBUG, "peer", "connecting to '%s'", p->name);
-	if (bufferevent_socket_connect(bev, (struct sockaddr *)&addr->ss,
-				       (int)addr->len) < 0) {
+	if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss,
+				       (int)sslen) < 0) {
 		bt_peer_close(p, "connect failed");
 		return NULL;
 	}
@@ -902,14 +906,11 @@ struct bt_peer *bt_peer_connect(struct bt_session *s,
 struct bt_peer *bt_peer_accept(struct bt_session *s, int fd,
 			       const struct sockaddr *sa, int salen)
 {
-	struct bt_peer_addr addr;
-	memset(&addr, 0, sizeof(addr));
-	if (salen <= 0 || (size_t)salen > sizeof(addr.ss)) {
+	struct bt_addr addr;
+	if (salen <= 0 || bt_addr_from_sockaddr(&addr, sa, (socklen_t)salen) < 0) {
 		close(fd);
 		return NULL;
 	}
-	memcpy(&addr.ss, sa, (size_t)salen);
-	addr.len = (socklen_t)salen;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct bufferevent *bev =

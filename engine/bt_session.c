@@ -49,89 +49,18 @@ uint64_t bt_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void bt_addr_name(const struct bt_peer_addr *a, char *out, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	if (a->ss.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)&a->ss;
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(out, len, "%s:%u", ip, ntohs(in->sin_port));
-	} else {
-		const struct sockaddr_in6 *in = (const void *)&a->ss;
-		inet_ntop(AF_INET6, &in->sin6_addr, ip, sizeof(ip));
-		snprintf(out, len, "[%s]:%u", ip, ntohs(in->sin6_port));
-	}
-}
-
-static bool addr_equal(const struct bt_peer_addr *a,
-		       const struct bt_peer_addr *b)
-{
-	if (a->ss.ss_family != b->ss.ss_family)
-		return false;
-	if (a->ss.ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)&a->ss;
-		const struct sockaddr_in *y = (const void *)&b->ss;
-		return x->sin_port == y->sin_port &&
-		       x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *x = (const void *)&a->ss;
-	const struct sockaddr_in6 *y = (const void *)&b->ss;
-	return x->sin6_port == y->sin6_port &&
-	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
-}
-
-/* "1.2.3.4:5" or "[::1]:5" into A. Returns 0 or -EINVAL. */
-static int parse_hostport(const char *str, struct bt_peer_addr *a)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon;
-	memset(a, 0, sizeof(*a));
-	if (str[0] == '[') {
-		const char *end = strchr(str, ']');
-		if (!end || end[1] != ':' || (size_t)(end - str - 1) >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, str + 1, (size_t)(end - str - 1));
-		host[end - str - 1] = '\0';
-		colon = end + 1;
-	} else {
-		colon = strrchr(str, ':');
-		if (!colon || (size_t)(colon - str) >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, str, (size_t)(colon - str));
-		host[colon - str] = '\0';
-	}
-	char *endp;
-	long port = strtol(colon + 1, &endp, 10);
-	if (!colon[1] || *endp || port < 1 || port > 65535)
-		return -EINVAL;
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&a->ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
-	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		a->len = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		a->len = sizeof(*in6);
-	} else {
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* ---- known peers and connections ---- */
 
 struct bt_known *bt_session_find_known(struct bt_session *s,
-				       const struct bt_peer_addr *a)
+				       const struct bt_addr *a)
 {
 	for (size_t i = 0; i < s->nknown; i++)
-		if (addr_equal(&s->known[i].addr, a))
+		if (bt_addr_equal(&s->known[i].addr, a))
 			return &s->known[i];
 	return NULL;
 }
 
-void bt_session_add_known(struct bt_session *s, const struct bt_peer_addr *a,
+void bt_session_add_known(struct bt_session *s, const struct bt_addr *a,
 			  bool manual)
 {
 	struct bt_known *k = bt_session_find_known(s, a);
@@ -859,8 +788,8 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 	    (e = pfs_random(&s->key, sizeof(s->key))) < 0)
 		goto out;
 	for (size_t i = 0; i < o->npeers; i++) {
-		struct bt_peer_addr a;
-		if (parse_hostport(o->peers[i], &a) < 0) {
+		struct bt_addr a;
+		if (bt_addr_parse(o->peers[i], &a) < 0) {
 			pfs_log(PFS_LOG_ERROR, "session",
 				"bad peer address '%s' (want IP:PORT)",
 				o->peers[i]);

@@ -31,7 +31,7 @@ struct ev_token_bucket_cfg;
 
 /* A known peer address: from a tracker, --peer, or an incoming peer. */
 struct bt_known {
-	struct bt_peer_addr addr;
+	struct bt_addr addr;
 	uint64_t next_try;  /* ms */
 	uint32_t fails;
 	bool connected;
@@ -60,7 +60,7 @@ struct bt_peer {
 	struct bt_session *s;
 	struct bt_peer *next;
 	struct bufferevent *bev;
-	struct bt_peer_addr addr;
+	struct bt_addr addr;
 	char name[64];
 	uint32_t id;
 	bool outgoing;
@@ -173,11 +173,10 @@ struct bt_session {
 };
 
 uint64_t bt_now_ms(void);
-void bt_addr_name(const struct bt_peer_addr *a, char *out, size_t len);
 
 /* bt_peer.c */
 struct bt_peer *bt_peer_connect(struct bt_session *s,
-				const struct bt_peer_addr *addr);
+				const struct bt_addr *addr);
 struct bt_peer *bt_peer_accept(struct bt_session *s, int fd,
 			       const struct sockaddr *sa, int salen);
 void bt_peer_close(struct bt_peer *p, const char *why);
@@ -200,10 +199,10 @@ void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p);
 void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
 		      uint32_t begin, uint8_t *mem, const uint8_t *data,
 		      uint32_t len);
-void bt_session_add_known(struct bt_session *s, const struct bt_peer_addr *a,
+void bt_session_add_known(struct bt_session *s, const struct bt_addr *a,
 			  bool manual);
 struct bt_known *bt_session_find_known(struct bt_session *s,
-				       const struct bt_peer_addr *a);
+				       const struct bt_addr *a);
 void bt_session_rechoke(struct bt_session *s);
 
 /* bt_reader.c: reads blocks of verified pieces for peers off the engine

@@ -178,49 +178,29 @@ static bool port_ok(int64_t port)
 	return port > 0 && port <= 65535;
 }
 
-/* Append an IPv4 peer unless it is unusable (unspecified, multicast,
- * broadcast). */
+/* Append a peer (IPv4 or IPv6 by LEN; v4-mapped addresses become IPv4 so
+ * the same peer compares equal whichever way a tracker reports it) unless
+ * it is unusable (port 0, unspecified, multicast, broadcast). */
+static void add_peer(struct bt_tracker_reply *r, size_t cap, const uint8_t *ip,
+		     size_t len, uint16_t port)
+{
+	struct bt_addr a;
+	if (r->npeers >= cap || bt_addr_set(&a, ip, len, port) < 0 ||
+	    !bt_addr_usable(&a))
+		return;
+	r->peers[r->npeers++] = a;
+}
+
 static void add_v4(struct bt_tracker_reply *r, size_t cap, const uint8_t ip[4],
 		   uint16_t port)
 {
-	if (r->npeers >= cap || port == 0)
-		return;
-	uint32_t h = (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 |
-		     (uint32_t)ip[2] << 8 | ip[3];
-	if (h == 0 || h == 0xffffffffu || (h >> 28) == 0xe)
-		return;
-	struct bt_peer_addr *pa = &r->peers[r->npeers++];
-	memset(pa, 0, sizeof(*pa));
-	struct sockaddr_in *sin = (struct sockaddr_in *)&pa->ss;
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(port);
-	memcpy(&sin->sin_addr, ip, 4);
-	pa->len = sizeof(*sin);
+	add_peer(r, cap, ip, 4, port);
 }
 
-/* Append an IPv6 peer; v4-mapped addresses become AF_INET so the same peer
- * compares equal whichever way a tracker reports it. */
 static void add_v6(struct bt_tracker_reply *r, size_t cap,
 		   const uint8_t ip[16], uint16_t port)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-					   0, 0, 0, 0, 0xff, 0xff};
-	static const uint8_t any[16];
-	if (!memcmp(ip, mapped, 12)) {
-		add_v4(r, cap, ip + 12, port);
-		return;
-	}
-	if (r->npeers >= cap || port == 0)
-		return;
-	if (!memcmp(ip, any, 16) || ip[0] == 0xff)
-		return;
-	struct bt_peer_addr *pa = &r->peers[r->npeers++];
-	memset(pa, 0, sizeof(*pa));
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&pa->ss;
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	memcpy(&sin6->sin6_addr, ip, 16);
-	pa->len = sizeof(*sin6);
+	add_peer(r, cap, ip, 16, port);
 }
 
 /* One {ip, port} dictionary: literal addresses only (a hostname would need

@@ -7,10 +7,10 @@
 #ifndef BT_TRACKER_H
 #define BT_TRACKER_H
 
-#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
+
+#include "bt_addr.h"
 
 #define BT_TRACKER_MAX_PEERS 2000
 #define BT_TRACKER_MAX_BODY (1024 * 1024)
@@ -36,11 +36,6 @@ struct bt_announce {
 			       * URL); NULL = any */
 };
 
-struct bt_peer_addr {
-	struct sockaddr_storage ss; /* AF_INET or AF_INET6 */
-	socklen_t len;
-};
-
 struct bt_tracker_reply {
 	char *failure;       /* "failure reason", or NULL */
 	char *warning;       /* "warning message", or NULL */
@@ -48,7 +43,7 @@ struct bt_tracker_reply {
 			      * to [30, 86400] */
 	uint32_t min_interval;
 	int64_t complete, incomplete; /* -1 when absent */
-	struct bt_peer_addr *peers;
+	struct bt_addr *peers;
 	size_t npeers;
 	char *tracker_id; /* "tracker id", or NULL; pass it back in
 			   * bt_announce.tracker_id on later announces */

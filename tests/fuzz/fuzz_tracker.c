@@ -31,17 +31,12 @@ static void check_reply(const struct bt_tracker_reply *r)
 	CHECK(r->npeers <= BT_TRACKER_MAX_PEERS);
 	CHECK((r->npeers == 0) == (r->peers == NULL));
 	for (size_t i = 0; i < r->npeers; i++) {
-		const struct bt_peer_addr *a = &r->peers[i];
-		if (a->ss.ss_family == AF_INET) {
-			const struct sockaddr_in *s = (const void *)&a->ss;
-			CHECK(a->len == sizeof(*s) && s->sin_port != 0);
-			CHECK(s->sin_addr.s_addr != 0);
-		} else {
-			const struct sockaddr_in6 *s = (const void *)&a->ss;
-			CHECK(a->ss.ss_family == AF_INET6);
-			CHECK(a->len == sizeof(*s) && s->sin6_port != 0);
-			CHECK(!IN6_IS_ADDR_V4MAPPED(&s->sin6_addr));
-		}
+		const struct bt_addr *a = &r->peers[i];
+		CHECK(a->family == BT_ADDR_V4 || a->family == BT_ADDR_V6);
+		CHECK(bt_addr_usable(a));
+		/* v4-mapped addresses are stored as IPv4 */
+		static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+		CHECK(a->family == BT_ADDR_V4 || memcmp(a->ip, mapped, 12));
 	}
 	for (const char *t = r->warning; t && *t; t++)
 		CHECK((unsigned char)*t >= 0x20 && *t != 0x7f);

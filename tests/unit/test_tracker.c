@@ -48,36 +48,26 @@ static void fill_announce(struct bt_announce *a)
 	a->key = 0xdeadbeef;
 }
 
-static const struct sockaddr_in *v4(const struct bt_tracker_reply *r, size_t i)
-{
-	assert_true(i < r->npeers);
-	assert_int_equal(r->peers[i].ss.ss_family, AF_INET);
-	assert_int_equal(r->peers[i].len, sizeof(struct sockaddr_in));
-	return (const struct sockaddr_in *)&r->peers[i].ss;
-}
-
 static void assert_v4(const struct bt_tracker_reply *r, size_t i,
 		      const char *ip, uint16_t port)
 {
-	const struct sockaddr_in *s = v4(r, i);
+	assert_true(i < r->npeers);
+	assert_int_equal(r->peers[i].family, BT_ADDR_V4);
 	char buf[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &s->sin_addr, buf, sizeof(buf));
+	inet_ntop(AF_INET, r->peers[i].ip, buf, sizeof(buf));
 	assert_string_equal(buf, ip);
-	assert_int_equal(ntohs(s->sin_port), port);
+	assert_int_equal(r->peers[i].port, port);
 }
 
 static void assert_v6(const struct bt_tracker_reply *r, size_t i,
 		      const char *ip, uint16_t port)
 {
 	assert_true(i < r->npeers);
-	assert_int_equal(r->peers[i].ss.ss_family, AF_INET6);
-	assert_int_equal(r->peers[i].len, sizeof(struct sockaddr_in6));
-	const struct sockaddr_in6 *s =
-		(const struct sockaddr_in6 *)&r->peers[i].ss;
+	assert_int_equal(r->peers[i].family, BT_ADDR_V6);
 	char buf[INET6_ADDRSTRLEN];
-	inet_ntop(AF_INET6, &s->sin6_addr, buf, sizeof(buf));
+	inet_ntop(AF_INET6, r->peers[i].ip, buf, sizeof(buf));
 	assert_string_equal(buf, ip);
-	assert_int_equal(ntohs(s->sin6_port), port);
+	assert_int_equal(r->peers[i].port, port);
 }
 
 static int parse_str(const char *s, struct bt_tracker_reply *r, char *err,
@@ -669,7 +659,7 @@ struct io_ctx {
 	int calls;
 	int err;
 	size_t npeers;
-	struct bt_peer_addr peers[4];
+	struct bt_addr peers[4];
 	char failure[64];
 	struct bt_tracker_req *other; /* cancelled from the callback */
 	int other_calls;
@@ -834,13 +824,11 @@ static void test_io_compact(void **state)
 	assert_int_equal(c.err, 0);
 	assert_int_equal(c.hits, 1);
 	assert_int_equal(c.npeers, 2);
-	const struct sockaddr_in *s = (const struct sockaddr_in *)&c.peers[0].ss;
-	assert_int_equal(s->sin_family, AF_INET);
-	assert_int_equal(ntohl(s->sin_addr.s_addr), 0x0a000001);
-	assert_int_equal(ntohs(s->sin_port), 6881);
-	s = (const struct sockaddr_in *)&c.peers[1].ss;
-	assert_int_equal(ntohl(s->sin_addr.s_addr), 0x7f000002);
-	assert_int_equal(ntohs(s->sin_port), 80);
+	char name[BT_ADDR_STRLEN];
+	bt_addr_str(&c.peers[0], name, sizeof(name));
+	assert_string_equal(name, "10.0.0.1:6881");
+	bt_addr_str(&c.peers[1], name, sizeof(name));
+	assert_string_equal(name, "127.0.0.2:80");
 	/* the request the server saw */
 	assert_true(strncmp(c.last_uri, "/announce?pk=1&info_hash=%00%0D", 31) ==
 		    0);
