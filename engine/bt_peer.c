@@ -627,9 +627,7 @@ static int on_handshake(struct bt_peer *p, const uint8_t *hs)
 		return -1;
 	}
 	if (memcmp(pid, s->peer_id, 20) == 0) {
-		struct bt_known *k = bt_session_find_known(s, &p->addr);
-		if (k)
-			k->banned = true; /* it is us */
+		bt_addrbook_ban(s->book, &p->addr); /* it is us */
 		bt_peer_close(p, "connected to ourselves");
 		return -1;
 	}

@@ -31,9 +31,7 @@
 
 #define TICK_MS 1000
 #define STOP_ANNOUNCE_MS 2000
-#define RETRY_MIN_MS 5000
 #define RETRY_MAX_MS 300000
-#define MAX_KNOWN 2000
 #define RATE_TICK_MS 100 /* token bucket refill: smooth at 10 Hz */
 
 struct post_item {
@@ -51,37 +49,10 @@ uint64_t bt_now_ms(void)
 
 /* ---- known peers and connections ---- */
 
-struct bt_known *bt_session_find_known(struct bt_session *s,
-				       const struct bt_addr *a)
-{
-	for (size_t i = 0; i < s->nknown; i++)
-		if (bt_addr_equal(&s->known[i].addr, a))
-			return &s->known[i];
-	return NULL;
-}
-
 void bt_session_add_known(struct bt_session *s, const struct bt_addr *a,
-			  bool manual)
+			  unsigned src)
 {
-	struct bt_known *k = bt_session_find_known(s, a);
-	if (k) {
-		k->manual |= manual;
-		return;
-	}
-	if (s->nknown >= MAX_KNOWN)
-		return;
-	if (s->nknown == s->cap_known) {
-		size_t cap = s->cap_known ? s->cap_known * 2 : 32;
-		struct bt_known *n = realloc(s->known, cap * sizeof(*n));
-		if (!n)
-			return;
-		s->known = n;
-		s->cap_known = cap;
-	}
-	k = &s->known[s->nknown++];
-	memset(k, 0, sizeof(*k));
-	k->addr = *a;
-	k->manual = manual;
+	bt_addrbook_add(s->book, a, src, bt_now_ms());
 }
 
 /* Outgoing connections stop a fifth short of the cap, so peers that find
@@ -101,20 +72,13 @@ static void connect_more(struct bt_session *s, uint64_t now)
 	int half_open = 0;
 	for (struct bt_peer *p = s->peers; p; p = p->next)
 		half_open += p->outgoing && !p->tcp_up;
-	for (size_t i = 0; i < s->nknown && (int)s->npeers < limit &&
-			   half_open < BT_MAX_HALF_OPEN;
-	     i++) {
-		struct bt_known *k = &s->known[i];
-		if (k->connected || k->banned || k->next_try > now ||
-		    (seed && k->seed))
-			continue;
+	struct bt_addr a;
+	while ((int)s->npeers < limit && half_open < BT_MAX_HALF_OPEN &&
+	       bt_addrbook_next(s->book, now, seed, &a)) {
 		half_open++;
-		k->connected = true;
-		if (!bt_peer_connect(s, &k->addr)) {
-			k->connected = false;
-			k->fails++;
-			k->next_try = now + RETRY_MIN_MS;
-		}
+		if (!bt_peer_connect(s, &a))
+			bt_addrbook_closed(s->book, &a, BT_AB_CONNECT_FAILED,
+					   false, false, now);
 	}
 }
 
@@ -126,23 +90,14 @@ void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p)
 	if (*pp)
 		*pp = p->next;
 	s->npeers--;
-	struct bt_known *k = bt_session_find_known(s, &p->addr);
-	if (!k)
-		return;
-	k->connected = false;
 	uint64_t now = bt_now_ms();
-	k->seed = p->seed;
-	if (p->handshaken && (now - p->connected_at > 60000 ||
-			      (p->seed && seeding(s)))) {
-		k->fails = 0; /* it worked for a while: reconnect soon */
-		k->next_try = now + RETRY_MIN_MS;
-		return;
-	}
-	k->fails++;
-	uint64_t wait = (uint64_t)RETRY_MIN_MS << (k->fails < 7 ? k->fails - 1 : 6);
-	k->next_try = now + (wait > RETRY_MAX_MS ? RETRY_MAX_MS : wait);
-	if (!k->manual && k->fails >= 8)
-		k->banned = true; /* give up on it */
+	/* it worked for a while, or it is a seed we no longer need:
+	 * reconnect soon */
+	bool worked = p->handshaken &&
+		      (now - p->connected_at > BT_ADDRBOOK_GOOD_MS ||
+		       (p->seed && seeding(s)));
+	bt_addrbook_closed(s->book, &p->addr, BT_AB_CLOSED, worked, p->seed,
+			   now);
 }
 
 /* Run the choker over the handshaken peers and apply its decisions. Its
@@ -324,10 +279,7 @@ void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err)
 				continue;
 			p->strikes++;
 			if (n == 1 || p->strikes >= 2) {
-				struct bt_known *k =
-					bt_session_find_known(s, &p->addr);
-				if (k)
-					k->banned = true;
+				bt_addrbook_ban(s->book, &p->addr);
 				bt_peer_close(p, "sent a bad piece");
 			}
 			break;
@@ -386,7 +338,7 @@ static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 	pfs_log(PFS_LOG_INFO, "tracker", "'%s' gave %zu peers", t->url,
 		r->npeers);
 	for (size_t i = 0; i < r->npeers; i++)
-		bt_session_add_known(s, &r->peers[i], false);
+		bt_session_add_known(s, &r->peers[i], BT_SRC_TRACKER);
 	connect_more(s, now);
 }
 
@@ -554,9 +506,13 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	struct bt_peer *p = bt_peer_accept(s, fd, sa, salen);
-	if (p)
-		pfs_log(PFS_LOG_DEBUG, "session", "incoming connection from '%s'",
-			p->name);
+	if (!p)
+		return;
+	pfs_log(PFS_LOG_DEBUG, "session", "incoming connection from '%s'",
+		p->name);
+	if (!bt_addrbook_connected(s->book, &p->addr, BT_SRC_INCOMING,
+				   bt_now_ms()))
+		bt_peer_close(p, "banned");
 }
 
 enum { WANT_READ, WANT_AHEAD, WANT_DROP };
@@ -783,6 +739,14 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 	s->lim.total_length = mi->total_length;
 	s->lim.max_msg_len = bt_wire_max_msg_len(mi->npieces);
 
+	struct bt_addrbook_opts bo = {0};
+	if ((e = pfs_random(&bo.key, sizeof(bo.key))) < 0 ||
+	    (e = pfs_random(&bo.seed, sizeof(bo.seed))) < 0)
+		goto out;
+	if (!(s->book = bt_addrbook_new(&bo))) {
+		e = -ENOMEM;
+		goto out;
+	}
 	memcpy(s->peer_id, "-PF0100-", 8);
 	if ((e = pfs_random(s->peer_id + 8, 12)) < 0 ||
 	    (e = pfs_random(&s->key, sizeof(s->key))) < 0)
@@ -796,7 +760,7 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 			e = -EINVAL;
 			goto out;
 		}
-		bt_session_add_known(s, &a, true);
+		bt_session_add_known(s, &a, BT_SRC_MANUAL);
 	}
 	if (!s->no_trackers && mi->ntrackers) {
 		s->trackers = calloc(mi->ntrackers, sizeof(*s->trackers));
@@ -975,7 +939,7 @@ void bt_session_free(struct bt_session *s)
 	if (s->base)
 		event_base_free(s->base);
 	bt_picker_free(s->picker);
-	free(s->known);
+	bt_addrbook_free(s->book);
 	free(s->write_failed);
 	free(s->bind_ip);
 	pthread_mutex_destroy(&s->post_lock);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bt_addrbook.h"
 #include "bt_choker.h"
 #include "bt_picker.h"
 #include "bt_session.h"
@@ -28,17 +29,6 @@ struct ev_token_bucket_cfg;
 #define BT_MAX_IN_REQS BT_CHOKER_MAX_QUEUE /* a peer's requests queued with us */
 #define BT_MAX_READING 64      /* a peer's blocks being read for it */
 #define BT_HASHER_MAX_BYTES (16u << 20) /* blocks queued for the disk */
-
-/* A known peer address: from a tracker, --peer, or an incoming peer. */
-struct bt_known {
-	struct bt_addr addr;
-	uint64_t next_try;  /* ms */
-	uint32_t fails;
-	bool connected;
-	bool banned;
-	bool manual;        /* --peer: retried forever */
-	bool seed;          /* it had every piece: no use to us while we do */
-};
 
 struct bt_tracker_state {
 	struct bt_session *s;
@@ -123,8 +113,7 @@ struct bt_session {
 	struct bt_peer *peers;
 	uint32_t npeers; /* including connecting */
 	uint32_t next_peer_id;
-	struct bt_known *known;
-	size_t nknown, cap_known;
+	struct bt_addrbook *book; /* every address we know of */
 	struct bt_tracker_state *trackers;
 	size_t ntrackers;
 	bool stopping;
@@ -200,9 +189,7 @@ void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
 		      uint32_t begin, uint8_t *mem, const uint8_t *data,
 		      uint32_t len);
 void bt_session_add_known(struct bt_session *s, const struct bt_addr *a,
-			  bool manual);
-struct bt_known *bt_session_find_known(struct bt_session *s,
-				       const struct bt_addr *a);
+			  unsigned src);
 void bt_session_rechoke(struct bt_session *s);
 
 /* bt_reader.c: reads blocks of verified pieces for peers off the engine
