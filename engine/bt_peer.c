@@ -35,22 +35,10 @@
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define IDLE_TIMEOUT_MS 180000
 #define KEEPALIVE_MS 90000
-#define SNUB_MS 15000
 /* Bytes one read(2) may take from a peer's socket. The socket is read here,
  * not by the bufferevent (which only writes): libevent 2.1 reads at most
  * 4 KiB a call, a syscall and a callback per 4 KiB at swarm speed. */
 #define READ_MAX (256 * 1024)
-/* Pipeline depth = rate x PIPELINE_MS (bandwidth x delay), at least
- * PIPELINE_MIN blocks: enough to keep a fast link busy, short enough that
- * a due-now piece does not queue behind seconds of read-ahead. */
-#define PIPELINE_MS 100
-#define PIPELINE_MIN 16
-/* A peer SLOW_RATIO times slower than the fastest gets no block that is
- * due already (it may still serve read-ahead; a block of it that comes due
- * while it sits there is re-requested from a fast peer once late). */
-#define SLOW_RATIO 8
-/* Most requests one due piece may displace on a peer at a time. */
-#define PREEMPT_MAX 32
 
 static void peer_send(struct bt_peer *p, const struct bt_msg *m)
 {
@@ -109,181 +97,60 @@ static void send_have_state(struct bt_peer *p)
 	free(bf);
 }
 
-/* ---- requests we send ---- */
+/* ---- requests we send (the pipeline is bt_requester's) ---- */
 
-static bool queued_fn(void *arg, uint32_t piece, uint32_t begin)
+static void apply(struct bt_peer *p, const struct bt_rq_action *act, size_t n)
 {
-	struct bt_peer *p = arg;
-	for (size_t i = 0; i < p->nout; i++)
-		if (p->out[i].piece == piece && p->out[i].begin == begin)
-			return true;
-	return false;
-}
-
-static size_t target_depth(const struct bt_peer *p)
-{
-	size_t d = PIPELINE_MIN + (size_t)(p->down_rate * PIPELINE_MS / 1000.0 /
-					   BT_BLOCK_SIZE);
-	return d > BT_MAX_OUT_REQS ? BT_MAX_OUT_REQS : d;
-}
-
-static void send_requests(struct bt_peer *p, const struct bt_block *blocks,
-			  size_t n, uint64_t now)
-{
-	for (size_t i = 0; i < n; i++) {
-		struct bt_out_req *r = &p->out[p->nout++];
-		r->piece = blocks[i].piece;
-		r->begin = blocks[i].begin;
-		r->length = blocks[i].length;
-		r->sent = now;
-		peer_send_block_msg(p, BT_MSG_REQUEST, r->piece, r->begin,
-				    r->length);
-	}
+	for (size_t i = 0; i < n; i++)
+		peer_send_block_msg(p,
+				    act[i].type == BT_RQ_REQUEST ? BT_MSG_REQUEST
+								 : BT_MSG_CANCEL,
+				    act[i].b.piece, act[i].b.begin,
+				    act[i].b.length);
 }
 
 void bt_peer_rank(struct bt_session *s)
 {
-	double best = 0;
-	for (struct bt_peer *q = s->peers; q; q = q->next)
-		if (q->handshaken && !q->peer_choking && q->down_rate > best)
-			best = q->down_rate;
-	for (struct bt_peer *q = s->peers; q; q = q->next)
-		q->slow = q->down_rate * SLOW_RATIO < best;
+	struct bt_rq_peer *list[256], **v = list;
+	if (s->npeers > 256 && !(v = malloc(s->npeers * sizeof(*v))))
+		return; /* keep the last ranking */
+	size_t n = 0;
+	for (struct bt_peer *q = s->peers; q; q = q->next) {
+		q->rq.ready = q->handshaken;
+		q->rq.choked = q->peer_choking;
+		q->rq.down_rate = q->down_rate;
+		v[n++] = &q->rq;
+	}
+	bt_requester_rank(s->rq, v, n);
+	if (v != list)
+		free(v);
 }
 
 void bt_peer_steal_due(struct bt_session *s, uint64_t now)
 {
-	for (struct bt_peer *q = s->peers; q; q = q->next) {
-		if (!q->slow)
-			continue;
-		for (size_t i = q->nout; i-- > 0;) {
-			struct bt_out_req r = q->out[i];
-			int64_t d = bt_picker_deadline(s->picker, r.piece);
-			if (d >= 0 && (uint64_t)d <= now)
-				bt_peer_cancel(q, r.piece, r.begin);
-		}
-	}
-}
-
-/* This peer's share of the swarm's rate, in per mille, for spreading the
- * blocks of a due piece (an even share while rates are unknown). */
-static uint32_t due_share(const struct bt_peer *p)
-{
-	double sum = 0;
-	uint32_t n = 0;
-	for (const struct bt_peer *q = p->s->peers; q; q = q->next) {
-		if (!q->handshaken || q->peer_choking || q->slow)
-			continue;
-		sum += q->down_rate;
-		n++;
-	}
-	if (n <= 1)
-		return 1000;
-	/* half by measured rate, half even: a peer's rate follows what it
-	 * was given, so a pure rate split would starve a peer for good */
-	double share = 0.5 / n + (sum > 0 ? 0.5 * p->down_rate / sum : 0.5 / n);
-	/* a little over its share: the last blocks go to whoever is free */
-	return (uint32_t)(share * 1250);
-}
-
-/* The pipeline is full but blocks are due now: cancel the newest requests
- * of later pieces (the peer answers in order, so they sit behind what is
- * due) and ask for the due blocks in their place. */
-static void preempt(struct bt_peer *p, uint64_t now)
-{
-	struct bt_session *s = p->s;
-	struct bt_block blocks[PREEMPT_MAX];
-	size_t room = BT_MAX_OUT_REQS - p->nout;
-	if (room > PREEMPT_MAX)
-		room = PREEMPT_MAX;
-	/* usually nothing due is left unrequested: then this is all */
-	size_t n = bt_picker_pick_due(s->picker, p->have, queued_fn, p, now,
-				      blocks, room);
-	if (!n)
-		return;
-	size_t cancelled = 0;
-	for (size_t i = p->nout; i-- > 0 && cancelled < n;) {
-		struct bt_out_req r = p->out[i];
-		int64_t d = bt_picker_deadline(s->picker, r.piece);
-		if (d >= 0 && (uint64_t)d <= now)
-			continue;
-		peer_send_block_msg(p, BT_MSG_CANCEL, r.piece, r.begin,
-				    r.length);
-		bt_picker_abort(s->picker, r.piece, r.begin);
-		memmove(&p->out[i], &p->out[i + 1],
-			(p->nout - i - 1) * sizeof(*p->out));
-		p->nout--;
-		cancelled++;
-	}
-	send_requests(p, blocks, n, now);
+	struct bt_rq_action act[BT_RQ_MAX_ACTIONS];
+	for (struct bt_peer *q = s->peers; q; q = q->next)
+		apply(q, act, bt_requester_steal_due(s->rq, &q->rq, now, act));
 }
 
 void bt_peer_fill(struct bt_peer *p)
 {
 	struct bt_session *s = p->s;
-	if (!p->handshaken || p->peer_choking || s->stopping || s->disk_error)
-		return;
-	uint64_t now = bt_now_ms();
-	if (now < p->snubbed_until)
+	if (!p->handshaken || s->stopping || s->disk_error)
 		return;
 	if (bt_hasher_queued_bytes(s) > BT_HASHER_MAX_BYTES)
 		return;
-	size_t depth = target_depth(p);
-	bool slow = p->slow;
-	bt_picker_set_due_share(s->picker, due_share(p));
-	if (p->nout >= depth) {
-		if (!slow && bt_picker_next_deadline(s->picker) <= now)
-			preempt(p, now);
-		return;
-	}
-	struct bt_block blocks[BT_MAX_OUT_REQS];
-	size_t n;
-	if (slow) /* due blocks go to the fast peers */
-		n = bt_picker_pick_after(s->picker, p->have, now, now, blocks,
-					 depth - p->nout);
-	else
-		n = bt_picker_pick(s->picker, p->have, queued_fn, p, now,
-				   blocks, depth - p->nout);
-	send_requests(p, blocks, n, now);
-	/* a due piece gets this peer's share even past the depth */
-	if (!slow && p->nout >= depth &&
-	    bt_picker_next_deadline(s->picker) <= now)
-		preempt(p, now);
-}
-
-static void abort_all_requests(struct bt_peer *p)
-{
-	for (size_t i = 0; i < p->nout; i++)
-		bt_picker_abort(p->s->picker, p->out[i].piece, p->out[i].begin);
-	p->nout = 0;
-}
-
-static bool take_out_req(struct bt_peer *p, uint32_t piece, uint32_t begin,
-			 uint32_t length)
-{
-	for (size_t i = 0; i < p->nout; i++) {
-		struct bt_out_req *r = &p->out[i];
-		if (r->piece == piece && r->begin == begin &&
-		    r->length == length) {
-			*r = p->out[--p->nout];
-			return true;
-		}
-	}
-	return false;
+	struct bt_rq_action act[BT_RQ_MAX_ACTIONS];
+	p->rq.ready = true;
+	p->rq.choked = p->peer_choking;
+	apply(p, act, bt_requester_fill(s->rq, &p->rq, bt_now_ms(), act));
 }
 
 void bt_peer_cancel(struct bt_peer *p, uint32_t piece, uint32_t begin)
 {
-	for (size_t i = 0; i < p->nout; i++) {
-		struct bt_out_req *r = &p->out[i];
-		if (r->piece == piece && r->begin == begin) {
-			peer_send_block_msg(p, BT_MSG_CANCEL, piece, begin,
-					    r->length);
-			bt_picker_abort(p->s->picker, piece, begin);
-			*r = p->out[--p->nout];
-			return;
-		}
-	}
+	struct bt_rq_action act;
+	if (bt_requester_cancel(p->s->rq, &p->rq, piece, begin, &act))
+		apply(p, &act, 1);
 }
 
 /* ---- requests we serve ---- */
@@ -540,10 +407,12 @@ static int on_msg(struct bt_peer *p, const struct bt_msg *m)
 		p->peer_choking = true;
 		/* also for fast peers: anything still sent is accepted if
 		 * needed, and a reject for a dropped request is ignored */
-		abort_all_requests(p);
+		bt_requester_choked(s->rq, &p->rq);
+		bt_peer_rank(s);
 		break;
 	case BT_MSG_UNCHOKE:
 		p->peer_choking = false;
+		bt_peer_rank(s); /* the due blocks' shares change */
 		bt_peer_fill(p);
 		break;
 	case BT_MSG_INTERESTED:
@@ -592,8 +461,8 @@ static int on_msg(struct bt_peer *p, const struct bt_msg *m)
 			bt_peer_close(p, "reject without fast extension");
 			return -1;
 		}
-		if (take_out_req(p, m->index, m->begin, m->length))
-			bt_picker_abort(s->picker, m->index, m->begin);
+		bt_requester_rejected(s->rq, &p->rq, m->index, m->begin,
+				      m->length);
 		break;
 	default:
 		/* port, suggest, allowed_fast, extended, unknown: ignored */
@@ -605,8 +474,8 @@ static int on_msg(struct bt_peer *p, const struct bt_msg *m)
 /* A piece message parsed from MEM (which this takes over). */
 static void on_piece(struct bt_peer *p, const struct bt_msg *m, uint8_t *mem)
 {
-	if (take_out_req(p, m->index, m->begin, (uint32_t)m->data_len))
-		p->last_block = bt_now_ms();
+	bt_requester_got(p->s->rq, &p->rq, m->index, m->begin,
+			 (uint32_t)m->data_len, bt_now_ms());
 	p->recv_bytes += m->data_len;
 	p->total_down += m->data_len;
 	bt_session_block(p->s, p, m->index, m->begin, mem, m->data,
@@ -642,6 +511,7 @@ static int on_handshake(struct bt_peer *p, const uint8_t *hs)
 	if (!p->outgoing)
 		send_handshake(p);
 	p->handshaken = true;
+	bt_peer_rank(s);
 	send_have_state(p);
 	pfs_log(PFS_LOG_INFO, "peer", "connected to '%s'%s", p->name,
 		p->fast ? " (fast)" : "");
@@ -799,15 +669,15 @@ static struct bt_peer *peer_new(struct bt_session *s, struct bufferevent *bev,
 	if (!p)
 		return NULL;
 	p->have = calloc(1, bflen);
-	p->out = calloc(BT_MAX_OUT_REQS, sizeof(*p->out));
 	p->in = calloc(BT_MAX_IN_REQS, sizeof(*p->in));
 	p->read_ev = event_new(s->base, bufferevent_getfd(bev),
 			       EV_READ | EV_PERSIST, sock_read_cb, p);
-	if (!p->have || !p->out || !p->in || !p->read_ev) {
+	if (!p->have || !p->in || !p->read_ev ||
+	    bt_rq_peer_init(s->rq, &p->rq, s->next_peer_id + 1, bt_now_ms()) < 0) {
 		if (p->read_ev)
 			event_free(p->read_ev);
+		free(p->rq.out);
 		free(p->have);
-		free(p->out);
 		free(p->in);
 		free(p);
 		return NULL;
@@ -819,8 +689,8 @@ static struct bt_peer *peer_new(struct bt_session *s, struct bufferevent *bev,
 	p->id = ++s->next_peer_id;
 	p->outgoing = outgoing;
 	p->am_choking = p->peer_choking = true;
-	p->connected_at = p->last_recv = p->last_send = p->last_block =
-		bt_now_ms();
+	p->rq.have = p->have;
+	p->connected_at = p->last_recv = p->last_send = bt_now_ms();
 	p->ch.connected_at = p->connected_at;
 	p->next = s->peers;
 	s->peers = p;
@@ -928,17 +798,17 @@ void bt_peer_close(struct bt_peer *p, const char *why)
 	struct bt_session *s = p->s;
 	pfs_log(p->handshaken ? PFS_LOG_INFO : PFS_LOG_DEBUG, "peer",
 		"closing '%s': %s", p->name, why);
-	abort_all_requests(p);
+	bt_rq_peer_release(s->rq, &p->rq);
 	if (p->have_count)
 		bt_picker_avail_remove(s->picker, p->have);
 	bool was_unchoked = !p->am_choking;
 	if (was_unchoked)
 		s->unchoked--;
 	bt_session_peer_gone(s, p);
+	bt_peer_rank(s);
 	event_free(p->read_ev);
 	bufferevent_free(p->bev);
 	free(p->have);
-	free(p->out);
 	free(p->in);
 	free(p);
 	if (was_unchoked)
@@ -961,19 +831,10 @@ void bt_peer_tick(struct bt_peer *p, uint64_t now)
 	}
 	if (now - p->last_send > KEEPALIVE_MS)
 		peer_send_simple(p, BT_MSG_KEEPALIVE);
-	if (p->nout) {
-		uint64_t oldest = now;
-		for (size_t i = 0; i < p->nout; i++)
-			if (p->out[i].sent < oldest)
-				oldest = p->out[i].sent;
-		uint64_t since = p->last_block > oldest ? p->last_block : oldest;
-		if (now - since > SNUB_MS) {
-			pfs_log(PFS_LOG_INFO, "peer",
-				"'%s' sent nothing for %u s: its %zu requests "
-				"go to other peers",
-				p->name, SNUB_MS / 1000, p->nout);
-			abort_all_requests(p);
-			p->snubbed_until = now + SNUB_MS;
-		}
-	}
+	size_t nout = p->rq.nout;
+	if (bt_requester_check_snub(p->s->rq, &p->rq, now))
+		pfs_log(PFS_LOG_INFO, "peer",
+			"'%s' sent nothing for %u s: its %zu requests "
+			"go to other peers",
+			p->name, BT_RQ_SNUB_MS / 1000, nout);
 }

@@ -125,7 +125,7 @@ void bt_session_rechoke(struct bt_session *s)
 		p->ch.up_rate = p->up_rate;
 		p->ch.interested = p->peer_interested;
 		p->ch.we_interested = p->am_interested;
-		p->ch.snubbed = now < p->snubbed_until;
+		p->ch.snubbed = now < p->rq.snubbed_until;
 		s->choke_list[n++] = &p->ch;
 	}
 	bt_choker_run(s->choker, s->choke_list, n, seeding(s), now);
@@ -230,7 +230,7 @@ void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,
 	 * case of no duplicate costs no scan of the peers) */
 	if (bt_picker_requests(s->picker, piece, begin) > 0)
 		for (struct bt_peer *q = s->peers; q; q = q->next)
-			if (q != p && q->nout)
+			if (q != p && q->rq.nout)
 				bt_peer_cancel(q, piece, begin);
 	if (r == 1) {
 		pfs_log(PFS_LOG_DEBUG, "session", "piece %u complete", piece);
@@ -730,6 +730,8 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 		e = -ENOMEM;
 		goto out;
 	}
+	if (!(s->rq = bt_requester_new(s->picker, NULL)))
+		goto out;
 	bt_picker_set_fetch_all(s->picker, o->fetch_all);
 	for (uint32_t i = 0; i < mi->npieces; i++)
 		if (cache_has(cache, i))
@@ -938,6 +940,7 @@ void bt_session_free(struct bt_session *s)
 		evdns_base_free(s->dns, 1);
 	if (s->base)
 		event_base_free(s->base);
+	bt_requester_free(s->rq);
 	bt_picker_free(s->picker);
 	bt_addrbook_free(s->book);
 	free(s->write_failed);

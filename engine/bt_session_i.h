@@ -11,6 +11,7 @@
 #include "bt_addrbook.h"
 #include "bt_choker.h"
 #include "bt_picker.h"
+#include "bt_requester.h"
 #include "bt_session.h"
 #include "bt_tracker_io.h"
 #include "bt_wire.h"
@@ -25,7 +26,6 @@ struct ev_token_bucket_cfg;
 
 #define BT_DEFAULT_MAX_PEERS 50
 #define BT_MAX_HALF_OPEN 8     /* outgoing connects in progress at once */
-#define BT_MAX_OUT_REQS 256    /* our requests outstanding to one peer */
 #define BT_MAX_IN_REQS BT_CHOKER_MAX_QUEUE /* a peer's requests queued with us */
 #define BT_MAX_READING 64      /* a peer's blocks being read for it */
 #define BT_HASHER_MAX_BYTES (16u << 20) /* blocks queued for the disk */
@@ -39,11 +39,6 @@ struct bt_tracker_state {
 	uint32_t fails;
 	bool started;           /* "started" was accepted */
 	char *tracker_id;       /* "tracker id" of its last reply, or NULL */
-};
-
-struct bt_out_req {
-	uint32_t piece, begin, length;
-	uint64_t sent; /* ms */
 };
 
 struct bt_peer {
@@ -62,9 +57,7 @@ struct bt_peer {
 	uint8_t *have;     /* peer's bitfield */
 	uint32_t have_count;
 	bool bitfield_seen;
-	struct bt_out_req *out;
-	size_t nout;
-	bool slow;         /* far slower than the best peer: no due blocks */
+	struct bt_rq_peer rq; /* our requests to it (bt_requester) */
 	struct event *read_ev;  /* the socket's reads (see bt_peer.c) */
 	struct bt_block *in; /* requests queued from the peer */
 	size_t nin_head, nin;
@@ -75,7 +68,7 @@ struct bt_peer {
 	size_t reading_bytes;
 	struct bt_choker_peer ch; /* the choker's view and decision */
 	bool tcp_up;              /* outgoing: the connect completed */
-	uint64_t connected_at, last_recv, last_send, last_block, snubbed_until;
+	uint64_t connected_at, last_recv, last_send;
 	uint32_t strikes;  /* bad pieces it contributed to */
 	uint64_t recv_bytes, sent_bytes;     /* payload, this second */
 	double down_rate, up_rate;           /* bytes/s, smoothed */
@@ -109,6 +102,7 @@ struct bt_session {
 	uint8_t peer_id[20];
 	uint32_t key;
 	struct bt_picker *picker;
+	struct bt_requester *rq;
 	struct bt_wire_limits lim;
 	struct bt_peer *peers;
 	uint32_t npeers; /* including connecting */
