@@ -303,6 +303,7 @@ static void test_close_inside_callback(void **state)
 	uint8_t tmp[4];
 	assert_int_equal(bt_conn_read(&a->c, tmp, sizeof(tmp)), -ENOTCONN);
 	bt_conn_close(&a->c);
+	free(sb.got);
 }
 
 int main(void)
