@@ -175,6 +175,8 @@ struct bt_tpeer {
 	size_t nin_head, nin;
 	struct bt_block reading[BT_MAX_READING];
 	size_t nreading, reading_bytes;
+	bool reset_pending;		 /* a choke-unchoke voids its queue
+					  * once the queued ones are out */
 	uint32_t strikes;		 /* bad pieces it contributed to */
 	uint64_t recv_bytes, sent_bytes; /* payload, this second */
 	double down_rate, up_rate;	 /* bytes/s, smoothed */

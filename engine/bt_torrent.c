@@ -33,6 +33,7 @@ static void rank(struct bt_torrent *t);
 static void connect_soon(struct bt_torrent *t);
 static void peer_timer_at(struct bt_torrent *t, uint64_t at);
 static void serve(struct bt_tpeer *tp);
+static void set_choke(struct bt_tpeer *tp, bool choke);
 
 static bool data_phase(const struct bt_torrent *t)
 {
@@ -244,6 +245,22 @@ static bool reading_take(struct bt_tpeer *tp, const struct bt_block *b)
 	return false;
 }
 
+/* A peer without the fast extension had requests we could not queue:
+ * once the queued ones went out, a choke and an unchoke tell it that the
+ * rest will not come (BEP 3: a choke voids every request), so it asks
+ * again. Done when the queue is empty so a deep pipeline is served a full
+ * queue at a time, not a few blocks between resets. */
+static void maybe_reset(struct bt_tpeer *tp)
+{
+	if (!tp->reset_pending || tp->nin || tp->nreading)
+		return;
+	tp->reset_pending = false;
+	if (tp->w->am_choking)
+		return; /* a choke went out already */
+	set_choke(tp, true);
+	set_choke(tp, false);
+}
+
 /* Hand queued requests to the reader thread while what sits in the
  * transport plus what is being read stays under OUTPUT_HIGH: a slow (or
  * rate limited) downloader cannot make us buffer much. */
@@ -266,6 +283,7 @@ static void serve(struct bt_tpeer *tp)
 		tp->reading[tp->nreading++] = b;
 		tp->reading_bytes += b.length;
 	}
+	maybe_reset(tp);
 }
 
 static void free_read_ref(const void *data, size_t len, void *arg)
@@ -324,6 +342,7 @@ static void set_choke(struct bt_tpeer *tp, bool choke)
 		return;
 	bt_peer_send_choke(tp->w, choke);
 	if (choke) {
+		tp->reset_pending = false; /* this choke is the reset */
 		reject_all_incoming(tp);
 		tp->t->unchoked--;
 	} else {
@@ -355,6 +374,9 @@ static void on_request(struct bt_tpeer *tp, const struct bt_block *b)
 		close_peer(tp, "request before the metadata");
 		return;
 	}
+	/* a reset is coming, which voids this one too */
+	if (tp->reset_pending && !tp->w->am_choking)
+		return;
 	struct bt_choker_req r = {
 		.piece = b->piece,
 		.begin = b->begin,
@@ -371,6 +393,17 @@ static void on_request(struct bt_tpeer *tp, const struct bt_block *b)
 		return;
 	case BT_CHOKER_REJECT:
 		reject(tp, b);
+		return;
+	case BT_CHOKER_RESET:
+		/* not served: once what is queued went out, a choke and an
+		 * unchoke void its queue and it asks again for the rest */
+		if (!tp->reset_pending)
+			pfs_log(PFS_LOG_DEBUG, "peer", "'%s': %zu requests "
+				"queued, or one for a piece we lack: choke and "
+				"unchoke once they are served", tp->w->name,
+				tp->nin + tp->nreading);
+		tp->reset_pending = true;
+		maybe_reset(tp);
 		return;
 	case BT_CHOKER_IGNORE:
 		return;
@@ -394,6 +427,7 @@ static void on_cancel(struct bt_tpeer *tp, const struct bt_block *c)
 			memmove(b, b + 1, (tp->nin - i - 1) * sizeof(*b));
 			tp->nin--;
 			reject(tp, c);
+			maybe_reset(tp);
 			return;
 		}
 	}
