@@ -276,12 +276,18 @@ static void sniff_arm(struct bt_engine *e)
 void bt_engine_accept_conn(struct bt_engine *e, struct bt_conn *c,
 			   const uint8_t *first, size_t n)
 {
-	if (e->stopping || e->nsniffing >= BT_MAX_SNIFFING) {
-		pfs_log(PFS_LOG_DEBUG, "engine",
-			"refusing a connection: %u not yet identified",
-			e->nsniffing);
+	if (e->stopping) {
 		bt_conn_close(c);
 		return;
+	}
+	if (e->nsniffing >= BT_MAX_SNIFFING) {
+		/* the oldest goes: a flood of silent connections cannot keep
+		 * real peers from being heard */
+		struct bt_sniff *old = e->sniffing;
+		for (struct bt_sniff *s = e->sniffing; s; s = s->next)
+			if (s->since < old->since)
+				old = s;
+		sniff_drop(old, "too many connections not yet identified");
 	}
 	struct bt_sniff *s = calloc(1, sizeof(*s));
 	if (!s) {

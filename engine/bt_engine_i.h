@@ -30,6 +30,8 @@ struct evconnlistener;
 #define BT_HASHER_MAX_BYTES (16u << 20) /* blocks queued for the disk */
 #define BT_HASHER_MAX_DIRTY 16 /* torrents whose maps wait for a flush */
 #define BT_MAX_SNIFFING 64  /* incoming connections not yet identified */
+#define BT_MIN_IDLE_INBOUND 4 /* idle incoming peers: max_peers / 5, at
+			       * least this many */
 #define BT_SNIFF_TIMEOUT_MS 10000
 #define BT_LOGGED_MAX 4096  /* addresses "no handshake" was logged for */
 

@@ -227,6 +227,7 @@ static int on_handshake(struct bt_peer *p, const uint8_t *hs)
 	if (!p->sent_handshake)
 		send_handshake(p);
 	p->handshaken = true;
+	p->handshake_at = now_of(p);
 	struct bt_peer_event ev = {.type = BT_PEV_HANDSHAKE};
 	emit(p, &ev);
 	return p->closed ? -1 : 0;
@@ -338,6 +339,18 @@ int bt_peer_set_npieces(struct bt_peer *p)
 static int on_msg(struct bt_peer *p, const struct bt_msg *m)
 {
 	struct bt_peer_event ev = {0};
+	switch (m->type) {
+	case BT_MSG_BITFIELD:
+	case BT_MSG_HAVE:
+	case BT_MSG_HAVE_ALL:
+	case BT_MSG_HAVE_NONE:
+	case BT_MSG_INTERESTED:
+	case BT_MSG_EXTENDED:
+		p->useful = true;
+		break;
+	default:
+		break;
+	}
 	if (p->lim->metadata_pending &&
 	    (m->type == BT_MSG_HAVE || m->type == BT_MSG_BITFIELD ||
 	     m->type == BT_MSG_HAVE_ALL || m->type == BT_MSG_HAVE_NONE)) {
@@ -679,11 +692,20 @@ uint64_t bt_peer_tick(struct bt_peer *p, uint64_t now)
 		bt_peer_close(p, "idle");
 		return 0;
 	}
+	uint64_t grace = UINT64_MAX;
+	if (!p->outgoing && !p->useful) {
+		grace = p->handshake_at + BT_PEER_GRACE_MS + 1;
+		if (now >= grace) {
+			bt_peer_close(p, "sent nothing useful");
+			return 0;
+		}
+	}
 	if (now - p->last_send > BT_PEER_KEEPALIVE_MS)
 		bt_peer_send_keepalive(p);
 	uint64_t idle = p->last_recv + BT_PEER_IDLE_TIMEOUT_MS + 1;
 	uint64_t ka = p->last_send + BT_PEER_KEEPALIVE_MS + 1;
-	return idle < ka ? idle : ka;
+	uint64_t d = idle < ka ? idle : ka;
+	return grace < d ? grace : d;
 }
 
 void bt_peer_trim(struct bt_peer *p)

@@ -37,6 +37,10 @@
 #define BT_PEER_HANDSHAKE_TIMEOUT_MS 10000
 #define BT_PEER_IDLE_TIMEOUT_MS 180000
 #define BT_PEER_KEEPALIVE_MS 90000
+/* An incoming peer must say something useful (a bitfield, have, have_all,
+ * have_none, interested, or a BEP 10 message) this soon after its
+ * handshake, or it is closed: a silent connection only holds a slot. */
+#define BT_PEER_GRACE_MS 10000
 /* Bytes one read of the transport may take (a partial message more may
  * wait in the buffer): at swarm speed fewer, bigger reads. */
 #define BT_PEER_READ_MAX (256 * 1024)
@@ -144,6 +148,8 @@ struct bt_peer {
 		bool all;	/* have_all */
 	} early;
 	uint64_t connected_at, last_recv, last_send; /* ms */
+	uint64_t handshake_at; /* ms: theirs arrived */
+	bool useful;	       /* it said something of use (see GRACE) */
 	/* internal */
 	const struct bt_wire_limits *lim;
 	uint8_t *in;
@@ -169,8 +175,9 @@ void bt_peer_close(struct bt_peer *p, const char *why);
  * Returns 0, -EPROTO (P should be dropped) or -ENOMEM. */
 int bt_peer_set_npieces(struct bt_peer *p);
 
-/* Timeouts and keepalives: closes P on a handshake or idle timeout (or a
- * failed send), sends a keepalive when due. Returns when to call it again
+/* Timeouts and keepalives: closes P on a handshake or idle timeout, an
+ * incoming peer silent past its grace, or a failed send; sends a keepalive
+ * when due. Returns when to call it again
  * (P may be gone when it returns 0). */
 uint64_t bt_peer_tick(struct bt_peer *p, uint64_t now);
 /* Free the read buffer of a peer that reads little (call it once a

@@ -761,11 +761,41 @@ static struct bt_tpeer *peer_add(struct bt_torrent *t, struct bt_conn *c,
 	return tp;
 }
 
+/* An incoming peer that has not said anything useful yet (in its grace,
+ * see BT_PEER_GRACE_MS). */
+static bool idle_inbound(const struct bt_tpeer *tp)
+{
+	return !tp->w->outgoing && !tp->w->useful;
+}
+
+/* Room for one more incoming peer: idle incoming peers are few (their own
+ * cap), and when every slot is taken the oldest idle one goes, so silent
+ * connections never keep real peers out. */
+static void make_inbound_room(struct bt_torrent *t)
+{
+	uint32_t idle = 0;
+	struct bt_tpeer *oldest = NULL;
+	for (struct bt_tpeer *tp = t->peers; tp; tp = tp->next) {
+		if (!idle_inbound(tp))
+			continue;
+		idle++;
+		if (!oldest || tp->w->connected_at < oldest->w->connected_at)
+			oldest = tp;
+	}
+	uint32_t cap = (uint32_t)t->max_peers / 5;
+	if (cap < BT_MIN_IDLE_INBOUND)
+		cap = BT_MIN_IDLE_INBOUND;
+	if (oldest && (idle >= cap || (int)t->npeers >= t->max_peers))
+		close_peer(oldest, "idle incoming peers over their cap");
+}
+
 void bt_torrent_accept(struct bt_torrent *t, struct bt_conn *c,
 		       const uint8_t *first, size_t n)
 {
 	char name[BT_ADDR_STRLEN];
 	bt_addr_str(&c->remote, name, sizeof(name));
+	if (!t->stopping)
+		make_inbound_room(t);
 	if (t->stopping || (int)t->npeers >= t->max_peers) {
 		pfs_log(PFS_LOG_DEBUG, "torrent",
 			"refusing '%s': %u peers", name, t->npeers);

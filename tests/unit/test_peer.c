@@ -553,6 +553,52 @@ static void test_before_metadata(void **state)
 	world_free(w);
 }
 
+/* An incoming peer that says nothing useful after its handshake is closed
+ * once its grace is over; one that does is kept. */
+static struct world *incoming_handshaken(void)
+{
+	uint8_t hs[BT_HANDSHAKE_LEN];
+	struct world tmp;
+	memset(tmp.ih, 0x11, 20);
+	memset(tmp.their_id, 'T', 20);
+	their_handshake(&tmp, hs, true);
+	struct world *w = world_new(false, NULL, 0);
+	say(w, hs, sizeof(hs));
+	assert_int_equal(last(w)->type, BT_PEV_HANDSHAKE);
+	return w;
+}
+
+static void test_grace(void **state)
+{
+	(void)state;
+	struct world *w = incoming_handshaken();
+	uint64_t d = bt_peer_tick(w->p, w->now);
+	assert_int_equal(d, w->now + BT_PEER_GRACE_MS + 1);
+	/* a keepalive or an unchoke is nothing useful */
+	say_msg(w, &(struct bt_msg){.type = BT_MSG_KEEPALIVE});
+	say_msg(w, &(struct bt_msg){.type = BT_MSG_UNCHOKE});
+	w->now += BT_PEER_GRACE_MS;
+	assert_true(bt_peer_tick(w->p, w->now) > 0);
+	w->now += 1;
+	assert_int_equal(bt_peer_tick(w->p, w->now), 0);
+	assert_string_equal(last(w)->reason, "sent nothing useful");
+	world_free(w);
+
+	static const int useful[] = {BT_MSG_INTERESTED, BT_MSG_HAVE_NONE,
+				     BT_MSG_HAVE, BT_MSG_EXTENDED};
+	for (size_t i = 0; i < sizeof(useful) / sizeof(useful[0]); i++) {
+		w = incoming_handshaken();
+		struct bt_msg m = {.type = useful[i], .index = 1,
+				   .data = (const uint8_t *)"de",
+				   .data_len = 2};
+		say_msg(w, &m);
+		assert_true(w->p->useful);
+		w->now += BT_PEER_GRACE_MS + 1;
+		assert_true(bt_peer_tick(w->p, w->now) > w->now);
+		world_free(w);
+	}
+}
+
 static void test_timeouts(void **state)
 {
 	(void)state;
@@ -602,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_close_inside_handler),
 		cmocka_unit_test(test_before_metadata),
+		cmocka_unit_test(test_grace),
 		cmocka_unit_test(test_timeouts),
 	};
 	return cmocka_run_group_tests_name("peer", tests, NULL, NULL);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bt_choker.h"
+#include "bt_peer.h"
 #include "bt_session.h"
 #include "bt_wire.h"
 #include "pfs_hash.h"
@@ -779,6 +780,58 @@ static void test_deep_pipeline(void **state)
 	cache_close(c);
 }
 
+/* Connections that handshake and then say nothing keep no slot from real
+ * peers: idle incoming peers have a cap of their own (the oldest goes) and
+ * each is closed once its grace is over. Without that, 30 of them took
+ * every slot of a seed and a real leecher was refused. */
+static void test_silent_inbound(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *seed_cache = full_cache(f, "seed");
+	struct cache *leech_cache = open_cache(f, "leech");
+	struct bt_session *seed = seed_session(f, seed_cache, 20);
+	uint16_t port = bt_session_port(seed);
+	enum { NSILENT = 30 };
+	int silent[NSILENT];
+	uint8_t buf[BT_HANDSHAKE_LEN];
+	for (int i = 0; i < NSILENT; i++) {
+		silent[i] = raw_connect(port, &f->mi, true, (char)('a' + i));
+		/* each is let in (the oldest idle one makes room) */
+		assert_int_equal(read_full(silent[i], buf, BT_HANDSHAKE_LEN), 0);
+	}
+	char peer[64];
+	snprintf(peer, sizeof(peer), "127.0.0.1:%u", port);
+	const char *peers[] = {peer};
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+				     .no_trackers = true,
+				     .peers = peers,
+				     .npeers = 1};
+	int err = 0;
+	struct bt_session *leech =
+		bt_session_new(&f->mi, leech_cache, &lo, &err);
+	assert_non_null(leech);
+	bt_session_on_piece(leech, on_piece, f);
+	assert_int_equal(bt_session_start(leech), 0);
+	double t0 = now_s();
+	assert_int_equal(bt_session_want(leech, 0, NPIECES - 1, 0), 0);
+	assert_int_equal(wait_verified(f, NPIECES, 15), NPIECES);
+	check_cache_bytes(f, leech_cache);
+	/* and the last of the silent ones goes once its grace is over */
+	struct timeval tv = {BT_PEER_GRACE_MS / 1000 + 5, 0};
+	setsockopt(silent[NSILENT - 1], SOL_SOCKET, SO_RCVTIMEO, &tv,
+		   sizeof(tv));
+	assert_true(raw_closed(silent[NSILENT - 1]));
+	assert_true(now_s() - t0 < BT_PEER_GRACE_MS / 1000.0 + 6);
+	for (int i = 0; i < NSILENT; i++)
+		close(silent[i]);
+	bt_session_stop(leech);
+	bt_session_free(leech);
+	bt_session_stop(seed);
+	bt_session_free(seed);
+	cache_close(seed_cache);
+	cache_close(leech_cache);
+}
+
 /* Six interested peers: four regular slots and one optimistic unchoke */
 static void test_upload_slots(void **state)
 {
@@ -827,11 +880,21 @@ static void test_connection_cap(void **state)
 	assert_true(raw_closed(a2));
 	close(a2);
 
-	/* up to the cap of 3, then refused */
+	/* up to the cap of 3 peers that want something, then refused */
 	int b = raw_connect(port, &f->mi, true, 'B');
 	assert_int_equal(read_full(b, buf, BT_HANDSHAKE_LEN), 0);
 	int d = raw_connect(port, &f->mi, true, 'D');
 	assert_int_equal(read_full(d, buf, BT_HANDSHAKE_LEN), 0);
+	int fds[3] = {a, b, d};
+	for (int i = 0; i < 3; i++) {
+		uint8_t m[64];
+		uint32_t len;
+		int id;
+		raw_send(fds[i], &(struct bt_msg){.type = BT_MSG_INTERESTED});
+		while ((id = raw_msg(fds[i], m, sizeof(m), &len)) !=
+		       BT_MSG_UNCHOKE)
+			assert_int_equal(id, BT_MSG_HAVE_ALL);
+	}
 	int e = raw_connect(port, &f->mi, true, 'E');
 	assert_true(raw_closed(e));
 	close(e);
@@ -968,6 +1031,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_pipeline, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_silent_inbound, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_upload_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),
