@@ -169,6 +169,7 @@ struct bt_tpeer {
 	struct bt_peer *w; /* the wire protocol */
 	uint32_t id;
 	uint8_t src;	   /* where its address came from */
+	bool counted;	   /* its `have` is in the picker's availability */
 	struct bt_rq_peer rq;	  /* our requests to it */
 	struct bt_choker_peer ch; /* the choker's view and decision */
 	/* its requests queued with us, then being read for it, in order; an

@@ -570,7 +570,7 @@ static void on_gone(struct bt_tpeer *tp)
 	struct bt_peer *p = tp->w;
 	uint64_t now = bt_now_ms();
 	bt_rq_peer_release(t->rq, &tp->rq);
-	if (data_phase(t) && p->have_count)
+	if (tp->counted && p->have_count)
 		bt_picker_avail_remove(t->picker, p->have);
 	bool was_unchoked = !p->am_choking;
 	if (was_unchoked)
@@ -754,6 +754,7 @@ static struct bt_tpeer *peer_add(struct bt_torrent *t, struct bt_conn *c,
 		return NULL;
 	}
 	tp->rq.have = tp->w->have;
+	tp->counted = data_phase(t); /* its haves go to the picker as they come */
 	tp->next = t->peers;
 	t->peers = tp;
 	t->npeers++;
@@ -1402,6 +1403,7 @@ static void peer_enter_data(struct bt_tpeer *tp)
 		return;
 	}
 	sync_rq(tp);
+	tp->counted = true;
 	if (p->have_count)
 		bt_picker_avail_add(t->picker, p->have);
 	if (!p->handshaken)
