@@ -485,6 +485,9 @@ struct bt_engine *bt_engine_new(const struct bt_engine_opts *o, int *err)
 	if ((e_ = pfs_random(e->peer_id + 8, 12)) < 0 ||
 	    (e_ = pfs_random(&e->key, sizeof(e->key))) < 0)
 		goto out;
+	e_ = -ENOMEM;
+	if (!(e->nh = malloc(sizeof(*e->nh))) || (e_ = pfs_nh_init(e->nh)) < 0)
+		goto out;
 	if ((e_ = open_sockets(e, o->port)) < 0) {
 		pfs_log(PFS_LOG_ERROR, "engine", "cannot listen on port %u: %s",
 			o->port, strerror(-e_));
@@ -635,6 +638,7 @@ void bt_engine_free(struct bt_engine *e)
 		it = next;
 	}
 	free(e->logged);
+	free(e->nh);
 	free(e->bind_ip);
 	pthread_mutex_destroy(&e->post_lock);
 	pthread_mutex_destroy(&e->job_lock);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bt_addrbook.h"
+#include "bt_blame.h"
 #include "bt_choker.h"
 #include "bt_conn.h"
 #include "bt_engine.h"
@@ -20,6 +21,7 @@
 #include "bt_tracker_io.h"
 #include "bt_udp.h"
 #include "bt_wire.h"
+#include "pfs_nh.h"
 
 struct event;
 struct evconnlistener;
@@ -34,6 +36,8 @@ struct evconnlistener;
 			       * least this many */
 #define BT_SNIFF_TIMEOUT_MS 10000
 #define BT_LOGGED_MAX 4096  /* addresses "no handshake" was logged for */
+#define BT_MAX_UNASKED 8    /* blocks a peer may send unasked, then it goes */
+#define BT_GONE_MAX 64      /* peers closed lately, remembered for blame */
 
 /* ---- the disk thread (bt_hasher.c) ---- */
 
@@ -96,6 +100,7 @@ struct bt_engine {
 	struct bt_udp *udp;
 	uint8_t peer_id[20];
 	uint32_t key; /* the tracker "key" */
+	struct pfs_nh *nh; /* the key blocks are signed with (read-only) */
 
 	struct event_base *base;
 	struct evdns_base *dns;
@@ -180,7 +185,7 @@ struct bt_tpeer {
 	size_t nreading, reading_bytes;
 	bool reset_pending;		 /* a choke-unchoke voids its queue
 					  * once the queued ones are out */
-	uint32_t strikes;		 /* bad pieces it contributed to */
+	uint32_t unasked;		 /* blocks it sent unasked */
 	uint64_t recv_bytes, sent_bytes; /* payload, this second */
 	double down_rate, up_rate;	 /* bytes/s, smoothed */
 	uint64_t total_down, total_up;
@@ -208,6 +213,12 @@ struct bt_torrent {
 	struct cache *cache;
 	struct bt_picker *picker;
 	struct bt_requester *rq;
+	struct bt_blame *blame; /* who sent the bad blocks (policy) */
+	struct {
+		uint32_t id;
+		struct bt_addr addr;
+	} gone[BT_GONE_MAX]; /* peers closed lately, for blame */
+	size_t gone_at;
 	uint8_t *write_failed; /* disk thread: pieces whose write failed */
 	int write_errno;       /* disk thread */
 	bool disk_error;       /* a cache write failed: fetching paused */

@@ -21,6 +21,7 @@
 #include "bt_engine_i.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
+#include "pfs_nh.h"
 
 #define RATE_MS 1000
 #define OUTPUT_HIGH (512u * 1024) /* stop serving blocks above this */
@@ -196,6 +197,19 @@ static void steal_due(struct bt_torrent *t, uint64_t now)
 	struct bt_rq_action act[BT_RQ_MAX_ACTIONS];
 	for (struct bt_tpeer *tp = t->peers; tp; tp = tp->next)
 		apply(tp, act, bt_requester_steal_due(t->rq, &tp->rq, now, act));
+}
+
+/* TP will not deliver the exclusive piece it was fetching (it rejected a
+ * block of it, choked us, went quiet): the piece goes to another peer,
+ * whole, so an attempt stays one peer's. */
+static void give_up_exclusive(struct bt_tpeer *tp, uint32_t piece)
+{
+	struct bt_torrent *t = tp->t;
+	struct bt_rq_action act[BT_RQ_MAX_ACTIONS];
+	if (piece != UINT32_MAX)
+		apply(tp, act,
+		      bt_requester_cancel_piece(t->rq, &tp->rq, piece, act));
+	bt_picker_peer_gone(t->picker, tp->id);
 }
 
 static void fill(struct bt_tpeer *tp)
@@ -457,6 +471,9 @@ static void on_block(struct bt_tpeer *tp, const struct bt_block *b,
 		free(j); /* not needed (a duplicate that lost the race) */
 		return;
 	}
+	/* signed, so that a failed piece's good version tells who lied */
+	bt_picker_set_sig(t->picker, b->piece, b->begin,
+			  pfs_nh(t->e->nh, data, b->length));
 	j->t = t;
 	j->piece = b->piece;
 	j->begin = b->begin;
@@ -487,6 +504,93 @@ static void ban(struct bt_torrent *t, struct bt_tpeer *tp, const char *why)
 	close_peer(tp, why);
 }
 
+/* The evidence says S lied: its IP may not come back this session (nor
+ * connect to us), and it goes if it is still here. */
+static void ban_liar(struct bt_torrent *t, const struct bt_blame_sender *s,
+		     const char *why)
+{
+	char name[BT_ADDR_STRLEN];
+	if (s->addr.family) {
+		bt_addr_str(&s->addr, name, sizeof(name));
+		if (!bt_addrbook_banned(t->book, &s->addr))
+			pfs_log(PFS_LOG_WARN, "torrent", "banning '%s': %s",
+				name, why);
+		bt_addrbook_ban(t->book, &s->addr);
+		bt_addrbook_ban_ip(t->book, &s->addr);
+	}
+	for (struct bt_tpeer *tp = t->peers; tp; tp = tp->next)
+		if (tp->id == s->peer_id) {
+			close_peer(tp, why);
+			break;
+		}
+}
+
+/* The address of peer ID: connected, or closed not long ago. */
+static bool addr_of(struct bt_torrent *t, uint32_t id, struct bt_addr *a)
+{
+	for (struct bt_tpeer *tp = t->peers; tp; tp = tp->next)
+		if (tp->id == id) {
+			*a = tp->w->addr;
+			return true;
+		}
+	for (size_t i = 0; i < BT_GONE_MAX; i++)
+		if (t->gone[i].id == id) {
+			*a = t->gone[i].addr;
+			return true;
+		}
+	return false;
+}
+
+/* Who sent each block of PIECE (in progress), into *OUT (the caller
+ * frees it); returns the number of blocks, 0 when unknown. */
+static uint32_t senders(struct bt_torrent *t, uint32_t piece,
+			struct bt_blame_sender **out)
+{
+	uint32_t nb = bt_picker_nblocks(t->picker, piece);
+	uint32_t *ids = calloc(nb, sizeof(*ids));
+	uint64_t *sigs = calloc(nb, sizeof(*sigs));
+	struct bt_blame_sender *s = calloc(nb, sizeof(*s));
+	if (!ids || !sigs || !s ||
+	    bt_picker_senders(t->picker, piece, ids, sigs, nb) != nb) {
+		free(ids);
+		free(sigs);
+		free(s);
+		*out = NULL;
+		return 0;
+	}
+	for (uint32_t b = 0; b < nb; b++) {
+		s[b].peer_id = ids[b];
+		s[b].sig = sigs[b];
+		if (ids[b])
+			addr_of(t, ids[b], &s[b].addr); /* or left unknown */
+	}
+	free(ids);
+	free(sigs);
+	*out = s;
+	return nb;
+}
+
+/* PIECE (on record as failed before) verified: its blocks now tell who
+ * sent bad ones before. */
+static void convict(struct bt_torrent *t, uint32_t piece)
+{
+	struct bt_blame_sender *snd = NULL, guilty[16];
+	uint32_t nb = senders(t, piece, &snd);
+	if (!nb)
+		return;
+	uint64_t *good = malloc(nb * sizeof(*good));
+	if (good) {
+		for (uint32_t b = 0; b < nb; b++)
+			good[b] = snd[b].sig;
+		size_t n = bt_blame_passed(t->blame, piece, nb, good, guilty,
+					   16);
+		for (size_t i = 0; i < n; i++)
+			ban_liar(t, &guilty[i], "sent bad blocks");
+		free(good);
+	}
+	free(snd);
+}
+
 void bt_torrent_piece_done(struct bt_torrent *t, struct bt_job *j)
 {
 	uint32_t piece = j->piece;
@@ -496,6 +600,8 @@ void bt_torrent_piece_done(struct bt_torrent *t, struct bt_job *j)
 		return;
 	if (err == 0) {
 		pfs_log(PFS_LOG_DEBUG, "torrent", "piece %u verified", piece);
+		if (bt_blame_pending(t->blame, piece))
+			convict(t, piece);
 		bt_picker_set_have(t->picker, piece);
 		sync_evicted(t);
 		if (!cache_has(t->cache, piece)) /* evicted since it verified */
@@ -523,20 +629,22 @@ void bt_torrent_piece_done(struct bt_torrent *t, struct bt_job *j)
 			t->piece_cb(t->piece_arg, BT_PIECE_ERROR);
 		return;
 	}
-	uint32_t ids[64];
-	size_t n = bt_picker_piece_failed(t->picker, piece, ids, 64);
 	t->hash_fails++;
 	pfs_log(PFS_LOG_WARN, "torrent", "piece %u failed its hash check", piece);
-	for (size_t i = 0; i < n; i++) {
-		for (struct bt_tpeer *tp = t->peers; tp; tp = tp->next) {
-			if (tp->id != ids[i])
-				continue;
-			tp->strikes++;
-			if (n == 1 || tp->strikes >= 2)
-				ban(t, tp, "sent a bad piece");
-			break;
-		}
+	struct bt_blame_sender *snd = NULL;
+	uint32_t nb = senders(t, piece, &snd);
+	struct bt_blame_sender guilty;
+	if (nb && bt_blame_failed(t->blame, piece, nb, snd, &guilty)) {
+		ban_liar(t, &guilty, "sent a bad piece");
+	} else if (nb) {
+		/* several sent it: nobody is blamed for company; the next
+		 * attempt comes from one peer alone, and tells */
+		pfs_log(PFS_LOG_INFO, "torrent", "piece %u: fetched again "
+			"from one peer, to tell who sent the bad blocks", piece);
+		bt_picker_set_exclusive(t->picker, piece, true);
 	}
+	free(snd);
+	bt_picker_piece_failed(t->picker, piece, NULL, 0);
 	fill_all(t);
 }
 
@@ -570,6 +678,11 @@ static void on_gone(struct bt_tpeer *tp)
 	struct bt_peer *p = tp->w;
 	uint64_t now = bt_now_ms();
 	bt_rq_peer_release(t->rq, &tp->rq);
+	if (data_phase(t))
+		bt_picker_peer_gone(t->picker, tp->id);
+	t->gone[t->gone_at].id = tp->id;
+	t->gone[t->gone_at].addr = p->addr;
+	t->gone_at = (t->gone_at + 1) % BT_GONE_MAX;
 	if (tp->counted && p->have_count)
 		bt_picker_avail_remove(t->picker, p->have);
 	bool was_unchoked = !p->am_choking;
@@ -632,8 +745,10 @@ static void own_event(void *arg, struct bt_peer *p,
 	case BT_PEV_CHOKE:
 		/* also for fast peers: anything still sent is accepted if
 		 * needed, and a reject for a dropped request is ignored */
-		if (data_phase(t))
+		if (data_phase(t)) {
 			bt_requester_choked(t->rq, &tp->rq);
+			give_up_exclusive(tp, UINT32_MAX);
+		}
 		rank(t);
 		break;
 	case BT_PEV_UNCHOKE:
@@ -669,9 +784,14 @@ static void own_event(void *arg, struct bt_peer *p,
 		on_cancel(tp, &ev->block);
 		break;
 	case BT_PEV_REJECT:
-		if (data_phase(t))
-			bt_requester_rejected(t->rq, &tp->rq, ev->block.piece,
-					      ev->block.begin, ev->block.length);
+		if (!data_phase(t))
+			break;
+		bt_requester_rejected(t->rq, &tp->rq, ev->block.piece,
+				      ev->block.begin, ev->block.length);
+		if (bt_picker_exclusive(t->picker, ev->block.piece))
+			give_up_exclusive(tp, ev->block.piece);
+		/* no fill here: it would ask it for the same block again at
+		 * once; its next block, or the next second, refills it */
 		break;
 	case BT_PEV_PIECE:
 		if (!data_phase(t)) {
@@ -679,10 +799,21 @@ static void own_event(void *arg, struct bt_peer *p,
 			close_peer(tp, "piece before the metadata");
 			break;
 		}
-		bt_requester_got(t->rq, &tp->rq, ev->block.piece,
-				 ev->block.begin, ev->block.length, bt_now_ms());
 		tp->recv_bytes += ev->block.length;
 		tp->total_down += ev->block.length;
+		if (bt_requester_got(t->rq, &tp->rq, ev->block.piece,
+				     ev->block.begin, ev->block.length,
+				     bt_now_ms()) == BT_RQ_UNASKED) {
+			/* a block nobody asked it for never reaches a piece:
+			 * held against it, and it goes soon */
+			free(ev->mem);
+			if (++tp->unasked >= BT_MAX_UNASKED) {
+				struct bt_blame_sender s = {
+					.peer_id = tp->id, .addr = tp->w->addr};
+				ban_liar(t, &s, "sent blocks it was not asked for");
+			}
+			break;
+		}
 		on_block(tp, &ev->block, ev->mem, ev->data);
 		fill(tp);
 		break;
@@ -911,6 +1042,7 @@ static void peer_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		size_t nout = tp->rq.nout;
 		if (bt_requester_check_snub(t->rq, &tp->rq, now)) {
+			give_up_exclusive(tp, UINT32_MAX);
 			pfs_log(PFS_LOG_INFO, "peer",
 				"'%s' sent nothing for %u s: its %zu requests "
 				"go to other peers",
@@ -1425,12 +1557,15 @@ int bt_torrent_set_metadata(struct bt_torrent *t, const struct bt_metainfo *mi,
 		bt_picker_new(mi->npieces, mi->piece_length, mi->total_length);
 	struct bt_requester *rq = pk ? bt_requester_new(pk, NULL) : NULL;
 	uint8_t *wf = calloc(bt_bitfield_len(mi->npieces), 1);
-	if (!pk || !rq || !wf) {
+	struct bt_blame *bl = bt_blame_new();
+	if (!pk || !rq || !wf || !bl) {
 		bt_requester_free(rq);
 		bt_picker_free(pk);
 		free(wf);
+		bt_blame_free(bl);
 		return -ENOMEM;
 	}
+	t->blame = bl;
 	t->mi = mi;
 	t->cache = cache;
 	t->picker = pk;
@@ -1582,6 +1717,7 @@ void bt_torrent_free(struct bt_torrent *t)
 	bt_choker_free(t->choker);
 	free(t->choke_list);
 	free(t->rank_list);
+	bt_blame_free(t->blame);
 	bt_requester_free(t->rq);
 	bt_picker_free(t->picker);
 	bt_addrbook_free(t->book);

@@ -19,6 +19,7 @@ struct bt_addrbook {
 	uint32_t *slot; /* index + 1 into e, or 0 */
 	size_t nslots;	/* a power of two >= 2 * max */
 	uint64_t key, rng, next_order;
+	size_t nipbans; /* whole-IP bans made (lookups only when some are) */
 	uint32_t retry_min, retry_max, give_up;
 };
 
@@ -221,13 +222,15 @@ bool bt_addrbook_banned(const struct bt_addrbook *ab, const struct bt_addr *a)
 	return e && e->banned;
 }
 
-static bool candidate(const struct bt_abentry *e, uint64_t now, bool seeding,
-		      bool ignore_time)
+static bool candidate(const struct bt_addrbook *ab, const struct bt_abentry *e,
+		      uint64_t now, bool seeding, bool ignore_time)
 {
 	if (e->connected || e->banned || e->given_up || !e->addr.port ||
 	    e->src == BT_SRC_INCOMING || (seeding && e->seed))
 		return false;
-	return ignore_time || e->next_try <= now;
+	if (!ignore_time && e->next_try > now)
+		return false;
+	return ab->nipbans == 0 || !bt_addrbook_banned(ab, &e->addr);
 }
 
 /* A before B in the order of bt_addrbook_next? */
@@ -247,7 +250,8 @@ bool bt_addrbook_next(struct bt_addrbook *ab, uint64_t now, bool seeding,
 	struct bt_abentry *best = NULL;
 	for (size_t i = 0; i < ab->n; i++) {
 		struct bt_abentry *e = &ab->e[i];
-		if (candidate(e, now, seeding, false) && (!best || before(e, best)))
+		if (candidate(ab, e, now, seeding, false) &&
+		    (!best || before(e, best)))
 			best = e;
 	}
 	if (!best)
@@ -263,7 +267,7 @@ uint64_t bt_addrbook_next_time(const struct bt_addrbook *ab, uint64_t now,
 	uint64_t t = UINT64_MAX;
 	for (size_t i = 0; i < ab->n; i++) {
 		const struct bt_abentry *e = &ab->e[i];
-		if (!candidate(e, now, seeding, true))
+		if (!candidate(ab, e, now, seeding, true))
 			continue;
 		if (e->next_try <= now)
 			return now;
@@ -325,8 +329,10 @@ void bt_addrbook_ban_ip(struct bt_addrbook *ab, const struct bt_addr *a)
 {
 	struct bt_addr k = ip_key(a);
 	struct bt_abentry *e = add(ab, &k, 0);
-	if (e)
+	if (e && !e->banned) {
 		e->banned = true;
+		ab->nipbans++;
+	}
 }
 
 int bt_addrbook_check(const struct bt_addrbook *ab)

@@ -48,18 +48,52 @@ int bt_rq_peer_init(struct bt_requester *rq, struct bt_rq_peer *p,
 		    uint32_t id, uint64_t now)
 {
 	p->out = calloc(rq->max_out, sizeof(*p->out));
-	if (!p->out)
+	p->recent = calloc(BT_RQ_RECENT, sizeof(*p->recent));
+	if (!p->out || !p->recent) {
+		free(p->out);
+		free(p->recent);
+		p->out = NULL;
+		p->recent = NULL;
 		return -ENOMEM;
-	p->nout = 0;
+	}
+	p->nout = p->nrecent = p->recent_at = 0;
 	p->id = id;
 	p->last_block = now;
 	return 0;
 }
 
+/* R was taken back from P: a block of it may still be on its way. */
+static void remember(struct bt_rq_peer *p, const struct bt_rq_out *r)
+{
+	if (!p->recent)
+		return;
+	p->recent[p->recent_at] = (struct bt_block){r->piece, r->begin,
+						    r->length};
+	p->recent_at = (p->recent_at + 1) % BT_RQ_RECENT;
+	if (p->nrecent < BT_RQ_RECENT)
+		p->nrecent++;
+}
+
+static bool forget_recent(struct bt_rq_peer *p, uint32_t piece,
+			  uint32_t begin, uint32_t length)
+{
+	for (size_t i = 0; i < p->nrecent; i++) {
+		struct bt_block *b = &p->recent[i];
+		if (b->piece == piece && b->begin == begin &&
+		    b->length == length) {
+			b->length = 0; /* once */
+			return true;
+		}
+	}
+	return false;
+}
+
 static void abort_all(struct bt_requester *rq, struct bt_rq_peer *p)
 {
-	for (size_t i = 0; i < p->nout; i++)
+	for (size_t i = 0; i < p->nout; i++) {
 		bt_picker_abort(rq->pk, p->out[i].piece, p->out[i].begin);
+		remember(p, &p->out[i]);
+	}
 	p->nout = 0;
 }
 
@@ -68,7 +102,9 @@ void bt_rq_peer_release(struct bt_requester *rq, struct bt_rq_peer *p)
 	if (p->out)
 		abort_all(rq, p);
 	free(p->out);
+	free(p->recent);
 	p->out = NULL;
+	p->recent = NULL;
 }
 
 bool bt_requester_queued(const struct bt_rq_peer *p, uint32_t piece,
@@ -155,6 +191,7 @@ static size_t cancel_at(struct bt_requester *rq, struct bt_rq_peer *p,
 	act[na].type = BT_RQ_CANCEL;
 	act[na].b = (struct bt_block){r.piece, r.begin, r.length};
 	bt_picker_abort(rq->pk, r.piece, r.begin);
+	remember(p, &r);
 	if (keep_order)
 		memmove(&p->out[i], &p->out[i + 1],
 			(p->nout - i - 1) * sizeof(*p->out));
@@ -198,6 +235,7 @@ size_t bt_requester_fill(struct bt_requester *rq, struct bt_rq_peer *p,
 	size_t depth = target_depth(rq, p);
 	bool slow = p->slow;
 	bt_picker_set_due_share(rq->pk, due_share(rq, p));
+	bt_picker_set_peer(rq->pk, p->id);
 	if (p->nout >= depth) {
 		if (!slow && bt_picker_next_deadline(rq->pk) <= now)
 			return preempt(rq, p, now, act, 0);
@@ -233,22 +271,27 @@ static bool take(struct bt_rq_peer *p, uint32_t piece, uint32_t begin,
 	return false;
 }
 
-bool bt_requester_got(struct bt_requester *rq, struct bt_rq_peer *p,
-		      uint32_t piece, uint32_t begin, uint32_t length,
-		      uint64_t now)
+enum bt_rq_got bt_requester_got(struct bt_requester *rq, struct bt_rq_peer *p,
+				uint32_t piece, uint32_t begin, uint32_t length,
+				uint64_t now)
 {
 	(void)rq;
-	if (!take(p, piece, begin, length))
-		return false;
-	p->last_block = now;
-	return true;
+	if (take(p, piece, begin, length)) {
+		p->last_block = now;
+		return BT_RQ_ASKED;
+	}
+	return forget_recent(p, piece, begin, length) ? BT_RQ_LATE
+						      : BT_RQ_UNASKED;
 }
 
 void bt_requester_rejected(struct bt_requester *rq, struct bt_rq_peer *p,
 			   uint32_t piece, uint32_t begin, uint32_t length)
 {
-	if (take(p, piece, begin, length))
+	if (take(p, piece, begin, length)) {
 		bt_picker_abort(rq->pk, piece, begin);
+		struct bt_rq_out r = {piece, begin, length, 0};
+		remember(p, &r);
+	}
 }
 
 void bt_requester_choked(struct bt_requester *rq, struct bt_rq_peer *p)
@@ -266,6 +309,16 @@ bool bt_requester_cancel(struct bt_requester *rq, struct bt_rq_peer *p,
 			return true;
 		}
 	return false;
+}
+
+size_t bt_requester_cancel_piece(struct bt_requester *rq, struct bt_rq_peer *p,
+				 uint32_t piece, struct bt_rq_action *act)
+{
+	size_t na = 0;
+	for (size_t i = p->nout; i-- > 0;)
+		if (p->out[i].piece == piece)
+			na = cancel_at(rq, p, i, false, act, na);
+	return na;
 }
 
 size_t bt_requester_steal_due(struct bt_requester *rq, struct bt_rq_peer *p,

@@ -43,6 +43,7 @@
 #define BT_RQ_SLOW_RATIO 8
 #define BT_RQ_PREEMPT_MAX 32  /* requests one due piece displaces at once */
 #define BT_RQ_SNUB_MS 15000
+#define BT_RQ_RECENT BT_RQ_MAX_OUT /* requests taken back, remembered */
 /* Most actions one call returns: a full pipeline plus a preemption. */
 #define BT_RQ_MAX_ACTIONS (BT_RQ_MAX_OUT + 2 * BT_RQ_PREEMPT_MAX)
 
@@ -71,6 +72,10 @@ struct bt_rq_peer {
 	/* the requester's */
 	struct bt_rq_out *out; /* outstanding, oldest first but for removals */
 	size_t nout;
+	/* the last BT_RQ_RECENT requests taken back (cancelled, choked,
+	 * rejected, snubbed): a block of one of them may still come */
+	struct bt_block *recent;
+	size_t nrecent, recent_at;
 	uint64_t last_block;	/* ms: the last requested block it sent */
 	uint64_t snubbed_until; /* ms */
 	bool slow;
@@ -107,12 +112,17 @@ void bt_requester_rank(struct bt_requester *rq, struct bt_rq_peer *const *peers,
 size_t bt_requester_fill(struct bt_requester *rq, struct bt_rq_peer *p,
 			 uint64_t now, struct bt_rq_action *act);
 
-/* A block (PIECE, BEGIN, LENGTH) arrived from P: true when it was
- * outstanding with P (it is then taken off P's list). The caller passes
- * the block on to the picker itself. */
-bool bt_requester_got(struct bt_requester *rq, struct bt_rq_peer *p,
-		      uint32_t piece, uint32_t begin, uint32_t length,
-		      uint64_t now);
+enum bt_rq_got {
+	BT_RQ_ASKED,   /* outstanding with P: taken off its list */
+	BT_RQ_LATE,    /* asked of P, then taken back (a cancel or a choke
+			* crossed it): as good as asked */
+	BT_RQ_UNASKED, /* never asked of P: drop it, and hold it against P */
+};
+/* A block (PIECE, BEGIN, LENGTH) arrived from P: was it asked for? The
+ * caller passes an asked block on to the picker itself. */
+enum bt_rq_got bt_requester_got(struct bt_requester *rq, struct bt_rq_peer *p,
+				uint32_t piece, uint32_t begin, uint32_t length,
+				uint64_t now);
 /* P rejected that request (BEP 6): back to the picker. */
 void bt_requester_rejected(struct bt_requester *rq, struct bt_rq_peer *p,
 			   uint32_t piece, uint32_t begin, uint32_t length);
@@ -123,6 +133,10 @@ void bt_requester_choked(struct bt_requester *rq, struct bt_rq_peer *p);
 bool bt_requester_cancel(struct bt_requester *rq, struct bt_rq_peer *p,
 			 uint32_t piece, uint32_t begin,
 			 struct bt_rq_action *act);
+/* Cancel every request P has of PIECE. Returns the number of cancels
+ * written to ACT. */
+size_t bt_requester_cancel_piece(struct bt_requester *rq, struct bt_rq_peer *p,
+				 uint32_t piece, struct bt_rq_action *act);
 /* For a slow P: cancel its requests of pieces due by NOW. Returns the
  * number of cancels written to ACT. */
 size_t bt_requester_steal_due(struct bt_requester *rq, struct bt_rq_peer *p,

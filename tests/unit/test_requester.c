@@ -118,12 +118,18 @@ static void test_got_reject_choke(void **state)
 	size_t n = bt_requester_fill(w->rq, p, 0, w->act);
 	struct bt_block b0 = w->act[0].b, b1 = w->act[1].b;
 	/* ours: taken off the list; the same again, or another length, not */
-	assert_true(bt_requester_got(w->rq, p, b0.piece, b0.begin, b0.length, 5));
+	assert_int_equal(bt_requester_got(w->rq, p, b0.piece, b0.begin,
+					  b0.length, 5),
+			 BT_RQ_ASKED);
 	assert_int_equal(p->last_block, 5);
 	bt_picker_received(w->pk, b0.piece, b0.begin, p->id);
-	assert_false(bt_requester_got(w->rq, p, b0.piece, b0.begin, b0.length, 6));
-	assert_false(bt_requester_got(w->rq, p, b1.piece, b1.begin, 1, 6));
-	assert_false(bt_requester_got(w->rq, p, 60, 0, BT_BLOCK_SIZE, 6));
+	assert_int_equal(bt_requester_got(w->rq, p, b0.piece, b0.begin,
+					  b0.length, 6),
+			 BT_RQ_UNASKED);
+	assert_int_equal(bt_requester_got(w->rq, p, b1.piece, b1.begin, 1, 6),
+			 BT_RQ_UNASKED);
+	assert_int_equal(bt_requester_got(w->rq, p, 60, 0, BT_BLOCK_SIZE, 6),
+			 BT_RQ_UNASKED);
 	assert_int_equal(p->nout, n - 1);
 	/* a reject gives the block back to the picker */
 	assert_int_equal(bt_picker_requests(w->pk, b1.piece, b1.begin), 1);
@@ -131,8 +137,20 @@ static void test_got_reject_choke(void **state)
 	assert_int_equal(bt_picker_requests(w->pk, b1.piece, b1.begin), 0);
 	assert_int_equal(p->nout, n - 2);
 	/* a choke gives everything back */
+	struct bt_rq_out still = p->out[0];
 	bt_requester_choked(w->rq, p);
 	assert_int_equal(p->nout, 0);
+	/* a block that crossed the choke is as good as asked, once */
+	assert_int_equal(bt_requester_got(w->rq, p, still.piece, still.begin,
+					  still.length, 7),
+			 BT_RQ_LATE);
+	assert_int_equal(bt_requester_got(w->rq, p, still.piece, still.begin,
+					  still.length, 7),
+			 BT_RQ_UNASKED);
+	/* so is the rejected one (a reject may cross the block) */
+	assert_int_equal(bt_requester_got(w->rq, p, b1.piece, b1.begin,
+					  b1.length, 7),
+			 BT_RQ_LATE);
 	for (uint32_t b = 0; b < NBLK; b++)
 		assert_int_equal(bt_picker_requests(w->pk, 0, b * BT_BLOCK_SIZE),
 				 0);
@@ -227,7 +245,8 @@ static void test_due_share_and_late(void **state)
 	assert_true(bt_requester_queued(b, 7, 0));
 	assert_int_equal(bt_picker_requests(w->pk, 7, 0), 2);
 	/* a delivers it: b's duplicate is cancelled */
-	assert_true(bt_requester_got(w->rq, a, 7, 0, BT_BLOCK_SIZE, 200));
+	assert_int_equal(bt_requester_got(w->rq, a, 7, 0, BT_BLOCK_SIZE, 200),
+			 BT_RQ_ASKED);
 	bt_picker_received(w->pk, 7, 0, a->id);
 	struct bt_rq_action c;
 	assert_true(bt_requester_cancel(w->rq, b, 7, 0, &c));
@@ -251,7 +270,9 @@ static void test_snub(void **state)
 	assert_false(bt_requester_check_snub(w->rq, p, d - 1));
 	/* a block pushes the deadline back */
 	struct bt_block b = w->act[0].b;
-	assert_true(bt_requester_got(w->rq, p, b.piece, b.begin, b.length, 5000));
+	assert_int_equal(bt_requester_got(w->rq, p, b.piece, b.begin, b.length,
+					  5000),
+			 BT_RQ_ASKED);
 	assert_int_equal(bt_requester_snub_deadline(w->rq, p),
 			 5000 + BT_RQ_SNUB_MS + 1);
 	assert_false(bt_requester_check_snub(w->rq, p, d));

@@ -508,6 +508,296 @@ static void test_garbage_dropped(void **state)
 	run_with_liar(*state, 1);
 }
 
+/* ---- liars beside an honest seed ---- */
+
+enum { POISON, LIE };
+
+/* A scripted peer on its own loopback address (bans are per IP). */
+struct villain {
+	const char *ip;
+	int lfd;
+	uint16_t port;
+	const struct bt_metainfo *mi;
+	int mode;
+	pthread_t thread;
+	int sent, requests;
+	bool handshaken, dropped;
+	uint16_t victim_port; /* POISON: connect back here once dropped */
+	bool refused;	      /* ... and was refused at once */
+};
+
+static void *villain_main(void *arg)
+{
+	struct villain *v = arg;
+	double end = now_s() + 20;
+	int fd = accept(v->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	struct timeval tv = {0, 50 * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	uint8_t hs[BT_HANDSHAKE_LEN], res[8] = {0}, pid[20];
+	memset(pid, v->mode == POISON ? 'P' : 'V', 20);
+	res[7] |= 0x04;
+	if (read_until(fd, hs, sizeof(hs), end) < 0)
+		goto out;
+	bt_wire_handshake(hs, res, v->mi->info_hash, pid);
+	if (write(fd, hs, sizeof(hs)) != sizeof(hs))
+		goto out;
+	v->handshaken = true;
+	uint8_t *blk = malloc(13 + BT_BLOCK_SIZE);
+	struct bt_msg m = {.type = v->mode == POISON ? BT_MSG_HAVE_NONE
+						     : BT_MSG_HAVE_ALL};
+	size_t n = bt_wire_build(blk, 13, &m);
+	m = (struct bt_msg){.type = BT_MSG_UNCHOKE};
+	n += bt_wire_build(blk + n, 13, &m);
+	if (write(fd, blk, n) != (ssize_t)n)
+		goto done;
+	uint32_t next = 0;
+	while (now_s() < end) {
+		if (v->mode == POISON) {
+			/* garbage for blocks nobody asked it for, ahead of
+			 * the reader, as fast as the socket takes them */
+			uint32_t piece = (next / (PIECE_LEN / BT_BLOCK_SIZE)) %
+					 (NPIECES - 1);
+			uint32_t begin = next % (PIECE_LEN / BT_BLOCK_SIZE) *
+					 BT_BLOCK_SIZE;
+			next++;
+			m = (struct bt_msg){.type = BT_MSG_PIECE, .index = piece,
+					    .begin = begin,
+					    .data_len = BT_BLOCK_SIZE};
+			size_t h = bt_wire_build(blk, 13, &m);
+			memset(blk + h, 0xCD, BT_BLOCK_SIZE);
+			if (write(fd, blk, h + BT_BLOCK_SIZE) < 0) {
+				v->dropped = true;
+				break;
+			}
+			v->sent++;
+			uint8_t junk[256];
+			ssize_t r = read(fd, junk, sizeof(junk));
+			if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+				v->dropped = true;
+				break;
+			}
+			continue;
+		}
+		uint8_t lenb[4], body[64];
+		int r = read_until(fd, lenb, 4, end);
+		if (r == -1)
+			v->dropped = true;
+		if (r < 0)
+			break;
+		uint32_t len = be32(lenb);
+		if (len > sizeof(body) || read_until(fd, body, len, end) < 0)
+			break;
+		if (len != 13 || body[0] != BT_MSG_REQUEST)
+			continue;
+		v->requests++;
+		m = (struct bt_msg){.type = BT_MSG_PIECE, .index = be32(body + 1),
+				    .begin = be32(body + 5),
+				    .data_len = be32(body + 9)};
+		size_t h;
+		if (m.begin != 0) {
+			/* only the first block of a piece, so it never sends
+			 * a whole piece alone: the rest is rejected */
+			m.type = BT_MSG_REJECT;
+			m.length = m.data_len;
+			h = bt_wire_build(blk, 17, &m);
+			m.data_len = 0;
+		} else {
+			h = bt_wire_build(blk, 13, &m);
+			memset(blk + h, 0xEF, m.data_len); /* wrong bytes */
+		}
+		if (write(fd, blk, h + m.data_len) < 0) {
+			v->dropped = true;
+			break;
+		}
+	}
+done:
+	free(blk);
+out:
+	close(fd);
+	if (v->mode == POISON && v->dropped && v->victim_port) {
+		/* back under the same address: refused */
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		inet_pton(AF_INET, v->ip, &a.sin_addr);
+		bind(c, (struct sockaddr *)&a, sizeof(a));
+		a.sin_port = htons(v->victim_port);
+		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+		struct timeval t5 = {5, 0};
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &t5, sizeof(t5));
+		if (connect(c, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			bt_wire_handshake(hs, res, v->mi->info_hash, pid);
+			if (write(c, hs, sizeof(hs)) == sizeof(hs)) {
+				uint8_t back[BT_HANDSHAKE_LEN];
+				ssize_t r = read(c, back, sizeof(back));
+				v->refused = r == 0 || (r < 0 && errno == ECONNRESET);
+			}
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static void villain_start(struct villain *v, const char *ip,
+			  const struct bt_metainfo *mi, int mode)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+	assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+	v->ip = ip;
+	v->mi = mi;
+	v->mode = mode;
+	v->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {20, 0};
+	setsockopt(v->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(bind(v->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(v->lfd, 4), 0);
+	getsockname(v->lfd, (struct sockaddr *)&a, &alen);
+	v->port = ntohs(a.sin_port);
+}
+
+/* Is a peer at ADDR among the leecher's connected peers? */
+static bool connected_to(struct bt_session *s, const char *addr)
+{
+	struct bt_peer_info pi[8];
+	size_t n = bt_session_peers(s, pi, 8);
+	for (size_t i = 0; i < n && i < 8; i++)
+		if (!strcmp(pi[i].addr, addr))
+			return true;
+	return false;
+}
+
+/* A poisoner that owns nothing pushes garbage blocks for the pieces a
+ * reader wants, never asked for them; an honest seed beside it (slowed
+ * down, so the garbage comes first). The garbage must never reach a piece
+ * (no hash failure at all), the honest seed must stay, the poisoner must
+ * go and not come back under its address. Before, a block nobody asked
+ * for was taken, the pieces failed with two senders, both got strikes and
+ * the honest seed was banned: the read stopped. */
+static void test_poisoner(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *seed_cache = full_cache(f, "seed");
+	struct cache *leech_cache = open_cache(f, "leech");
+	int err = 0;
+	struct bt_session_opts so = {.bind_ip = "127.0.0.1", .no_trackers = true,
+				     .max_up = 1u << 20};
+	struct bt_session *seed = bt_session_new(&f->mi, seed_cache, &so, &err);
+	assert_non_null(seed);
+	struct villain v = {0};
+	villain_start(&v, "127.0.0.2", &f->mi, POISON);
+	char honest[64], bad[64];
+	snprintf(honest, sizeof(honest), "127.0.0.1:%u", bt_session_port(seed));
+	snprintf(bad, sizeof(bad), "127.0.0.2:%u", v.port);
+	const char *peers[] = {bad, honest};
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+				     .no_trackers = true,
+				     .peers = peers,
+				     .npeers = 2};
+	struct bt_session *leech = bt_session_new(&f->mi, leech_cache, &lo, &err);
+	assert_non_null(leech);
+	v.victim_port = bt_session_port(leech);
+	assert_int_equal(pthread_create(&v.thread, NULL, villain_main, &v), 0);
+	bt_session_on_piece(leech, on_piece, f);
+	assert_int_equal(bt_session_start(seed), 0);
+	assert_int_equal(bt_session_start(leech), 0);
+	/* a reader: the first half, then it stays connected to the seed */
+	uint32_t half = NPIECES / 2;
+	assert_int_equal(bt_session_want(leech, 0, half - 1, 0), 0);
+	assert_int_equal(wait_verified(f, half, 30), half);
+	pthread_join(v.thread, NULL);
+	struct bt_stats st;
+	bt_session_stats(leech, &st);
+	assert_true(v.handshaken && v.sent > 0);
+	assert_true(v.dropped);
+	assert_true(v.refused);		/* not back under its address */
+	assert_int_equal(st.hash_fails, 0); /* no garbage reached a piece */
+	for (int i = 0; i < 200 && !connected_to(leech, honest); i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	assert_true(connected_to(leech, honest));
+	uint8_t *buf = malloc(PIECE_LEN);
+	for (uint32_t i = 0; i < half; i++) {
+		assert_int_equal(cache_read(leech_cache, i, 0, buf, PIECE_LEN), 0);
+		assert_memory_equal(buf, f->data + (uint64_t)i * PIECE_LEN,
+				    PIECE_LEN);
+	}
+	free(buf);
+	close(v.lfd);
+	bt_session_stop(leech);
+	bt_session_stop(seed);
+	bt_session_free(leech);
+	bt_session_free(seed);
+	cache_close(seed_cache);
+	cache_close(leech_cache);
+}
+
+/* A liar that claims every piece and answers a request for the first
+ * block of a piece with garbage (rejecting the others, so it never sends
+ * a piece alone), beside an honest seed: a piece that fails with blocks
+ * from both is fetched again from one peer alone and the liar is convicted
+ * by its own blocks; the honest seed is never banned, so the read
+ * completes. Before, two shared failures banned the honest seed too. */
+static void test_liar_beside_honest(void **state)
+{
+	struct fixture *f = *state;
+	struct cache *seed_cache = full_cache(f, "seed");
+	struct cache *leech_cache = open_cache(f, "leech");
+	int err = 0;
+	struct bt_session_opts so = {.bind_ip = "127.0.0.1", .no_trackers = true};
+	struct bt_session *seed = bt_session_new(&f->mi, seed_cache, &so, &err);
+	assert_non_null(seed);
+	struct villain v = {0};
+	villain_start(&v, "127.0.0.3", &f->mi, LIE);
+	assert_int_equal(pthread_create(&v.thread, NULL, villain_main, &v), 0);
+	char honest[64], bad[64];
+	snprintf(honest, sizeof(honest), "127.0.0.1:%u", bt_session_port(seed));
+	snprintf(bad, sizeof(bad), "127.0.0.3:%u", v.port);
+	const char *peers[] = {bad, honest};
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+				     .no_trackers = true,
+				     .peers = peers,
+				     .npeers = 2};
+	struct bt_session *leech = bt_session_new(&f->mi, leech_cache, &lo, &err);
+	assert_non_null(leech);
+	bt_session_on_piece(leech, on_piece, f);
+	assert_int_equal(bt_session_start(seed), 0);
+	assert_int_equal(bt_session_start(leech), 0);
+	uint32_t part = NPIECES - 4; /* not all: it stays a leecher */
+	assert_int_equal(bt_session_want(leech, 0, part - 1, 0), 0);
+	assert_int_equal(wait_verified(f, part, 30), part);
+	pthread_join(v.thread, NULL);
+	struct bt_stats st;
+	bt_session_stats(leech, &st);
+	assert_true(v.requests > 0);
+	assert_true(v.dropped);
+	for (int i = 0; i < 200 && !connected_to(leech, honest); i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	assert_true(connected_to(leech, honest));
+	assert_false(connected_to(leech, bad));
+	if (getenv("P2PFS_TEST_DEBUG"))
+		fprintf(stderr, "liar: %d requests, %u hash failures\n",
+			v.requests, st.hash_fails);
+	uint8_t *buf = malloc(PIECE_LEN);
+	for (uint32_t i = 0; i < part; i++) {
+		assert_int_equal(cache_read(leech_cache, i, 0, buf, PIECE_LEN), 0);
+		assert_memory_equal(buf, f->data + (uint64_t)i * PIECE_LEN,
+				    PIECE_LEN);
+	}
+	free(buf);
+	close(v.lfd);
+	bt_session_stop(leech);
+	bt_session_stop(seed);
+	bt_session_free(leech);
+	bt_session_free(seed);
+	cache_close(seed_cache);
+	cache_close(leech_cache);
+}
+
 /* ---- a hostile downloader on a raw socket ---- */
 
 static int raw_connect(uint16_t port, const struct bt_metainfo *mi, bool fast,
@@ -1029,6 +1319,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_liar_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poisoner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_liar_beside_honest, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_pipeline, setup,
 						teardown),
