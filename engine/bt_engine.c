@@ -609,6 +609,19 @@ void bt_engine_free(struct bt_engine *e)
 		return;
 	if (e->started && !e->stopped)
 		bt_engine_stop(e);
+	/* posted, but the engine never started: run them here, as a stop
+	 * does with what is left, so their arguments are not lost */
+	pthread_mutex_lock(&e->post_lock);
+	e->post_closed = true;
+	struct post_item *it = e->post_head;
+	e->post_head = e->post_tail = NULL;
+	pthread_mutex_unlock(&e->post_lock);
+	while (it) {
+		struct post_item *next = it->next;
+		it->fn(e, it->arg);
+		free(it);
+		it = next;
+	}
 	while (e->sniffing)
 		sniff_drop(e->sniffing, "freed");
 	while (e->torrents)
@@ -631,12 +644,6 @@ void bt_engine_free(struct bt_engine *e)
 		evdns_base_free(e->dns, 1);
 	if (e->base)
 		event_base_free(e->base);
-	struct post_item *it = e->post_head;
-	while (it) { /* posted but never started */
-		struct post_item *next = it->next;
-		free(it);
-		it = next;
-	}
 	free(e->logged);
 	free(e->nh);
 	free(e->bind_ip);
