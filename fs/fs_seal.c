@@ -429,40 +429,35 @@ int fs_seal_remember(const char *dir, const uint8_t key[BT_SEAL_KEY_LEN])
 
 /* ---- the seed's segments ---- */
 
-int fs_seal_segments(const struct bt_metainfo *view, const struct bt_seal *s,
-		     char *const *rel, struct cache_segment **out, size_t *n)
+int fs_seal_segments(const struct bt_seal *s, const char *const *paths,
+		     struct cache_segment **out, size_t *n)
 {
-	/* one per file, and the header split off the first pad */
-	struct cache_segment *g = calloc(view->nfiles + 1, sizeof(*g));
+	/* the header, the rest of its region, then each file, its padding
+	 * and any gap before the next, and the padding of the blob */
+	struct cache_segment *g = calloc(2 * s->nfiles + 3, sizeof(*g));
 	size_t k = 0;
 	if (!g)
 		return -ENOMEM;
-	for (size_t i = 0; i < view->nfiles; i++) {
-		const struct bt_file *f = &view->files[i];
-		uint64_t off = f->offset, len = f->length;
-		if (f->pad && off < s->header_len) {
-			uint64_t h = s->header_len - off < len
-					     ? s->header_len - off
-					     : len;
-			g[k++] = (struct cache_segment){
-				.kind = CACHE_SEG_BYTES,
-				.bytes = s->header + off,
-				.length = h};
-			off += h;
-			len -= h;
-			if (!len)
-				continue;
-		}
-		if (f->pad)
+	g[k++] = (struct cache_segment){.kind = CACHE_SEG_BYTES,
+					.bytes = s->header,
+					.length = s->header_len};
+	uint64_t at = s->header_len;
+	for (size_t i = 0; i <= s->nfiles; i++) {
+		uint64_t next = i < s->nfiles ? s->files[i].offset
+					      : s->total_length;
+		if (next > at)
 			g[k++] = (struct cache_segment){.kind = CACHE_SEG_ZERO,
-							.length = len,
+							.length = next - at,
 							.encrypt = true};
-		else
-			g[k++] = (struct cache_segment){
-				.kind = CACHE_SEG_FILE,
-				.path = rel ? rel[i] : f->path,
-				.length = len,
-				.encrypt = true};
+		if (i == s->nfiles)
+			break;
+		const struct bt_seal_file *f = &s->files[i];
+		g[k++] = (struct cache_segment){
+			.kind = CACHE_SEG_FILE,
+			.path = paths ? paths[i] : f->path,
+			.length = f->length,
+			.encrypt = true};
+		at = f->offset + f->length;
 	}
 	*out = g;
 	*n = k;

@@ -84,12 +84,13 @@ int fs_seal_recall(const char *dir, uint8_t key[BT_SEAL_KEY_LEN]);
 /* Remember KEY in the store folder DIR (mode 0600, atomically). */
 int fs_seal_remember(const char *dir, const uint8_t key[BT_SEAL_KEY_LEN]);
 
-/* The segments that serve the sealed blob from the plaintext: the header
- * bytes, then for each file of the view the file (path REL[i], or the
- * view's path when REL is NULL) or zeros, encrypted. *OUT is malloc'd
- * (paths and bytes point into REL, VIEW and SEAL). Returns 0 or -ENOMEM. */
-int fs_seal_segments(const struct bt_metainfo *view, const struct bt_seal *s,
-		     char *const *rel, struct cache_segment **out, size_t *n);
+/* The segments that make the sealed blob from the plaintext: the header
+ * bytes, then each file (PATHS[i] relative to the folder the cache reads
+ * from, or the share's own path when PATHS is NULL) and the padding,
+ * encrypted. *OUT is malloc'd; its paths and bytes point into PATHS and S.
+ * Returns 0 or -ENOMEM. */
+int fs_seal_segments(const struct bt_seal *s, const char *const *paths,
+		     struct cache_segment **out, size_t *n);
 
 /* One line for a failed open of the header: wrong key, damaged, newer. */
 int fs_seal_report(const char *who, int err, const char *reason);
