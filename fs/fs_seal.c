@@ -221,26 +221,16 @@ int fs_seal_open_local(const struct bt_metainfo *mi, const uint8_t *hdr,
 		       uint64_t *need, char *err, size_t errlen)
 {
 	int rc = -EAGAIN;
+	/* the cache first: its pieces verified against the torrent's hashes,
+	 * while the copy is only as good as whoever made the torrent */
 	*need = BT_SEAL_FIXED_LEN;
-	if (hdr) {
-		rc = bt_seal_open(key, hdr, hdr_len, mi->total_length, out,
-				  need, err, errlen);
-		if (rc != -EAGAIN)
-			return rc;
-		/* a copy too short to hold the header: try the cache */
-		pfs_log(PFS_LOG_WARN, "seal", "the torrent's copy of the sealed "
-			"header is short: not using it");
-		*need = BT_SEAL_FIXED_LEN;
-	}
-	if (!cache)
-		return -EAGAIN;
-	for (int round = 0; round < 3; round++) {
+	for (int round = 0; cache && round < 3; round++) {
 		uint8_t *buf = malloc(*need);
 		if (!buf)
 			return -ENOMEM;
 		if (!front_from_cache(cache, mi, *need, buf)) {
 			free(buf);
-			return -EAGAIN;
+			break;
 		}
 		uint64_t n = *need;
 		rc = bt_seal_open(key, buf, n, mi->total_length, out, need, err,
@@ -249,7 +239,17 @@ int fs_seal_open_local(const struct bt_metainfo *mi, const uint8_t *hdr,
 		if (rc != -EAGAIN)
 			return rc;
 	}
-	return -EAGAIN;
+	if (!hdr)
+		return -EAGAIN;
+	uint64_t cneed = *need;
+	rc = bt_seal_open(key, hdr, hdr_len, mi->total_length, out, need, err,
+			  errlen);
+	if (rc == -EAGAIN) {
+		pfs_log(PFS_LOG_WARN, "seal", "the torrent's copy of the sealed "
+			"header is short: not using it");
+		*need = cneed;
+	}
+	return rc;
 }
 
 /* ---- fetching from the swarm ---- */

@@ -57,8 +57,8 @@ int fs_seal_torrent_copy(const char *path, uint8_t **out, size_t *len);
  * the file carries a header copy. */
 bool fs_seal_is_sealed(const struct bt_metainfo *mi, const char *path);
 
-/* Open the share from bytes at hand: the header copy HDR (may be NULL),
- * else the verified pieces at the front of CACHE (may be NULL). Returns 0,
+/* Open the share from bytes at hand: the verified pieces at the front of
+ * CACHE (may be NULL), else the header copy HDR (may be NULL). Returns 0,
  * -EAGAIN when neither has enough (then *NEED bytes are wanted), or an
  * error of bt_seal_open() with ERR. */
 int fs_seal_open_local(const struct bt_metainfo *mi, const uint8_t *hdr,
