@@ -541,7 +541,7 @@ static void test_blob_ranges(void **state)
 	assert_int_equal(bt_seal_view(&mi, s, &v, err, sizeof(err)), 0);
 	struct cache_segment *seg;
 	size_t nseg;
-	assert_int_equal(fs_seal_segments(v, s, NULL, &seg, &nseg), 0);
+	assert_int_equal(fs_seal_segments(s, NULL, &seg, &nseg), 0);
 	int e;
 	struct cache *c = cache_open_segments(tmpdir, seg, nseg, np, pl,
 					      s->total_length, s->data_key,
