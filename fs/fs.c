@@ -1023,6 +1023,13 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, list, len);
 }
 
+/* A sealed share's file that was executable when sealed. */
+static bool seal_exec(const struct fs *fs, const struct fs_node *n)
+{
+	return fs->seal_files && fs->seal_files[n->file_index] &&
+	       (fs->seal_files[n->file_index]->mode & BT_SEAL_MODE_EXEC);
+}
+
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -1031,7 +1038,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		fuse_reply_err(req, ENOENT);
 	else if (mask & W_OK)
 		fuse_reply_err(req, EROFS);
-	else if ((mask & X_OK) && !n->dir)
+	else if ((mask & X_OK) && !n->dir && !seal_exec(fs, n))
 		fuse_reply_err(req, EACCES);
 	else
 		fuse_reply_err(req, 0);
