@@ -51,7 +51,7 @@ const char fs_cmd_create_usage[] =
 	"      their whole relative path. Shows a progress bar on a terminal.\n"
 	"      -o, --output FILE  write FILE (default NAME.torrent here;\n"
 	"                         '-' for stdout); never replaces a file\n"
-	"      -f, --force        replace FILE if it exists\n"
+	"      -f, --force        replace FILE (and the key file) if it exists\n"
 	"      -t, --tracker URL  announce URL (-a too, as in mktorrent); each\n"
 	"                         -t is a tier of its own, URLs joined with\n"
 	"                         ',' share one tier\n"
