@@ -214,7 +214,8 @@ static void reply_data(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 		}
 		if (!e)
 			e = pfs_ctr_xor(fs->decrypt, off, buf, buf, len);
-		int rc = e ? fuse_reply_err(req, -e) : fuse_reply_buf(req, (char *)buf, len);
+		int rc = e ? fuse_reply_err(req, -e)
+			   : fuse_reply_buf(req, (char *)buf, len);
 		if (e)
 			pfs_log(PFS_LOG_ERROR, "fs", "reading %zu bytes at %" PRIu64
 				" of the sealed cache: %s", len, off, strerror(-e));
