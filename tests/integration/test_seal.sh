@@ -15,8 +15,9 @@
 #   names, no 16-byte run of any file and never the key (only the 0600 file
 #   --remember-key asked for has it); nor do the p2pfs logs hold the key;
 # - a mount without the key, with a wrong key or with a tampered header
-#   copy, a seed with a wrong key or from the folder without a key, and a
-#   header fetch with no peer all fail with a clear line, bounded in time.
+#   copy, a seed with a wrong key or from the folder without a key, a
+#   header fetch with no peer, and create's misuses of --key-file all fail
+#   with a clear line, bounded in time.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 9500
@@ -166,6 +167,10 @@ refused 1 "within 2 s" "$P2PFS" mount -f --cache "$T/cache4" --no-trackers --hea
 refused 2 "wrong key" "$P2PFS" seed -f --cache "$T/cache3" --no-trackers --key-file "$T/wrong.key" "$T/trip.torrent" "$S"
 refused 2 "give its key with --key-file" "$P2PFS" seed -f --cache "$T/cache3" --no-trackers "$T/trip.torrent" "$S"
 is_mounted "$T/m3" && fail "a refused mount left $T/m3 mounted"
+refused 2 "goes with --seal" "$P2PFS" create --key-file "$T/new.key" -o "$T/new.torrent" "$S"
+refused 2 "needs --key-file" "$P2PFS" create --seal -o - "$S"
+refused 2 "key file '$T/trip.key' exists" "$P2PFS" create --seal --key-file "$T/trip.key" -o "$T/new.torrent" "$S"
+[ ! -e "$T/new.torrent" ] && [ ! -e "$T/new.key" ] || fail "a refused create wrote a file"
 
 # ---- what strangers see -----------------------------------------------------------------
 kill -INT "$TCPDUMP"

@@ -27,6 +27,7 @@
 #include "bt_bencode.h"
 #include "bt_seal.h"
 #include "cache.h"
+#include "fs_cli.h"
 #include "fs_seal.h"
 #include "pfs_cipher.h"
 #include "pfs_hash.h"
@@ -713,6 +714,81 @@ static void test_torrent_copy(void **state)
 						&n), -EINVAL);
 }
 
+/* The sealed-share options of mount and seed. */
+static void test_cli_options(void **state)
+{
+	(void)state;
+	struct fs_cli_mount m;
+	struct fs_cli_seed sd;
+	char err[128];
+	char *a[] = {"mount", "--key-file", "k", "--remember-key",
+		     "--header-timeout", "5", "x.torrent", "/mnt", NULL};
+	assert_int_equal(fs_cli_parse_mount(8, a, &m, err, sizeof(err)), 0);
+	assert_string_equal(m.key_file, "k");
+	assert_true(m.remember_key);
+	assert_int_equal(m.header_timeout, 5);
+	fs_cli_mount_release(&m);
+	char *b[] = {"mount", "--header-timeout", "0", "x.torrent", "/mnt",
+		     NULL};
+	assert_int_equal(fs_cli_parse_mount(5, b, &m, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "header timeout"));
+	fs_cli_mount_release(&m);
+	char *c[] = {"mount", "x.torrent", "/mnt", NULL};
+	assert_int_equal(fs_cli_parse_mount(3, c, &m, err, sizeof(err)), 0);
+	assert_null(m.key_file);
+	assert_false(m.remember_key);
+	assert_int_equal(m.header_timeout, 0);
+	fs_cli_mount_release(&m);
+	char *d[] = {"seed", "--key-file", "k", "x.torrent", "dir", NULL};
+	assert_int_equal(fs_cli_parse_seed(5, d, &sd, err, sizeof(err)), 0);
+	assert_string_equal(sd.key_file, "k");
+	fs_cli_seed_release(&sd);
+}
+
+/* Key files: written 0600 and never replaced unless asked; read back as a
+ * link or a bare key; a link for another share is refused. */
+static void test_key_files(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_seal_key.XXXXXX", path[128], hex[65];
+	uint8_t k[32];
+	struct stat st;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/k", dir);
+	pfs_hex(KEY, 32, hex);
+	assert_int_equal(fs_seal_write_key(path, hex, false), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(fs_seal_write_key(path, hex, false), -EEXIST);
+	assert_int_equal(fs_seal_read_key(path, NULL, "t", k), 0);
+	assert_memory_equal(k, KEY, 32);
+	uint8_t ih[20] = {1};
+	char *link = bt_seal_link(ih, "n", NULL, 0, KEY2);
+	assert_int_equal(fs_seal_write_key(path, link, true), 0);
+	free(link);
+	assert_int_equal(fs_seal_read_key(path, NULL, "t", k), 0);
+	assert_memory_equal(k, KEY2, 32);
+	struct bt_metainfo mi = {0};
+	mi.info_hash[0] = 2; /* another share */
+	assert_int_equal(fs_seal_read_key(path, &mi, "t", k), 2);
+	mi.info_hash[0] = 1;
+	assert_int_equal(fs_seal_read_key(path, &mi, "t", k), 0);
+	/* remembered keys */
+	assert_int_equal(fs_seal_recall(dir, k), -ENOENT);
+	assert_int_equal(fs_seal_remember(dir, KEY), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, FS_SEAL_KEY_NAME);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	memset(k, 0, 32);
+	assert_int_equal(fs_seal_recall(dir, k), 0);
+	assert_memory_equal(k, KEY, 32);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/k", dir);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -727,6 +803,8 @@ int main(void)
 		cmocka_unit_test(test_blob_ranges),
 		cmocka_unit_test(test_key_text),
 		cmocka_unit_test(test_torrent_copy),
+		cmocka_unit_test(test_cli_options),
+		cmocka_unit_test(test_key_files),
 	};
 	return cmocka_run_group_tests(tests, setup_keys, NULL);
 }
