@@ -293,7 +293,10 @@ int fs_seal_fetch(const struct bt_metainfo *mi, struct cache *cache,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f.cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (!(s = bt_session_new(mi, cache, so, &e))) {
+	/* only the header: never the rest (--fetch-all is the mount's) */
+	struct bt_session_opts o = *so;
+	o.fetch_all = false;
+	if (!(s = bt_session_new(mi, cache, &o, &e))) {
 		rc = e;
 		pfs_errf(err, errlen, "cannot start the engine: %s",
 			 strerror(-e));
