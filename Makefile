@@ -131,6 +131,7 @@ deps:
 install: p2pfs
 	install -D -m 0755 p2pfs $(DESTDIR)$(PREFIX)/bin/p2pfs
 	install -D -m 0644 man/p2pfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
+	install -D -m 0644 man/p2pfs-seal.5 $(DESTDIR)$(PREFIX)/share/man/man5/p2pfs-seal.5
 
 format:
 	clang-format -i $(addsuffix /*.[ch],$(ENGINE_DIRS)) cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c

@@ -28,7 +28,14 @@
  * takes each off the queue before answering, so a request is answered
  * exactly once and never touched afterwards. The interrupt callback gets
  * the fs (not the waiter) and looks the request up by pointer, so a late
- * interrupt for a request already answered finds nothing. */
+ * interrupt for a request already answered finds nothing.
+ *
+ * A sealed share (fs_opts.decrypt): the tree is the share's view, whose
+ * offsets are blob offsets, so all the piece arithmetic is unchanged; the
+ * cache holds ciphertext, so a reply is a pread into a buffer decrypted
+ * with the blob's keystream at that offset (no splice). A read that reaches
+ * the end of a file, and the tail prefetch at open, also fetch the file's
+ * padding, so the peers serving it see the slot end, not the size. */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
@@ -113,6 +120,10 @@ struct fs {
 	struct fuse_session *se;
 	struct fuse_conn_info_opts *conn_opts; /* -o async_dio, max_readahead... */
 	uint64_t ra_share;     /* cache limit: all readers' read-ahead, 0 = none */
+	/* a sealed share: the keystream, and the table entry of each of the
+	 * view's files (NULL for pads); immutable */
+	const struct pfs_ctr *decrypt;
+	const struct bt_seal_file **seal_files;
 
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t cond;   /* the reply worker's */
@@ -162,6 +173,14 @@ static void fill_attr(const struct fs *fs, const struct fs_node *n,
 	st->st_blksize = FS_BLKSIZE;
 	st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
 	st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
+	if (fs->seal_files && !n->dir && fs->seal_files[n->file_index]) {
+		/* a sealed share keeps each file's time and x bit */
+		const struct bt_seal_file *f = fs->seal_files[n->file_index];
+		st->st_mtim.tv_sec = (time_t)f->mtime;
+		st->st_mtim.tv_nsec = (long)f->mtime_nsec;
+		if (f->mode & BT_SEAL_MODE_EXEC)
+			st->st_mode |= 0111;
+	}
 }
 
 static void fill_entry(const struct fs *fs, const struct fs_node *n,
@@ -181,6 +200,31 @@ static void fill_entry(const struct fs *fs, const struct fs_node *n,
  * kernel from the cache file. */
 static void reply_data(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 {
+	if (fs->decrypt) {
+		/* sealed: the cache holds ciphertext */
+		uint8_t *buf = malloc(len ? len : 1);
+		int e = buf ? 0 : -ENOMEM;
+		for (size_t got = 0; !e && got < len;) {
+			ssize_t r = pread(cache_fd(fs->cache), buf + got,
+					  len - got, (off_t)(off + got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			e = r < 0 ? -errno : r == 0 ? -EIO : 0;
+			got += r > 0 ? (size_t)r : 0;
+		}
+		if (!e)
+			e = pfs_ctr_xor(fs->decrypt, off, buf, buf, len);
+		int rc = e ? fuse_reply_err(req, -e)
+			   : fuse_reply_buf(req, (char *)buf, len);
+		if (e)
+			pfs_log(PFS_LOG_ERROR, "fs", "reading %zu bytes at %" PRIu64
+				" of the sealed cache: %s", len, off, strerror(-e));
+		else if (rc < 0 && rc != -ENOENT)
+			pfs_log(PFS_LOG_DEBUG, "fs", "replying to a read failed: %s",
+				strerror(-rc));
+		free(buf);
+		return;
+	}
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	bv.buf[0].fd = cache_fd(fs->cache);
@@ -609,6 +653,16 @@ static uint32_t ra_step_ms(const struct fs *fs)
 	return ms ? ms : 1;
 }
 
+/* A sealed share's padding after file N (what its slot adds); 0 for a
+ * plain torrent. */
+static uint64_t slot_pad(const struct fs *fs, const struct fs_node *n)
+{
+	size_t next = n->file_index + 1;
+	if (!fs->decrypt || next >= fs->mi->nfiles || !fs->mi->files[next].pad)
+		return 0;
+	return fs->mi->files[next].length;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -648,12 +702,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		head = n->size;
 	if (tail > n->size - head)
 		tail = n->size - head;
+	/* sealed: the tail runs to the end of the file's slot */
+	uint64_t pad = slot_pad(fs, n);
 	/* held before the reply, so a release racing with it finds them */
-	h->head = prefetch_range(fs, n->offset, head, 0, &h->head_first,
-				 &h->head_last);
-	h->tail = prefetch_range(fs, n->offset + n->size - tail, tail,
-				 FS_TAIL_DEADLINE_MS, &h->tail_first,
-				 &h->tail_last);
+	h->head = prefetch_range(fs, n->offset, head + (tail ? 0 : pad), 0,
+				 &h->head_first, &h->head_last);
+	h->tail = prefetch_range(fs, n->offset + n->size - tail,
+				 tail ? tail + pad : 0, FS_TAIL_DEADLINE_MS,
+				 &h->tail_first, &h->tail_last);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* the open was interrupted: no release will come */
 		if (h->head)
@@ -784,6 +840,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		uint32_t first, last;
 		fs_range_pieces(fs->mi->piece_length, toff, len, &first, &last);
 		bt_session_want(fs->session, first, last, 0);
+	}
+	uint64_t pad = (uint64_t)off + len == n->size ? slot_pad(fs, n) : 0;
+	if (pad && !cache_has_range(fs->cache, toff + len, pad)) {
+		uint32_t first, last;
+		fs_range_pieces(fs->mi->piece_length, toff + len, pad, &first,
+				&last);
+		bt_session_want(fs->session, first, last, FS_TAIL_DEADLINE_MS);
 	}
 	if (st.fetch && !pieces_verified(fs, st.first, st.last)) {
 		uint32_t step = ra_step_ms(fs);
@@ -961,6 +1024,13 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, list, len);
 }
 
+/* A sealed share's file that was executable when sealed. */
+static bool seal_exec(const struct fs *fs, const struct fs_node *n)
+{
+	return fs->seal_files && fs->seal_files[n->file_index] &&
+	       (fs->seal_files[n->file_index]->mode & BT_SEAL_MODE_EXEC);
+}
+
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -969,7 +1039,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		fuse_reply_err(req, ENOENT);
 	else if (mask & W_OK)
 		fuse_reply_err(req, EROFS);
-	else if ((mask & X_OK) && !n->dir)
+	else if ((mask & X_OK) && !n->dir && !seal_exec(fs, n))
 		fuse_reply_err(req, EACCES);
 	else
 		fuse_reply_err(req, 0);
@@ -1104,6 +1174,7 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 	fs->foreground = o->foreground;
 	fs->debug = o->debug;
 	fs->seed_after = o->seed_after;
+	fs->decrypt = o->decrypt;
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->watch_wake = -1;
@@ -1130,6 +1201,14 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 	struct cache_usage cu;
 	cache_usage(cache, &cu);
 	fs->ra_share = cu.limit / 2;
+	if (o->seal) {
+		if (!(fs->seal_files = calloc(mi->nfiles ? mi->nfiles : 1,
+					      sizeof(*fs->seal_files))))
+			goto out;
+		for (size_t i = 0, k = 0; i < mi->nfiles; i++)
+			if (!mi->files[i].pad && k < o->seal->nfiles)
+				fs->seal_files[i] = &o->seal->files[k++];
+	}
 	bt_session_on_piece(session, on_piece, fs);
 	return fs;
 out:
@@ -1333,6 +1412,7 @@ void fs_free(struct fs *fs)
 		return;
 	/* fs_run() answered every waiter; nothing is left to free there */
 	fs_tree_free(fs->tree);
+	free(fs->seal_files);
 	free(fs->mountpoint);
 	free(fs->fuse_opts);
 	if (fs->watch_wake >= 0)

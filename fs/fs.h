@@ -12,8 +12,10 @@
 #include <stdbool.h>
 
 #include "bt_metainfo.h"
+#include "bt_seal.h"
 #include "bt_session.h"
 #include "cache.h"
+#include "pfs_cipher.h"
 
 struct fs;
 
@@ -23,6 +25,11 @@ struct fs_opts {
 	bool foreground;        /* do not daemonise */
 	bool debug;             /* FUSE debug output */
 	bool seed_after;        /* once unmounted, seed until a signal */
+	/* A sealed share: MI is its view (bt_seal_view), the cache holds the
+	 * ciphertext, and reads are decrypted with DECRYPT into the reply
+	 * (no splice). Both borrowed, NULL for a plain torrent. */
+	const struct bt_seal *seal;
+	const struct pfs_ctr *decrypt;
 };
 
 struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,

@@ -29,6 +29,9 @@ enum {
 	OPT_RECHECK,
 	OPT_CACHE_SIZE,
 	OPT_FETCH_ALL,
+	OPT_KEY_FILE,
+	OPT_REMEMBER_KEY,
+	OPT_HEADER_TIMEOUT,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -218,6 +221,9 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 		{"fetch-all", no_argument, NULL, OPT_FETCH_ALL},
 		{"seed-after", no_argument, NULL, OPT_SEED_AFTER},
+		{"key-file", required_argument, NULL, OPT_KEY_FILE},
+		{"remember-key", no_argument, NULL, OPT_REMEMBER_KEY},
+		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -256,6 +262,22 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		case OPT_FETCH_ALL:
 			m->fetch_all = true;
 			break;
+		case OPT_KEY_FILE:
+			m->key_file = optarg;
+			break;
+		case OPT_REMEMBER_KEY:
+			m->remember_key = true;
+			break;
+		case OPT_HEADER_TIMEOUT: {
+			unsigned long v;
+			if (parse_uint(optarg, 1, 86400, &v) < 0) {
+				snprintf(err, errlen, "bad header timeout '%s' "
+					 "(want 1..86400 seconds)", optarg);
+				goto out;
+			}
+			m->header_timeout = (unsigned)v;
+			break;
+		}
 		default:
 			if ((rc = engine_opt(c, optarg, &m->eng, err, errlen)) < 0)
 				goto out;
@@ -300,6 +322,7 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 		{"partial", no_argument, NULL, OPT_PARTIAL},
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"recheck", no_argument, NULL, OPT_RECHECK},
+		{"key-file", required_argument, NULL, OPT_KEY_FILE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -322,6 +345,9 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 			break;
 		case OPT_RECHECK:
 			m->recheck = true;
+			break;
+		case OPT_KEY_FILE:
+			m->key_file = optarg;
 			break;
 		case OPT_THREADS:
 			if (parse_uint(optarg, 1, 64, &v) < 0) {

@@ -53,6 +53,10 @@ struct fs_cli_mount {
 	bool seed_after;        /* --seed-after: keep seeding once unmounted */
 	bool fetch_all;         /* --fetch-all */
 	bool help;              /* -h/--help: print usage, nothing else */
+	/* sealed shares */
+	const char *key_file;   /* --key-file: the share link or the key */
+	bool remember_key;      /* --remember-key: keep it in the cache */
+	unsigned header_timeout; /* --header-timeout secs, 0 = default */
 };
 
 /* Parse ARGV[1..] (ARGV[0] is "mount"). Returns 0, or -EINVAL with a
@@ -78,6 +82,7 @@ struct fs_cli_seed {
 	bool partial;           /* --partial: seed the pieces that verify */
 	bool recheck;           /* --recheck: ignore the saved verified map */
 	bool help;
+	const char *key_file;   /* --key-file: a sealed share's key */
 };
 
 /* Parse ARGV[1..] (ARGV[0] is "seed"). Same contract as

@@ -85,9 +85,13 @@ struct fs_tree *fs_tree_new(const struct bt_metainfo *mi, int *err)
 	if (!t)
 		goto out;
 
-	/* The entry under the root: the folder `name`, or the single file. */
+	/* The entry under the root: the folder `name`, or the single file
+	 * (the one real file: a sealed share's view pads around it). */
+	size_t one = 0;
+	while (!mi->multi_file && one + 1 < mi->nfiles && mi->files[one].pad)
+		one++;
 	const char *top = mi->multi_file ? mi->name
-					  : (mi->nfiles ? mi->files[0].path : NULL);
+					  : (mi->nfiles ? mi->files[one].path : NULL);
 	if (!top || !*top || strchr(top, '/')) {
 		e = -EINVAL;
 		goto out;
@@ -138,9 +142,9 @@ struct fs_tree *fs_tree_new(const struct bt_metainfo *mi, int *err)
 		tn->dir = true;
 		spans[1] = (struct span){0, nents, 0};
 	} else {
-		tn->size = mi->files[0].length;
-		tn->offset = mi->files[0].offset;
-		tn->file_index = 0;
+		tn->size = mi->files[one].length;
+		tn->offset = mi->files[one].offset;
+		tn->file_index = one;
 	}
 	size_t n = 2;
 

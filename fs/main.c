@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "fs_cli.h"
 #include "fs_cmd.h"
+#include "fs_seal.h"
 #include "fs_tree.h"
 #include "pfs_log.h"
 
@@ -41,6 +42,7 @@ static const char usage_mount[] =
 	"              [--peer IP:PORT]... [--no-trackers] [--max-peers N]\n"
 	"              [--max-up RATE] [--max-down RATE] [--cache-size SIZE]\n"
 	"              [--fetch-all] [--seed-after] [-v|-vv] [--log FILE]\n"
+	"              [--key-file F] [--remember-key] [--header-timeout SECS]\n"
 	"              FILE.torrent MNT\n"
 	"      Mount the torrent read-only on the folder MNT and stream its\n"
 	"      files on demand; daemonises once the mount is live.\n"
@@ -59,7 +61,16 @@ static const char usage_mount[] =
 	"                         background (default: only what is read,\n"
 	"                         plus read-ahead)\n"
 	"      -v, --verbose      log more (-v info, -vv debug)\n"
-	"      --log FILE         append the log to FILE instead of stderr\n";
+	"      --log FILE         append the log to FILE instead of stderr\n"
+	"      --key-file F       a sealed share's key: F holds the share link\n"
+	"                         or the 64 hex digits of the key\n"
+	"      --remember-key     keep the key in the torrent's cache folder\n"
+	"                         (a 0600 file), so later mounts need no\n"
+	"                         --key-file\n"
+	"      --header-timeout SECS  how long a sealed share may take to\n"
+	"                         fetch its file table from the swarm when\n"
+	"                         neither the torrent nor the cache has it\n"
+	"                         (default 60)\n";
 static const char usage_umount[] =
 	"  p2pfs umount MNT\n"
 	"      Unmount a p2pfs mount (lazily, even with files open) and wait\n"
@@ -165,6 +176,69 @@ out:
 
 /* ---- mount ---- */
 
+/* A sealed share: the key (--key-file, read already, or remembered in the
+ * cache folder), then its header from the torrent's copy, the cache or
+ * the swarm; fills X. Returns 0 or the exit status, with one line said. */
+static int open_sealed(const struct fs_cli_mount *m,
+		       const struct bt_metainfo *mi, struct cache *cache,
+		       const struct bt_session_opts *so, struct fs_seal_ctx *x)
+{
+	struct bt_seal *seal = NULL;
+	uint8_t *copy = NULL;
+	size_t clen = 0;
+	uint64_t need;
+	char err[512] = "";
+	int e;
+
+	if (!x->have_key) {
+		if ((e = fs_seal_recall(cache_dir(cache), x->key)) < 0) {
+			fprintf(stderr, "p2pfs: %s: a sealed share: its files "
+				"open only with its key: give --key-file F (F "
+				"holds the share link or the key)\n",
+				m->torrent);
+			return EXIT_USAGE;
+		}
+		x->have_key = true;
+		pfs_log(PFS_LOG_INFO, "seal", "using the key remembered in '%s'",
+			cache_dir(cache));
+	}
+	if ((e = fs_seal_torrent_copy(m->torrent, &copy, &clen)) < 0 &&
+	    e != -ENOENT)
+		pfs_log(PFS_LOG_WARN, "seal", "'%s': %s", m->torrent,
+			strerror(-e));
+	e = fs_seal_open_local(mi, copy, clen, cache, x->key, &seal, &need, err,
+			       sizeof(err));
+	free(copy);
+	if (e == -EAGAIN) {
+		unsigned secs = m->header_timeout ? m->header_timeout
+						  : FS_SEAL_FETCH_SECS;
+		pfs_log(PFS_LOG_INFO, "seal", "the sealed file table is neither "
+			"in the torrent nor in the cache: fetching it (at most "
+			"%u s)", secs);
+		e = fs_seal_fetch(mi, cache, so, x->key, secs, &seal, err,
+				  sizeof(err));
+	}
+	if (e == 0)
+		e = fs_seal_ctx_set(x, mi, seal, err, sizeof(err));
+	else
+		bt_seal_free(seal);
+	if (e < 0)
+		return fs_seal_report(m->torrent, e, err);
+	if (m->remember_key) {
+		if ((e = fs_seal_remember(cache_dir(cache), x->key)) < 0) {
+			fprintf(stderr, "p2pfs: %s: cannot remember the key in "
+				"'%s': %s\n", m->torrent, cache_dir(cache),
+				strerror(-e));
+			return 1;
+		}
+		pfs_log(PFS_LOG_INFO, "seal", "key remembered in '%s'",
+			cache_dir(cache));
+	}
+	pfs_log(PFS_LOG_INFO, "seal", "sealed share '%s': %zu files",
+		x->view->name, x->seal->nfiles);
+	return 0;
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	struct fs_cli_mount m;
@@ -172,6 +246,7 @@ static int cmd_mount(int argc, char **argv)
 	struct cache *cache = NULL;
 	struct bt_session *session = NULL;
 	struct fs *fs = NULL;
+	struct fs_seal_ctx sx = {0};
 	char *mnt = NULL, *root = NULL;
 	char err[512];
 	int e, status = 1;
@@ -201,6 +276,20 @@ static int cmd_mount(int argc, char **argv)
 			err[0] ? err : strerror(-e));
 		status = e == -ENOMEM ? 1 : EXIT_USAGE;
 		goto out;
+	}
+	bool sealed = fs_seal_is_sealed(mi, m.torrent);
+	if ((m.key_file || m.remember_key) && !sealed) {
+		fprintf(stderr, "p2pfs: %s: not a sealed share: --key-file and "
+			"--remember-key are for sealed shares\n", m.torrent);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (m.key_file) {
+		if ((status = fs_seal_read_key(m.key_file, mi, m.torrent,
+					       sx.key)) != 0)
+			goto out;
+		sx.have_key = true;
+		status = 1;
 	}
 	struct stat st;
 	if (!(mnt = realpath(m.mountpoint, NULL)) || stat(mnt, &st) < 0) {
@@ -260,6 +349,9 @@ static int cmd_mount(int argc, char **argv)
 	struct bt_session_opts so;
 	fs_cli_session_opts(&m.eng, &so);
 	so.fetch_all = m.fetch_all;
+	if (sealed && (status = open_sealed(&m, mi, cache, &so, &sx)) != 0)
+		goto out;
+	status = 1;
 	if (!(session = bt_session_new(mi, cache, &so, &e))) {
 		status = fs_cli_session_error(&m.eng, e);
 		goto out;
@@ -271,8 +363,10 @@ static int cmd_mount(int argc, char **argv)
 		.foreground = m.foreground,
 		.debug = m.debug,
 		.seed_after = m.seed_after,
+		.seal = sx.seal,
+		.decrypt = sx.ctr,
 	};
-	if (!(fs = fs_new(mi, cache, session, &fo))) {
+	if (!(fs = fs_new(sx.view ? sx.view : mi, cache, session, &fo))) {
 		fprintf(stderr, "p2pfs: %s: cannot set up the file system\n",
 			m.torrent);
 		goto out;
@@ -294,6 +388,7 @@ out:
 	bt_session_free(session);
 	if (cache)
 		cache_close(cache);
+	fs_seal_release(&sx);
 	bt_metainfo_free(mi);
 	free(mnt);
 	free(root);
@@ -497,6 +592,9 @@ static int cmd_info(int argc, char **argv)
 	print_size("total size:", mi->total_length);
 	printf("%-14s %zu\n", "files:", nfiles);
 	printf("%-14s %s\n", "private:", mi->private_flag ? "yes" : "no");
+	if (fs_seal_is_sealed(mi, path))
+		printf("%-14s %s\n", "sealed:", "yes: its files open with its "
+		       "key (mount or seed it with --key-file)");
 	if (mi->created_by)
 		printf("%-14s %s\n", "created by:", mi->created_by);
 	if (mi->creation_date > 0) {

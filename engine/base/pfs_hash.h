@@ -1,7 +1,8 @@
 /* pfs_hash — SHA-1/SHA-256 through OpenSSL EVP, and hex helpers.
  *
- * The only place OpenSSL is used. Every function is thread-safe; a
- * pfs_sha1_ctx belongs to the thread that made it. */
+ * OpenSSL's digests and randomness (its ciphers are in pfs_cipher). Every
+ * function is thread-safe; a pfs_sha1_ctx belongs to the thread that made
+ * it. */
 #ifndef PFS_HASH_H
 #define PFS_HASH_H
 

@@ -85,6 +85,27 @@ static void test_single_file(void **state)
 	fs_tree_free(t);
 }
 
+/* A single-file torrent whose one real file sits between pad files (a
+ * sealed share's view of a one-file share): the root shows that file. */
+static void test_single_file_padded(void **state)
+{
+	(void)state;
+	struct mi_fixture f;
+	const char *paths[] = {".pad/0", "film.mkv", ".pad/2"};
+	const bool pads[] = {true, false, true};
+	make_mi(&f, "film.mkv", false, paths, pads, 3);
+	int err = 0;
+	struct fs_tree *t = fs_tree_new(&f.mi, &err);
+	assert_non_null(t);
+	assert_int_equal(fs_tree_count(t), 2);
+	const struct fs_node *n = fs_tree_lookup(t, FS_ROOT_INO, "film.mkv");
+	assert_non_null(n);
+	assert_int_equal(n->size, 2000);
+	assert_int_equal(n->offset, 1000);
+	assert_int_equal(n->file_index, 1);
+	fs_tree_free(t);
+}
+
 static void test_multi_file_bfs(void **state)
 {
 	(void)state;
@@ -721,6 +742,7 @@ int main(void)
 	pfs_log_set_level(PFS_LOG_ERROR); /* bad paths are warned about */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_file),
+		cmocka_unit_test(test_single_file_padded),
 		cmocka_unit_test(test_multi_file_bfs),
 		cmocka_unit_test(test_stable),
 		cmocka_unit_test(test_separator_order),
