@@ -87,6 +87,46 @@ static void test_ours_roundtrip(void **state)
 	bt_benc_release(&b);
 }
 
+/* What python3-libtorrent 2.0.8 and aria2 1.36.0 sent to ext_probe on
+ * loopback (tests/fuzz/corpus/ext/ holds the same bytes). */
+static const char lt_hs[] =
+	"d12:complete_agoi-1e1:md11:lt_donthavei7e10:share_modei8e"
+	"11:upload_onlyi3e12:ut_holepunchi4e11:ut_metadatai2e6:ut_pexi1ee"
+	"13:metadata_sizei41138e4:reqqi2000e11:upload_onlyi1e"
+	"1:v18:libtorrent/2.0.8.06:yourip4:\x7f\x00\x1e\x0b"
+	"e";
+static const char aria_hs[] = "d1:md11:ut_metadatai9e6:ut_pexi8ee"
+			      "13:metadata_sizei41138e1:pi23003e"
+			      "1:v12:aria2/1.36.0e";
+
+static void test_real_clients(void **state)
+{
+	(void)state;
+	struct bt_ext_hs hs;
+	PARSE_OK(lt_hs, &hs);
+	assert_int_equal(hs.ids[BT_EXT_UT_METADATA], 2);
+	assert_int_equal(hs.ids[BT_EXT_UT_PEX], 1);
+	assert_int_equal(hs.metadata_size, 41138);
+	assert_int_equal(hs.reqq, 2000);
+	assert_int_equal(hs.upload_only, 1);
+	assert_int_equal(hs.port, -1); /* we had connected to it */
+	assert_string_equal(hs.client, "libtorrent/2.0.8.0");
+	char a[BT_ADDR_STRLEN];
+	hs.yourip.port = 9;
+	bt_addr_str(&hs.yourip, a, sizeof(a));
+	assert_string_equal(a, "127.0.30.11:9");
+
+	PARSE_OK(aria_hs, &hs);
+	assert_int_equal(hs.ids[BT_EXT_UT_METADATA], 9);
+	assert_int_equal(hs.ids[BT_EXT_UT_PEX], 8);
+	assert_int_equal(hs.metadata_size, 41138);
+	assert_int_equal(hs.port, 23003);
+	assert_int_equal(hs.reqq, -1);
+	assert_int_equal(hs.upload_only, -1);
+	assert_int_equal(hs.yourip.family, 0);
+	assert_string_equal(hs.client, "aria2/1.36.0");
+}
+
 static void test_fields_and_tolerance(void **state)
 {
 	(void)state;
@@ -212,6 +252,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reserved),
 		cmocka_unit_test(test_ours_roundtrip),
+		cmocka_unit_test(test_real_clients),
 		cmocka_unit_test(test_fields_and_tolerance),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_merge),

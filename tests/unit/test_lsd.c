@@ -15,6 +15,7 @@
 #include <errno.h>
 
 #include "bt_lsd.h"
+#include "pfs_hash.h"
 
 static struct bt_lsd_msg m;
 
@@ -106,6 +107,37 @@ static void test_split(void **state)
 	assert_int_equal(msgs, 4);
 }
 
+/* What python3-libtorrent 2.0.8 and aria2 1.36.0 multicast inside a test
+ * namespace (tests/fuzz/corpus/lsd/ holds the same bytes). */
+static void test_real_clients(void **state)
+{
+	(void)state;
+	uint8_t ih[20];
+	assert_int_equal(pfs_unhex("4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb",
+				   ih, 20),
+			 0);
+	assert_int_equal(parse("BT-SEARCH * HTTP/1.1\r\n"
+			       "Host: 239.192.152.143:6771\r\n"
+			       "Port: 6881\r\n"
+			       "Infohash: 4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb\r\n"
+			       "cookie: 4fa110e7\r\n"
+			       "\r\n\r\n"),
+			 0);
+	assert_int_equal(m.port, 6881);
+	assert_int_equal(m.nhashes, 1);
+	assert_memory_equal(m.hashes[0], ih, 20);
+	assert_string_equal(m.cookie, "4fa110e7");
+	assert_int_equal(parse("BT-SEARCH * HTTP/1.1\r\n"
+			       "Host: 239.192.152.143:6771\r\n"
+			       "Port: 6902\r\n"
+			       "Infohash: 4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb\r\n"
+			       "\r\n\r\n"),
+			 0);
+	assert_int_equal(m.port, 6902);
+	assert_memory_equal(m.hashes[0], ih, 20);
+	assert_false(m.has_cookie);
+}
+
 static void test_parse_variants(void **state)
 {
 	(void)state;
@@ -182,6 +214,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_real_clients),
 		cmocka_unit_test(test_parse_variants),
 		cmocka_unit_test(test_malformed),
 	};

@@ -81,6 +81,38 @@ static void test_roundtrip(void **state)
 	bt_benc_release(&b);
 }
 
+/* What python3-libtorrent 2.0.8 and aria2 1.36.0 sent to ext_probe's two
+ * connections from 127.0.30.11/.12 (libtorrent) and .13/.14 (aria2), each
+ * announcing p=23011 / 23013 (tests/fuzz/corpus/pex/ holds the same
+ * bytes). libtorrent writes every key, empty or not, and lists the
+ * receiver itself too; aria2 writes only what it has. */
+static void test_real_clients(void **state)
+{
+	(void)state;
+	char a[BT_ADDR_STRLEN];
+	assert_int_equal(P("d5:added12:\x7f\x00\x1e\x0cY\xe3\x7f\x00\x1e\x0bY\xe3"
+			   "7:added.f2:\x00\x00" "6:added60:" "8:added6.f0:"
+			   "7:dropped0:" "8:dropped60:" "e"),
+			 0);
+	assert_int_equal(msg.nadded, 2);
+	bt_addr_str(&msg.added[0].addr, a, sizeof(a));
+	assert_string_equal(a, "127.0.30.12:23011");
+	bt_addr_str(&msg.added[1].addr, a, sizeof(a));
+	assert_string_equal(a, "127.0.30.11:23011");
+	assert_int_equal(msg.added[0].flags, 0);
+	assert_int_equal(P("d5:added6:\x7f\x00\x1e\x0dY\xe5" "7:added.f1:\x00" "e"),
+			 0);
+	assert_int_equal(msg.nadded, 1);
+	bt_addr_str(&msg.added[0].addr, a, sizeof(a));
+	assert_string_equal(a, "127.0.30.13:23013");
+	assert_int_equal(P("d7:dropped12:\x7f\x00\x1e\x0eY\xe5\x7f\x00\x1e\x0dY\xe5"
+			   "e"),
+			 0);
+	assert_int_equal(msg.ndropped, 2);
+	assert_int_equal(P("de"), 0);
+	assert_int_equal(msg.nadded + msg.ndropped, 0);
+}
+
 static void test_limits(void **state)
 {
 	(void)state;
@@ -173,6 +205,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_real_clients),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_tolerance),
 		cmocka_unit_test(test_malformed),

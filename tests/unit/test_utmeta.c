@@ -83,6 +83,31 @@ static void test_roundtrip(void **state)
 	assert_int_equal(bt_utmeta_build(buf, sizeof(buf), &h), 0);
 }
 
+/* The dictionary libtorrent 2.0.8 and aria2 1.36.0 both put before the
+ * short last piece of a 41,138-byte info dict (tests/fuzz/corpus/utmeta/
+ * holds whole messages). */
+static void test_real_clients(void **state)
+{
+	(void)state;
+	static uint8_t buf[64 + 8370];
+	const char h[] = "d8:msg_typei1e5:piecei2e10:total_sizei41138ee";
+	memcpy(buf, h, sizeof(h) - 1);
+	memset(buf + sizeof(h) - 1, 0x7c, 8370);
+	struct bt_utmeta_msg m;
+	assert_int_equal(bt_utmeta_parse(buf, sizeof(h) - 1 + 8370, &m, NULL, 0),
+			 0);
+	assert_int_equal(m.type, BT_UTMETA_DATA);
+	assert_int_equal(m.piece, 2);
+	assert_int_equal(m.total_size, 41138);
+	assert_int_equal(m.data_len, 8370);
+	assert_ptr_equal(m.data, buf + sizeof(h) - 1);
+	/* and our own build of it is the same dictionary */
+	uint8_t out[64];
+	m.data = NULL;
+	assert_int_equal(bt_utmeta_build(out, sizeof(out), &m), sizeof(h) - 1);
+	assert_memory_equal(out, h, sizeof(h) - 1);
+}
+
 static int parse(const char *s, size_t len, struct bt_utmeta_msg *m)
 {
 	char err[200];
@@ -140,6 +165,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pieces),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_real_clients),
 		cmocka_unit_test(test_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
