@@ -24,14 +24,14 @@ struct mf_req {
 struct mf_peer {
 	bool used;
 	uint64_t id;
-	uint32_t size;    /* the metadata_size it announced */
-	uint64_t seq;     /* order of arrival: ties go to the oldest */
-	uint8_t *asked;   /* a bit per piece of SIZE: ever asked of it */
+	uint32_t size;	/* the metadata_size it announced */
+	uint64_t seq;	/* order of arrival: ties go to the oldest */
+	uint8_t *asked; /* a bit per piece of SIZE: ever asked of it */
 	struct mf_req out[BT_METAFETCH_MAX_INFLIGHT];
 	uint32_t nout;
 	uint32_t timeouts, rejects;
 	uint64_t backoff_until;
-	bool dead;        /* unhelpful: not asked again */
+	bool dead;	   /* unhelpful: not asked again */
 	bool tried_single; /* it had its single-source round (and passed
 			    * it, or it would be gone) */
 };
@@ -49,16 +49,16 @@ struct bt_metafetch {
 	struct mf_peer *peers; /* cfg.max_peers slots */
 	uint64_t seq;
 
-	uint32_t size;          /* target size, 0 = none chosen */
+	uint32_t size; /* target size, 0 = none chosen */
 	uint32_t npieces, nhave;
-	uint8_t *buf;           /* size bytes being assembled */
+	uint8_t *buf; /* size bytes being assembled */
 	struct mf_piece *pieces;
 
 	/* single-source rounds after a failed mixed copy */
 	bool single_mode;
-	bool single_active;     /* a peer is doing its round */
-	uint64_t single;        /* ... this one */
-	uint8_t *evidence;      /* the failed mixed copy, or NULL */
+	bool single_active;	/* a peer is doing its round */
+	uint64_t single;	/* ... this one */
+	uint8_t *evidence;	/* the failed mixed copy, or NULL */
 	uint64_t *evidence_src; /* who sent each of its pieces */
 
 	bool done, done_reported;
@@ -66,12 +66,11 @@ struct bt_metafetch {
 	uint64_t last_now; /* of the last poll */
 };
 
-static const char why_single[] =
-	"its info dict does not match the info-hash";
+static const char why_single[] = "its info dict does not match the info-hash";
 static const char why_evidence[] =
-	"sent metadata pieces that differ from the verified info dict";
+    "sent metadata pieces that differ from the verified info dict";
 static const char why_size[] =
-	"announced a metadata_size other than the verified info dict's";
+    "announced a metadata_size other than the verified info dict's";
 
 void bt_metafetch_cfg_default(struct bt_metafetch_cfg *cfg)
 {
@@ -284,8 +283,8 @@ static int take_out(struct mf_peer *p, uint32_t piece)
 }
 
 int bt_metafetch_on_msg(struct bt_metafetch *mf, uint64_t peer,
-			const struct bt_utmeta_msg *m, uint64_t now,
-			char *err, size_t errlen)
+			const struct bt_utmeta_msg *m, uint64_t now, char *err,
+			size_t errlen)
 {
 	if (err && errlen)
 		err[0] = '\0';
@@ -309,19 +308,25 @@ int bt_metafetch_on_msg(struct bt_metafetch *mf, uint64_t peer,
 	if (mf->done && !p)
 		return 0; /* answers to requests of before the end */
 	if (!p) {
-		pfs_errf(err, errlen, "ut_metadata data from a peer that "
+		pfs_errf(err, errlen,
+			 "ut_metadata data from a peer that "
 			 "offered none");
 		return -EPROTO;
 	}
 	if (m->total_size != p->size) {
-		pfs_errf(err, errlen, "ut_metadata total_size %u, but it "
-			 "announced %u", m->total_size, p->size);
+		pfs_errf(err, errlen,
+			 "ut_metadata total_size %u, but it "
+			 "announced %u",
+			 m->total_size, p->size);
 		release_peer(mf, p);
 		return -EPROTO;
 	}
-	if (m->piece >= bt_utmeta_npieces(p->size) || !bit(p->asked, m->piece)) {
-		pfs_errf(err, errlen, "ut_metadata piece %u that was not "
-			 "asked of it", m->piece);
+	if (m->piece >= bt_utmeta_npieces(p->size) ||
+	    !bit(p->asked, m->piece)) {
+		pfs_errf(err, errlen,
+			 "ut_metadata piece %u that was not "
+			 "asked of it",
+			 m->piece);
 		release_peer(mf, p);
 		return -EPROTO;
 	}
@@ -330,8 +335,10 @@ int bt_metafetch_on_msg(struct bt_metafetch *mf, uint64_t peer,
 		return 0;
 	if (m->data_len != bt_utmeta_piece_len(mf->size, m->piece)) {
 		/* bt_utmeta_parse() checks this; a caller that did not */
-		pfs_errf(err, errlen, "ut_metadata piece %u of the wrong "
-			 "length", m->piece);
+		pfs_errf(err, errlen,
+			 "ut_metadata piece %u of the wrong "
+			 "length",
+			 m->piece);
 		release_peer(mf, p);
 		return -EPROTO;
 	}
@@ -348,7 +355,8 @@ int bt_metafetch_on_msg(struct bt_metafetch *mf, uint64_t peer,
 	return 0;
 }
 
-/* ---- planning -------------------------------------------------------------- */
+/* ---- planning --------------------------------------------------------------
+ */
 
 static bool usable(const struct bt_metafetch *mf, const struct mf_peer *p)
 {
@@ -419,10 +427,9 @@ static void expire(struct bt_metafetch *mf, uint64_t now)
 			}
 			uint32_t piece = p->out[k].piece;
 			p->out[k] = p->out[--p->nout];
-			struct mf_piece *pc =
-				mf->pieces && p->size == mf->size
-					? &mf->pieces[piece]
-					: NULL;
+			struct mf_piece *pc = mf->pieces && p->size == mf->size
+						  ? &mf->pieces[piece]
+						  : NULL;
 			if (pc && pc->state == P_HAVE)
 				continue; /* answered by another: no blame */
 			if (pc && pc->state == P_ASKED && pc->owner == p->id)
@@ -580,7 +587,7 @@ size_t bt_metafetch_poll(struct bt_metafetch *mf, uint64_t now,
 		const char *why = mf->pending.why[k++];
 		(void)idlist_add(&mf->reported, id, why);
 		out[n++] = (struct bt_metafetch_action){
-			.kind = BT_METAFETCH_LIAR, .peer = id, .why = why};
+		    .kind = BT_METAFETCH_LIAR, .peer = id, .why = why};
 	}
 	if (k) {
 		memmove(mf->pending.v, mf->pending.v + k,
@@ -595,7 +602,7 @@ size_t bt_metafetch_poll(struct bt_metafetch *mf, uint64_t now,
 		if (!mf->done_reported) {
 			mf->done_reported = true;
 			out[n++] = (struct bt_metafetch_action){
-				.kind = BT_METAFETCH_DONE};
+			    .kind = BT_METAFETCH_DONE};
 		}
 		return n;
 	}
@@ -615,8 +622,7 @@ size_t bt_metafetch_poll(struct bt_metafetch *mf, uint64_t now,
 		pc->state = P_ASKED;
 		pc->owner = p->id;
 		out[n++] = (struct bt_metafetch_action){
-			.kind = BT_METAFETCH_REQUEST, .peer = p->id,
-			.piece = i};
+		    .kind = BT_METAFETCH_REQUEST, .peer = p->id, .piece = i};
 	}
 	return n;
 }

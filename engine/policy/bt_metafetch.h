@@ -37,8 +37,8 @@
  * peer.
  *
  * Peers are named by an opaque uint64_t the caller chooses and never
- * reuses for another connection (a liar's id stays refused). One thread (the engine's) owns a bt_metafetch;
- * no locks. */
+ * reuses for another connection (a liar's id stays refused). One thread (the
+ * engine's) owns a bt_metafetch; no locks. */
 #ifndef BT_METAFETCH_H
 #define BT_METAFETCH_H
 
@@ -51,14 +51,14 @@
 #define BT_METAFETCH_MAX_INFLIGHT 16 /* cap of per_peer_inflight */
 
 struct bt_metafetch_cfg {
-	uint32_t max_peers;         /* peers tracked at once (64) */
+	uint32_t max_peers;	    /* peers tracked at once (64) */
 	uint32_t per_peer_inflight; /* outstanding requests per peer (4) */
-	uint64_t timeout_ms;        /* re-ask elsewhere after this (5000) */
-	uint32_t max_timeouts;      /* then the peer is not asked again (3) */
-	uint32_t max_rejects;       /* likewise for rejects (4) */
+	uint64_t timeout_ms;	    /* re-ask elsewhere after this (5000) */
+	uint32_t max_timeouts;	    /* then the peer is not asked again (3) */
+	uint32_t max_rejects;	    /* likewise for rejects (4) */
 	uint64_t reject_backoff_ms; /* no request to a peer after its
 				     * reject for this long (5000) */
-	uint32_t max_size;          /* largest info dict (BT_EXT_MAX_...) */
+	uint32_t max_size;	    /* largest info dict (BT_EXT_MAX_...) */
 };
 
 enum bt_metafetch_act {
@@ -108,8 +108,8 @@ void bt_metafetch_remove_peer(struct bt_metafetch *mf, uint64_t peer);
  * the peer broke the protocol (unrequested data, a total_size that is not
  * the size it announced): the caller drops it; it is removed here. */
 int bt_metafetch_on_msg(struct bt_metafetch *mf, uint64_t peer,
-			const struct bt_utmeta_msg *m, uint64_t now,
-			char *err, size_t errlen);
+			const struct bt_utmeta_msg *m, uint64_t now, char *err,
+			size_t errlen);
 
 /* Advance to NOW: expire requests, verify, plan requests. Writes up to CAP
  * actions into OUT and returns how many; when that is CAP, call again.

@@ -6,8 +6,8 @@
 void bt_metaserve_init(struct bt_metaserve *s, uint64_t now)
 {
 	*s = (struct bt_metaserve){
-		.tokens = (uint64_t)BT_METASERVE_BURST * 1000,
-		.last = now,
+	    .tokens = (uint64_t)BT_METASERVE_BURST * 1000,
+	    .last = now,
 	};
 }
 
@@ -25,21 +25,23 @@ ssize_t bt_metaserve_answer(struct bt_metaserve *s, const uint8_t *info,
 		s->tokens = s->tokens + add > max ? max : s->tokens + add;
 		s->last = now;
 	}
-	struct bt_utmeta_msg a = {.type = BT_UTMETA_REJECT, .piece = req->piece};
+	struct bt_utmeta_msg a = {.type = BT_UTMETA_REJECT,
+				  .piece = req->piece};
 	if (s->tokens < 1000) {
 		if (++s->over >= BT_METASERVE_MAX_OVER)
 			return -EPROTO;
 	} else {
 		s->tokens -= 1000;
 		s->over = 0;
-		uint32_t len = info && info_len <= BT_EXT_MAX_METADATA_SIZE
-				       ? bt_utmeta_piece_len((uint32_t)info_len,
-							     req->piece)
-				       : 0;
+		uint32_t len =
+		    info && info_len <= BT_EXT_MAX_METADATA_SIZE
+			? bt_utmeta_piece_len((uint32_t)info_len, req->piece)
+			: 0;
 		if (len) {
 			a.type = BT_UTMETA_DATA;
 			a.total_size = (uint32_t)info_len;
-			a.data = info + (size_t)req->piece * BT_UTMETA_PIECE_LEN;
+			a.data =
+			    info + (size_t)req->piece * BT_UTMETA_PIECE_LEN;
 			a.data_len = len;
 		}
 	}

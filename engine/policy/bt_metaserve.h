@@ -18,16 +18,16 @@
 
 #include "bt_utmeta.h"
 
-#define BT_METASERVE_BURST 128u
-#define BT_METASERVE_RATE 32u /* requests per second */
+#define BT_METASERVE_BURST    128u
+#define BT_METASERVE_RATE     32u /* requests per second */
 #define BT_METASERVE_MAX_OVER 1024u
 /* Room an answer needs. */
 #define BT_METASERVE_OUT_MAX (BT_UTMETA_MAX_HEADER + BT_UTMETA_PIECE_LEN)
 
 struct bt_metaserve {
 	uint64_t tokens; /* in thousandths of a request */
-	uint64_t last;   /* ms of the last refill */
-	uint32_t over;   /* rate-limited requests in a row */
+	uint64_t last;	 /* ms of the last refill */
+	uint32_t over;	 /* rate-limited requests in a row */
 	uint64_t served, rejected;
 };
 

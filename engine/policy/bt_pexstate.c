@@ -38,8 +38,8 @@ uint64_t bt_pexstate_deadline(const struct bt_pexstate *ps)
 }
 
 int bt_pexstate_build(struct bt_pexstate *ps, const struct bt_pex_peer *live,
-		      size_t nlive, const struct bt_addr *exclude,
-		      uint64_t now, struct bt_benc *b)
+		      size_t nlive, const struct bt_addr *exclude, uint64_t now,
+		      struct bt_benc *b)
 {
 	if (now < ps->next_send)
 		return 0;

@@ -27,11 +27,11 @@
 
 #include "bt_pex.h"
 
-#define BT_PEXSTATE_INTERVAL_MS 60000u
-#define BT_PEXSTATE_MIN_GAP_MS 40000u /* some tolerance below a minute */
-#define BT_PEXSTATE_MAX_TOLD 200u
-#define BT_PEXSTATE_MAX_LEARN 1000u
-#define BT_PEXSTATE_FLOOD_ADDED 200u
+#define BT_PEXSTATE_INTERVAL_MS	   60000u
+#define BT_PEXSTATE_MIN_GAP_MS	   40000u /* some tolerance below a minute */
+#define BT_PEXSTATE_MAX_TOLD	   200u
+#define BT_PEXSTATE_MAX_LEARN	   1000u
+#define BT_PEXSTATE_FLOOD_ADDED	   200u
 #define BT_PEXSTATE_MAX_VIOLATIONS 3u
 
 struct bt_pexstate {
@@ -58,8 +58,8 @@ uint64_t bt_pexstate_deadline(const struct bt_pexstate *ps);
  * into B. Returns 1 when a message was written, 0 when none is due or
  * nothing changed (the next check is a minute later), or -ENOMEM. */
 int bt_pexstate_build(struct bt_pexstate *ps, const struct bt_pex_peer *live,
-		      size_t nlive, const struct bt_addr *exclude,
-		      uint64_t now, struct bt_benc *b);
+		      size_t nlive, const struct bt_addr *exclude, uint64_t now,
+		      struct bt_benc *b);
 
 /* An incoming ut_pex payload. Returns 0 with the peers to use in *M
  * (already capped), 1 when the message is ignored (*M empty: too soon, or

@@ -13,8 +13,8 @@
 
 /* Names in `m`, indexed by enum bt_ext_kind. */
 static const char *const ext_names[BT_EXT_NKINDS] = {
-	[BT_EXT_UT_METADATA] = "ut_metadata",
-	[BT_EXT_UT_PEX] = "ut_pex",
+    [BT_EXT_UT_METADATA] = "ut_metadata",
+    [BT_EXT_UT_PEX] = "ut_pex",
 };
 
 void bt_ext_set_reserved(uint8_t reserved[8])
@@ -66,8 +66,10 @@ int bt_ext_hs_parse(const uint8_t *p, size_t len, struct bt_ext_hs *hs,
 	if (err && errlen)
 		err[0] = '\0';
 	if (len > BT_EXT_MAX_HANDSHAKE_LEN) {
-		pfs_errf(err, errlen, "extension handshake of %zu bytes (over "
-			 "%u)", len, BT_EXT_MAX_HANDSHAKE_LEN);
+		pfs_errf(err, errlen,
+			 "extension handshake of %zu bytes (over "
+			 "%u)",
+			 len, BT_EXT_MAX_HANDSHAKE_LEN);
 		return -EPROTO;
 	}
 	rc = bt_bdecode(p, len, &root, why, sizeof(why));
@@ -79,7 +81,8 @@ int bt_ext_hs_parse(const uint8_t *p, size_t len, struct bt_ext_hs *hs,
 	}
 	if (root->type != BT_BDICT) {
 		bt_bval_free(root);
-		pfs_errf(err, errlen, "extension handshake is not a dictionary");
+		pfs_errf(err, errlen,
+			 "extension handshake is not a dictionary");
 		return -EPROTO;
 	}
 	const struct bt_bval *m = bt_bdict_get_dict(root, "m");
@@ -205,9 +208,10 @@ void bt_ext_hs_ours(struct bt_ext_hs *hs, bool pex, uint16_t port,
 	if (port)
 		hs->port = port;
 	if (reqq)
-		hs->reqq = (int32_t)(reqq > BT_EXT_MAX_REQQ ? BT_EXT_MAX_REQQ
-							    : reqq);
-	if (peer && (peer->family == BT_ADDR_V4 || peer->family == BT_ADDR_V6)) {
+		hs->reqq =
+		    (int32_t)(reqq > BT_EXT_MAX_REQQ ? BT_EXT_MAX_REQQ : reqq);
+	if (peer &&
+	    (peer->family == BT_ADDR_V4 || peer->family == BT_ADDR_V6)) {
 		hs->yourip = *peer;
 		hs->yourip.port = 0;
 	}

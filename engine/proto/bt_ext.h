@@ -42,7 +42,7 @@
 /* The ids WE assign to our extensions, i.e. the ext-id byte peers put on
  * the messages they send us (BEP 10 leaves the choice to each side; these
  * are what libtorrent uses too, which makes captures easy to read). */
-#define BT_EXT_OUR_UT_PEX 1
+#define BT_EXT_OUR_UT_PEX      1
 #define BT_EXT_OUR_UT_METADATA 2
 
 /* Largest info dict we accept or announce: 16 MiB is 1,024 ut_metadata
@@ -62,26 +62,22 @@
 #endif
 
 /* The extensions we know, as indexes into struct bt_ext_hs ids[]. */
-enum bt_ext_kind {
-	BT_EXT_UT_METADATA = 0,
-	BT_EXT_UT_PEX = 1,
-	BT_EXT_NKINDS
-};
+enum bt_ext_kind { BT_EXT_UT_METADATA = 0, BT_EXT_UT_PEX = 1, BT_EXT_NKINDS };
 
 /* A handshake: what was in it. "Absent" markers let a later handshake
  * update only what it carries. */
 struct bt_ext_hs {
-	int16_t ids[BT_EXT_NKINDS]; /* -1 absent, 0 disabled, 1..255 */
-	int64_t metadata_size;      /* -1 absent (or 0 sent), else 1..MAX */
+	int16_t ids[BT_EXT_NKINDS];    /* -1 absent, 0 disabled, 1..255 */
+	int64_t metadata_size;	       /* -1 absent (or 0 sent), else 1..MAX */
 	int64_t metadata_size_refused; /* a size announced but not kept
 					* (negative or over the cap), else 0 */
-	int32_t port;               /* p: -1 absent, else 1..65535 */
+	int32_t port;		       /* p: -1 absent, else 1..65535 */
 	char client[BT_EXT_MAX_CLIENT + 1]; /* v: printable, "" absent */
-	struct bt_addr yourip;      /* family 0 absent; port 0 */
-	struct bt_addr ipv4;        /* family 0 absent; port 0 */
-	struct bt_addr ipv6;        /* family 0 absent; port 0 */
-	int32_t reqq;               /* -1 absent, else 1..BT_EXT_MAX_REQQ */
-	int8_t upload_only;         /* -1 absent, 0 or 1 */
+	struct bt_addr yourip;		    /* family 0 absent; port 0 */
+	struct bt_addr ipv4;		    /* family 0 absent; port 0 */
+	struct bt_addr ipv6;		    /* family 0 absent; port 0 */
+	int32_t reqq;	    /* -1 absent, else 1..BT_EXT_MAX_REQQ */
+	int8_t upload_only; /* -1 absent, 0 or 1 */
 };
 
 /* Set the extension-protocol bit in the 8 reserved handshake bytes. */

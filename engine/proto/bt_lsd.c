@@ -53,7 +53,8 @@ int bt_lsd_parse(const uint8_t *buf, size_t len, struct bt_lsd_msg *m,
 			first = false;
 			if ((size_t)(le - ls) != strlen(request_line) ||
 			    memcmp(ls, request_line, strlen(request_line))) {
-				pfs_errf(err, errlen, "lsd: not a "
+				pfs_errf(err, errlen,
+					 "lsd: not a "
 					 "'BT-SEARCH * HTTP/1.1' announce");
 				return -EINVAL;
 			}
@@ -142,10 +143,10 @@ int bt_lsd_build(char *out, size_t cap, size_t *len, bool v6, uint16_t port,
 			if (cookie[i] <= ' ' || cookie[i] > '~')
 				return -EINVAL;
 	}
-	int hl = snprintf(head, sizeof(head),
-			  "%s\r\nHost: %s:%d\r\nPort: %u\r\n", request_line,
-			  v6 ? "[" BT_LSD_GROUP6 "]" : BT_LSD_GROUP4,
-			  BT_LSD_PORT, port);
+	int hl =
+	    snprintf(head, sizeof(head), "%s\r\nHost: %s:%d\r\nPort: %u\r\n",
+		     request_line, v6 ? "[" BT_LSD_GROUP6 "]" : BT_LSD_GROUP4,
+		     BT_LSD_PORT, port);
 	int tl = snprintf(tail, sizeof(tail), "%s%s%s\r\n\r\n",
 			  cookie ? "cookie: " : "", cookie ? cookie : "",
 			  cookie ? "\r\n" : "");
@@ -162,7 +163,8 @@ int bt_lsd_build(char *out, size_t cap, size_t *len, bool v6, uint16_t port,
 	for (size_t i = 0; i < k; i++) {
 		char hex[41];
 		pfs_hex(hashes[i], 20, hex);
-		o += (size_t)snprintf(out + o, cap - o, "Infohash: %s\r\n", hex);
+		o +=
+		    (size_t)snprintf(out + o, cap - o, "Infohash: %s\r\n", hex);
 	}
 	memcpy(out + o, tail, (size_t)tl);
 	o += (size_t)tl;

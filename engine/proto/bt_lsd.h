@@ -26,12 +26,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BT_LSD_PORT 6771
-#define BT_LSD_GROUP4 "239.192.152.143"
-#define BT_LSD_GROUP6 "ff15::efc0:988f"
-#define BT_LSD_MAX_MSG 1500  /* longest datagram parsed */
-#define BT_LSD_MAX_SEND 1400 /* longest datagram built */
-#define BT_LSD_MAX_HASHES 28 /* 25 fit in BT_LSD_MAX_SEND */
+#define BT_LSD_PORT	  6771
+#define BT_LSD_GROUP4	  "239.192.152.143"
+#define BT_LSD_GROUP6	  "ff15::efc0:988f"
+#define BT_LSD_MAX_MSG	  1500 /* longest datagram parsed */
+#define BT_LSD_MAX_SEND	  1400 /* longest datagram built */
+#define BT_LSD_MAX_HASHES 28   /* 25 fit in BT_LSD_MAX_SEND */
 #define BT_LSD_MAX_COOKIE 64
 
 struct bt_lsd_msg {

@@ -54,7 +54,8 @@ static long pct_decode(const char *in, size_t n, char *out, size_t cap)
 		if (c == '%') {
 			if (i + 2 >= n)
 				return -EINVAL;
-			int h = hexval(in[i + 1]), l = h < 0 ? -1 : hexval(in[i + 2]);
+			int h = hexval(in[i + 1]),
+			    l = h < 0 ? -1 : hexval(in[i + 2]);
 			if (h < 0 || l < 0)
 				return -EINVAL;
 			c = h << 4 | l;
@@ -160,7 +161,8 @@ static int parse_peer(const char *s, struct bt_magnet_peer *p, char *err,
 	    (s[0] != '[' && memchr(s, ':', (size_t)(colon - s)))) {
 		pfs_errf(err, errlen,
 			 "'x.pe' peer '%s' is not IP:PORT, [IPv6]:PORT or "
-			 "HOST:PORT", shown(s, b, sizeof(b)));
+			 "HOST:PORT",
+			 shown(s, b, sizeof(b)));
 		return -EINVAL;
 	}
 	const char *ps = colon + 1;
@@ -262,7 +264,8 @@ static int on_xt(struct pstate *st, const char *v, char *err, size_t errlen)
 	if (rc < 0) {
 		pfs_errf(err, errlen,
 			 "'xt' info-hash '%s' is not 40 hex digits or 32 "
-			 "base32 characters", shown(h, b, sizeof(b)));
+			 "base32 characters",
+			 shown(h, b, sizeof(b)));
 		return -EINVAL;
 	}
 	if (st->have_btih && memcmp(ih, st->m->info_hash, 20)) {
@@ -338,7 +341,7 @@ static int on_param(struct pstate *st, const char *key, size_t klen,
 			return -EINVAL;
 		}
 		struct bt_magnet_peer *np =
-			realloc(m->peers, (m->npeers + 1) * sizeof(*np));
+		    realloc(m->peers, (m->npeers + 1) * sizeof(*np));
 		if (!np) {
 			free(p.host);
 			return -ENOMEM;
@@ -356,7 +359,8 @@ static int on_param(struct pstate *st, const char *key, size_t klen,
 			x = x * 10 + (uint64_t)(v[i] - '0');
 		}
 		if (!ok) {
-			pfs_errf(err, errlen, "'xl' length '%s' is not a number",
+			pfs_errf(err, errlen,
+				 "'xl' length '%s' is not a number",
 				 shown(v, b, sizeof(b)));
 			return -EINVAL;
 		}
@@ -375,7 +379,8 @@ static int on_param(struct pstate *st, const char *key, size_t klen,
 		}
 		if (st->have_key && memcmp(key, m->key, sizeof(key))) {
 			memset(key, 0, sizeof(key));
-			pfs_errf(err, errlen, "two different 'x.p2pfs.key' keys");
+			pfs_errf(err, errlen,
+				 "two different 'x.p2pfs.key' keys");
 			return -EINVAL;
 		}
 		memcpy(m->key, key, sizeof(key));
@@ -428,8 +433,7 @@ int bt_magnet_parse(const char *uri, struct bt_magnet **out, char *err,
 		const char *pe = amp ? amp : end;
 		if (pe > p) {
 			if (++st.nparams > BT_MAGNET_MAX_PARAMS) {
-				pfs_errf(err, errlen,
-					 "more than %d parameters",
+				pfs_errf(err, errlen, "more than %d parameters",
 					 BT_MAGNET_MAX_PARAMS);
 				goto out;
 			}
@@ -437,7 +441,8 @@ int bt_magnet_parse(const char *uri, struct bt_magnet **out, char *err,
 			const char *vs = eq ? eq + 1 : pe;
 			size_t klen = (size_t)((eq ? eq : pe) - p);
 			char kb[40], b[80];
-			snprintf(kb, sizeof(kb), "%.*s", (int)(klen < 32 ? klen : 32), p);
+			snprintf(kb, sizeof(kb), "%.*s",
+				 (int)(klen < 32 ? klen : 32), p);
 			shown(kb, b, sizeof(b));
 			long vl = pct_decode(vs, (size_t)(pe - vs), val,
 					     BT_MAGNET_MAX_VALUE + 1);
@@ -450,7 +455,8 @@ int bt_magnet_parse(const char *uri, struct bt_magnet **out, char *err,
 			if (vl < 0) {
 				pfs_errf(err, errlen,
 					 "'%s' value has a bad %%-escape or a "
-					 "NUL", b);
+					 "NUL",
+					 b);
 				goto out;
 			}
 			if ((rc = on_param(&st, p, klen, val, err, errlen)) < 0)
@@ -461,9 +467,10 @@ int bt_magnet_parse(const char *uri, struct bt_magnet **out, char *err,
 	}
 	if (!st.have_btih) {
 		if (st.have_btmh)
-			pfs_errf(err, errlen,
-				 "v2-only magnet links ('xt=urn:btmh:') are not "
-				 "supported");
+			pfs_errf(
+			    err, errlen,
+			    "v2-only magnet links ('xt=urn:btmh:') are not "
+			    "supported");
 		else
 			pfs_errf(err, errlen, "no 'xt=urn:btih:' info-hash");
 		goto out;
@@ -568,7 +575,8 @@ int bt_magnet_format(const struct bt_magnet *m, bool with_key, char **out)
 	}
 	if (m->length) {
 		char l[32];
-		snprintf(l, sizeof(l), "&xl=%llu", (unsigned long long)m->length);
+		snprintf(l, sizeof(l), "&xl=%llu",
+			 (unsigned long long)m->length);
 		sb_cstr(&s, l);
 	}
 	if (with_key && m->has_key) {

@@ -33,35 +33,35 @@
 
 #include "bt_addr.h"
 
-#define BT_MAGNET_MAX_LEN 16384     /* whole link, bytes */
-#define BT_MAGNET_MAX_VALUE 2048    /* one decoded value, bytes */
-#define BT_MAGNET_MAX_PARAMS 512    /* key=value pairs of any kind */
-#define BT_MAGNET_MAX_TRACKERS 100
-#define BT_MAGNET_MAX_PEERS 200
+#define BT_MAGNET_MAX_LEN	16384 /* whole link, bytes */
+#define BT_MAGNET_MAX_VALUE	2048  /* one decoded value, bytes */
+#define BT_MAGNET_MAX_PARAMS	512   /* key=value pairs of any kind */
+#define BT_MAGNET_MAX_TRACKERS	100
+#define BT_MAGNET_MAX_PEERS	200
 #define BT_MAGNET_MAX_WEB_SEEDS 32
-#define BT_MAGNET_MAX_HOST 253      /* a DNS name */
-#define BT_MAGNET_KEY_LEN 32        /* x.p2pfs.key: 256 bits */
+#define BT_MAGNET_MAX_HOST	253 /* a DNS name */
+#define BT_MAGNET_KEY_LEN	32  /* x.p2pfs.key: 256 bits */
 
 struct bt_magnet_peer {
 	struct bt_addr addr; /* a literal address (family != 0), or */
-	char *host;          /* a host name to resolve (then addr.family 0) */
-	uint16_t port;       /* in both cases */
+	char *host;	     /* a host name to resolve (then addr.family 0) */
+	uint16_t port;	     /* in both cases */
 };
 
 struct bt_magnet {
 	uint8_t info_hash[20];
 	char info_hash_hex[41];
-	char *name;            /* dn, printable (pfs_text_clean), or NULL */
-	char **trackers;       /* tr, in link order, duplicates removed */
+	char *name;	 /* dn, printable (pfs_text_clean), or NULL */
+	char **trackers; /* tr, in link order, duplicates removed */
 	size_t ntrackers;
 	struct bt_magnet_peer *peers; /* x.pe, duplicates removed */
 	size_t npeers;
-	char **web_seeds;      /* ws */
+	char **web_seeds; /* ws */
 	size_t nweb_seeds;
-	uint64_t length;       /* xl, 0 when absent */
+	uint64_t length; /* xl, 0 when absent */
 	bool has_key;
 	uint8_t key[BT_MAGNET_KEY_LEN]; /* x.p2pfs.key: never sent anywhere */
-	size_t nignored;       /* tr/ws of another scheme, unknown keys */
+	size_t nignored; /* tr/ws of another scheme, unknown keys */
 };
 
 /* True when S looks like a magnet link (starts "magnet:", any case), so a
@@ -75,11 +75,11 @@ int bt_magnet_parse(const char *uri, struct bt_magnet **out, char *err,
 void bt_magnet_free(struct bt_magnet *m);
 
 /* Build a link from M's info_hash, name, trackers, web seeds, peers
- * (addresses and host names) and length, in that order; the key only when WITH_KEY
- * and M->has_key, and then last, so that it is easy to see and to cut off.
- * Values are percent-encoded (RFC 3986 unreserved characters, plus ':'
- * and '/' in URLs, are kept), so bt_magnet_parse() of the result gives
- * back the same fields. Returns 0 with *OUT (malloc'd) or -ENOMEM. */
+ * (addresses and host names) and length, in that order; the key only when
+ * WITH_KEY and M->has_key, and then last, so that it is easy to see and to cut
+ * off. Values are percent-encoded (RFC 3986 unreserved characters, plus ':' and
+ * '/' in URLs, are kept), so bt_magnet_parse() of the result gives back the
+ * same fields. Returns 0 with *OUT (malloc'd) or -ENOMEM. */
 int bt_magnet_format(const struct bt_magnet *m, bool with_key, char **out);
 
 #endif

@@ -35,8 +35,10 @@ static int get_list(const struct bt_bval *root, const char *key,
 	if (!v)
 		return 0;
 	if (v->type != BT_BSTR || v->s.len % esz) {
-		pfs_errf(err, errlen, "ut_pex: '%s' is not a list of %zu-byte "
-			 "addresses", key, esz);
+		pfs_errf(err, errlen,
+			 "ut_pex: '%s' is not a list of %zu-byte "
+			 "addresses",
+			 key, esz);
 		return -EPROTO;
 	}
 	size_t n = v->s.len / esz;
@@ -74,8 +76,8 @@ static int get_list(const struct bt_bval *root, const char *key,
 	return 0;
 }
 
-int bt_pex_parse(const uint8_t *p, size_t len, struct bt_pex_msg *m,
-		 char *err, size_t errlen)
+int bt_pex_parse(const uint8_t *p, size_t len, struct bt_pex_msg *m, char *err,
+		 size_t errlen)
 {
 	struct bt_bval *root = NULL;
 	char why[160];

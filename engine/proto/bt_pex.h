@@ -23,16 +23,16 @@
 #include "bt_addr.h"
 #include "bt_bencode.h"
 
-#define BT_PEX_MAX_PER_MSG 50 /* BEP 11: added, and dropped, per message */
-#define BT_PEX_MAX_PARSE 100  /* kept from one incoming message, each list */
+#define BT_PEX_MAX_PER_MSG 50  /* BEP 11: added, and dropped, per message */
+#define BT_PEX_MAX_PARSE   100 /* kept from one incoming message, each list */
 #define BT_PEX_MAX_MSG_LEN (16u * 1024) /* larger payloads are refused */
 
 /* added.f bits (BEP 11) */
 #define BT_PEX_F_ENCRYPTION 0x01 /* prefers encryption */
-#define BT_PEX_F_SEED 0x02       /* seed / upload only */
-#define BT_PEX_F_UTP 0x04        /* supports uTP */
-#define BT_PEX_F_HOLEPUNCH 0x08  /* supports ut_holepunch */
-#define BT_PEX_F_REACHABLE 0x10  /* outgoing connection: reachable */
+#define BT_PEX_F_SEED	    0x02 /* seed / upload only */
+#define BT_PEX_F_UTP	    0x04 /* supports uTP */
+#define BT_PEX_F_HOLEPUNCH  0x08 /* supports ut_holepunch */
+#define BT_PEX_F_REACHABLE  0x10 /* outgoing connection: reachable */
 
 struct bt_pex_peer {
 	struct bt_addr addr;
@@ -44,16 +44,16 @@ struct bt_pex_msg {
 	size_t nadded;
 	struct bt_addr dropped[BT_PEX_MAX_PARSE];
 	size_t ndropped;
-	size_t total_added;   /* entries in the message, before any cap */
+	size_t total_added; /* entries in the message, before any cap */
 	size_t total_dropped;
-	size_t nskipped;      /* unusable or duplicate, or over the cap */
+	size_t nskipped; /* unusable or duplicate, or over the cap */
 };
 
 /* Parse a payload into *M. Returns 0, -EPROTO (with a one-line reason:
  * not a dictionary, a list of a bad length, over BT_PEX_MAX_MSG_LEN) or
  * -ENOMEM. Never aborts. */
-int bt_pex_parse(const uint8_t *p, size_t len, struct bt_pex_msg *m,
-		 char *err, size_t errlen);
+int bt_pex_parse(const uint8_t *p, size_t len, struct bt_pex_msg *m, char *err,
+		 size_t errlen);
 
 /* Encode a message of ADDED (with flags) and DROPPED peers, either family,
  * into B. Callers keep to BT_PEX_MAX_PER_MSG of each; more is -EINVAL.

@@ -21,7 +21,8 @@ uint32_t bt_utmeta_piece_len(uint32_t total, uint32_t piece)
 	if (start >= total)
 		return 0;
 	uint64_t rest = total - start;
-	return rest < BT_UTMETA_PIECE_LEN ? (uint32_t)rest : BT_UTMETA_PIECE_LEN;
+	return rest < BT_UTMETA_PIECE_LEN ? (uint32_t)rest
+					  : BT_UTMETA_PIECE_LEN;
 }
 
 int bt_utmeta_parse(const uint8_t *p, size_t len, struct bt_utmeta_msg *m,
@@ -61,16 +62,18 @@ int bt_utmeta_parse(const uint8_t *p, size_t len, struct bt_utmeta_msg *m,
 	}
 	if (bt_bdict_get_int(d, "piece", &x) < 0 || x < 0 ||
 	    x >= (int64_t)BT_UTMETA_MAX_PIECES) {
-		pfs_errf(err, errlen, "ut_metadata: 'piece' missing or out of "
+		pfs_errf(err, errlen,
+			 "ut_metadata: 'piece' missing or out of "
 			 "range");
 		goto out;
 	}
 	m->piece = (uint32_t)x;
 	if (m->type != BT_UTMETA_DATA) {
 		if (used != len) {
-			pfs_errf(err, errlen, "ut_metadata: %zu bytes after a "
-				 "%s", len - used,
-				 m->type ? "reject" : "request");
+			pfs_errf(err, errlen,
+				 "ut_metadata: %zu bytes after a "
+				 "%s",
+				 len - used, m->type ? "reject" : "request");
 			goto out;
 		}
 		rc = 0;
@@ -78,20 +81,25 @@ int bt_utmeta_parse(const uint8_t *p, size_t len, struct bt_utmeta_msg *m,
 	}
 	if (bt_bdict_get_int(d, "total_size", &x) < 0 || x <= 0 ||
 	    x > (int64_t)BT_EXT_MAX_METADATA_SIZE) {
-		pfs_errf(err, errlen, "ut_metadata: 'total_size' missing or "
+		pfs_errf(err, errlen,
+			 "ut_metadata: 'total_size' missing or "
 			 "out of range");
 		goto out;
 	}
 	m->total_size = (uint32_t)x;
 	uint32_t want = bt_utmeta_piece_len(m->total_size, m->piece);
 	if (want == 0) {
-		pfs_errf(err, errlen, "ut_metadata: piece %u past total_size "
-			 "%u", m->piece, m->total_size);
+		pfs_errf(err, errlen,
+			 "ut_metadata: piece %u past total_size "
+			 "%u",
+			 m->piece, m->total_size);
 		goto out;
 	}
 	if (len - used != want) {
-		pfs_errf(err, errlen, "ut_metadata: piece %u has %zu bytes, "
-			 "not %u", m->piece, len - used, want);
+		pfs_errf(err, errlen,
+			 "ut_metadata: piece %u has %zu bytes, "
+			 "not %u",
+			 m->piece, len - used, want);
 		goto out;
 	}
 	m->data = p + used;
@@ -115,8 +123,9 @@ size_t bt_utmeta_build(uint8_t *out, size_t cap, const struct bt_utmeta_msg *m)
 			     "e10:total_sizei%" PRIu32 "ee",
 			     m->piece, m->total_size);
 	else
-		n = snprintf(h, sizeof(h), "d8:msg_typei%de5:piecei%" PRIu32
-			     "ee", (int)m->type, m->piece);
+		n = snprintf(h, sizeof(h),
+			     "d8:msg_typei%de5:piecei%" PRIu32 "ee",
+			     (int)m->type, m->piece);
 	if (n < 0 || (size_t)n >= sizeof(h) || (size_t)n > cap)
 		return 0;
 	memcpy(out, h, (size_t)n);

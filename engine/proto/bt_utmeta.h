@@ -32,8 +32,8 @@ enum bt_utmeta_type {
 };
 
 struct bt_utmeta_msg {
-	int64_t type;        /* enum bt_utmeta_type, or another value: BEP 9
-			      * says unknown types are ignored */
+	int64_t type; /* enum bt_utmeta_type, or another value: BEP 9
+		       * says unknown types are ignored */
 	uint32_t piece;
 	uint32_t total_size; /* data only (0 otherwise) */
 	const uint8_t *data; /* data only: the piece bytes */

@@ -46,8 +46,7 @@ static void check(const struct bt_magnet *m)
 		      !strncasecmp(m->trackers[i], "udp://", 6));
 }
 
-static void same(const struct bt_magnet *a, const struct bt_magnet *b,
-		 bool key)
+static void same(const struct bt_magnet *a, const struct bt_magnet *b, bool key)
 {
 	CHECK(!memcmp(a->info_hash, b->info_hash, 20));
 	CHECK((a->name == NULL) == (b->name == NULL));

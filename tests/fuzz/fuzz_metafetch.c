@@ -22,7 +22,7 @@
 			abort();                                               \
 	} while (0)
 
-#define NP 8
+#define NP   8
 #define MAXQ 64
 
 static uint8_t info[5 * BT_UTMETA_PIECE_LEN];
@@ -49,8 +49,10 @@ static int send_data(struct bt_metafetch *mf, uint64_t id, uint32_t size,
 		       n < sizeof(info) - off ? n : sizeof(info) - off);
 	if (flip)
 		piece[n / 2] ^= 0x80;
-	struct bt_utmeta_msg m = {.type = BT_UTMETA_DATA, .piece = p,
-				  .total_size = size, .data = piece,
+	struct bt_utmeta_msg m = {.type = BT_UTMETA_DATA,
+				  .piece = p,
+				  .total_size = size,
+				  .data = piece,
 				  .data_len = n};
 	return bt_metafetch_on_msg(mf, id, &m, now, NULL, 0);
 }
@@ -116,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memmove(p->q, p->q + 1, --p->nq * sizeof(p->q[0]));
 			if (op == 3) {
 				struct bt_utmeta_msg m = {
-					.type = BT_UTMETA_REJECT, .piece = pc};
+				    .type = BT_UTMETA_REJECT, .piece = pc};
 				CHECK(bt_metafetch_on_msg(mf, who, &m, now,
 							  NULL, 0) == 0);
 				break;

@@ -70,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = bt_pexstate_on_msg(&ps, data, size, now, &m, NULL, 0);
 		CHECK(rc == 0 || rc == 1 || rc == -EPROTO || rc == -ENOMEM);
 		if (rc == 0) {
-			CHECK(m.nadded <= (k == 0 ? BT_PEX_MAX_PARSE
-						  : BT_PEX_MAX_PER_MSG));
+			CHECK(m.nadded <=
+			      (k == 0 ? BT_PEX_MAX_PARSE : BT_PEX_MAX_PER_MSG));
 			learned += m.nadded;
 		}
 		if (rc == 1)

@@ -145,8 +145,8 @@ static void send_all(struct conn *c, const void *p, size_t n)
 static void send_ext(struct conn *c, uint8_t ext_id, const void *p, size_t n)
 {
 	uint8_t h[32];
-	struct bt_msg m = {.type = BT_MSG_EXTENDED, .ext_id = ext_id,
-			   .data_len = n};
+	struct bt_msg m = {
+	    .type = BT_MSG_EXTENDED, .ext_id = ext_id, .data_len = n};
 	size_t hl = bt_wire_build(h, sizeof(h), &m);
 	send_all(c, h, hl);
 	send_all(c, p, n);
@@ -173,12 +173,13 @@ static void do_actions(void)
 			struct conn *c = &conns[a[i].peer];
 			if (a[i].kind == BT_METAFETCH_REQUEST) {
 				uint8_t b[BT_UTMETA_MAX_HEADER];
-				struct bt_utmeta_msg r = {
-					.type = BT_UTMETA_REQUEST,
-					.piece = a[i].piece};
+				struct bt_utmeta_msg r = {.type =
+							      BT_UTMETA_REQUEST,
+							  .piece = a[i].piece};
 				size_t bl = bt_utmeta_build(b, sizeof(b), &r);
-				send_ext(c, (uint8_t)c->ext.ids[BT_EXT_UT_METADATA],
-					 b, bl);
+				send_ext(
+				    c, (uint8_t)c->ext.ids[BT_EXT_UT_METADATA],
+				    b, bl);
 			} else if (a[i].kind == BT_METAFETCH_LIAR) {
 				printf("peer %d liar: %s\n", c->idx, a[i].why);
 				close_conn(c, "liar");
@@ -305,7 +306,7 @@ static void on_message(struct conn *c, uint8_t id, const uint8_t *p, size_t n)
 		if (id == BT_MSG_BITFIELD || id == BT_MSG_HAVE_ALL ||
 		    id == BT_MSG_HAVE_NONE)
 			printf("peer %d sent %s (%zu bytes)\n", c->idx,
-			       id == BT_MSG_BITFIELD  ? "bitfield"
+			       id == BT_MSG_BITFIELD   ? "bitfield"
 			       : id == BT_MSG_HAVE_ALL ? "have_all"
 						       : "have_none",
 			       n);
@@ -329,7 +330,8 @@ static void on_message(struct conn *c, uint8_t id, const uint8_t *p, size_t n)
 
 static void on_readable(struct conn *c)
 {
-	ssize_t r = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0);
+	ssize_t r =
+	    recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0);
 	if (r == 0) {
 		close_conn(c, "eof");
 		return;
@@ -350,8 +352,8 @@ static void on_readable(struct conn *c)
 			close_conn(c, "bad handshake");
 			return;
 		}
-		printf("peer %d handshake ext=%d fast=%d peer_id=%.8s\n", c->idx,
-		       bt_ext_supported(res), (res[7] & 4) != 0, pid);
+		printf("peer %d handshake ext=%d fast=%d peer_id=%.8s\n",
+		       c->idx, bt_ext_supported(res), (res[7] & 4) != 0, pid);
 		if (!bt_ext_supported(res)) {
 			close_conn(c, "no extension protocol");
 			return;
@@ -397,20 +399,22 @@ static int open_conn(const char *from, const char *peer)
 	char lp[80];
 	snprintf(lp, sizeof(lp), "%s:1", from);
 	if (bt_addr_parse(lp, &local) < 0 || bt_addr_parse(peer, &remote) < 0) {
-		fprintf(stderr, "ext_probe: bad address %s or %s\n", from, peer);
+		fprintf(stderr, "ext_probe: bad address %s or %s\n", from,
+			peer);
 		return -1;
 	}
 	local.port = 0;
 	struct sockaddr_storage ls, rs;
 	socklen_t ll = bt_addr_to_sockaddr(&local, &ls);
 	socklen_t rl = bt_addr_to_sockaddr(&remote, &rs);
-	int fd = socket(rs.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			0);
+	int fd =
+	    socket(rs.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&ls, ll) < 0) {
 		perror("ext_probe: socket/bind");
 		return -1;
 	}
-	if (connect(fd, (struct sockaddr *)&rs, rl) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, (struct sockaddr *)&rs, rl) < 0 &&
+	    errno != EINPROGRESS) {
 		perror("ext_probe: connect");
 		close(fd);
 		return -1;
@@ -442,7 +446,7 @@ static int lsd_mode(double timeout, int expect_port)
 {
 	if (!only_lo()) {
 		fprintf(stderr, "ext_probe: --lsd runs only in a network "
-			"namespace with nothing but lo\n");
+				"namespace with nothing but lo\n");
 		return 2;
 	}
 	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -466,8 +470,10 @@ static int lsd_mode(double timeout, int expect_port)
 	struct sockaddr_in la = {.sin_family = AF_INET,
 				 .sin_port = htons(listen_port)};
 	inet_pton(AF_INET, "127.0.0.1", &la.sin_addr);
-	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(l, (struct sockaddr *)&la, sizeof(la)) < 0 || listen(l, 8) < 0) {
+	if (l < 0 ||
+	    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l, (struct sockaddr *)&la, sizeof(la)) < 0 ||
+	    listen(l, 8) < 0) {
 		perror("ext_probe: lsd listen");
 		return 1;
 	}
@@ -505,7 +511,8 @@ static int lsd_mode(double timeout, int expect_port)
 			char err[200];
 			if (n < 0)
 				continue;
-			if (bt_lsd_parse(d, (size_t)n, &m, err, sizeof(err)) < 0) {
+			if (bt_lsd_parse(d, (size_t)n, &m, err, sizeof(err)) <
+			    0) {
 				printf("lsd bad datagram: %s\n", err);
 				continue;
 			}
@@ -522,8 +529,9 @@ static int lsd_mode(double timeout, int expect_port)
 			       m.port, m.nhashes, hex,
 			       m.has_cookie ? m.cookie : "-");
 			for (size_t i = 0; i < m.nhashes; i++)
-				heard |= !memcmp(m.hashes[i], info_hash, 20) &&
-					 (!expect_port || m.port == expect_port);
+				heard |=
+				    !memcmp(m.hashes[i], info_hash, 20) &&
+				    (!expect_port || m.port == expect_port);
 		}
 		if (pf[1].revents & POLLIN) {
 			int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
@@ -535,7 +543,8 @@ static int lsd_mode(double timeout, int expect_port)
 				struct pollfd cp = {.fd = c, .events = POLLIN};
 				if (poll(&cp, 1, 3000) <= 0)
 					break;
-				ssize_t r = recv(c, hb + got, sizeof(hb) - got, 0);
+				ssize_t r =
+				    recv(c, hb + got, sizeof(hb) - got, 0);
 				if (r <= 0)
 					break;
 				got += (size_t)r;
@@ -543,10 +552,12 @@ static int lsd_mode(double timeout, int expect_port)
 			if (got == sizeof(hb) &&
 			    bt_wire_handshake_parse(hb, res, ih, pid) == 0 &&
 			    !memcmp(ih, info_hash, 20)) {
-				printf("lsd peer connected peer_id=%.8s\n", pid);
+				printf("lsd peer connected peer_id=%.8s\n",
+				       pid);
 				called = true;
 			} else {
-				printf("lsd connection without our handshake\n");
+				printf(
+				    "lsd connection without our handshake\n");
 			}
 			close(c);
 		}
@@ -568,36 +579,63 @@ int main(int argc, char **argv)
 	bool lsd = false;
 	int expect_port = 0;
 	static const struct option opts[] = {
-		{"info-hash", required_argument, NULL, 'i'},
-		{"peer", required_argument, NULL, 'p'},
-		{"from", required_argument, NULL, 'f'},
-		{"listen-port", required_argument, NULL, 'l'},
-		{"timeout", required_argument, NULL, 't'},
-		{"pex-wait", required_argument, NULL, 'x'},
-		{"out", required_argument, NULL, 'o'},
-		{"dump", required_argument, NULL, 'd'},
-		{"wait-all", no_argument, NULL, 'w'},
-		{"corrupt", required_argument, NULL, 'c'},
-		{"lsd", no_argument, NULL, 's'},
-		{"expect-port", required_argument, NULL, 'e'},
-		{0},
+	    {"info-hash", required_argument, NULL, 'i'},
+	    {"peer", required_argument, NULL, 'p'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"listen-port", required_argument, NULL, 'l'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"pex-wait", required_argument, NULL, 'x'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"dump", required_argument, NULL, 'd'},
+	    {"wait-all", no_argument, NULL, 'w'},
+	    {"corrupt", required_argument, NULL, 'c'},
+	    {"lsd", no_argument, NULL, 's'},
+	    {"expect-port", required_argument, NULL, 'e'},
+	    {0},
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'i': ih = optarg; break;
-		case 'p': if (npeers < MAXC) peers[npeers++] = optarg; break;
-		case 'f': if (nfroms < MAXC) froms[nfroms++] = optarg; break;
-		case 'l': listen_port = (uint16_t)atoi(optarg); break;
-		case 't': timeout = atof(optarg); break;
-		case 'x': pex_wait = atof(optarg); break;
-		case 'o': out = optarg; break;
-		case 'd': dump_dir = optarg; break;
-		case 'w': wait_all = true; break;
-		case 'c': corrupt = atoi(optarg); break;
-		case 's': lsd = true; break;
-		case 'e': expect_port = atoi(optarg); break;
-		default: return 2;
+		case 'i':
+			ih = optarg;
+			break;
+		case 'p':
+			if (npeers < MAXC)
+				peers[npeers++] = optarg;
+			break;
+		case 'f':
+			if (nfroms < MAXC)
+				froms[nfroms++] = optarg;
+			break;
+		case 'l':
+			listen_port = (uint16_t)atoi(optarg);
+			break;
+		case 't':
+			timeout = atof(optarg);
+			break;
+		case 'x':
+			pex_wait = atof(optarg);
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'd':
+			dump_dir = optarg;
+			break;
+		case 'w':
+			wait_all = true;
+			break;
+		case 'c':
+			corrupt = atoi(optarg);
+			break;
+		case 's':
+			lsd = true;
+			break;
+		case 'e':
+			expect_port = atoi(optarg);
+			break;
+		default:
+			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -606,7 +644,7 @@ int main(int argc, char **argv)
 	if (!ih || strlen(ih) != 40 || pfs_unhex(ih, info_hash, 20) < 0 ||
 	    !npeers) {
 		fprintf(stderr, "usage: ext_probe --info-hash HEX --peer "
-			"IP:PORT... [--from IP]...\n");
+				"IP:PORT... [--from IP]...\n");
 		return 2;
 	}
 	if (!nfroms)
@@ -627,9 +665,9 @@ int main(int argc, char **argv)
 		struct pollfd pf[MAXC];
 		int live = 0;
 		for (int i = 0; i < nconns; i++) {
-			pf[i] = (struct pollfd){.fd = conns[i].closed ? -1
-								     : conns[i].fd,
-						.events = POLLIN};
+			pf[i] = (struct pollfd){
+			    .fd = conns[i].closed ? -1 : conns[i].fd,
+			    .events = POLLIN};
 			if (!conns[i].connected)
 				pf[i].events |= POLLOUT;
 			live += !conns[i].closed;
@@ -646,11 +684,12 @@ int main(int argc, char **argv)
 			struct conn *c = &conns[i];
 			if (c->closed || !pf[i].revents)
 				continue;
-			if (!c->connected && (pf[i].revents & (POLLOUT | POLLERR |
-							       POLLHUP))) {
+			if (!c->connected &&
+			    (pf[i].revents & (POLLOUT | POLLERR | POLLHUP))) {
 				int e = 0;
 				socklen_t el = sizeof(e);
-				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el);
+				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e,
+					   &el);
 				if (e) {
 					close_conn(c, strerror(e));
 					continue;
@@ -675,7 +714,8 @@ int main(int argc, char **argv)
 		do_actions();
 		if (bt_metafetch_done(mf)) {
 			if (!pex_until)
-				pex_until = now_ms() + (uint64_t)(pex_wait * 1000);
+				pex_until =
+				    now_ms() + (uint64_t)(pex_wait * 1000);
 			bool all_pex = true;
 			for (int i = 0; i < nconns; i++)
 				all_pex &= conns[i].npex > 0;
@@ -699,7 +739,8 @@ int main(int argc, char **argv)
 	}
 	if (info && pex_wait > 0 && !ok)
 		printf("not every connection got a ut_pex message within %.1f "
-		       "s\n", pex_wait);
+		       "s\n",
+		       pex_wait);
 	printf("done in %llu ms: %s\n", (unsigned long long)(now_ms() - t0),
 	       ok ? "ok" : "FAILED");
 	for (int i = 0; i < nconns; i++)

@@ -90,11 +90,11 @@ static void test_ours_roundtrip(void **state)
 /* What python3-libtorrent 2.0.8 and aria2 1.36.0 sent to ext_probe on
  * loopback (tests/fuzz/corpus/ext/ holds the same bytes). */
 static const char lt_hs[] =
-	"d12:complete_agoi-1e1:md11:lt_donthavei7e10:share_modei8e"
-	"11:upload_onlyi3e12:ut_holepunchi4e11:ut_metadatai2e6:ut_pexi1ee"
-	"13:metadata_sizei41138e4:reqqi2000e11:upload_onlyi1e"
-	"1:v18:libtorrent/2.0.8.06:yourip4:\x7f\x00\x1e\x0b"
-	"e";
+    "d12:complete_agoi-1e1:md11:lt_donthavei7e10:share_modei8e"
+    "11:upload_onlyi3e12:ut_holepunchi4e11:ut_metadatai2e6:ut_pexi1ee"
+    "13:metadata_sizei41138e4:reqqi2000e11:upload_onlyi1e"
+    "1:v18:libtorrent/2.0.8.06:yourip4:\x7f\x00\x1e\x0b"
+    "e";
 static const char aria_hs[] = "d1:md11:ut_metadatai9e6:ut_pexi8ee"
 			      "13:metadata_sizei41138e1:pi23003e"
 			      "1:v12:aria2/1.36.0e";
@@ -191,14 +191,14 @@ static void test_malformed(void **state)
 	struct bt_ext_hs hs;
 	char err[256];
 	const char *bad[] = {
-		"",
-		"i5e",
-		"l1:me",
-		"d1:md11:ut_metadatai1eeee",  /* trailing byte */
-		"d1:md11:ut_metadatai1ee",    /* truncated */
-		"d1:pi1e1:mdee",              /* unsorted keys */
-		"d1:m",
-		"\x00\x01\x02",
+	    "",
+	    "i5e",
+	    "l1:me",
+	    "d1:md11:ut_metadatai1eeee", /* trailing byte */
+	    "d1:md11:ut_metadatai1ee",	 /* truncated */
+	    "d1:pi1e1:mdee",		 /* unsorted keys */
+	    "d1:m",
+	    "\x00\x01\x02",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
@@ -211,9 +211,9 @@ static void test_malformed(void **state)
 	}
 	/* the size cap comes before any decoding */
 	static uint8_t huge[BT_EXT_MAX_HANDSHAKE_LEN + 1];
-	assert_int_equal(bt_ext_hs_parse(huge, sizeof(huge), &hs, err,
-					 sizeof(err)),
-			 -EPROTO);
+	assert_int_equal(
+	    bt_ext_hs_parse(huge, sizeof(huge), &hs, err, sizeof(err)),
+	    -EPROTO);
 	assert_non_null(strstr(err, "over"));
 	/* m of the wrong type is only ignored */
 	PARSE_OK("d1:mi1e1:pi5ee", &hs);
@@ -250,12 +250,12 @@ static void test_merge(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reserved),
-		cmocka_unit_test(test_ours_roundtrip),
-		cmocka_unit_test(test_real_clients),
-		cmocka_unit_test(test_fields_and_tolerance),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_reserved),
+	    cmocka_unit_test(test_ours_roundtrip),
+	    cmocka_unit_test(test_real_clients),
+	    cmocka_unit_test(test_fields_and_tolerance),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_merge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,8 +22,8 @@ static struct bt_lsd_msg m;
 static int parse(const char *s)
 {
 	char err[200] = "x";
-	int rc = bt_lsd_parse((const uint8_t *)s, strlen(s), &m, err,
-			      sizeof(err));
+	int rc =
+	    bt_lsd_parse((const uint8_t *)s, strlen(s), &m, err, sizeof(err));
 	if (rc)
 		assert_true(err[0] != 'x' && !strchr(err, '\n'));
 	return rc;
@@ -41,13 +41,13 @@ static void test_build(void **state)
 				      "p2pfs-1a2b"),
 			 1);
 	const char want[] =
-		"BT-SEARCH * HTTP/1.1\r\n"
-		"Host: 239.192.152.143:6771\r\n"
-		"Port: 6881\r\n"
-		"Infohash: abababababababababababababababababababab\r\n"
-		"cookie: p2pfs-1a2b\r\n"
-		"\r\n"
-		"\r\n";
+	    "BT-SEARCH * HTTP/1.1\r\n"
+	    "Host: 239.192.152.143:6771\r\n"
+	    "Port: 6881\r\n"
+	    "Infohash: abababababababababababababababababababab\r\n"
+	    "cookie: p2pfs-1a2b\r\n"
+	    "\r\n"
+	    "\r\n";
 	assert_int_equal(len, strlen(want));
 	assert_string_equal(out, want);
 	assert_int_equal(parse(out), 0);
@@ -58,9 +58,8 @@ static void test_build(void **state)
 	assert_false(bt_lsd_is_own(&m, "other"));
 	assert_false(bt_lsd_is_own(&m, NULL));
 
-	assert_int_equal(bt_lsd_build(out, sizeof(out), &len, true, 1, h, 2,
-				      NULL),
-			 2);
+	assert_int_equal(
+	    bt_lsd_build(out, sizeof(out), &len, true, 1, h, 2, NULL), 2);
 	assert_non_null(strstr(out, "Host: [ff15::efc0:988f]:6771\r\n"));
 	assert_null(strstr(out, "cookie"));
 	assert_int_equal(parse(out), 0);
@@ -69,15 +68,15 @@ static void test_build(void **state)
 	assert_false(bt_lsd_is_own(&m, "p2pfs-1a2b"));
 
 	/* bad arguments */
-	assert_int_equal(bt_lsd_build(out, sizeof(out), &len, false, 1, h, 0,
-				      NULL),
-			 -EINVAL);
-	assert_int_equal(bt_lsd_build(out, sizeof(out), &len, false, 0, h, 1,
-				      NULL),
-			 -EINVAL);
-	assert_int_equal(bt_lsd_build(out, sizeof(out), &len, false, 1, h, 1,
-				      "a b"),
-			 -EINVAL);
+	assert_int_equal(
+	    bt_lsd_build(out, sizeof(out), &len, false, 1, h, 0, NULL),
+	    -EINVAL);
+	assert_int_equal(
+	    bt_lsd_build(out, sizeof(out), &len, false, 0, h, 1, NULL),
+	    -EINVAL);
+	assert_int_equal(
+	    bt_lsd_build(out, sizeof(out), &len, false, 1, h, 1, "a b"),
+	    -EINVAL);
 	assert_int_equal(bt_lsd_build(out, 60, &len, false, 1, h, 1, NULL),
 			 -EINVAL);
 }
@@ -113,26 +112,27 @@ static void test_real_clients(void **state)
 {
 	(void)state;
 	uint8_t ih[20];
-	assert_int_equal(pfs_unhex("4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb",
-				   ih, 20),
-			 0);
-	assert_int_equal(parse("BT-SEARCH * HTTP/1.1\r\n"
-			       "Host: 239.192.152.143:6771\r\n"
-			       "Port: 6881\r\n"
-			       "Infohash: 4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb\r\n"
-			       "cookie: 4fa110e7\r\n"
-			       "\r\n\r\n"),
-			 0);
+	assert_int_equal(
+	    pfs_unhex("4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb", ih, 20), 0);
+	assert_int_equal(
+	    parse("BT-SEARCH * HTTP/1.1\r\n"
+		  "Host: 239.192.152.143:6771\r\n"
+		  "Port: 6881\r\n"
+		  "Infohash: 4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb\r\n"
+		  "cookie: 4fa110e7\r\n"
+		  "\r\n\r\n"),
+	    0);
 	assert_int_equal(m.port, 6881);
 	assert_int_equal(m.nhashes, 1);
 	assert_memory_equal(m.hashes[0], ih, 20);
 	assert_string_equal(m.cookie, "4fa110e7");
-	assert_int_equal(parse("BT-SEARCH * HTTP/1.1\r\n"
-			       "Host: 239.192.152.143:6771\r\n"
-			       "Port: 6902\r\n"
-			       "Infohash: 4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb\r\n"
-			       "\r\n\r\n"),
-			 0);
+	assert_int_equal(
+	    parse("BT-SEARCH * HTTP/1.1\r\n"
+		  "Host: 239.192.152.143:6771\r\n"
+		  "Port: 6902\r\n"
+		  "Infohash: 4efe830e0e8b7aa3ec5607ba19c01a9d86eb17fb\r\n"
+		  "\r\n\r\n"),
+	    0);
 	assert_int_equal(m.port, 6902);
 	assert_memory_equal(m.hashes[0], ih, 20);
 	assert_false(m.has_cookie);
@@ -144,25 +144,26 @@ static void test_parse_variants(void **state)
 	/* LF only, header names in other cases, spaces, unknown headers,
 	 * upper-case hex, a bad hash skipped, one repeated */
 	assert_int_equal(
-		parse("BT-SEARCH * HTTP/1.1\n"
-		      "HOST: 239.192.152.143:6771\n"
-		      "X-Other: 1\n"
-		      "infohash:   ABABABABABABABABABABABABABABABABABABABAB  \n"
-		      "Infohash: zz\n"
-		      "INFOHASH: abababababababababababababababababababab\n"
-		      "port:\t51413\n"
-		      "Cookie: 12345678\n"
-		      "\n"),
-		0);
+	    parse("BT-SEARCH * HTTP/1.1\n"
+		  "HOST: 239.192.152.143:6771\n"
+		  "X-Other: 1\n"
+		  "infohash:   ABABABABABABABABABABABABABABABABABABABAB  \n"
+		  "Infohash: zz\n"
+		  "INFOHASH: abababababababababababababababababababab\n"
+		  "port:\t51413\n"
+		  "Cookie: 12345678\n"
+		  "\n"),
+	    0);
 	assert_int_equal(m.port, 51413);
 	assert_int_equal(m.nhashes, 1);
 	assert_int_equal(m.nskipped, 1);
 	assert_string_equal(m.cookie, "12345678");
 	/* what follows the blank line is not read */
-	assert_int_equal(parse("BT-SEARCH * HTTP/1.1\r\nPort: 1\r\n\r\n"
-			       "Infohash: abababababababababababababababababababab"
-			       "\r\n"),
-			 -EINVAL);
+	assert_int_equal(
+	    parse("BT-SEARCH * HTTP/1.1\r\nPort: 1\r\n\r\n"
+		  "Infohash: abababababababababababababababababababab"
+		  "\r\n"),
+	    -EINVAL);
 	/* more hashes than the cap (in the shortest form that fits in a
 	 * datagram): the excess is counted */
 	char big[BT_LSD_MAX_MSG + 1];
@@ -180,7 +181,8 @@ static void test_parse_variants(void **state)
 static void test_malformed(void **state)
 {
 	(void)state;
-	const char ih[] = "Infohash: abababababababababababababababababababab\r\n";
+	const char ih[] =
+	    "Infohash: abababababababababababababababababababab\r\n";
 	char b[512];
 	assert_int_equal(parse(""), -EINVAL);
 	assert_int_equal(parse("M-SEARCH * HTTP/1.1\r\nPort: 1\r\n\r\n"),
@@ -191,20 +193,25 @@ static void test_malformed(void **state)
 	assert_int_equal(parse(b), -EINVAL); /* no port */
 	const char *ports[] = {"0", "65536", "-1", "12a", "", "123456"};
 	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
-		snprintf(b, sizeof(b), "BT-SEARCH * HTTP/1.1\r\nPort: %s\r\n%s\r\n",
-			 ports[i], ih);
+		snprintf(b, sizeof(b),
+			 "BT-SEARCH * HTTP/1.1\r\nPort: %s\r\n%s\r\n", ports[i],
+			 ih);
 		assert_int_equal(parse(b), -EINVAL);
 	}
 	assert_int_equal(parse("BT-SEARCH * HTTP/1.1\r\nPort: 1\r\n\r\n"),
 			 -EINVAL); /* no hash */
 	/* NUL inside, and over the size cap */
 	uint8_t nul[] = "BT-SEARCH * HTTP/1.1\r\nPort: 1\0\r\n";
-	assert_int_equal(bt_lsd_parse(nul, sizeof(nul) - 1, &m, NULL, 0), -EINVAL);
+	assert_int_equal(bt_lsd_parse(nul, sizeof(nul) - 1, &m, NULL, 0),
+			 -EINVAL);
 	static uint8_t huge[BT_LSD_MAX_MSG + 1];
-	assert_int_equal(bt_lsd_parse(huge, sizeof(huge), &m, NULL, 0), -EINVAL);
+	assert_int_equal(bt_lsd_parse(huge, sizeof(huge), &m, NULL, 0),
+			 -EINVAL);
 	/* a cookie over the cap is not kept */
-	snprintf(b, sizeof(b), "BT-SEARCH * HTTP/1.1\r\nPort: 1\r\n%scookie: "
-		 "%070d\r\n\r\n", ih, 1);
+	snprintf(b, sizeof(b),
+		 "BT-SEARCH * HTTP/1.1\r\nPort: 1\r\n%scookie: "
+		 "%070d\r\n\r\n",
+		 ih, 1);
 	assert_int_equal(parse(b), 0);
 	assert_false(m.has_cookie);
 }
@@ -212,11 +219,11 @@ static void test_malformed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_build),
-		cmocka_unit_test(test_split),
-		cmocka_unit_test(test_real_clients),
-		cmocka_unit_test(test_parse_variants),
-		cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_build),
+	    cmocka_unit_test(test_split),
+	    cmocka_unit_test(test_real_clients),
+	    cmocka_unit_test(test_parse_variants),
+	    cmocka_unit_test(test_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

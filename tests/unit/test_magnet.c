@@ -62,17 +62,17 @@ static void test_info_hash(void **state)
 
 	/* upper-case hex, base32 in both cases, scheme and urn in any case */
 	const char *same[] = {
-		"magnet:?xt=urn:btih:C9E15763F722F23E98A29DECDFAE341B98D53056",
-		"magnet:?xt=urn:btih:" B32,
-		"magnet:?xt=urn:btih:zhqvoy7xelzd5gfctxwn7lrudomnkmcw",
-		"MAGNET:?xt=URN:BTIH:" HEX,
-		"magnet:?dn=x&xt.1=urn:btih:" HEX,
-		/* the same hash twice is fine, other urns are ignored */
-		"magnet:?xt=urn:btih:" HEX "&xt=urn:btih:" B32
-		"&xt=urn:sha1:YNCKHTQCWBTRNJIV4WNAE52SJUQCZO5C",
-		/* hybrid v1+v2 link: the btih is used */
-		"magnet:?xt=urn:btih:" HEX "&xt=urn:btmh:1220"
-		"d0b5f2c6a0e0e2e8d48e1cbb1f8a2f3f3b0cfc8a9c86b9f5d1f0e4b9d1f2e3c4",
+	    "magnet:?xt=urn:btih:C9E15763F722F23E98A29DECDFAE341B98D53056",
+	    "magnet:?xt=urn:btih:" B32,
+	    "magnet:?xt=urn:btih:zhqvoy7xelzd5gfctxwn7lrudomnkmcw",
+	    "MAGNET:?xt=URN:BTIH:" HEX,
+	    "magnet:?dn=x&xt.1=urn:btih:" HEX,
+	    /* the same hash twice is fine, other urns are ignored */
+	    "magnet:?xt=urn:btih:" HEX "&xt=urn:btih:" B32
+	    "&xt=urn:sha1:YNCKHTQCWBTRNJIV4WNAE52SJUQCZO5C",
+	    /* hybrid v1+v2 link: the btih is used */
+	    "magnet:?xt=urn:btih:" HEX "&xt=urn:btmh:1220"
+	    "d0b5f2c6a0e0e2e8d48e1cbb1f8a2f3f3b0cfc8a9c86b9f5d1f0e4b9d1f2e3c4",
 	};
 	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
 		m = ok(same[i]);
@@ -90,8 +90,7 @@ static void test_bad_hash(void **state)
 	bad("magnet:?xt=urn:btih:" HEX "0", "not 40 hex digits or 32 base32");
 	bad("magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d5305g",
 	    "not 40 hex");
-	bad("magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMC1",
-	    "base32");
+	bad("magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMC1", "base32");
 	bad("magnet:?xt=urn:btih:", "not 40 hex");
 	bad("magnet:?xt=urn:btih:" HEX
 	    "&xt=urn:btih:0000000000000000000000000000000000000000",
@@ -113,17 +112,17 @@ static void test_fields(void **state)
 {
 	(void)state;
 	struct bt_magnet *m = ok(
-		"magnet:?xt=urn:btih:" HEX "&dn=My+Trip%20%C3%A9t%C3%A9"
-		"&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce"
-		"&tr=udp://127.0.0.1:6969"
-		"&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce" /* duplicate */
-		"&tr=wss://tracker.example/ws"                  /* not ours */
-		"&tr.1=https://t.example/a?k=1%26b=2"
-		"&x.pe=127.0.0.5:6881&x.pe=%5B::1%5D:6882&x.pe=[2001:db8::7]:1"
-		"&x.pe=seed.example.org:51413&x.pe=127.0.0.5:6881"
-		"&ws=http://127.0.0.1:8080/files/&ws=ftp://nope"
-		"&xl=123456789&so=0,2,4-6&kt=a+b&&x.p2pfs.key="
-		"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF");
+	    "magnet:?xt=urn:btih:" HEX "&dn=My+Trip%20%C3%A9t%C3%A9"
+	    "&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce"
+	    "&tr=udp://127.0.0.1:6969"
+	    "&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce" /* duplicate */
+	    "&tr=wss://tracker.example/ws"		   /* not ours */
+	    "&tr.1=https://t.example/a?k=1%26b=2"
+	    "&x.pe=127.0.0.5:6881&x.pe=%5B::1%5D:6882&x.pe=[2001:db8::7]:1"
+	    "&x.pe=seed.example.org:51413&x.pe=127.0.0.5:6881"
+	    "&ws=http://127.0.0.1:8080/files/&ws=ftp://nope"
+	    "&xl=123456789&so=0,2,4-6&kt=a+b&&x.p2pfs.key="
+	    "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF");
 	assert_string_equal(m->name, "My Trip \xc3\xa9t\xc3\xa9");
 	assert_int_equal(m->ntrackers, 3);
 	assert_string_equal(m->trackers[0], "http://127.0.0.1:6969/announce");
@@ -165,7 +164,8 @@ static void test_fields(void **state)
 static void test_bad_fields(void **state)
 {
 	(void)state;
-	bad("magnet:?xt=urn:btih:" HEX "&dn=%4", "'dn' value has a bad %-escape");
+	bad("magnet:?xt=urn:btih:" HEX "&dn=%4",
+	    "'dn' value has a bad %-escape");
 	bad("magnet:?xt=urn:btih:" HEX "&dn=%zz", "bad %-escape");
 	bad("magnet:?xt=urn:btih:" HEX "&dn=a%00b", "or a NUL");
 	bad("magnet:?xt=urn:btih:" HEX "&x.pe=1.2.3.4", "is not IP:PORT");
@@ -205,7 +205,8 @@ static void test_bad_fields(void **state)
 	assert_null(strstr(err, "deadbeef"));
 	/* a long hostile value is shortened in the message */
 	char uri[600];
-	snprintf(uri, sizeof(uri), "magnet:?xt=urn:btih:" HEX "&x.pe=%0300d", 7);
+	snprintf(uri, sizeof(uri), "magnet:?xt=urn:btih:" HEX "&x.pe=%0300d",
+		 7);
 	assert_int_equal(bt_magnet_parse(uri, &m, err, sizeof(err)), -EINVAL);
 	assert_true(strlen(err) < 140);
 }
@@ -279,7 +280,8 @@ static void check_same(const struct bt_magnet *a, const struct bt_magnet *b,
 	assert_int_equal(a->npeers, b->npeers);
 	for (size_t i = 0; i < a->npeers; i++) {
 		assert_int_equal(a->peers[i].port, b->peers[i].port);
-		assert_true(bt_addr_equal(&a->peers[i].addr, &b->peers[i].addr));
+		assert_true(
+		    bt_addr_equal(&a->peers[i].addr, &b->peers[i].addr));
 		if (a->peers[i].host)
 			assert_string_equal(a->peers[i].host, b->peers[i].host);
 	}
@@ -293,12 +295,12 @@ static void test_format_roundtrip(void **state)
 {
 	(void)state;
 	struct bt_magnet *m = ok(
-		"magnet:?xt=urn:btih:" B32 "&dn=a%26b%3Dc%20d%2B%C3%A9%25"
-		"&tr=http://127.0.0.1:6969/announce?passkey=a%26b"
-		"&tr=udp://[::1]:6969&ws=https://w.example/x%20y/"
-		"&x.pe=127.0.0.2:6881&x.pe=[::1]:1&x.pe=h.example:9&xl=77"
-		"&x.p2pfs.key="
-		"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0");
+	    "magnet:?xt=urn:btih:" B32 "&dn=a%26b%3Dc%20d%2B%C3%A9%25"
+	    "&tr=http://127.0.0.1:6969/announce?passkey=a%26b"
+	    "&tr=udp://[::1]:6969&ws=https://w.example/x%20y/"
+	    "&x.pe=127.0.0.2:6881&x.pe=[::1]:1&x.pe=h.example:9&xl=77"
+	    "&x.p2pfs.key="
+	    "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0");
 	char *s = NULL;
 	assert_int_equal(bt_magnet_format(m, false, &s), 0);
 	assert_null(strstr(s, "x.p2pfs.key"));
@@ -324,21 +326,20 @@ static void test_format_roundtrip(void **state)
 	/* the minimal link */
 	struct bt_magnet z = {0};
 	assert_int_equal(bt_magnet_format(&z, true, &s), 0);
-	assert_string_equal(s,
-			    "magnet:?xt=urn:btih:"
-			    "0000000000000000000000000000000000000000");
+	assert_string_equal(s, "magnet:?xt=urn:btih:"
+			       "0000000000000000000000000000000000000000");
 	free(s);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_info_hash),
-		cmocka_unit_test(test_bad_hash),
-		cmocka_unit_test(test_fields),
-		cmocka_unit_test(test_bad_fields),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_format_roundtrip),
+	    cmocka_unit_test(test_info_hash),
+	    cmocka_unit_test(test_bad_hash),
+	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_bad_fields),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_format_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

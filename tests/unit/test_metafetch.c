@@ -58,8 +58,10 @@ static int answer(struct bt_metafetch *mf, uint64_t peer, const uint8_t *info,
 	memcpy(buf, info + (size_t)piece * PL, n);
 	if (lie)
 		buf[n / 2] ^= 0x5a;
-	struct bt_utmeta_msg m = {.type = BT_UTMETA_DATA, .piece = piece,
-				  .total_size = size, .data = buf,
+	struct bt_utmeta_msg m = {.type = BT_UTMETA_DATA,
+				  .piece = piece,
+				  .total_size = size,
+				  .data = buf,
 				  .data_len = n};
 	char err[200];
 	return bt_metafetch_on_msg(mf, peer, &m, now, err, sizeof(err));
@@ -212,7 +214,8 @@ static void test_reject(void **state)
 	struct bt_metafetch_action a[8];
 	assert_int_equal(bt_metafetch_add_peer(mf, 1, size, 0), 0);
 	assert_int_equal(poll_all(mf, 0, a, 8), 1);
-	struct bt_utmeta_msg rej = {.type = BT_UTMETA_REJECT, .piece = a[0].piece};
+	struct bt_utmeta_msg rej = {.type = BT_UTMETA_REJECT,
+				    .piece = a[0].piece};
 	assert_int_equal(bt_metafetch_on_msg(mf, 1, &rej, 10, NULL, 0), 0);
 	/* backed off: nothing until 10 + 5000 */
 	assert_int_equal(poll_all(mf, 20, a, 8), 0);
@@ -258,8 +261,10 @@ static void test_protocol_errors(void **state)
 	/* peer 1 was asked piece 0: piece 2 was not asked of it */
 	assert_int_equal(answer(mf, 1, info, size, 2, false, 1), -EPROTO);
 	/* peer 2 states another total_size than it announced */
-	struct bt_utmeta_msg m = {.type = BT_UTMETA_DATA, .piece = 0,
-				  .total_size = size + 1, .data = info,
+	struct bt_utmeta_msg m = {.type = BT_UTMETA_DATA,
+				  .piece = 0,
+				  .total_size = size + 1,
+				  .data = info,
 				  .data_len = PL};
 	assert_int_equal(bt_metafetch_on_msg(mf, 2, &m, 1, err, sizeof(err)),
 			 -EPROTO);
@@ -399,9 +404,9 @@ static void test_sizes(void **state)
 	for (int round = 0; round < 10 && n; round++) {
 		for (size_t i = 0; i < n; i++) {
 			assert_int_equal(a[i].peer, 1);
-			assert_int_equal(answer(mf, 1, junk, bad, a[i].piece,
-						false, now),
-					 0);
+			assert_int_equal(
+			    answer(mf, 1, junk, bad, a[i].piece, false, now),
+			    0);
 		}
 		n = poll_all(mf, ++now, a, 16);
 		if (n && a[0].kind == BT_METAFETCH_LIAR)
@@ -464,9 +469,8 @@ static void test_bounds(void **state)
 		assert_int_equal(n, 1);
 		struct bt_utmeta_msg r = {.type = BT_UTMETA_REJECT,
 					  .piece = a[0].piece};
-		assert_int_equal(bt_metafetch_on_msg(mf, a[0].peer, &r, now,
-						     NULL, 0),
-				 0);
+		assert_int_equal(
+		    bt_metafetch_on_msg(mf, a[0].peer, &r, now, NULL, 0), 0);
 		/* one peer at a time: take the other one out of the game */
 		if (i == 0)
 			bt_metafetch_remove_peer(mf, a[0].peer == 2 ? 3 : 2);
@@ -479,15 +483,16 @@ static void test_bounds(void **state)
 	/* the default, NULL cfg */
 	mf = bt_metafetch_new(ih, NULL, &err);
 	assert_non_null(mf);
-	assert_int_equal(bt_metafetch_add_peer(mf, 1, BT_EXT_MAX_METADATA_SIZE, 0),
-			 0);
 	assert_int_equal(
-		bt_metafetch_add_peer(mf, 2, BT_EXT_MAX_METADATA_SIZE + 1, 0),
-		-EINVAL);
+	    bt_metafetch_add_peer(mf, 1, BT_EXT_MAX_METADATA_SIZE, 0), 0);
+	assert_int_equal(
+	    bt_metafetch_add_peer(mf, 2, BT_EXT_MAX_METADATA_SIZE + 1, 0),
+	    -EINVAL);
 	bt_metafetch_free(mf);
 }
 
-/* ---- a seeded simulation --------------------------------------------------- */
+/* ---- a seeded simulation ---------------------------------------------------
+ */
 
 enum kind { HONEST, LIAR, SILENT, REJECTER, SOMETIMES };
 
@@ -529,10 +534,9 @@ static void test_simulation(void **state)
 			for (int p = 1; p <= npeers; p++)
 				if (join[p] / 5 * 5 == now)
 					assert_int_equal(
-						bt_metafetch_add_peer(
-							mf, (uint64_t)p, size,
-							now),
-						0);
+					    bt_metafetch_add_peer(
+						mf, (uint64_t)p, size, now),
+					    0);
 			/* deliver what is due */
 			for (size_t i = 0; i < nq;) {
 				if (q[i].at > now) {
@@ -544,18 +548,17 @@ static void test_simulation(void **state)
 				int p = (int)r.peer;
 				if (rep[p])
 					continue; /* dropped by the caller */
-				bool lie = kind[p] == LIAR ||
-					   (kind[p] == SOMETIMES &&
-					    rnd(&seed) % 2);
+				bool lie =
+				    kind[p] == LIAR ||
+				    (kind[p] == SOMETIMES && rnd(&seed) % 2);
 				if (kind[p] == REJECTER) {
 					struct bt_utmeta_msg m = {
-						.type = BT_UTMETA_REJECT,
-						.piece = r.piece};
+					    .type = BT_UTMETA_REJECT,
+					    .piece = r.piece};
 					assert_int_equal(
-						bt_metafetch_on_msg(mf, r.peer,
-								    &m, now,
-								    NULL, 0),
-						0);
+					    bt_metafetch_on_msg(mf, r.peer, &m,
+								now, NULL, 0),
+					    0);
 					continue;
 				}
 				lied[p] |= lie;
@@ -576,10 +579,9 @@ static void test_simulation(void **state)
 					} else if (kind[a[i].peer] != SILENT) {
 						assert_true(nq < 1024);
 						q[nq++] = (struct simreq){
-							a[i].peer,
-							now + 1 +
-								rnd(&seed) % 400,
-							a[i].piece};
+						    a[i].peer,
+						    now + 1 + rnd(&seed) % 400,
+						    a[i].piece};
 					}
 				}
 			} while (n == 32);
@@ -613,15 +615,15 @@ static void test_simulation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spread_and_done),
-		cmocka_unit_test(test_inflight_limit),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_reject),
-		cmocka_unit_test(test_protocol_errors),
-		cmocka_unit_test(test_liars),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_simulation),
+	    cmocka_unit_test(test_spread_and_done),
+	    cmocka_unit_test(test_inflight_limit),
+	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_reject),
+	    cmocka_unit_test(test_protocol_errors),
+	    cmocka_unit_test(test_liars),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_simulation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

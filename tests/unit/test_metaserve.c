@@ -22,8 +22,8 @@ static struct bt_utmeta_msg ask(struct bt_metaserve *s, const uint8_t *info,
 {
 	struct bt_utmeta_msg req = {.type = BT_UTMETA_REQUEST, .piece = piece};
 	struct bt_utmeta_msg a;
-	ssize_t n = bt_metaserve_answer(s, info, len, &req, now, out,
-					sizeof(out));
+	ssize_t n =
+	    bt_metaserve_answer(s, info, len, &req, now, out, sizeof(out));
 	assert_true(n > 0);
 	assert_int_equal(bt_utmeta_parse(out, (size_t)n, &a, NULL, 0), 0);
 	assert_int_equal(a.piece, piece);
@@ -55,9 +55,9 @@ static void test_answers(void **state)
 
 	/* not a request, or no room */
 	struct bt_utmeta_msg d = {.type = BT_UTMETA_DATA};
-	assert_int_equal(bt_metaserve_answer(&s, info, len, &d, 1000, out,
-					     sizeof(out)),
-			 -EINVAL);
+	assert_int_equal(
+	    bt_metaserve_answer(&s, info, len, &d, 1000, out, sizeof(out)),
+	    -EINVAL);
 	d.type = BT_UTMETA_REQUEST;
 	assert_int_equal(bt_metaserve_answer(&s, info, len, &d, 1000, out,
 					     BT_METASERVE_OUT_MAX - 1),
@@ -99,15 +99,16 @@ static void test_rate(void **state)
 					  sizeof(out));
 	got = 0;
 	for (i = 0; i < 3 * BT_METASERVE_BURST; i++)
-		got += ask(&s, info, 100, 0, 3600 * 1000).type == BT_UTMETA_DATA;
+		got +=
+		    ask(&s, info, 100, 0, 3600 * 1000).type == BT_UTMETA_DATA;
 	assert_int_equal(got, BT_METASERVE_BURST);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_answers),
-		cmocka_unit_test(test_rate),
+	    cmocka_unit_test(test_answers),
+	    cmocka_unit_test(test_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,7 @@
 
 #include "bt_pex.h"
 
-static struct bt_addr A(const char *s)
-{
+static struct bt_addr A(const char *s) {
 	struct bt_addr a;
 	assert_int_equal(bt_addr_parse(s, &a), 0);
 	return a;
@@ -39,24 +38,24 @@ static void test_roundtrip(void **state)
 {
 	(void)state;
 	struct bt_pex_peer added[] = {
-		{A("127.0.0.2:6881"), BT_PEX_F_SEED | BT_PEX_F_REACHABLE},
-		{A("[2001:db8::1]:6882"), BT_PEX_F_UTP},
-		{A("10.1.2.3:1"), 0},
+	    {A("127.0.0.2:6881"), BT_PEX_F_SEED | BT_PEX_F_REACHABLE},
+	    {A("[2001:db8::1]:6882"), BT_PEX_F_UTP},
+	    {A("10.1.2.3:1"), 0},
 	};
 	struct bt_addr dropped[] = {A("192.168.1.1:51413"), A("[::1]:7")};
 	struct bt_benc b;
 	bt_benc_init(&b);
 	assert_int_equal(bt_pex_build(added, 3, dropped, 2, &b), 0);
 	const char want[] =
-		"d5:added12:\x7f\x00\x00\x02\x1a\xe1\x0a\x01\x02\x03\x00\x01"
-		"7:added.f2:\x12\x00"
-		"6:added618:\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00"
-		"\x00\x00\x00\x01\x1a\xe2"
-		"8:added6.f1:\x04"
-		"7:dropped6:\xc0\xa8\x01\x01\xc8\xd5"
-		"8:dropped618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-		"\x00\x00\x00\x01\x00\x07"
-		"e";
+	    "d5:added12:\x7f\x00\x00\x02\x1a\xe1\x0a\x01\x02\x03\x00\x01"
+	    "7:added.f2:\x12\x00"
+	    "6:added618:\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00"
+	    "\x00\x00\x00\x01\x1a\xe2"
+	    "8:added6.f1:\x04"
+	    "7:dropped6:\xc0\xa8\x01\x01\xc8\xd5"
+	    "8:dropped618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+	    "\x00\x00\x00\x01\x00\x07"
+	    "e";
 	assert_int_equal(b.len, sizeof(want) - 1);
 	assert_memory_equal(b.buf, want, b.len);
 	assert_int_equal(parse(b.buf, b.len), 0);
@@ -90,24 +89,32 @@ static void test_real_clients(void **state)
 {
 	(void)state;
 	char a[BT_ADDR_STRLEN];
-	assert_int_equal(P("d5:added12:\x7f\x00\x1e\x0cY\xe3\x7f\x00\x1e\x0bY\xe3"
-			   "7:added.f2:\x00\x00" "6:added60:" "8:added6.f0:"
-			   "7:dropped0:" "8:dropped60:" "e"),
-			 0);
+	assert_int_equal(
+	    P("d5:added12:\x7f\x00\x1e\x0cY\xe3\x7f\x00\x1e\x0bY\xe3"
+	      "7:added.f2:\x00\x00"
+	      "6:added60:"
+	      "8:added6.f0:"
+	      "7:dropped0:"
+	      "8:dropped60:"
+	      "e"),
+	    0);
 	assert_int_equal(msg.nadded, 2);
 	bt_addr_str(&msg.added[0].addr, a, sizeof(a));
 	assert_string_equal(a, "127.0.30.12:23011");
 	bt_addr_str(&msg.added[1].addr, a, sizeof(a));
 	assert_string_equal(a, "127.0.30.11:23011");
 	assert_int_equal(msg.added[0].flags, 0);
-	assert_int_equal(P("d5:added6:\x7f\x00\x1e\x0dY\xe5" "7:added.f1:\x00" "e"),
+	assert_int_equal(P("d5:added6:\x7f\x00\x1e\x0dY\xe5"
+			   "7:added.f1:\x00"
+			   "e"),
 			 0);
 	assert_int_equal(msg.nadded, 1);
 	bt_addr_str(&msg.added[0].addr, a, sizeof(a));
 	assert_string_equal(a, "127.0.30.13:23013");
-	assert_int_equal(P("d7:dropped12:\x7f\x00\x1e\x0eY\xe5\x7f\x00\x1e\x0dY\xe5"
-			   "e"),
-			 0);
+	assert_int_equal(
+	    P("d7:dropped12:\x7f\x00\x1e\x0eY\xe5\x7f\x00\x1e\x0dY\xe5"
+	      "e"),
+	    0);
 	assert_int_equal(msg.ndropped, 2);
 	assert_int_equal(P("de"), 0);
 	assert_int_equal(msg.nadded + msg.ndropped, 0);
@@ -126,8 +133,8 @@ static void test_limits(void **state)
 	}
 	struct bt_benc b;
 	bt_benc_init(&b);
-	assert_int_equal(bt_pex_build(many, BT_PEX_MAX_PER_MSG + 1, NULL, 0, &b),
-			 -EINVAL);
+	assert_int_equal(
+	    bt_pex_build(many, BT_PEX_MAX_PER_MSG + 1, NULL, 0, &b), -EINVAL);
 	assert_int_equal(bt_pex_build(NULL, 0, d, BT_PEX_MAX_PER_MSG + 1, &b),
 			 -EINVAL);
 	struct bt_pex_peer none = {{0}, 0};
@@ -139,7 +146,8 @@ static void test_limits(void **state)
 	uint8_t *c = malloc(n * 6);
 	assert_non_null(c);
 	for (size_t i = 0; i < n; i++) {
-		uint8_t e[6] = {10, (uint8_t)(i >> 8), (uint8_t)i, 1, 0x1a, 0xe1};
+		uint8_t e[6] = {10,  (uint8_t)(i >> 8), (uint8_t)i, 1, 0x1a,
+				0xe1};
 		memcpy(c + 6 * i, e, 6);
 	}
 	bt_benc_init(&b);
@@ -176,12 +184,15 @@ static void test_tolerance(void **state)
 	assert_int_equal(msg.total_added, 4);
 	assert_int_equal(msg.nskipped, 3);
 	/* dropped only */
-	assert_int_equal(P("d7:dropped6:\x7f\x00\x00\x02\x1a\xe1" "e"), 0);
+	assert_int_equal(P("d7:dropped6:\x7f\x00\x00\x02\x1a\xe1"
+			   "e"),
+			 0);
 	assert_int_equal(msg.nadded, 0);
 	assert_int_equal(msg.ndropped, 1);
 	/* a v4-mapped address in added6 is stored as IPv4 */
 	assert_int_equal(P("d6:added618:\x00\x00\x00\x00\x00\x00\x00\x00"
-			   "\x00\x00\xff\xff\x7f\x00\x00\x09\x00\x50" "e"),
+			   "\x00\x00\xff\xff\x7f\x00\x00\x09\x00\x50"
+			   "e"),
 			 0);
 	assert_int_equal(msg.nadded, 1);
 	assert_int_equal(msg.added[0].addr.family, BT_ADDR_V4);
@@ -196,19 +207,19 @@ static void test_malformed(void **state)
 	assert_int_equal(P("d6:added66:abcdefe"), -EPROTO); /* not 18k */
 	assert_int_equal(P("d7:dropped1:xe"), -EPROTO);
 	assert_int_equal(P("d8:dropped62:xxe"), -EPROTO);
-	assert_int_equal(P("d5:addedi1ee"), -EPROTO);       /* wrong type */
-	assert_int_equal(P("d5:added0:"), -EPROTO);         /* truncated */
+	assert_int_equal(P("d5:addedi1ee"), -EPROTO); /* wrong type */
+	assert_int_equal(P("d5:added0:"), -EPROTO);   /* truncated */
 	assert_int_equal(P("d5:added0:e"), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_real_clients),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_tolerance),
-		cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_real_clients),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_tolerance),
+	    cmocka_unit_test(test_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

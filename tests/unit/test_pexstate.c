@@ -188,8 +188,9 @@ static void test_receive(void **state)
 	assert_int_equal(in(&ps, 0, BT_PEXSTATE_FLOOD_ADDED + 1, 0, &m), 0);
 	assert_int_equal(ps.violations, 1);
 	char err[100];
-	assert_int_equal(bt_pexstate_on_msg(&ps, (const uint8_t *)"d5:added1:xe",
-					    12, MIN, &m, err, sizeof(err)),
+	assert_int_equal(bt_pexstate_on_msg(&ps,
+					    (const uint8_t *)"d5:added1:xe", 12,
+					    MIN, &m, err, sizeof(err)),
 			 -EPROTO);
 	assert_true(bt_pexstate_misbehaving(&ps));
 	bt_pexstate_release(&ps);
@@ -198,9 +199,9 @@ static void test_receive(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_send),
-		cmocka_unit_test(test_told_bounded),
-		cmocka_unit_test(test_receive),
+	    cmocka_unit_test(test_send),
+	    cmocka_unit_test(test_told_bounded),
+	    cmocka_unit_test(test_receive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

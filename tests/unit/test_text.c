@@ -23,11 +23,11 @@ static void test_seq_len(void **state)
 	assert_int_equal(L("\xc3\xa9"), 2);
 	assert_int_equal(L("\xe2\x82\xac"), 3);
 	assert_int_equal(L("\xf0\x9f\x98\x80"), 4);
-	assert_int_equal(L("\xc0\xaf"), 0);         /* overlong */
-	assert_int_equal(L("\xe0\x80\xaf"), 0);     /* overlong */
-	assert_int_equal(L("\xed\xa0\x80"), 0);     /* surrogate */
+	assert_int_equal(L("\xc0\xaf"), 0);	    /* overlong */
+	assert_int_equal(L("\xe0\x80\xaf"), 0);	    /* overlong */
+	assert_int_equal(L("\xed\xa0\x80"), 0);	    /* surrogate */
 	assert_int_equal(L("\xf4\x90\x80\x80"), 0); /* past U+10FFFF */
-	assert_int_equal(L("\xe2\x82"), 0);         /* truncated */
+	assert_int_equal(L("\xe2\x82"), 0);	    /* truncated */
 	assert_int_equal(L("\x80"), 0);
 	assert_int_equal(L("\xff"), 0);
 }
@@ -54,8 +54,8 @@ static void test_clean(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seq_len),
-		cmocka_unit_test(test_clean),
+	    cmocka_unit_test(test_seq_len),
+	    cmocka_unit_test(test_clean),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,22 +60,30 @@ static void test_roundtrip(void **state)
 	static uint8_t piece[BT_UTMETA_PIECE_LEN];
 	for (size_t i = 0; i < sizeof(piece); i++)
 		piece[i] = (uint8_t)(i * 7);
-	roundtrip(&(struct bt_utmeta_msg){.type = BT_UTMETA_REQUEST, .piece = 3},
-		  "d8:msg_typei0e5:piecei3ee");
-	roundtrip(&(struct bt_utmeta_msg){.type = BT_UTMETA_REJECT, .piece = 1023},
-		  "d8:msg_typei2e5:piecei1023ee");
-	roundtrip(&(struct bt_utmeta_msg){.type = BT_UTMETA_DATA, .piece = 1,
+	roundtrip(
+	    &(struct bt_utmeta_msg){.type = BT_UTMETA_REQUEST, .piece = 3},
+	    "d8:msg_typei0e5:piecei3ee");
+	roundtrip(
+	    &(struct bt_utmeta_msg){.type = BT_UTMETA_REJECT, .piece = 1023},
+	    "d8:msg_typei2e5:piecei1023ee");
+	roundtrip(&(struct bt_utmeta_msg){.type = BT_UTMETA_DATA,
+					  .piece = 1,
 					  .total_size = 16384 + 5,
-					  .data = piece, .data_len = 5},
+					  .data = piece,
+					  .data_len = 5},
 		  "d8:msg_typei1e5:piecei1e10:total_sizei16389ee");
-	roundtrip(&(struct bt_utmeta_msg){.type = BT_UTMETA_DATA, .piece = 0,
-					  .total_size = 40000, .data = piece,
+	roundtrip(&(struct bt_utmeta_msg){.type = BT_UTMETA_DATA,
+					  .piece = 0,
+					  .total_size = 40000,
+					  .data = piece,
 					  .data_len = 16384},
 		  "d8:msg_typei1e5:piecei0e10:total_sizei40000ee");
 	/* a data header alone (the caller appends the bytes) */
 	uint8_t buf[64];
-	struct bt_utmeta_msg h = {.type = BT_UTMETA_DATA, .piece = 0,
-				  .total_size = 10, .data_len = 10};
+	struct bt_utmeta_msg h = {.type = BT_UTMETA_DATA,
+				  .piece = 0,
+				  .total_size = 10,
+				  .data_len = 10};
 	assert_int_equal(bt_utmeta_build(buf, sizeof(buf), &h),
 			 strlen("d8:msg_typei1e5:piecei0e10:total_sizei10ee"));
 	/* unknown types are not encodable */
@@ -94,8 +102,8 @@ static void test_real_clients(void **state)
 	memcpy(buf, h, sizeof(h) - 1);
 	memset(buf + sizeof(h) - 1, 0x7c, 8370);
 	struct bt_utmeta_msg m;
-	assert_int_equal(bt_utmeta_parse(buf, sizeof(h) - 1 + 8370, &m, NULL, 0),
-			 0);
+	assert_int_equal(
+	    bt_utmeta_parse(buf, sizeof(h) - 1 + 8370, &m, NULL, 0), 0);
 	assert_int_equal(m.type, BT_UTMETA_DATA);
 	assert_int_equal(m.piece, 2);
 	assert_int_equal(m.total_size, 41138);
@@ -125,10 +133,10 @@ static void test_malformed(void **state)
 	struct bt_utmeta_msg m;
 	assert_int_equal(P("", &m), -EPROTO);
 	assert_int_equal(P("le", &m), -EPROTO);
-	assert_int_equal(P("d5:piecei0ee", &m), -EPROTO);            /* type */
+	assert_int_equal(P("d5:piecei0ee", &m), -EPROTO); /* type */
 	assert_int_equal(P("d8:msg_typei-1e5:piecei0ee", &m), -EPROTO);
 	assert_int_equal(P("d8:msg_type1:05:piecei0ee", &m), -EPROTO);
-	assert_int_equal(P("d8:msg_typei0ee", &m), -EPROTO);          /* piece */
+	assert_int_equal(P("d8:msg_typei0ee", &m), -EPROTO); /* piece */
 	assert_int_equal(P("d8:msg_typei0e5:piecei-1ee", &m), -EPROTO);
 	assert_int_equal(P("d8:msg_typei0e5:piecei1024ee", &m), -EPROTO);
 	assert_int_equal(P("d8:msg_typei0e5:piecei1023ee", &m), 0);
@@ -139,7 +147,8 @@ static void test_malformed(void **state)
 	assert_int_equal(P("d8:msg_typei1e5:piecei0e10:total_sizei0eeX", &m),
 			 -EPROTO);
 	assert_int_equal(P("d8:msg_typei1e5:piecei0e10:total_sizei16777217ee"
-			   "X", &m),
+			   "X",
+			   &m),
 			 -EPROTO);
 	/* data: piece past the end, too few or too many bytes */
 	assert_int_equal(P("d8:msg_typei1e5:piecei1e10:total_sizei3eeabc", &m),
@@ -154,7 +163,9 @@ static void test_malformed(void **state)
 	assert_memory_equal(m.data, "abc", 3);
 	/* extra keys are fine; an unknown type passes through */
 	assert_int_equal(P("d3:fooi1e8:msg_typei1e5:piecei0e10:total_sizei1ee"
-			   "z", &m), 0);
+			   "z",
+			   &m),
+			 0);
 	assert_int_equal(P("d8:msg_typei7e3:zzz1:xeTAIL", &m), 0);
 	assert_int_equal(m.type, 7);
 	assert_int_equal(m.data_len, 4);
@@ -163,10 +174,10 @@ static void test_malformed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pieces),
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_real_clients),
-		cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_pieces),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_real_clients),
+	    cmocka_unit_test(test_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
