@@ -11,6 +11,9 @@
 
 enum piece_state { P_MISSING = 0, P_ASKED, P_HAVE };
 
+/* Liars remembered (so that they are reported once and not taken back). */
+#define MAX_REPORTED 4096
+
 struct mf_piece {
 	uint8_t state;
 	uint64_t owner; /* P_ASKED: the peer asked; P_HAVE: who sent it */
@@ -585,6 +588,14 @@ size_t bt_metafetch_poll(struct bt_metafetch *mf, uint64_t now,
 	while (n < cap && k < mf->pending.n) {
 		uint64_t id = mf->pending.v[k];
 		const char *why = mf->pending.why[k++];
+		/* the memory of reported liars is bounded: the oldest go */
+		if (mf->reported.n >= MAX_REPORTED) {
+			memmove(mf->reported.v, mf->reported.v + 1,
+				(mf->reported.n - 1) * sizeof(uint64_t));
+			memmove(mf->reported.why, mf->reported.why + 1,
+				(mf->reported.n - 1) * sizeof(const char *));
+			mf->reported.n--;
+		}
 		(void)idlist_add(&mf->reported, id, why);
 		out[n++] = (struct bt_metafetch_action){
 		    .kind = BT_METAFETCH_LIAR, .peer = id, .why = why};

@@ -33,8 +33,8 @@
  *
  * Memory is bounded: at most max_peers peers (64), at most two copies of
  * the info dict (the one being assembled and the evidence), each at most
- * max_size (BT_EXT_MAX_METADATA_SIZE, 16 MiB), plus a bit per piece per
- * peer.
+ * max_size (BT_EXT_MAX_METADATA_SIZE, 16 MiB), a bit per piece per peer,
+ * and the last 4,096 liars reported.
  *
  * Peers are named by an opaque uint64_t the caller chooses and never
  * reuses for another connection (a liar's id stays refused). One thread (the
