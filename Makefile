@@ -73,13 +73,20 @@ p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: p2pfs
+integration: p2pfs $(B)/tests/ext_probe
 	@bash tests/integration/run.sh
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
-integration-asan: asan
+integration-asan: asan $(B)/tests/ext_probe
 	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
+
+# The extension-protocol probe of test_ext_interop.sh (a test tool, not
+# installed): our codecs against real clients, before the engine uses them.
+$(B)/tests/ext_probe: tests/integration/ext_probe.c $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS)
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
 # `make fuzz-regress` (part of check) replays each seed corpus once.

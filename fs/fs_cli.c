@@ -3,6 +3,7 @@
  * test can drive the parsers without running anything. */
 #include "fs_cli.h"
 
+#include "bt_magnet.h"
 #include "bt_session.h"
 
 #include <errno.h>
@@ -467,6 +468,21 @@ int fs_cli_parse_size(const char *s, uint64_t *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+char *fs_cli_magnet(const uint8_t info_hash[20], const char *name,
+		    const char *const *trackers, size_t ntrackers)
+{
+	/* bt_magnet_format() only reads the fields it is given */
+	struct bt_magnet m = {
+		.name = (char *)name,
+		.trackers = (char **)trackers,
+		.ntrackers = ntrackers,
+	};
+	char *out = NULL;
+	memcpy(m.info_hash, info_hash, 20);
+	int rc = bt_magnet_format(&m, false, &out);
+	return rc == 0 ? out : NULL;
 }
 
 void fs_cli_human_size(uint64_t n, char *out, size_t len)

@@ -113,6 +113,12 @@ int fs_cli_parse_size(const char *s, uint64_t *out);
 /* "0 B", "1023 B", "1.5 KiB", "700.0 MiB", "1.2 GiB" into OUT. */
 void fs_cli_human_size(uint64_t n, char *out, size_t len);
 
+/* The magnet link of a torrent (info-hash, name, trackers: pass those of
+ * its bt_metainfo, so that `create` and `info` print the same link).
+ * Returns a malloc'd string, or NULL when out of memory. */
+char *fs_cli_magnet(const uint8_t info_hash[20], const char *name,
+		    const char *const *trackers, size_t ntrackers);
+
 /* ---- the mount table (/proc/self/mountinfo) ---- */
 
 /* Read all of FD (a /proc/.../mountinfo, from offset 0) into a malloc'd

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bt_mkinfo_io.h"
+#include "bt_metainfo.h"
 #include "bt_seal.h"
 #include "cache.h"
 #include "fs_cli.h"
@@ -48,7 +49,8 @@ const char fs_cmd_create_usage[] =
 	"      Make a v1 torrent of the file or folder PATH. Its info-hash is\n"
 	"      mktorrent's for the same data and piece size: every regular\n"
 	"      file under PATH, hidden and empty ones too, in byte order of\n"
-	"      their whole relative path. Shows a progress bar on a terminal.\n"
+	"      their whole relative path. Shows a progress bar on a terminal,\n"
+	"      then the name, info-hash, pieces and the magnet link.\n"
 	"      -o, --output FILE  write FILE (default NAME.torrent here;\n"
 	"                         '-' for stdout); never replaces a file\n"
 	"      -f, --force        replace FILE (and the key file) if it exists\n"
@@ -387,8 +389,10 @@ out:
 	return status;
 }
 
-static void print_summary(const struct bt_mkinfo *mk, const char *out,
-			  const uint8_t ih[20])
+/* The summary, with the magnet link made from the torrent as written
+ * (MI: its trackers flattened and filtered as `info` shows them). */
+static int print_summary(const struct bt_mkinfo *mk, const char *out,
+			 const uint8_t ih[20], const struct bt_metainfo *mi)
 {
 	char hex[41], h[32];
 	pfs_hex(ih, 20, hex);
@@ -403,6 +407,14 @@ static void print_summary(const struct bt_mkinfo *mk, const char *out,
 	printf("%-14s %s (%" PRIu64 " bytes)\n", "total size:", h,
 	       mk->total_length);
 	printf("%-14s %zu\n", "files:", mk->nfiles);
+	char *magnet = fs_cli_magnet(ih, mi->name,
+				     (const char *const *)mi->trackers,
+				     mi->ntrackers);
+	if (!magnet)
+		return -ENOMEM;
+	printf("%-14s %s\n", "magnet:", magnet);
+	free(magnet);
+	return 0;
 }
 
 /* ---- --seal ---- */
@@ -678,6 +690,7 @@ int fs_cmd_create(int argc, char **argv)
 {
 	struct create_opts o;
 	struct bt_mkinfo *mk = NULL;
+	struct bt_metainfo *mi = NULL;
 	uint8_t *buf = NULL, ih[20];
 	size_t len = 0;
 	char err[PATH_MAX + 256], *out_default = NULL;
@@ -797,11 +810,17 @@ int fs_cmd_create(int argc, char **argv)
 	}
 	if ((status = write_atomic(o.output, buf, len, o.force)) != 0)
 		goto out;
-	print_summary(mk, o.output, ih);
+	if ((rc = bt_metainfo_parse(buf, len, &mi, err, sizeof(err))) < 0 ||
+	    print_summary(mk, o.output, ih, mi) < 0) {
+		fprintf(stderr, "p2pfs: create: %s\n",
+			rc < 0 && rc != -ENOMEM ? err : strerror(ENOMEM));
+		goto out;
+	}
 	status = fflush(stdout) == 0 ? 0 : 1;
 out:
 	free(buf);
 	free(out_default);
+	bt_metainfo_free(mi);
 	bt_mkinfo_free(mk);
 	return status;
 }

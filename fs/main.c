@@ -78,7 +78,8 @@ static const char usage_umount[] =
 	"      with --seed-after: it keeps seeding until SIGTERM).\n";
 static const char usage_info[] =
 	"  p2pfs info FILE.torrent\n"
-	"      Show the torrent's name, info-hash, pieces, files and trackers.\n";
+	"      Show the torrent's name, info-hash, pieces, files, trackers and\n"
+	"      magnet link.\n";
 
 static void usage(FILE *out)
 {
@@ -613,6 +614,15 @@ static int cmd_info(int argc, char **argv)
 		printf("trackers:\n");
 	for (size_t i = 0; i < mi->ntrackers; i++)
 		printf("  %s\n", mi->trackers[i]);
+	char *magnet = fs_cli_magnet(mi->info_hash, mi->name,
+				     (const char *const *)mi->trackers,
+				     mi->ntrackers);
+	if (!magnet) {
+		fprintf(stderr, "p2pfs: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	printf("%-14s %s\n", "magnet:", magnet);
+	free(magnet);
 	printf("tree:\n");
 	if (print_tree(t) < 0) {
 		fprintf(stderr, "p2pfs: %s\n", strerror(ENOMEM));
