@@ -105,26 +105,25 @@ static uint32_t get32(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
-/* HASH(tag, a, b): SHA-1 over a 4-byte tag and up to 116 more bytes */
-static void hash3(const char tag[4], const uint8_t *a, size_t alen,
-		  const uint8_t *b, size_t blen, uint8_t out[20])
+/* HASH(tag, a, b): SHA-1 over a 4-byte tag and up to 116 more bytes.
+ * 0 or -EIO (OpenSSL could not allocate): a failed hash must fail the
+ * handshake, never key a stream with a guessable value. */
+static int hash3(const char tag[4], const uint8_t *a, size_t alen,
+		 const uint8_t *b, size_t blen, uint8_t out[20])
 {
 	uint8_t tmp[4 + PFS_DH_LEN + 20];
 	memcpy(tmp, tag, 4);
 	memcpy(tmp + 4, a, alen);
 	if (blen)
 		memcpy(tmp + 4 + alen, b, blen);
-	/* SHA-1 of a small buffer cannot fail short of an OpenSSL that
-	 * cannot allocate; then the hash is zero and the handshake fails at
-	 * the peer's end */
-	if (pfs_sha1(tmp, 4 + alen + blen, out) != 0)
-		memset(out, 0, 20);
+	int rc = pfs_sha1(tmp, 4 + alen + blen, out) == 0 ? 0 : -EIO;
 	explicit_bzero(tmp, sizeof(tmp));
+	return rc;
 }
 
-void bt_mse_req2(const uint8_t skey[20], uint8_t out[20])
+int bt_mse_req2(const uint8_t skey[20], uint8_t out[20])
 {
-	hash3("req2", skey, 20, NULL, 0, out);
+	return hash3("req2", skey, 20, NULL, 0, out);
 }
 
 static ssize_t fail(struct bt_mse *m, int err, const char *why)
@@ -180,14 +179,16 @@ static int send_key(struct bt_mse *m, const uint8_t *peer_key)
 }
 
 /* RC4 keyed with HASH(tag, S, SKEY), first 1024 bytes dropped */
-static void stream_init(struct pfs_rc4 *r, const char tag[4],
-			const struct bt_mse *m)
+static int stream_init(struct pfs_rc4 *r, const char tag[4],
+		       const struct bt_mse *m)
 {
 	uint8_t key[20];
-	hash3(tag, m->secret, PFS_DH_LEN, m->skey, 20, key);
+	if (hash3(tag, m->secret, PFS_DH_LEN, m->skey, 20, key) != 0)
+		return -EIO;
 	pfs_rc4_init(r, key, sizeof(key));
 	pfs_rc4_skip(r, DISCARD);
 	explicit_bzero(key, sizeof(key));
+	return 0;
 }
 
 static void start_scan(struct bt_mse *m, enum phase ph, size_t pat_len,
@@ -301,10 +302,13 @@ static ssize_t initiator_got_key(struct bt_mse *m)
 		return fail(m, rc, "peer's dh key is out of range");
 	if (rc != 0)
 		return fail(m, rc, "dh computation failed");
-	uint8_t req1[20], req2[20], req3[20];
-	hash3("req1", m->secret, PFS_DH_LEN, NULL, 0, req1);
-	bt_mse_req2(m->skey, req2);
-	hash3("req3", m->secret, PFS_DH_LEN, NULL, 0, req3);
+	uint8_t req1[20], req2[20], req3[20], zero[VC_LEN] = {0};
+	if (hash3("req1", m->secret, PFS_DH_LEN, NULL, 0, req1) != 0 ||
+	    bt_mse_req2(m->skey, req2) != 0 ||
+	    hash3("req3", m->secret, PFS_DH_LEN, NULL, 0, req3) != 0 ||
+	    stream_init(&m->enc, "keyA", m) != 0 ||
+	    stream_init(&m->dec, "keyB", m) != 0)
+		return fail(m, -EIO, "hashing failed");
 	size_t n = 20 + 20 + VC_LEN + 4 + 2 + 2 + m->ia_len;
 	uint8_t *p = out_reserve(m, n);
 	memcpy(p, req1, 20);
@@ -316,13 +320,10 @@ static ssize_t initiator_got_key(struct bt_mse *m)
 	put16(e + VC_LEN + 4, 0); /* len(PadC): we send none */
 	put16(e + VC_LEN + 6, (uint32_t)m->ia_len);
 	memcpy(e + VC_LEN + 8, m->ia, m->ia_len);
-	stream_init(&m->enc, "keyA", m);
 	pfs_rc4_crypt(&m->enc, e, e, n - 40);
 	explicit_bzero(m->ia, m->ia_len);
 
 	/* B's VC is the first 8 bytes of its keystream after the discard */
-	stream_init(&m->dec, "keyB", m);
-	uint8_t zero[VC_LEN] = {0};
 	pfs_rc4_crypt(&m->dec, zero, m->pattern, VC_LEN);
 	start_scan(m, P_I_VC, VC_LEN, BT_MSE_PAD_MAX + VC_LEN);
 	return 0;
@@ -366,8 +367,9 @@ static ssize_t responder_got_key(struct bt_mse *m)
 		return fail(m, rc, "peer's dh key is out of range");
 	if (rc != 0)
 		return fail(m, rc, "dh computation or random source failed");
-	hash3("req1", m->secret, PFS_DH_LEN, NULL, 0, m->pattern);
-	hash3("req3", m->secret, PFS_DH_LEN, NULL, 0, m->req3);
+	if (hash3("req1", m->secret, PFS_DH_LEN, NULL, 0, m->pattern) != 0 ||
+	    hash3("req3", m->secret, PFS_DH_LEN, NULL, 0, m->req3) != 0)
+		return fail(m, -EIO, "hashing failed");
 	start_scan(m, P_R_REQ1, 20, BT_MSE_PAD_MAX + 20);
 	return 0;
 }
@@ -381,8 +383,9 @@ static ssize_t responder_got_req2(struct bt_mse *m)
 	if (m->find(m->find_ctx, req2, m->skey) != 0)
 		return fail(m, -ENOENT,
 			    "peer asked for a torrent we do not have");
-	stream_init(&m->dec, "keyA", m);
-	stream_init(&m->enc, "keyB", m);
+	if (stream_init(&m->dec, "keyA", m) != 0 ||
+	    stream_init(&m->enc, "keyB", m) != 0)
+		return fail(m, -EIO, "hashing failed");
 	m->phase = P_R_HDR;
 	return 0;
 }

@@ -122,7 +122,8 @@ void bt_mse_free(struct bt_mse *m);
  * synchronisation pattern within its window, a non-zero VC, a pad longer
  * than 512, a crypto_select we did not offer), -ENOENT (responder: no
  * hosted torrent matches the peer's SKEY), -EPROTONOSUPPORT (no method
- * both sides allow), or that of the random source or DH maths. */
+ * both sides allow), -EIO (hashing failed), or that of the random source
+ * or DH maths. */
 ssize_t bt_mse_input(struct bt_mse *m, const uint8_t *in, size_t len,
 		     uint64_t now);
 
@@ -164,8 +165,9 @@ void bt_mse_decrypt(struct bt_mse *m, const uint8_t *in, uint8_t *out,
  * copy; false when every byte must go through bt_mse_encrypt(). */
 bool bt_mse_plain_out(const struct bt_mse *m);
 
-/* HASH("req2", SKEY), what a responder's find() compares against. */
-void bt_mse_req2(const uint8_t skey[20], uint8_t out[20]);
+/* HASH("req2", SKEY), what a responder's find() compares against. 0, or
+ * -EIO if OpenSSL cannot hash. */
+int bt_mse_req2(const uint8_t skey[20], uint8_t out[20]);
 
 /* The first bytes of an incoming connection. */
 enum bt_mse_first {

@@ -135,7 +135,7 @@ static void one_side(const uint8_t *data, size_t size, int responder)
 	struct src s = {fixed, sizeof(fixed), 0, 0x243f6a8885a308d3ull};
 	struct host h;
 	memcpy(h.skey, data + 21, 20);
-	bt_mse_req2(h.skey, h.req2);
+	CHECK(bt_mse_req2(h.skey, h.req2) == 0);
 	static const uint8_t ia_bytes[BT_MSE_MAX_IA] = {0x13, 'B'};
 	size_t hdr = 41;
 	struct bt_mse_config cfg = {
@@ -229,7 +229,7 @@ static void pair(const uint8_t *data, size_t size)
 	struct host h;
 	for (int i = 0; i < 20; i++)
 		h.skey[i] = (uint8_t)(0xc0 + i);
-	bt_mse_req2(h.skey, h.req2);
+	CHECK(bt_mse_req2(h.skey, h.req2) == 0);
 	uint8_t ia[256];
 	for (size_t i = 0; i < sizeof(ia); i++)
 		ia[i] = (uint8_t)(i ^ 0x5c);

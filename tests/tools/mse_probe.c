@@ -482,7 +482,8 @@ static int find_one(void *ctx, const uint8_t req2[20], uint8_t skey[20])
 {
 	const struct bt_metainfo *mi = ctx;
 	uint8_t mine[20];
-	bt_mse_req2(mi->info_hash, mine);
+	if (bt_mse_req2(mi->info_hash, mine) != 0)
+		return -ENOENT;
 	if (memcmp(mine, req2, 20) != 0)
 		return -ENOENT;
 	memcpy(skey, mi->info_hash, 20);
@@ -677,7 +678,8 @@ static int bench_find(void *ctx, const uint8_t req2[20], uint8_t skey[20])
 {
 	const uint8_t *k = ctx;
 	uint8_t mine[20];
-	bt_mse_req2(k, mine);
+	if (bt_mse_req2(k, mine) != 0)
+		return -ENOENT;
 	if (memcmp(mine, req2, 20) != 0)
 		return -ENOENT;
 	memcpy(skey, k, 20);

@@ -77,7 +77,7 @@ static int host_find(void *ctx, const uint8_t req2[20], uint8_t skey[20])
 static void host_add(struct host *h, const uint8_t skey[20])
 {
 	memcpy(h->skeys[h->n], skey, 20);
-	bt_mse_req2(skey, h->req2[h->n]);
+	assert_int_equal(bt_mse_req2(skey, h->req2[h->n]), 0);
 	h->n++;
 }
 
