@@ -46,12 +46,15 @@ void pfs_rc4_init(struct pfs_rc4 *r, const uint8_t *key, size_t keylen)
 
 void pfs_rc4_skip(struct pfs_rc4 *r, size_t n)
 {
-	uint32_t *s = r->s, i = (r->i + 1) & 255, j = r->j, si = s[i], k;
-	while (n--)
-		RC4_STEP(s, i, j, si, k);
-	(void)k;
-	r->i = (i - 1) & 255;
-	r->j = j;
+	/* through the batched loop (a byte loop of its own would be no
+	 * faster, and is ~8x slower under the fuzzers' instrumentation) */
+	uint8_t zero[256] = {0}, sink[256];
+	while (n) {
+		size_t k = n < sizeof(zero) ? n : sizeof(zero);
+		pfs_rc4_crypt(r, zero, sink, k);
+		n -= k;
+	}
+	explicit_bzero(sink, sizeof(sink));
 }
 
 void pfs_rc4_crypt(struct pfs_rc4 *r, const uint8_t *in, uint8_t *out, size_t n)
