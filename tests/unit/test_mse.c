@@ -757,6 +757,22 @@ static void test_deadline(void **state)
 			 -ETIMEDOUT);
 	assert_string_equal(bt_mse_reason(m), "handshake not done in time");
 	bt_mse_free(m);
+	/* a peer trickling one byte every 100 ms does not move the deadline:
+	 * it counts from the start */
+	const struct mse_vec *v = &mse_vecs[0];
+	struct host hv = {.n = 0};
+	host_add(&hv, v->skey);
+	struct script rs = {v->rand_b, v->rand_b_len, 0, 0, 0};
+	m = new_responder(BT_MSE_PREFER, &hv, &rs, 0);
+	uint64_t t = 0;
+	ssize_t r = 0;
+	for (size_t i = 0; r >= 0 && i < v->a2b_len; i++) {
+		r = bt_mse_input(m, v->a2b + i, 1, t);
+		t += 100;
+	}
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_int_equal(t - 100, BT_MSE_TIMEOUT_MS);
+	bt_mse_free(m);
 }
 
 /* Garbage of many lengths, whole and byte by byte: each ends FAILED or
