@@ -30,15 +30,17 @@ LIB_SRCS  := $(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) $(filter-out
 MAIN_SRC  := fs/main.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
 
 B := build
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 
-.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps
+.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps tools
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -59,6 +61,15 @@ $(B)/tests/%: tests/unit/%.c $(B)/libp2pfs.a
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# test tools the integration tests run (e.g. tests/tools/mse_probe.c, which
+# drives the MSE core against real clients over sockets)
+$(B)/tools/%: tests/tools/%.c $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
 # ---- tests -----------------------------------------------------------------
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)
@@ -73,12 +84,12 @@ p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: p2pfs $(B)/tests/ext_probe
+integration: p2pfs tools $(B)/tests/ext_probe
 	@bash tests/integration/run.sh
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
-integration-asan: asan $(B)/tests/ext_probe
+integration-asan: asan tools $(B)/tests/ext_probe
 	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
 
 # The extension-protocol probe of test_ext_interop.sh (a test tool, not
@@ -141,7 +152,7 @@ install: p2pfs
 	install -D -m 0644 man/p2pfs-seal.5 $(DESTDIR)$(PREFIX)/share/man/man5/p2pfs-seal.5
 
 format:
-	clang-format -i $(addsuffix /*.[ch],$(ENGINE_DIRS)) cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c
+	clang-format -i $(addsuffix /*.[ch],$(ENGINE_DIRS)) cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/tools/*.c
 
 clean:
 	rm -rf build build-asan build-fuzz p2pfs p2pfs-asan
