@@ -61,8 +61,8 @@ $(B)/tests/%: tests/unit/%.c $(B)/libp2pfs.a
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
 
-# test tools the integration tests run (e.g. tests/tools/mse_probe.c, which
-# drives the MSE core against real clients over sockets)
+# test tools the integration tests run (tests/tools/*_probe.c drive the
+# I/O-free cores over real sockets against real clients)
 $(B)/tools/%: tests/tools/%.c $(B)/libp2pfs.a
 	@mkdir -p $(dir $@)
 	@echo "  CCLD    $@"
@@ -84,20 +84,13 @@ p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: p2pfs tools $(B)/tests/ext_probe
+integration: p2pfs tools
 	@bash tests/integration/run.sh
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
-integration-asan: asan tools $(B)/tests/ext_probe
+integration-asan: asan tools
 	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
-
-# The extension-protocol probe of test_ext_interop.sh (a test tool, not
-# installed): our codecs against real clients, before the engine uses them.
-$(B)/tests/ext_probe: tests/integration/ext_probe.c $(B)/libp2pfs.a
-	@mkdir -p $(dir $@)
-	@echo "  CCLD    $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS)
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
 # `make fuzz-regress` (part of check) replays each seed corpus once.

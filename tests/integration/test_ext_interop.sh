@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_ext_interop — the extension-protocol codecs and the metadata fetcher
-# against real clients, before the engine uses them. build/tests/ext_probe
-# (tests/integration/ext_probe.c: bt_ext, bt_utmeta, bt_metafetch,
+# against real clients, before the engine uses them. build/tools/ext_probe
+# (tests/tools/ext_probe.c: bt_ext, bt_utmeta, bt_metafetch,
 # bt_metaserve, bt_pex, bt_lsd over plain sockets) talks to a
 # python3-libtorrent seeder and an aria2c seeder of a trackerless torrent
 # whose info dict is 41 KB (three ut_metadata pieces, the last one short):
@@ -23,8 +23,8 @@
 . "$(dirname "$0")/lib.sh"
 it_setup 9500
 
-PROBE=${EXT_PROBE:-$IT_ROOT/build/tests/ext_probe}
-[ -x "$PROBE" ] || fail "no $PROBE (run: make build/tests/ext_probe)"
+PROBE=${EXT_PROBE:-$IT_ROOT/build/tools/ext_probe}
+[ -x "$PROBE" ] || fail "no $PROBE (run: make tools)"
 "$IT_LT_PY" -c 'import libtorrent' 2>/dev/null || { log "SKIP: no python3-libtorrent"; exit 77; }
 
 # 64 MiB in 32 KiB pieces: 2049 piece hashes, an info dict of ~41 KB
