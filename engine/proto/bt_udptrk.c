@@ -283,6 +283,14 @@ int bt_udptrk_parse_announce(const uint8_t *p, size_t len, int family,
 		pfs_errf(err, errlen, "no address family for the peers");
 		return -EPROTO;
 	}
+	/* opentracker answers an announce for a torrent it does not serve
+	 * with the bare 8-byte header: say so rather than "too short" */
+	if (len == BT_UDPTRK_HEADER_LEN && get32(p) == BT_UDPTRK_ANNOUNCE) {
+		pfs_errf(err, errlen,
+			 "empty announce reply (the tracker does not serve "
+			 "this torrent?)");
+		return -EPROTO;
+	}
 	int rc = expect_action(p, len, BT_UDPTRK_ANNOUNCE,
 			       BT_UDPTRK_ANNOUNCE_HDR, "announce", err, errlen);
 	if (rc < 0)

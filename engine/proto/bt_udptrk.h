@@ -114,7 +114,9 @@ int bt_udptrk_parse_connect(const uint8_t *p, size_t len, uint64_t *conn_id,
  * peers are kept (0 = BT_TRACKER_MAX_PEERS); unusable ones (port 0,
  * unspecified, multicast, broadcast) are skipped; v4-mapped IPv6 peers
  * become IPv4. Returns 0, -EPROTO with ERR, or -ENOMEM; on error REPLY is
- * left released. */
+ * left released. (A bare 8-byte header is -EPROTO too, with a reason
+ * saying what it means: opentracker's refusal of a torrent it does not
+ * serve.) */
 int bt_udptrk_parse_announce(const uint8_t *p, size_t len, int family,
 			     size_t max_peers, struct bt_tracker_reply *reply,
 			     char *err, size_t errlen);

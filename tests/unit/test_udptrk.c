@@ -388,6 +388,12 @@ static void test_parse_announce_v4(void **state)
 		assert_int_equal(bt_udptrk_parse_announce(p, n, BT_ADDR_V4, 0,
 							  &r, err, sizeof(err)),
 				 -EPROTO);
+	/* the bare header: how opentracker refuses a torrent it does not
+	 * serve over UDP (seen in the interop test) */
+	assert_int_equal(bt_udptrk_parse_announce(p, 8, BT_ADDR_V4, 0, &r, err,
+						  sizeof(err)),
+			 -EPROTO);
+	assert_non_null(strstr(err, "does not serve"));
 	put32(p, 0);
 	assert_int_equal(bt_udptrk_parse_announce(p, len, BT_ADDR_V4, 0, &r,
 						  err, sizeof(err)),
