@@ -1,6 +1,7 @@
 # p2pfs — plain Makefile.
 # Targets: all (./p2pfs), check (unit + asan + fuzz regression + integration),
-# unit, asan, integration, fuzz, bench, demo, install, format, clean.
+# unit, asan, integration, fuzz, bench, demo, install, format, clean; tools
+# (test programs of the integration tests).
 # Quiet unless V=1.
 
 CC      ?= cc
@@ -30,15 +31,17 @@ LIB_SRCS  := $(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) $(filter-out
 MAIN_SRC  := fs/main.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
 
 B := build
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
 
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 
-.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps
+.PHONY: all tools check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -59,6 +62,14 @@ $(B)/tests/%: tests/unit/%.c $(B)/libp2pfs.a
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# test programs the integration tests run (e.g. the UDP tracker probe)
+$(B)/tests/tools/%: tests/tools/%.c $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
 # ---- tests -----------------------------------------------------------------
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)
@@ -73,12 +84,12 @@ p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: p2pfs
+integration: p2pfs tools
 	@bash tests/integration/run.sh
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
-integration-asan: asan
+integration-asan: asan tools
 	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
