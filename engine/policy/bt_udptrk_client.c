@@ -287,7 +287,10 @@ static int connect_send(struct bt_udptrk_client *c, struct trk *t, bool fresh,
 	t->cdeadline = now + wait_ms(c, t->csends);
 	t->csends++;
 	c->st.connects_sent++;
-	return send_dgram(c, &t->addr, pkt, sizeof(pkt));
+	int e = send_dgram(c, &t->addr, pkt, sizeof(pkt));
+	if (e < 0)
+		t->connecting = false; /* nothing is on its way */
+	return e;
 }
 
 /* (Re)send R's announce with T's current connection id. 0 or a permanent

@@ -847,6 +847,27 @@ static void test_send_errors(void **state)
 	assert_int_equal(r.err, -ENETUNREACH);
 	n.send_ret = 0;
 
+	bt_udptrk_client_free(c);
+
+	/* a connect that could not be sent is not waited for: a request
+	 * that needs a new connection id later sends one at once */
+	memset(&n, 0, sizeof(n));
+	c = client(&n, 100000, 1);
+	struct res ra = {0}, rb = {0};
+	announce(c, TRK, NULL, 0, &ra);
+	send_connect_reply(c, connect_tid(&n.q[0]), 5, TRK, 0);
+	announce_tid(&n.q[1], 5);
+	n.send_ret = -EPERM; /* a firewall, say */
+	assert_null(bt_udptrk_client_announce(c, &a, NULL, 0, the_announce(),
+					      0, 61000, res_cb, &rb, &e));
+	assert_int_equal(e, -EPERM);
+	n.send_ret = 0;
+	size_t before = n.n;
+	bt_udptrk_client_periodic(c, 100000); /* A's retransmission */
+	assert_int_equal(n.n, before + 1);
+	connect_tid(&n.q[n.n - 1]);
+	assert_int_equal(ra.calls, 0);
+
 	/* bad arguments */
 	struct bt_addr none = {0};
 	assert_null(bt_udptrk_client_announce(c, &none, NULL, 0,
