@@ -44,14 +44,14 @@ struct bt_announcer {
 	bool started, shuffled, complete_at_start, completed, stopping;
 	/* the round */
 	bool round_active;
-	size_t pos;		 /* index into order of the tracker asked */
-	uint64_t inflight_id;	 /* 0: the action is still to hand out */
+	size_t pos;	      /* index into order of the tracker asked */
+	uint64_t inflight_id; /* 0: the action is still to hand out */
 	enum bt_tracker_event inflight_event;
 	bool inflight_complete; /* we were complete when it was sent */
-	uint64_t next_round_ms;	 /* UINT64_MAX: none planned */
-	unsigned round_fails;	 /* failed rounds in a row */
-	uint64_t last_ok_ms;	 /* the last successful announce */
-	uint64_t min_gap_ms;	 /* its min interval, for want_peers */
+	uint64_t next_round_ms; /* UINT64_MAX: none planned */
+	unsigned round_fails;	/* failed rounds in a row */
+	uint64_t last_ok_ms;	/* the last successful announce */
+	uint64_t min_gap_ms;	/* its min interval, for want_peers */
 	uint64_t next_id;
 };
 
@@ -241,8 +241,8 @@ void bt_announcer_want_peers(struct bt_announcer *an, uint64_t now)
 	if (!an->started || an->stopping || an->round_active ||
 	    an->round_fails > 0 || an->last_ok_ms == 0)
 		return;
-	uint64_t gap = an->min_gap_ms ? an->min_gap_ms
-				      : an->cfg.min_reannounce_ms;
+	uint64_t gap =
+	    an->min_gap_ms ? an->min_gap_ms : an->cfg.min_reannounce_ms;
 	uint64_t when = an->last_ok_ms + gap;
 	if (when < now)
 		when = now;
@@ -524,9 +524,9 @@ int bt_announcer_info(const struct bt_announcer *an, size_t i,
 	for (size_t p = 0; p < an->n; p++)
 		if (an->order[p] == i)
 			out->position = (unsigned)p;
-	out->updating = t->stop_id != 0 ||
-			(an->round_active && an->inflight_id &&
-			 an->order[an->pos] == i);
+	out->updating =
+	    t->stop_id != 0 ||
+	    (an->round_active && an->inflight_id && an->order[an->pos] == i);
 	out->working = t->working;
 	out->last_announce_ms = t->last_announce_ms;
 	out->last_ok_ms = t->last_ok_ms;

@@ -46,15 +46,15 @@
 
 #include "bt_tracker.h"
 
-#define BT_ANNOUNCER_NUMWANT 80
-#define BT_ANNOUNCER_RETRY_BASE_MS 15000
-#define BT_ANNOUNCER_RETRY_MAX_MS (10 * 60 * 1000)
+#define BT_ANNOUNCER_NUMWANT	       80
+#define BT_ANNOUNCER_RETRY_BASE_MS     15000
+#define BT_ANNOUNCER_RETRY_MAX_MS      (10 * 60 * 1000)
 #define BT_ANNOUNCER_MIN_REANNOUNCE_MS 60000
-#define BT_ANNOUNCER_TIMEOUT_MS 30000	  /* an http(s) announce */
-#define BT_ANNOUNCER_STOP_TIMEOUT_MS 5000 /* a `stopped` at shutdown */
-#define BT_ANNOUNCER_MAX_TRACKERS 1000
-#define BT_ANNOUNCER_INTERVAL_MIN_S 30
-#define BT_ANNOUNCER_INTERVAL_MAX_S 86400
+#define BT_ANNOUNCER_TIMEOUT_MS	       30000 /* an http(s) announce */
+#define BT_ANNOUNCER_STOP_TIMEOUT_MS   5000  /* a `stopped` at shutdown */
+#define BT_ANNOUNCER_MAX_TRACKERS      1000
+#define BT_ANNOUNCER_INTERVAL_MIN_S    30
+#define BT_ANNOUNCER_INTERVAL_MAX_S    86400
 
 enum bt_announcer_kind {
 	BT_ANNOUNCER_HTTP,  /* http:// */
@@ -63,13 +63,13 @@ enum bt_announcer_kind {
 };
 
 struct bt_announcer_cfg {
-	int numwant;		   /* peers asked for (0 with `stopped`) */
-	uint64_t retry_base_ms;	   /* back-off after a failed round */
-	uint64_t retry_max_ms;	   /* its cap */
+	int numwant;		    /* peers asked for (0 with `stopped`) */
+	uint64_t retry_base_ms;	    /* back-off after a failed round */
+	uint64_t retry_max_ms;	    /* its cap */
 	uint64_t min_reannounce_ms; /* want_peers when no min interval */
-	uint64_t timeout_ms;	   /* suggested timeout of an announce */
-	uint64_t stop_timeout_ms;  /* ... and of a `stopped` */
-	uint64_t seed;		   /* of the tier shuffle */
+	uint64_t timeout_ms;	    /* suggested timeout of an announce */
+	uint64_t stop_timeout_ms;   /* ... and of a `stopped` */
+	uint64_t seed;		    /* of the tier shuffle */
 };
 
 /* The defaults above. */
@@ -94,9 +94,9 @@ struct bt_announcer_info {
 	const char *url;
 	enum bt_announcer_kind kind;
 	unsigned tier;
-	unsigned position; /* in the order of tries, 0 = asked first */
-	bool updating;	   /* an announce to it is in flight */
-	bool working;	   /* its last announce succeeded */
+	unsigned position;	   /* in the order of tries, 0 = asked first */
+	bool updating;		   /* an announce to it is in flight */
+	bool working;		   /* its last announce succeeded */
 	uint64_t last_announce_ms; /* when the last announce to it started */
 	uint64_t last_ok_ms;	   /* when one last succeeded */
 	size_t last_peers;	   /* peers in its last reply */

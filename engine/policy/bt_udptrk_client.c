@@ -45,8 +45,8 @@ struct bt_udptrk_req {
 	enum req_state st;
 	bool marked; /* to be finished by the running dispatch */
 	uint32_t tid;
-	unsigned sends; /* announce datagrams sent, over reconnects too */
-	uint64_t deadline;	/* REQ_ANNOUNCE: retransmit or fail */
+	unsigned sends;	   /* announce datagrams sent, over reconnects too */
+	uint64_t deadline; /* REQ_ANNOUNCE: retransmit or fail */
 	uint64_t hard_deadline; /* the request's own timeout, or UINT64_MAX */
 	bt_udptrk_cb cb;
 	void *arg;
@@ -74,8 +74,8 @@ void bt_udptrk_client_defaults(struct bt_udptrk_client_cfg *cfg)
 	cfg->max_requests = BT_UDPTRK_MAX_REQUESTS;
 }
 
-struct bt_udptrk_client *bt_udptrk_client_new(
-	const struct bt_udptrk_client_cfg *cfg, int *err)
+struct bt_udptrk_client *
+bt_udptrk_client_new(const struct bt_udptrk_client_cfg *cfg, int *err)
 {
 	int e = -EINVAL;
 	struct bt_udptrk_client *c = NULL;
@@ -190,8 +190,7 @@ static bool cid_valid(const struct bt_udptrk_client *c, const struct trk *t,
 	       now >= t->cid_at;
 }
 
-static struct trk *trk_find(struct bt_udptrk_client *c,
-			    const struct bt_addr *a)
+static struct trk *trk_find(struct bt_udptrk_client *c, const struct bt_addr *a)
 {
 	for (struct trk *t = c->trackers; t; t = t->next)
 		if (bt_addr_equal(&t->addr, a))
@@ -332,10 +331,9 @@ static int req_start(struct bt_udptrk_client *c, struct bt_udptrk_req *r,
 /* ---- the API ---- */
 
 struct bt_udptrk_req *bt_udptrk_client_announce(
-	struct bt_udptrk_client *c, const struct bt_addr *tracker,
-	const char *url_data, size_t url_len, const struct bt_announce *a,
-	uint64_t timeout_ms, uint64_t now, bt_udptrk_cb cb, void *arg,
-	int *err)
+    struct bt_udptrk_client *c, const struct bt_addr *tracker,
+    const char *url_data, size_t url_len, const struct bt_announce *a,
+    uint64_t timeout_ms, uint64_t now, bt_udptrk_cb cb, void *arg, int *err)
 {
 	int e = -EINVAL;
 	struct bt_udptrk_req *r = NULL;
@@ -443,14 +441,13 @@ static void on_connect_reply(struct bt_udptrk_client *c, struct trk *t,
 		free(msg);
 		return;
 	}
-	uint64_t cid;
-	int e = action == BT_UDPTRK_CONNECT
-			? bt_udptrk_parse_connect(buf, len, &cid, why,
-						  sizeof(why))
-			: (snprintf(why, sizeof(why),
-				    "reply of action %" PRIu32 " to a connect",
-				    action),
-			   -EPROTO);
+	uint64_t cid = 0;
+	int e = -EPROTO;
+	if (action == BT_UDPTRK_CONNECT)
+		e = bt_udptrk_parse_connect(buf, len, &cid, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why),
+			 "reply of action %" PRIu32 " to a connect", action);
 	if (e < 0) {
 		c->st.malformed++;
 		mark_waiting(c, t);
@@ -511,7 +508,8 @@ int bt_udptrk_client_input(struct bt_udptrk_client *c, const uint8_t *buf,
 			   size_t len, const struct bt_addr *from, uint64_t now)
 {
 	uint32_t action, tid;
-	if (!c || !buf || !from || bt_udptrk_header(buf, len, &action, &tid) < 0)
+	if (!c || !buf || !from ||
+	    bt_udptrk_header(buf, len, &action, &tid) < 0)
 		goto stray;
 	struct trk *t = trk_by_ctid(c, tid);
 	if (t && bt_addr_equal(&t->addr, from)) {

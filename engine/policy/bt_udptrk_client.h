@@ -42,11 +42,11 @@
 #include "bt_tracker.h"
 
 #define BT_UDPTRK_BASE_TIMEOUT_MS 15000 /* BEP 15: 15 · 2^n seconds */
-#define BT_UDPTRK_RETRIES 1		/* retransmissions per step */
-#define BT_UDPTRK_RETRIES_MAX 8		/* BEP 15: n up to 8 */
-#define BT_UDPTRK_CONN_TTL_MS 60000	/* BEP 15: one minute */
-#define BT_UDPTRK_MAX_REQUESTS 4096	/* live requests */
-#define BT_UDPTRK_MAX_TRACKERS 1024	/* tracker addresses remembered */
+#define BT_UDPTRK_RETRIES	  1	/* retransmissions per step */
+#define BT_UDPTRK_RETRIES_MAX	  8	/* BEP 15: n up to 8 */
+#define BT_UDPTRK_CONN_TTL_MS	  60000 /* BEP 15: one minute */
+#define BT_UDPTRK_MAX_REQUESTS	  4096	/* live requests */
+#define BT_UDPTRK_MAX_TRACKERS	  1024	/* tracker addresses remembered */
 
 /* Sends LEN bytes of BUF to TO; returns 0 or -errno. -EAGAIN, -ENOBUFS,
  * -EINTR and -ENOMEM count as a lost datagram (the timer retransmits); any
@@ -90,8 +90,8 @@ typedef void (*bt_udptrk_cb)(int err, const char *why,
 
 /* Returns NULL with *ERR (-EINVAL: no send function, retries over 8;
  * -ENOMEM). */
-struct bt_udptrk_client *bt_udptrk_client_new(
-	const struct bt_udptrk_client_cfg *cfg, int *err);
+struct bt_udptrk_client *
+bt_udptrk_client_new(const struct bt_udptrk_client_cfg *cfg, int *err);
 /* Frees the client and every live request without calling them back. */
 void bt_udptrk_client_free(struct bt_udptrk_client *c);
 
@@ -106,10 +106,9 @@ void bt_udptrk_client_free(struct bt_udptrk_client *c);
  * -ENOBUFS (too many live requests or trackers), -ENOMEM, or the send
  * function's permanent error. */
 struct bt_udptrk_req *bt_udptrk_client_announce(
-	struct bt_udptrk_client *c, const struct bt_addr *tracker,
-	const char *url_data, size_t url_len, const struct bt_announce *a,
-	uint64_t timeout_ms, uint64_t now, bt_udptrk_cb cb, void *arg,
-	int *err);
+    struct bt_udptrk_client *c, const struct bt_addr *tracker,
+    const char *url_data, size_t url_len, const struct bt_announce *a,
+    uint64_t timeout_ms, uint64_t now, bt_udptrk_cb cb, void *arg, int *err);
 /* Forget a request; its callback is not called. NULL is a no-op. */
 void bt_udptrk_client_cancel(struct bt_udptrk_client *c,
 			     struct bt_udptrk_req *req);
@@ -121,7 +120,8 @@ void bt_udptrk_client_cancel(struct bt_udptrk_client *c,
  * not ours (not BEP 15's shape, no live transaction with that id, or
  * another source address): the caller may offer it to someone else. */
 int bt_udptrk_client_input(struct bt_udptrk_client *c, const uint8_t *buf,
-			   size_t len, const struct bt_addr *from, uint64_t now);
+			   size_t len, const struct bt_addr *from,
+			   uint64_t now);
 
 /* Retransmit and fail what is due at NOW. Returns the next deadline (ms),
  * UINT64_MAX when nothing is pending. */

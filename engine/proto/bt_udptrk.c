@@ -334,9 +334,9 @@ int bt_udptrk_parse_scrape(const uint8_t *p, size_t len,
 			   struct bt_udptrk_scrape_entry *out, size_t max,
 			   char *err, size_t errlen)
 {
-	int rc = expect_action(p, len, BT_UDPTRK_SCRAPE,
-			       BT_UDPTRK_HEADER_LEN + 12, "scrape", err,
-			       errlen);
+	int rc =
+	    expect_action(p, len, BT_UDPTRK_SCRAPE, BT_UDPTRK_HEADER_LEN + 12,
+			  "scrape", err, errlen);
 	if (rc < 0)
 		return rc;
 	size_t body = len - BT_UDPTRK_HEADER_LEN;
@@ -347,8 +347,8 @@ int bt_udptrk_parse_scrape(const uint8_t *p, size_t len,
 	}
 	size_t n = body / 12;
 	if (n > max) {
-		pfs_errf(err, errlen, "scrape reply has %zu entries for %zu asked",
-			 n, max);
+		pfs_errf(err, errlen,
+			 "scrape reply has %zu entries for %zu asked", n, max);
 		return -EPROTO;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -360,8 +360,8 @@ int bt_udptrk_parse_scrape(const uint8_t *p, size_t len,
 	return (int)n;
 }
 
-int bt_udptrk_parse_error(const uint8_t *p, size_t len, char **msg,
-			  char *err, size_t errlen)
+int bt_udptrk_parse_error(const uint8_t *p, size_t len, char **msg, char *err,
+			  size_t errlen)
 {
 	*msg = NULL;
 	int rc = expect_action(p, len, BT_UDPTRK_ERROR, BT_UDPTRK_HEADER_LEN,

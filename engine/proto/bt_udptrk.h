@@ -29,23 +29,23 @@ enum bt_udptrk_action {
 	BT_UDPTRK_ERROR = 3,
 };
 
-#define BT_UDPTRK_CONNECT_LEN 16     /* request and reply */
-#define BT_UDPTRK_ANNOUNCE_LEN 98    /* request without options */
-#define BT_UDPTRK_ANNOUNCE_HDR 20    /* reply before its peers */
-#define BT_UDPTRK_SCRAPE_HDR 16      /* request before its hashes */
-#define BT_UDPTRK_HEADER_LEN 8       /* action + transaction id */
-#define BT_UDPTRK_SCRAPE_MAX 74      /* hashes per scrape (BEP 15) */
-#define BT_UDPTRK_URLDATA_MAX 1024   /* longest BEP 41 path?query sent */
+#define BT_UDPTRK_CONNECT_LEN  16   /* request and reply */
+#define BT_UDPTRK_ANNOUNCE_LEN 98   /* request without options */
+#define BT_UDPTRK_ANNOUNCE_HDR 20   /* reply before its peers */
+#define BT_UDPTRK_SCRAPE_HDR   16   /* request before its hashes */
+#define BT_UDPTRK_HEADER_LEN   8    /* action + transaction id */
+#define BT_UDPTRK_SCRAPE_MAX   74   /* hashes per scrape (BEP 15) */
+#define BT_UDPTRK_URLDATA_MAX  1024 /* longest BEP 41 path?query sent */
 /* An announce request with the longest URL data: 98 + one 2-byte header
  * per 255 bytes of data + the end-of-options byte. */
 #define BT_UDPTRK_REQ_MAX                                                      \
 	(BT_UDPTRK_ANNOUNCE_LEN + BT_UDPTRK_URLDATA_MAX +                      \
 	 2 * ((BT_UDPTRK_URLDATA_MAX + 254) / 255) + 1)
-#define BT_UDPTRK_ERROR_MAX 1024     /* longest error text kept */
+#define BT_UDPTRK_ERROR_MAX 1024 /* longest error text kept */
 
 /* BEP 41 option types */
-#define BT_UDPTRK_OPT_END 0
-#define BT_UDPTRK_OPT_NOP 1
+#define BT_UDPTRK_OPT_END     0
+#define BT_UDPTRK_OPT_NOP     1
 #define BT_UDPTRK_OPT_URLDATA 2
 
 struct bt_udptrk_scrape_entry {
@@ -130,8 +130,8 @@ int bt_udptrk_parse_scrape(const uint8_t *p, size_t len,
 /* An error reply: its message (possibly empty, cut at BT_UDPTRK_ERROR_MAX
  * bytes, a trailing NUL dropped, control characters replaced by '?') as a
  * new string in *MSG. Returns 0, -EPROTO or -ENOMEM. */
-int bt_udptrk_parse_error(const uint8_t *p, size_t len, char **msg,
-			  char *err, size_t errlen);
+int bt_udptrk_parse_error(const uint8_t *p, size_t len, char **msg, char *err,
+			  size_t errlen);
 
 /* The BEP 15 event number of E (none 0, completed 1, started 2,
  * stopped 3). */

@@ -200,7 +200,8 @@ static int pump(struct probe *p, uint64_t deadline)
 		if (len < 0)
 			continue;
 		struct bt_addr from;
-		if (bt_addr_from_sockaddr(&from, (struct sockaddr *)&ss, sl) < 0)
+		if (bt_addr_from_sockaddr(&from, (struct sockaddr *)&ss, sl) <
+		    0)
 			continue;
 		dump(p, buf, (size_t)len);
 		if (bt_udptrk_client_input(p->c, buf, (size_t)len, &from,
@@ -300,8 +301,9 @@ static int scrape(struct probe *p, const char *url, const struct opts *o,
 				continue;
 			ssize_t len = recv(p->fd, buf, sizeof(buf), 0);
 			uint32_t action, rtid;
-			if (len < 0 || bt_udptrk_header(buf, (size_t)len,
-							&action, &rtid) < 0 ||
+			if (len < 0 ||
+			    bt_udptrk_header(buf, (size_t)len, &action, &rtid) <
+				0 ||
 			    rtid != tid)
 				continue;
 			dump(p, buf, (size_t)len);
@@ -322,9 +324,8 @@ static int scrape(struct probe *p, const char *url, const struct opts *o,
 					return -EPROTO;
 			} else {
 				struct bt_udptrk_scrape_entry e;
-				int k = bt_udptrk_parse_scrape(buf, (size_t)len,
-							       &e, 1, err,
-							       sizeof(err));
+				int k = bt_udptrk_parse_scrape(
+				    buf, (size_t)len, &e, 1, err, sizeof(err));
 				if (k != 1) {
 					printf("scrape %s bad: %s\n", url, err);
 					return -EPROTO;
@@ -403,10 +404,11 @@ int main(int argc, char **argv)
 			else if (!strcmp(a, "--left"))
 				o.left = strtoull(v, NULL, 10);
 			else if (!strcmp(a, "--event"))
-				o.event = !strcmp(v, "completed") ? BT_EVENT_COMPLETED
-					  : !strcmp(v, "stopped") ? BT_EVENT_STOPPED
-					  : !strcmp(v, "none")	  ? BT_EVENT_NONE
-								  : BT_EVENT_STARTED;
+				o.event =
+				    !strcmp(v, "completed") ? BT_EVENT_COMPLETED
+				    : !strcmp(v, "stopped") ? BT_EVENT_STOPPED
+				    : !strcmp(v, "none")    ? BT_EVENT_NONE
+							    : BT_EVENT_STARTED;
 			else if (!strcmp(a, "--count"))
 				o.count = atoi(v);
 			else if (!strcmp(a, "--base-ms"))
@@ -499,9 +501,9 @@ int main(int argc, char **argv)
 				       event_name(act.event));
 				if (act.kind != BT_ANNOUNCER_UDP ||
 				    start_one(&p, act.url, &a, 0, act.id) < 0)
-					bt_announcer_result(p.an, act.id, -EINVAL,
-							    "not usable here",
-							    NULL, now_ms());
+					bt_announcer_result(
+					    p.an, act.id, -EINVAL,
+					    "not usable here", NULL, now_ms());
 			}
 			if (p.answered || p.pending == 0)
 				break;
