@@ -1,6 +1,7 @@
 # p2pfs — plain Makefile.
 # Targets: all (./p2pfs), check (unit + asan + fuzz regression + integration),
-# unit, asan, integration, fuzz, bench, demo, install, format, clean.
+# unit, asan, integration, fuzz, bench, demo, install, format, clean; tools
+# (test programs of the integration tests).
 # Quiet unless V=1.
 
 CC      ?= cc
@@ -8,7 +9,7 @@ CLANG   ?= clang
 PREFIX  ?= /usr/local
 VERSION := 0.1.0
 
-PKGS     := fuse3 libevent libevent_pthreads openssl
+PKGS     := fuse3 libevent libevent_pthreads libevent_openssl openssl
 # engine/ is layered by folder (see tests/check-layers.sh): base, proto,
 # policy, io, and the glue in engine/ itself.
 ENGINE_DIRS := engine/base engine/proto engine/policy engine/io engine
