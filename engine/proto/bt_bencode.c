@@ -9,7 +9,6 @@
 #include "bt_bencode.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -530,21 +529,39 @@ int bt_benc_raw(struct bt_benc *b, const void *p, size_t len)
 	return 0;
 }
 
+/* Decimal digits of V ending at END (exclusive); returns where they start.
+ * (snprintf was most of the cost of encoding small DHT messages.) */
+static char *fmt_u64(uint64_t v, char *end)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
+}
+
 int bt_benc_int(struct bt_benc *b, int64_t v)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "i%" PRId64 "e", v);
-	return bt_benc_raw(b, tmp, (size_t)n);
+	char tmp[32], *end = tmp + sizeof(tmp);
+	*--end = 'e';
+	uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char *p = fmt_u64(mag, end);
+	if (v < 0)
+		*--p = '-';
+	*--p = 'i';
+	return bt_benc_raw(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 int bt_benc_str(struct bt_benc *b, const void *s, size_t len)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%zu:", len);
-	int rc = benc_reserve(b, (size_t)n + len);
+	char tmp[32], *end = tmp + sizeof(tmp);
+	*--end = ':';
+	char *p = fmt_u64(len, end);
+	size_t n = (size_t)(tmp + sizeof(tmp) - p);
+	int rc = benc_reserve(b, n + len);
 	if (rc)
 		return rc;
-	bt_benc_raw(b, tmp, (size_t)n);
+	bt_benc_raw(b, p, n);
 	return bt_benc_raw(b, s, len);
 }
 
