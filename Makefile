@@ -59,6 +59,14 @@ $(B)/tests/%: tests/unit/%.c $(B)/libp2pfs.a
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# The simulated DHT network (tests/sim) is linked into the DHT's simulation
+# test, the bench's DHT row and the loopback DHT probe.
+SIM_SRC := tests/sim/dht_sim.c
+$(B)/tests/test_dht $(B)/tests/test_dht_sim: $(B)/tests/%: tests/unit/%.c $(SIM_SRC) tests/sim/dht_sim.h $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/sim $(CFLAGS) -o $@ $< $(SIM_SRC) $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
+
 # ---- tests -----------------------------------------------------------------
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)
