@@ -31,7 +31,10 @@
 #define TOKEN_LEN 8
 #define STORE_EXPIRY_MS (30 * 60 * 1000)
 #define STORE_SWEEP_MS (60 * 1000)
-#define VALUES_PER_REPLY 50 /* 50 x 18 bytes still fits a datagram */
+/* peers per get_peers reply: with 8 nodes and 8 nodes6 a reply stays under
+ * 1,400 bytes (no fragmentation on a 1,500-byte path, v4 or v6) */
+#define VALUES_PER_REPLY4 50
+#define VALUES_PER_REPLY6 32
 #define MAX_TX 256
 #define SEARCH_CANDS 48
 #define SEARCH_TRIES 2	   /* queries per candidate */
@@ -43,7 +46,9 @@
 #define BOOT_MIN_MS 2000   /* bootstrap back-off, doubling up to */
 #define BOOT_MAX_MS (5 * 60 * 1000)
 #define RESEARCH_MIN_MS (60 * 1000)
-#define ANN_RETRY_MS 30000 /* an announce lookup that found no node */
+#define ANN_RETRY_MS 30000 /* an announce that reached fewer than k nodes
+			     is repeated after this, doubling up to
+			     BT_DHT_REANNOUNCE_MS */
 #define IDLE_MS (60 * 1000) /* periodic runs at least this often */
 #define RL_SETS 128	    /* rate limiter: sets x ways entries */
 #define RL_WAYS 4
@@ -219,7 +224,8 @@ struct ann {
 	unsigned flags;
 	uint64_t next[2];
 	uint64_t last_start[2];
-	int running[2]; /* search id, 0: none */
+	uint64_t retry[2]; /* after a short announce, 0: none */
+	int running[2];	   /* search id, 0: none */
 };
 
 struct speer {
@@ -287,11 +293,24 @@ struct bt_dht {
 	uint64_t credit; /* global query budget, thousandths */
 	uint64_t credit_t;
 
+	/* our own addresses, as learnt from queries of ours that came back
+	 * (another node named us under a stale id): never contacted */
+	struct bt_addr self[4];
+	unsigned nself;
+
 	struct bt_benc out;
 	struct bt_krpc_msg msg, reply; /* scratch: 4 KiB each */
 
 	struct bt_dht_stats st;
 };
+
+static bool is_self(const struct bt_dht *d, const struct bt_addr *a)
+{
+	for (unsigned i = 0; i < d->nself; i++)
+		if (bt_addr_equal(&d->self[i], a))
+			return true;
+	return false;
+}
 
 static void sched(struct bt_dht *d, uint64_t t)
 {
@@ -449,7 +468,7 @@ static void table_heard(struct bt_dht *d, int fi, const uint8_t *id,
 			const struct bt_addr *a, bool replied, uint64_t now)
 {
 	struct table *t = &d->tab[fi];
-	if (!memcmp(id, d->id, ID_LEN) || !bt_addr_usable(a))
+	if (!memcmp(id, d->id, ID_LEN) || !bt_addr_usable(a) || is_self(d, a))
 		return;
 	for (;;) {
 		unsigned bi = bucket_of(d, t, id);
@@ -947,7 +966,7 @@ static void store_add(struct bt_dht *d, const uint8_t *ih,
 	s->n[f]++;
 }
 
-/* Up to VALUES_PER_REPLY live peers of family FI for IH into M. */
+/* Up to VALUES_PER_REPLY4/6 live peers of family FI for IH into M. */
 static void store_values(struct bt_dht *d, const uint8_t *ih, int fi,
 			 struct bt_krpc_msg *m, uint64_t now)
 {
@@ -960,8 +979,9 @@ static void store_values(struct bt_dht *d, const uint8_t *ih, int fi,
 	if (!n)
 		return;
 	m->has_values = true;
+	unsigned most = fi ? VALUES_PER_REPLY6 : VALUES_PER_REPLY4;
 	/* rotate, so that every peer gets handed out */
-	for (uint16_t k = 0; k < n && m->n_values < VALUES_PER_REPLY; k++) {
+	for (uint16_t k = 0; k < n && m->n_values < most; k++) {
 		const struct speer *p = &s->p[fi][(s->rot[fi] + k) % n];
 		if (p->expires > now)
 			m->values[m->n_values++] = p->addr;
@@ -1117,7 +1137,8 @@ static struct cand *cand_add(struct bt_dht *d, struct search *s,
 			     const struct cand *c)
 {
 	if ((c->has_id && !memcmp(c->id, d->id, ID_LEN)) ||
-	    !bt_addr_usable(&c->addr) || fam_index(&c->addr) != s->fi)
+	    !bt_addr_usable(&c->addr) || fam_index(&c->addr) != s->fi ||
+	    is_self(d, &c->addr))
 		return NULL;
 	for (unsigned i = 0; i < s->n; i++) {
 		const struct cand *x = &s->c[i];
@@ -1320,10 +1341,18 @@ static void search_finish(struct bt_dht *d, struct search *s, uint64_t now)
 	if (s->announce) {
 		struct ann *a = ann_find(d, s->target);
 		if (a && a->running[s->fi] == s->id) {
-			a->running[s->fi] = 0;
-			if (!r.n_nodes) {
-				a->next[s->fi] = now + ANN_RETRY_MS;
-				sched(d, a->next[s->fi]);
+			int f = s->fi;
+			a->running[f] = 0;
+			/* a small or bootstrapping table: try again soon */
+			if (r.n_nodes < BT_DHT_K) {
+				a->retry[f] = a->retry[f] ? a->retry[f] * 2
+							  : ANN_RETRY_MS;
+				if (a->retry[f] > BT_DHT_REANNOUNCE_MS)
+					a->retry[f] = BT_DHT_REANNOUNCE_MS;
+				a->next[f] = now + a->retry[f];
+				sched(d, a->next[f]);
+			} else {
+				a->retry[f] = 0;
 			}
 		}
 	}
@@ -1829,8 +1858,16 @@ int bt_dht_input(struct bt_dht *d, const uint8_t *buf, size_t len,
 		strike(d, from, STRIKE_GARBAGE, now);
 		return rc;
 	}
+	if (m->type == BT_KRPC_QUERY && !rc && m->has_id &&
+	    !memcmp(m->id, d->id, ID_LEN)) {
+		/* our own query came back: FROM is us (someone named our
+		 * address under another id); remember it, answer nothing */
+		if (!is_self(d, from) && d->nself < 4)
+			d->self[d->nself++] = *from;
+		return -EPROTO;
+	}
 	if (m->type == BT_KRPC_QUERY) {
-		if (rc || (m->has_id && !memcmp(m->id, d->id, ID_LEN))) {
+		if (rc) {
 			d->st.dropped_bad++;
 			strike(d, from, STRIKE_INVALID, now);
 			if (rc && rate_ok(d, from, now))
@@ -1851,10 +1888,12 @@ int bt_dht_input(struct bt_dht *d, const uint8_t *buf, size_t len,
 
 static void run_timeouts(struct bt_dht *d, uint64_t now)
 {
-	for (unsigned i = 0; i < MAX_TX; i++) {
+	unsigned left = d->pending;
+	for (unsigned i = 0; i < MAX_TX && left; i++) {
 		struct tx *t = &d->tx[i];
 		if (!t->used)
 			continue;
+		left--;
 		if (now < t->sent + BT_DHT_TX_TIMEOUT_MS) {
 			sched(d, t->sent + BT_DHT_TX_TIMEOUT_MS);
 			continue;
@@ -1955,9 +1994,11 @@ static void run_announces(struct bt_dht *d, uint64_t now)
 				sched(d, a->next[f]);
 				continue;
 			}
-			if (!table_size(&d->tab[f])) {
-				/* wait for the bootstrap */
-				a->next[f] = now + 1000;
+			if (!table_size(&d->tab[f]) || d->tab[f].boot_search) {
+				/* wait for the bootstrap (its lookup fills the
+				 * table), so the announce reaches the k
+				 * closest and not just the first contacts */
+				a->next[f] = now + 500;
 				sched(d, a->next[f]);
 				continue;
 			}
