@@ -483,6 +483,77 @@ static void test_encode_exact(void **state)
 	free(m);
 }
 
+/* Messages captured from python3-libtorrent 2.0.8 and aria2 1.36 on loopback
+ * (tests/integration/test_dht_interop.sh): libtorrent sends 2-byte tids,
+ * implied_port=1 with its port, a `seed` key, `ip` in every reply, an
+ * empty `nodes`, and `p` (the port it saw) inside `r`; aria2 sends 4-byte
+ * tids, 20-byte tokens, no `ip` and no implied_port. */
+static void test_real_clients(void **state)
+{
+	(void)state;
+	static const char lt_announce_peer[] =
+		"d1:ad2:id20:\xcc\x8d\xa9\xf7g)\x02\xb3\xcd\xb6H\xc8\x1b\x85"
+		"\xe3\xd9\xaf\xe8GF12:implied_porti1e9:info_hash20:\xfa\xdb"
+		"\x89UB\xc2k\xdc\x1f\xef\xba;\xa2\xe9""a \xb5\x1b\xecY4:port"
+		"i22002e4:seedi0e5:token8:i\x8a""d\xfe\xf1\xbd\x09\x11""e1:q13"
+		":announce_peer1:t2:_\x0d""1:v4:LT\x02\x08""1:y1:qe";
+	static const char lt_empty_nodes_reply[] =
+		"d2:ip6:\x7f\x00\x14\x0aU\xfa""1:rd2:id20:\xbc\xd5\x07W\xe3M"
+		"\xeb""a\xf1\xc5\xf9XA\x01\x84Y\xcf[\xb5\xef""5:nodes0:1:pi220"
+		"10ee1:t4:\x00\x00\x9f\x04""1:v4:LT\x02\x08""1:y1:re";
+	static const char aria2_announce_peer[] =
+		"d1:ad2:id20:\xea\xc1\x0d\x04\xe6\xeeny\xc0\x0c&.u\xee\x8e"
+		"\xb4\xf4\x16\x95\xdb""9:info_hash20:\xbd\x81&3%\xd9\x81\xc0"
+		"\x81\xb7\xda\xe5""D\x80\xef\x8c\x9b\x5c=\xb7""4:porti22004e5:"
+		"token8:\xdf\x8eh\xc7\x06\x87\x86\x90""e1:q13:announce_peer1"
+		":t4:\x99\xd0\xac\x7f""1:v4:A2\x00\x03""1:y1:qe";
+	static const char aria2_token_reply[] =
+		"d1:rd2:id20:\xea\xc1\x0d\x04\xe6\xeeny\xc0\x0c&.u\xee\x8e"
+		"\xb4\xf4\x16\x95\xdb""5:nodes52:\xbc\xd5\x07W\xe3M\xeb""a\xf1"
+		"\xc5\xf9XA\x01\x84Y\xcf[\xb5\xef\x7f\x00\x14\x01U\xf1\xe9"
+		"\x9f\xc7J\xc0\xc6\xc8\xb7\x17\xfc\xc4\x16\x9e\xb6\xef\xa0"
+		"\x87""F\xab\x94\x7f\x00\x14\x0aU\xfa""5:token20:\xa1Tp\x04\xea"
+		"\x82\xeb\x0a|4\xda\xf9\x15!\xe3#\xb4\xec\xd2\xbd""e1:t4:\x00"
+		"\x02I\x82""1:v4:A2\x00\x03""1:y1:re";
+	struct bt_krpc_msg *m = msg_new();
+
+	assert_int_equal(bt_krpc_parse((const uint8_t *)lt_announce_peer,
+				       sizeof(lt_announce_peer) - 1, m),
+			 0);
+	assert_int_equal(m->method, BT_KRPC_ANNOUNCE_PEER);
+	assert_true(m->implied_port);
+	assert_int_equal(m->port, 22002);
+	assert_int_equal(m->token_len, 8);
+	assert_int_equal(m->tid_len, 2);
+	assert_memory_equal(m->version, "LT\x02\x08", 4);
+
+	assert_int_equal(bt_krpc_parse((const uint8_t *)lt_empty_nodes_reply,
+				       sizeof(lt_empty_nodes_reply) - 1, m),
+			 0);
+	assert_int_equal(m->type, BT_KRPC_RESPONSE);
+	assert_int_equal(m->n_nodes, 0);
+	assert_int_equal(m->nodes_dropped, 0);
+	assert_true(m->has_ip);
+	assert_int_equal(m->ip.port, 22010);
+
+	assert_int_equal(bt_krpc_parse((const uint8_t *)aria2_announce_peer,
+				       sizeof(aria2_announce_peer) - 1, m),
+			 0);
+	assert_false(m->implied_port);
+	assert_int_equal(m->port, 22004);
+	assert_int_equal(m->tid_len, 4);
+
+	assert_int_equal(bt_krpc_parse((const uint8_t *)aria2_token_reply,
+				       sizeof(aria2_token_reply) - 1, m),
+			 0);
+	assert_int_equal(m->token_len, 20);
+	assert_int_equal(m->n_nodes, 2);
+	assert_int_equal(m->nodes[0].addr.ip[3], 1);
+	assert_int_equal(m->nodes[0].addr.port, 22001);
+	assert_false(m->has_ip);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_encode_exact),
+		cmocka_unit_test(test_real_clients),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
