@@ -67,6 +67,12 @@ $(B)/tests/test_dht $(B)/tests/test_dht_sim: $(B)/tests/%: tests/unit/%.c $(SIM_
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CPPFLAGS) -Itests/sim $(CFLAGS) -o $@ $< $(SIM_SRC) $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# The DHT core on a real UDP socket, for the loopback interop test.
+$(B)/tools/dht_probe: tests/tools/dht_probe.c $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS)
+
 # ---- tests -----------------------------------------------------------------
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)
@@ -75,19 +81,19 @@ unit: $(UNIT_BINS)
 asan:
 	$(Q)$(MAKE) --no-print-directory B=build-asan CC=$(CLANG) \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" unit p2pfs-asan
+	  LDFLAGS="-fsanitize=address,undefined" unit p2pfs-asan build-asan/tools/dht_probe
 
 p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: p2pfs
+integration: p2pfs $(B)/tools/dht_probe
 	@bash tests/integration/run.sh
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
 integration-asan: asan
-	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
+	@P2PFS=./p2pfs-asan DHT_PROBE=build-asan/tools/dht_probe bash tests/integration/run.sh
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
 # `make fuzz-regress` (part of check) replays each seed corpus once.
