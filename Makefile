@@ -67,6 +67,12 @@ $(B)/tests/test_dht $(B)/tests/test_dht_sim: $(B)/tests/%: tests/unit/%.c $(SIM_
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CPPFLAGS) -Itests/sim $(CFLAGS) -o $@ $< $(SIM_SRC) $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# The bench's DHT row: lookups in the simulated network.
+$(B)/bench/dht_bench: tests/bench/dht_bench.c $(SIM_SRC) tests/sim/dht_sim.h $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/sim $(CFLAGS) -o $@ $< $(SIM_SRC) $(B)/libp2pfs.a $(LDLIBS)
+
 # The DHT core on a real UDP socket, for the loopback interop test.
 $(B)/tools/dht_probe: tests/tools/dht_probe.c $(B)/libp2pfs.a
 	@mkdir -p $(dir $@)
@@ -127,7 +133,7 @@ check: all check-layers unit asan fuzz-regress integration integration-asan
 	@echo "make check: all passed"
 
 # The benchmark (never a test): p2pfs beside btfs and aria2c on loopback.
-bench: p2pfs $(B)/bench/fuse_passthrough
+bench: p2pfs $(B)/bench/fuse_passthrough $(B)/bench/dht_bench
 	@bash tests/bench/bench.sh
 
 # the FUSE reference of the bench (a minimal read-only passthrough)

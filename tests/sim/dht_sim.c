@@ -576,3 +576,64 @@ size_t sim_true_closest(const struct sim *s, const uint8_t *target,
 	}
 	return n;
 }
+
+static bool honest_id(const struct sim *s, const uint8_t *id)
+{
+	for (unsigned k = 0; k < s->n; k++)
+		if (!memcmp(s->nodes[k].id, id, 20))
+			return s->nodes[k].kind == SIM_HONEST ||
+			       s->nodes[k].kind == SIM_SILENT;
+	return false;
+}
+
+void sim_score(const struct sim *s, const struct bt_dht_search_result *r,
+	       unsigned *hit, unsigned *wanted)
+{
+	uint8_t truth[BT_DHT_K][20];
+	size_t nt = sim_true_closest(s, r->target, truth, BT_DHT_K);
+	size_t others = 0;
+	for (size_t j = 0; j < r->n_nodes; j++)
+		others += !honest_id(s, r->nodes[j].id);
+	nt = nt > others ? nt - others : 0;
+	*hit = 0;
+	for (size_t i = 0; i < nt; i++)
+		for (size_t j = 0; j < r->n_nodes; j++)
+			if (!memcmp(truth[i], r->nodes[j].id, 20)) {
+				(*hit)++;
+				break;
+			}
+	*wanted = (unsigned)nt;
+}
+
+void sim_hostile_cfg(struct sim_cfg *c, unsigned n, uint64_t seed)
+{
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	c->seed = seed;
+	c->loss = 0.05;
+	c->lat_min = 5;
+	c->lat_max = 80;
+	c->jitter = 10;
+	c->join_ms = 20;
+	c->flood_victims = 5;
+	c->flood_per_ms = 5;
+	c->count[SIM_SILENT] = n / 10;
+	c->count[SIM_LIAR_HOLE] = n / 33;
+	c->count[SIM_LIAR_REDIRECT] = n / 33;
+	c->count[SIM_GARBAGE] = n / 100;
+	c->count[SIM_FLOODER] = n / 200;
+	c->count[SIM_PEER_FLOODER] = n / 100;
+	c->silent_at = (uint64_t)n * c->join_ms + 60000;
+}
+
+void sim_clean_cfg(struct sim_cfg *c, unsigned n, uint64_t seed)
+{
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	c->seed = seed;
+	c->loss = 0.01;
+	c->lat_min = 5;
+	c->lat_max = 50;
+	c->jitter = 5;
+	c->join_ms = 20;
+}

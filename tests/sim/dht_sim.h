@@ -103,5 +103,17 @@ unsigned sim_random_honest(struct sim *s);
 size_t sim_true_closest(const struct sim *s, const uint8_t *target,
 			uint8_t out[][20], size_t k);
 uint64_t sim_rand(struct sim *s);
+/* How many of the true closest honest nodes lookup R found (*HIT) out of
+ * how many it should have (*WANTED): liars that answered for their own id
+ * are real nodes and may stand in R before honest ones, so each of them in
+ * R lowers *WANTED by one. */
+void sim_score(const struct sim *s, const struct bt_dht_search_result *r,
+	       unsigned *hit, unsigned *wanted);
+/* The two networks of the test and the bench: CLEAN (1% loss, one-way
+ * latency 10-100 ms a link) and HOSTILE (5% loss, 10% of the nodes go
+ * silent, 6% liars, 1% garbage senders, 0.5% flooders, 1% peer
+ * flooders). */
+void sim_clean_cfg(struct sim_cfg *c, unsigned n, uint64_t seed);
+void sim_hostile_cfg(struct sim_cfg *c, unsigned n, uint64_t seed);
 
 #endif

@@ -43,42 +43,21 @@ struct figures {
 	uint64_t max_ms;
 };
 
-static bool honest_id(const struct sim *s, const uint8_t *id)
-{
-	for (unsigned k = 0; k < s->n; k++)
-		if (!memcmp(s->nodes[k].id, id, 20))
-			return s->nodes[k].kind == SIM_HONEST ||
-			       s->nodes[k].kind == SIM_SILENT;
-	return false;
-}
-
-/* How many of the true closest honest nodes a lookup found. Liars that
- * answered for their own id are real nodes, and may stand in the result
- * before honest ones: for each of them one fewer honest node is expected. */
+/* How many of the true closest honest nodes a lookup found (see
+ * sim_score). */
 static void add_lookup(struct figures *f, const struct sim *s,
 		       const struct sim_lookup *l)
 {
-	uint8_t truth[BT_DHT_K][20];
-	size_t nt = sim_true_closest(s, l->r.target, truth, BT_DHT_K);
-	size_t others = 0;
-	for (size_t j = 0; j < l->r.n_nodes; j++)
-		others += !honest_id(s, l->r.nodes[j].id);
-	nt = nt > others ? nt - others : 0;
-	unsigned hit = 0;
-	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < l->r.n_nodes; j++)
-			if (!memcmp(truth[i], l->r.nodes[j].id, 20)) {
-				hit++;
-				break;
-			}
+	unsigned hit, nt;
+	sim_score(s, &l->r, &hit, &nt);
 	if (getenv("DHT_SIM_VERBOSE"))
-		printf("  lookup %u: %u of %zu, %llu ms, %u queries, %u "
+		printf("  lookup %u: %u of %u, %llu ms, %u queries, %u "
 		       "hops\n",
 		       f->lookups, hit, nt, (unsigned long long)l->r.ms,
 		       l->r.queries, l->r.hops);
 	f->lookups++;
 	f->found += hit;
-	f->wanted += (unsigned)nt;
+	f->wanted += nt;
 	f->exact += hit == nt;
 	f->hops += l->r.hops;
 	f->queries += l->r.queries;
@@ -228,15 +207,8 @@ static struct sim *settle(const struct sim_cfg *cfg)
 static void test_clean_network(void **state)
 {
 	(void)state;
-	struct sim_cfg cfg = {
-		.n = NODES,
-		.seed = 1,
-		.loss = 0.01,
-		.lat_min = 5,
-		.lat_max = 50,
-		.jitter = 5,
-		.join_ms = 20,
-	};
+	struct sim_cfg cfg;
+	sim_clean_cfg(&cfg, NODES, 1);
 	size_t heap0 = heap_used();
 	struct sim *s = settle(&cfg);
 	struct figures f;
@@ -266,24 +238,8 @@ static void test_clean_network(void **state)
 static void test_hostile_network(void **state)
 {
 	(void)state;
-	struct sim_cfg cfg = {
-		.n = NODES,
-		.seed = 2,
-		.loss = 0.05,
-		.lat_min = 5,
-		.lat_max = 80,
-		.jitter = 10,
-		.join_ms = 20,
-		.flood_victims = 5,
-		.flood_per_ms = 5,
-	};
-	cfg.count[SIM_SILENT] = NODES / 10;
-	cfg.count[SIM_LIAR_HOLE] = NODES / 33;
-	cfg.count[SIM_LIAR_REDIRECT] = NODES / 33;
-	cfg.count[SIM_GARBAGE] = NODES / 100;
-	cfg.count[SIM_FLOODER] = NODES / 200;
-	cfg.count[SIM_PEER_FLOODER] = NODES / 100;
-	cfg.silent_at = (uint64_t)cfg.n * cfg.join_ms + 60000;
+	struct sim_cfg cfg;
+	sim_hostile_cfg(&cfg, NODES, 2);
 	size_t heap0 = heap_used();
 	struct sim *s = settle(&cfg);
 
