@@ -20,44 +20,45 @@
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
-#define ID_LEN 20
-#define MAX_BUCKETS 160
-#define GOOD_MS (15 * 60 * 1000)     /* BEP 5: good if heard within */
-#define REFRESH_MS (15 * 60 * 1000)  /* idle bucket refresh */
-#define PING_MS (60 * 1000)	     /* a questionable node pinged every */
-#define PING_BAD_MS (5 * 60 * 1000)  /* a bad one kept (no replacement) */
-#define PINGS_PER_RUN 16
+#define ID_LEN		20
+#define MAX_BUCKETS	160
+#define GOOD_MS		(15 * 60 * 1000) /* BEP 5: good if heard within */
+#define REFRESH_MS	(15 * 60 * 1000) /* idle bucket refresh */
+#define PING_MS		(60 * 1000)	 /* a questionable node pinged every */
+#define PING_BAD_MS	(5 * 60 * 1000)	 /* a bad one kept (no replacement) */
+#define PINGS_PER_RUN	16
 #define TOKEN_ROTATE_MS (5 * 60 * 1000)
-#define TOKEN_LEN 8
+#define TOKEN_LEN	8
 #define STORE_EXPIRY_MS (30 * 60 * 1000)
-#define STORE_SWEEP_MS (60 * 1000)
+#define STORE_SWEEP_MS	(60 * 1000)
 /* peers per get_peers reply: with 8 nodes and 8 nodes6 a reply stays under
  * 1,400 bytes (no fragmentation on a 1,500-byte path, v4 or v6) */
 #define VALUES_PER_REPLY4 50
 #define VALUES_PER_REPLY6 32
-#define MAX_TX 256
-#define SEARCH_CANDS 48
-#define SEARCH_TRIES 2	   /* queries per candidate */
-#define SEARCH_SEEDS 16	   /* table nodes a lookup starts from */
-#define SEARCH_REFS 64	   /* responders tracked per lookup */
-#define REF_DISTRUST 3	   /* nodes named by a responder that all failed */
-#define BOOT_USER_MAX 32   /* bootstrap contacts of the caller */
-#define BOOT_SEED_MAX 128  /* saved or learned nodes, per family */
-#define BOOT_MIN_MS 2000   /* bootstrap back-off, doubling up to */
-#define BOOT_MAX_MS (5 * 60 * 1000)
-#define RESEARCH_MIN_MS (60 * 1000)
-#define ANN_RETRY_MS 30000 /* an announce that reached fewer than k nodes
-			     is repeated after this, doubling up to
-			     BT_DHT_REANNOUNCE_MS */
-#define IDLE_MS (60 * 1000) /* periodic runs at least this often */
-#define RL_SETS 128	    /* rate limiter: sets x ways entries */
-#define RL_WAYS 4
-#define STRIKE_MAX 16 /* strikes within STRIKE_MS: ignored */
-#define STRIKE_MS (60 * 1000)
+#define MAX_TX		  256
+#define SEARCH_CANDS	  48
+#define SEARCH_TRIES	  2    /* queries per candidate */
+#define SEARCH_SEEDS	  16   /* table nodes a lookup starts from */
+#define SEARCH_REFS	  64   /* responders tracked per lookup */
+#define REF_DISTRUST	  3    /* nodes named by a responder that all failed */
+#define BOOT_USER_MAX	  32   /* bootstrap contacts of the caller */
+#define BOOT_SEED_MAX	  128  /* saved or learned nodes, per family */
+#define BOOT_MIN_MS	  2000 /* bootstrap back-off, doubling up to */
+#define BOOT_MAX_MS	  (5 * 60 * 1000)
+#define RESEARCH_MIN_MS	  (60 * 1000)
+#define ANN_RETRY_MS                                                           \
+	30000 /* an announce that reached fewer than k nodes                   \
+		is repeated after this, doubling up to                         \
+		BT_DHT_REANNOUNCE_MS */
+#define IDLE_MS	       (60 * 1000) /* periodic runs at least this often */
+#define RL_SETS	       128	   /* rate limiter: sets x ways entries */
+#define RL_WAYS	       4
+#define STRIKE_MAX     16 /* strikes within STRIKE_MS: ignored */
+#define STRIKE_MS      (60 * 1000)
 #define STRIKE_GARBAGE 4
 #define STRIKE_INVALID 2
-#define STRIKE_RATE 1
-#define STRIKE_TOKEN 2
+#define STRIKE_RATE    1
+#define STRIKE_TOKEN   2
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -194,8 +195,8 @@ struct search {
 	int id;
 	uint8_t kind; /* enum bt_dht_search_kind */
 	uint8_t fi;
-	bool internal;	 /* bootstrap or refresh: no on_done */
-	bool announce;	 /* of the announce list */
+	bool internal;	    /* bootstrap or refresh: no on_done */
+	bool announce;	    /* of the announce list */
 	bool send_announce; /* announce_peer at the end */
 	bool implied_port;
 	bool finish_due; /* finish at the next run */
@@ -265,8 +266,8 @@ struct bt_dht {
 	bool state_loaded;
 
 	uint64_t srtt, rttvar; /* of our queries' replies, ms (RFC 6298) */
-	uint64_t next; /* deadline */
-	uint64_t now;  /* of the latest call */
+	uint64_t next;	       /* deadline */
+	uint64_t now;	       /* of the latest call */
 
 	struct table tab[2];
 	struct boot user[BOOT_USER_MAX];
@@ -417,7 +418,8 @@ static struct node *table_find_addr(struct table *t, const struct bt_addr *a,
 	for (unsigned bi = 0; bi < t->nb; bi++) {
 		struct bucket *b = &t->b[bi];
 		for (uint8_t i = 0; i < b->nn + b->nr; i++) {
-			struct node *n = i < b->nn ? &b->n[i] : &b->r[i - b->nn];
+			struct node *n =
+			    i < b->nn ? &b->n[i] : &b->r[i - b->nn];
 			if (same_ip ? bt_addr_same_ip(&n->addr, a)
 				    : bt_addr_equal(&n->addr, a)) {
 				*bp = b;
@@ -474,7 +476,8 @@ static void table_heard(struct bt_dht *d, int fi, const uint8_t *id,
 		unsigned bi = bucket_of(d, t, id);
 		struct bucket *b = &t->b[bi];
 		for (uint8_t i = 0; i < b->nn + b->nr; i++) {
-			struct node *n = i < b->nn ? &b->n[i] : &b->r[i - b->nn];
+			struct node *n =
+			    i < b->nn ? &b->n[i] : &b->r[i - b->nn];
 			if (memcmp(n->id, id, ID_LEN))
 				continue;
 			if (!bt_addr_equal(&n->addr, a)) {
@@ -484,8 +487,8 @@ static void table_heard(struct bt_dht *d, int fi, const uint8_t *id,
 					return;
 				struct bucket *ob;
 				bool orep;
-				struct node *o = table_find_addr(t, a, false,
-								 &ob, &orep);
+				struct node *o =
+				    table_find_addr(t, a, false, &ob, &orep);
 				if (o)
 					return; /* that address is taken */
 				n->addr = *a;
@@ -509,8 +512,8 @@ static void table_heard(struct bt_dht *d, int fi, const uint8_t *id,
 		 * with a new id replaces a failing one, never a good one */
 		struct bucket *ob;
 		bool orep;
-		struct node *o = table_find_addr(t, a, !d->allow_same_ip, &ob,
-						 &orep);
+		struct node *o =
+		    table_find_addr(t, a, !d->allow_same_ip, &ob, &orep);
 		if (o) {
 			if (!replied || node_good(o, now))
 				return;
@@ -544,7 +547,8 @@ static void table_heard(struct bt_dht *d, int fi, const uint8_t *id,
 		/* full of good or questionable nodes: keep it in reserve and
 		 * find out whether the stalest one is still there */
 		if (b->nr == BT_DHT_K) {
-			/* drop the oldest, preferring one that never answered */
+			/* drop the oldest, preferring one that never answered
+			 */
 			uint8_t drop = 0;
 			for (uint8_t i = 0; i < b->nr; i++)
 				if (!b->r[i].last_reply) {
@@ -557,7 +561,8 @@ static void table_heard(struct bt_dht *d, int fi, const uint8_t *id,
 		struct node *stale = NULL;
 		for (uint8_t i = 0; i < b->nn; i++) {
 			struct node *n = &b->n[i];
-			if (node_good(n, now) || age(now, n->last_ping) < PING_MS)
+			if (node_good(n, now) ||
+			    age(now, n->last_ping) < PING_MS)
 				continue;
 			if (!stale || n->last_reply < stale->last_reply)
 				stale = n;
@@ -571,8 +576,8 @@ static void table_heard(struct bt_dht *d, int fi, const uint8_t *id,
 }
 
 /* A query of ours to A (expected to be ID when HAS_ID) went unanswered. */
-static void table_failed(struct bt_dht *d, const struct bt_addr *a,
-			 bool has_id, const uint8_t *id)
+static void table_failed(struct bt_dht *d, const struct bt_addr *a, bool has_id,
+			 const uint8_t *id)
 {
 	struct table *t = &d->tab[fam_index(a)];
 	struct bucket *b;
@@ -678,12 +683,14 @@ static void random_id_in(struct bt_dht *d, const struct table *t, unsigned bi,
 	unsigned keep = bi; /* bits equal to ours */
 	for (unsigned bit = 0; bit < keep && bit < 160; bit++) {
 		uint8_t m = (uint8_t)(0x80 >> (bit % 8));
-		out[bit / 8] = (uint8_t)((out[bit / 8] & ~m) | (d->id[bit / 8] & m));
+		out[bit / 8] =
+		    (uint8_t)((out[bit / 8] & ~m) | (d->id[bit / 8] & m));
 	}
 	if (bi < t->nb - 1) {
 		/* then the first differing bit */
 		uint8_t m = (uint8_t)(0x80 >> (bi % 8));
-		out[bi / 8] = (uint8_t)((out[bi / 8] & ~m) | (~d->id[bi / 8] & m));
+		out[bi / 8] =
+		    (uint8_t)((out[bi / 8] & ~m) | (~d->id[bi / 8] & m));
 	}
 }
 
@@ -924,7 +931,8 @@ static void store_add(struct bt_dht *d, const uint8_t *ih,
 			}
 			i = store_find(d, ih, &found);
 		}
-		struct sih *ns = realloc(d->store, (d->nstore + 1) * sizeof(*ns));
+		struct sih *ns =
+		    realloc(d->store, (d->nstore + 1) * sizeof(*ns));
 		if (!ns)
 			return;
 		d->store = ns;
@@ -1200,8 +1208,9 @@ static void search_send(struct bt_dht *d, struct search *s, struct cand *c,
 			uint64_t now)
 {
 	struct bt_krpc_msg *q = &d->reply;
-	query_init(d, q, s->kind == BT_DHT_GET_PEERS ? BT_KRPC_GET_PEERS
-						     : BT_KRPC_FIND_NODE);
+	query_init(d, q,
+		   s->kind == BT_DHT_GET_PEERS ? BT_KRPC_GET_PEERS
+					       : BT_KRPC_FIND_NODE);
 	memcpy(q->target, s->target, ID_LEN);
 	/* BEP 32: while the other family's table is short of nodes, ask
 	 * for both (what comes back seeds that table's bootstrap) */
@@ -1367,10 +1376,11 @@ static void search_finish(struct bt_dht *d, struct search *s, uint64_t now)
 static void search_seed(struct bt_dht *d, struct search *s, bool boot)
 {
 	struct bt_krpc_node near[SEARCH_SEEDS];
-	size_t n = table_closest(d, s->fi, s->target, false, near,
-				 SEARCH_SEEDS);
+	size_t n =
+	    table_closest(d, s->fi, s->target, false, near, SEARCH_SEEDS);
 	for (size_t i = 0; i < n; i++) {
-		struct cand c = {.has_id = true, .addr = near[i].addr, .hop = 1};
+		struct cand c = {
+		    .has_id = true, .addr = near[i].addr, .hop = 1};
 		memcpy(c.id, near[i].id, ID_LEN);
 		cand_add(d, s, &c);
 	}
@@ -1450,10 +1460,8 @@ static void search_reply(struct bt_dht *d, struct search *s, struct tx *t,
 	if (t->has_id && memcmp(t->id, m->id, ID_LEN)) {
 		/* another node answers at this address: the id we were
 		 * given was a lie (or stale); take the node as it is */
-		struct cand nc = {.has_id = true,
-				  .addr = *from,
-				  .hop = hop,
-				  .state = C_SENT};
+		struct cand nc = {
+		    .has_id = true, .addr = *from, .hop = hop, .state = C_SENT};
 		memcpy(nc.id, m->id, ID_LEN);
 		cand_failed(s, c); /* counts against who named it */
 		/* the old slot holds that address: drop it first */
@@ -1552,9 +1560,8 @@ struct bt_dht *bt_dht_new(const struct bt_dht_opts *o, int *err)
 	d->arg = o->arg;
 	memcpy(d->version, o->version, sizeof(d->version));
 	d->alpha = o->alpha ? o->alpha : BT_DHT_ALPHA;
-	d->max_queries =
-		o->search_max_queries ? o->search_max_queries
-				      : BT_DHT_SEARCH_MAX_QUERIES;
+	d->max_queries = o->search_max_queries ? o->search_max_queries
+					       : BT_DHT_SEARCH_MAX_QUERIES;
 	d->max_ms = o->search_max_ms ? o->search_max_ms : BT_DHT_SEARCH_MAX_MS;
 	d->max_searches = o->max_searches ? o->max_searches : 32;
 	d->max_ann = o->max_announces ? o->max_announces : 1024;
@@ -1932,15 +1939,15 @@ static void run_table(struct bt_dht *d, int fi, uint64_t now)
 	if (good < BT_DHT_K && !t->boot_search &&
 	    (have_contacts || table_size(t) > 0)) {
 		if (now >= t->boot_next) {
-			struct search *s = search_start(d, d->id,
-							BT_DHT_FIND_NODE, fi,
-							true, true, now, &err);
+			struct search *s =
+			    search_start(d, d->id, BT_DHT_FIND_NODE, fi, true,
+					 true, now, &err);
 			if (s)
 				t->boot_search = s->id;
 			t->boot_next = now + t->boot_backoff;
 			t->boot_backoff = t->boot_backoff * 2 > BOOT_MAX_MS
-						  ? BOOT_MAX_MS
-						  : t->boot_backoff * 2;
+					      ? BOOT_MAX_MS
+					      : t->boot_backoff * 2;
 		}
 		sched(d, t->boot_next);
 	}
@@ -2005,9 +2012,9 @@ static void run_announces(struct bt_dht *d, uint64_t now)
 			int err;
 			uint8_t ih[ID_LEN];
 			memcpy(ih, a->ih, ID_LEN);
-			struct search *s = search_start(d, ih, BT_DHT_GET_PEERS,
-							f, false, false, now,
-							&err);
+			struct search *s =
+			    search_start(d, ih, BT_DHT_GET_PEERS, f, false,
+					 false, now, &err);
 			a = &d->ann[i];
 			if (!s) {
 				a->next[f] = now + 1000;
@@ -2016,9 +2023,9 @@ static void run_announces(struct bt_dht *d, uint64_t now)
 			}
 			s->announce = true;
 			s->send_announce =
-				!(a->flags & BT_DHT_ANNOUNCE_SEARCH_ONLY);
+			    !(a->flags & BT_DHT_ANNOUNCE_SEARCH_ONLY);
 			s->implied_port =
-				(a->flags & BT_DHT_ANNOUNCE_IMPLIED_PORT) != 0;
+			    (a->flags & BT_DHT_ANNOUNCE_IMPLIED_PORT) != 0;
 			s->port = a->port;
 			a->running[f] = s->id;
 			a->last_start[f] = now;
@@ -2079,8 +2086,8 @@ void bt_dht_stats(const struct bt_dht *d, struct bt_dht_stats *s, uint64_t now)
 	memcpy(s->id, d->id, ID_LEN);
 }
 
-void bt_dht_node_count(const struct bt_dht *d, unsigned *good,
-		       unsigned *total, uint64_t now)
+void bt_dht_node_count(const struct bt_dht *d, unsigned *good, unsigned *total,
+		       uint64_t now)
 {
 	*good = *total = 0;
 	for (int f = 0; f < 2; f++) {
@@ -2115,8 +2122,8 @@ int bt_dht_save(const struct bt_dht *d, struct bt_benc *b, uint64_t now)
 		const struct table *t = &d->tab[f];
 		size_t len = 0, n = 0;
 		/* the closest buckets first: they are the hardest to find */
-		for (unsigned bi = t->nb; bi-- > 0 &&
-					  n < BT_DHT_STATE_MAX_NODES;) {
+		for (unsigned bi = t->nb;
+		     bi-- > 0 && n < BT_DHT_STATE_MAX_NODES;) {
 			const struct bucket *bk = &t->b[bi];
 			for (uint8_t i = 0;
 			     i < bk->nn && n < BT_DHT_STATE_MAX_NODES; i++) {
@@ -2152,8 +2159,8 @@ static void state_load(struct bt_dht *d, const uint8_t *buf, size_t len)
 	memcpy(d->id, id->s.p, ID_LEN);
 	for (int f = 0; f < 2; f++) {
 		struct table *t = &d->tab[f];
-		for (size_t off = 0; off < ns[f]->s.len &&
-				     t->nseeds < BOOT_SEED_MAX;
+		for (size_t off = 0;
+		     off < ns[f]->s.len && t->nseeds < BOOT_SEED_MAX;
 		     off += entry[f]) {
 			struct boot *b = &t->seeds[t->nseeds];
 			const uint8_t *p = ns[f]->s.p + off;

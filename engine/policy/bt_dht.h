@@ -51,25 +51,25 @@
 #include "bt_bencode.h"
 #include "bt_krpc.h"
 
-#define BT_DHT_K 8
-#define BT_DHT_ALPHA 4		     /* lookup queries in flight */
-#define BT_DHT_BAD_FAILS 2	     /* unanswered queries in a row: bad */
-#define BT_DHT_SOFT_TIMEOUT_MS 1000  /* a lookup moves on (and retries): */
-#define BT_DHT_MIN_SOFT_TIMEOUT_MS 250 /* adaptive between these two */
-#define BT_DHT_TX_TIMEOUT_MS 5000    /* a late reply is accepted until */
-#define BT_DHT_SEARCH_MAX_QUERIES 96 /* per lookup (default) */
-#define BT_DHT_SEARCH_MAX_MS 20000   /* per lookup (default) */
-#define BT_DHT_SEARCH_PEERS 256	     /* distinct peers one lookup delivers */
-#define BT_DHT_REANNOUNCE_MS (15 * 60 * 1000)
-#define BT_DHT_IGNORE_MS (5 * 60 * 1000)
-#define BT_DHT_STATE_MAX_NODES 128 /* per family in the saved state */
+#define BT_DHT_K		   8
+#define BT_DHT_ALPHA		   4	 /* lookup queries in flight */
+#define BT_DHT_BAD_FAILS	   2	 /* unanswered queries in a row: bad */
+#define BT_DHT_SOFT_TIMEOUT_MS	   1000	 /* a lookup moves on (and retries): */
+#define BT_DHT_MIN_SOFT_TIMEOUT_MS 250	 /* adaptive between these two */
+#define BT_DHT_TX_TIMEOUT_MS	   5000	 /* a late reply is accepted until */
+#define BT_DHT_SEARCH_MAX_QUERIES  96	 /* per lookup (default) */
+#define BT_DHT_SEARCH_MAX_MS	   20000 /* per lookup (default) */
+#define BT_DHT_SEARCH_PEERS	   256 /* distinct peers one lookup delivers */
+#define BT_DHT_REANNOUNCE_MS	   (15 * 60 * 1000)
+#define BT_DHT_IGNORE_MS	   (5 * 60 * 1000)
+#define BT_DHT_STATE_MAX_NODES	   128 /* per family in the saved state */
 
 /* Families (bits of opts.families). */
 #define BT_DHT_V4 1
 #define BT_DHT_V6 2
 
 /* bt_dht_announce() flags */
-#define BT_DHT_ANNOUNCE_SEARCH_ONLY 1 /* get_peers only, no announce_peer */
+#define BT_DHT_ANNOUNCE_SEARCH_ONLY  1 /* get_peers only, no announce_peer */
 #define BT_DHT_ANNOUNCE_IMPLIED_PORT 2
 
 enum bt_dht_search_kind {
@@ -90,9 +90,9 @@ typedef void (*bt_dht_peers_fn)(void *arg, const uint8_t info_hash[20],
 
 /* The outcome of one lookup. */
 struct bt_dht_search_result {
-	int id;	    /* what bt_dht_search() returned (announces: > 0 too) */
-	int kind;   /* enum bt_dht_search_kind */
-	int family; /* BT_DHT_V4 or BT_DHT_V6 */
+	int id;	       /* what bt_dht_search() returned (announces: > 0 too) */
+	int kind;      /* enum bt_dht_search_kind */
+	int family;    /* BT_DHT_V4 or BT_DHT_V6 */
 	bool announce; /* a lookup of bt_dht_announce() */
 	uint8_t target[20];
 	/* the closest nodes that answered, closest first */
@@ -105,12 +105,11 @@ struct bt_dht_search_result {
 	unsigned peers;	    /* distinct peers delivered */
 	uint64_t ms;	    /* from start to end */
 };
-typedef void (*bt_dht_done_fn)(void *arg,
-			       const struct bt_dht_search_result *r);
+typedef void (*bt_dht_done_fn)(void *arg, const struct bt_dht_search_result *r);
 
 struct bt_dht_opts {
-	uint64_t seed;	  /* of every random choice (ids, tokens, tids) */
-	bool has_id;	  /* use ID (else one from the seed or the state) */
+	uint64_t seed; /* of every random choice (ids, tokens, tids) */
+	bool has_id;   /* use ID (else one from the seed or the state) */
 	uint8_t id[20];
 	/* a buffer from bt_dht_save(): its id (over ID) and its nodes are
 	 * reused; a bad buffer is ignored (see bt_dht_stats.state_loaded) */
@@ -123,16 +122,16 @@ struct bt_dht_opts {
 	void *arg;		  /* of every callback */
 	char version[4];	  /* our `v`; all zero = none */
 	/* limits; 0 = the default */
-	unsigned alpha;		   /* BT_DHT_ALPHA */
+	unsigned alpha;		     /* BT_DHT_ALPHA */
 	unsigned search_max_queries; /* BT_DHT_SEARCH_MAX_QUERIES */
-	uint64_t search_max_ms;	   /* BT_DHT_SEARCH_MAX_MS */
-	unsigned max_searches;	   /* concurrent lookups: 32 */
-	unsigned max_announces;	   /* registered info-hashes: 1024 */
-	unsigned rate;		   /* incoming queries/s answered: 400 */
-	unsigned rate_per_ip;	   /* incoming queries/s per IP: 8 (burst 4x) */
-	unsigned store_hashes;	   /* info-hashes stored: 1024 */
-	unsigned store_peers;	   /* peers per info-hash and family: 128 */
-	bool allow_same_ip;	   /* several nodes per IP (tests on one IP) */
+	uint64_t search_max_ms;	     /* BT_DHT_SEARCH_MAX_MS */
+	unsigned max_searches;	     /* concurrent lookups: 32 */
+	unsigned max_announces;	     /* registered info-hashes: 1024 */
+	unsigned rate;		     /* incoming queries/s answered: 400 */
+	unsigned rate_per_ip;  /* incoming queries/s per IP: 8 (burst 4x) */
+	unsigned store_hashes; /* info-hashes stored: 1024 */
+	unsigned store_peers;  /* peers per info-hash and family: 128 */
+	bool allow_same_ip;    /* several nodes per IP (tests on one IP) */
 };
 
 struct bt_dht_stats {
@@ -148,13 +147,13 @@ struct bt_dht_stats {
 	unsigned pending;   /* our queries awaiting a reply */
 	unsigned ignored;   /* IPs ignored for garbage or floods now */
 	uint64_t sent, received;
-	uint64_t queries_in;	 /* answered */
-	uint64_t dropped_rate;	 /* queries over the rate limits */
-	uint64_t dropped_bad;	 /* undecodable or invalid datagrams */
+	uint64_t queries_in;	  /* answered */
+	uint64_t dropped_rate;	  /* queries over the rate limits */
+	uint64_t dropped_bad;	  /* undecodable or invalid datagrams */
 	uint64_t dropped_ignored; /* from ignored IPs */
-	uint64_t unsolicited;	 /* replies to no query of ours (or late) */
-	uint64_t bad_tokens;	 /* announce_peer with a wrong token */
-	bool state_loaded;	 /* opts.state was used */
+	uint64_t unsolicited;	  /* replies to no query of ours (or late) */
+	uint64_t bad_tokens;	  /* announce_peer with a wrong token */
+	bool state_loaded;	  /* opts.state was used */
 	uint8_t id[20];
 };
 
@@ -203,12 +202,11 @@ int bt_dht_unannounce(struct bt_dht *d, const uint8_t info_hash[20]);
 int bt_dht_search(struct bt_dht *d, const uint8_t target[20],
 		  enum bt_dht_search_kind kind, int family, uint64_t now);
 
-void bt_dht_stats(const struct bt_dht *d, struct bt_dht_stats *s,
-		  uint64_t now);
+void bt_dht_stats(const struct bt_dht *d, struct bt_dht_stats *s, uint64_t now);
 /* Node counts for `p2pfs status`: good and total table nodes, both
  * families. */
-void bt_dht_node_count(const struct bt_dht *d, unsigned *good,
-		       unsigned *total, uint64_t now);
+void bt_dht_node_count(const struct bt_dht *d, unsigned *good, unsigned *total,
+		       uint64_t now);
 
 /* Append our id and the good nodes (up to BT_DHT_STATE_MAX_NODES per
  * family) to B, bencoded; the caller writes it to a file and gives it back

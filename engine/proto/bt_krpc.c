@@ -9,11 +9,11 @@
 #include <string.h>
 
 static const char *const method_names[] = {
-	[BT_KRPC_UNKNOWN] = "?",
-	[BT_KRPC_PING] = "ping",
-	[BT_KRPC_FIND_NODE] = "find_node",
-	[BT_KRPC_GET_PEERS] = "get_peers",
-	[BT_KRPC_ANNOUNCE_PEER] = "announce_peer",
+    [BT_KRPC_UNKNOWN] = "?",
+    [BT_KRPC_PING] = "ping",
+    [BT_KRPC_FIND_NODE] = "find_node",
+    [BT_KRPC_GET_PEERS] = "get_peers",
+    [BT_KRPC_ANNOUNCE_PEER] = "announce_peer",
 };
 
 const char *bt_krpc_method_name(enum bt_krpc_method method)
@@ -26,7 +26,8 @@ const char *bt_krpc_method_name(enum bt_krpc_method method)
 static bool str_is(const struct bt_bval *v, const char *s)
 {
 	size_t n = strlen(s);
-	return v && v->type == BT_BSTR && v->s.len == n && !memcmp(v->s.p, s, n);
+	return v && v->type == BT_BSTR && v->s.len == n &&
+	       !memcmp(v->s.p, s, n);
 }
 
 /* A 20-byte string field into OUT; false when absent or of another size. */
@@ -206,8 +207,8 @@ static void parse_error(const struct bt_bval *top, struct bt_krpc_msg *m)
 	if (e->list.n >= 2 && e->list.items[1].type == BT_BSTR) {
 		const struct bt_bval *s = &e->list.items[1];
 		size_t n = s->s.len < BT_KRPC_ERRMSG_MAX - 1
-				   ? s->s.len
-				   : BT_KRPC_ERRMSG_MAX - 1;
+			       ? s->s.len
+			       : BT_KRPC_ERRMSG_MAX - 1;
 		for (size_t i = 0; i < n; i++) {
 			uint8_t c = s->s.p[i];
 			/* printable ASCII only: the text goes to logs */
@@ -250,8 +251,8 @@ int bt_krpc_parse(const uint8_t *buf, size_t len, struct bt_krpc_msg *m)
 	const struct bt_bval *v = bt_bdict_get_str(top, "v");
 	if (v) {
 		m->version_len = (uint8_t)(v->s.len < BT_KRPC_VERSION_MAX
-						   ? v->s.len
-						   : BT_KRPC_VERSION_MAX);
+					       ? v->s.len
+					       : BT_KRPC_VERSION_MAX);
 		memcpy(m->version, v->s.p, m->version_len);
 	}
 	const struct bt_bval *ip = bt_bdict_get_str(top, "ip");
@@ -318,8 +319,8 @@ static void enc_tail(struct bt_benc *b, const struct bt_krpc_msg *m,
 		enc_key(b, "v");
 		bt_benc_str(b, m->version,
 			    m->version_len < BT_KRPC_VERSION_MAX
-				    ? m->version_len
-				    : BT_KRPC_VERSION_MAX);
+				? m->version_len
+				: BT_KRPC_VERSION_MAX);
 	}
 	enc_key(b, "y");
 	bt_benc_cstr(b, y);
@@ -339,8 +340,8 @@ static void enc_ip(struct bt_benc *b, const struct bt_krpc_msg *m)
 static int enc_query(struct bt_benc *b, const struct bt_krpc_msg *m)
 {
 	enum bt_krpc_method q = m->method;
-	if (q == BT_KRPC_UNKNOWN || (unsigned)q >= sizeof(method_names) /
-							    sizeof(method_names[0]))
+	if (q == BT_KRPC_UNKNOWN ||
+	    (unsigned)q >= sizeof(method_names) / sizeof(method_names[0]))
 		return -EINVAL;
 	bt_benc_dict_begin(b);
 	enc_key(b, "a");
@@ -366,8 +367,9 @@ static int enc_query(struct bt_benc *b, const struct bt_krpc_msg *m)
 	if (q == BT_KRPC_ANNOUNCE_PEER) {
 		enc_key(b, "token");
 		bt_benc_str(b, m->token,
-			    m->token_len < BT_KRPC_TOKEN_MAX ? m->token_len
-							     : BT_KRPC_TOKEN_MAX);
+			    m->token_len < BT_KRPC_TOKEN_MAX
+				? m->token_len
+				: BT_KRPC_TOKEN_MAX);
 	}
 	if (q == BT_KRPC_FIND_NODE || q == BT_KRPC_GET_PEERS)
 		enc_want(b, m->want);
@@ -398,8 +400,9 @@ static int enc_response(struct bt_benc *b, const struct bt_krpc_msg *m)
 	if (m->token_len) {
 		enc_key(b, "token");
 		bt_benc_str(b, m->token,
-			    m->token_len < BT_KRPC_TOKEN_MAX ? m->token_len
-							     : BT_KRPC_TOKEN_MAX);
+			    m->token_len < BT_KRPC_TOKEN_MAX
+				? m->token_len
+				: BT_KRPC_TOKEN_MAX);
 	}
 	if (m->has_values) {
 		enc_key(b, "values");

@@ -38,21 +38,21 @@
 #include "bt_addr.h"
 #include "bt_bencode.h"
 
-#define BT_KRPC_ID_LEN 20
-#define BT_KRPC_TID_MAX 16
-#define BT_KRPC_TOKEN_MAX 40
-#define BT_KRPC_VERSION_MAX 16 /* `v` is kept up to this many bytes */
-#define BT_KRPC_ERRMSG_MAX 96  /* an error's text is kept up to this */
-#define BT_KRPC_MAX_NODES 16   /* per family per message (a reply has 8) */
-#define BT_KRPC_MAX_VALUES 128 /* peers per reply (libtorrent sends <=100) */
-#define BT_KRPC_NODE4_LEN 26   /* compact node info: id + compact address */
-#define BT_KRPC_NODE6_LEN 38
+#define BT_KRPC_ID_LEN	    20
+#define BT_KRPC_TID_MAX	    16
+#define BT_KRPC_TOKEN_MAX   40
+#define BT_KRPC_VERSION_MAX 16	/* `v` is kept up to this many bytes */
+#define BT_KRPC_ERRMSG_MAX  96	/* an error's text is kept up to this */
+#define BT_KRPC_MAX_NODES   16	/* per family per message (a reply has 8) */
+#define BT_KRPC_MAX_VALUES  128 /* peers per reply (libtorrent sends <=100) */
+#define BT_KRPC_NODE4_LEN   26	/* compact node info: id + compact address */
+#define BT_KRPC_NODE6_LEN   38
 
 /* Error codes of BEP 5. */
-#define BT_KRPC_ERR_GENERIC 201
-#define BT_KRPC_ERR_SERVER 202
+#define BT_KRPC_ERR_GENERIC  201
+#define BT_KRPC_ERR_SERVER   202
 #define BT_KRPC_ERR_PROTOCOL 203
-#define BT_KRPC_ERR_METHOD 204
+#define BT_KRPC_ERR_METHOD   204
 
 /* `want` (BEP 32): which families of nodes the querier wants back. */
 #define BT_KRPC_WANT_N4 1

@@ -54,7 +54,7 @@ static int run(const char *name, const struct sim_cfg *cfg, unsigned lookups)
 			continue;
 		sim_arm(s, who);
 		const struct sim_lookup *l =
-			sim_wait_lookup(s, who, id, s->now + 60000);
+		    sim_wait_lookup(s, who, id, s->now + 60000);
 		if (!l)
 			continue;
 		unsigned h, w;

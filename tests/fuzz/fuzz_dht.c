@@ -29,7 +29,7 @@
 			abort();                                               \
 	} while (0)
 
-#define RECENT 16
+#define RECENT	  16
 #define MAX_DGRAM 1452 /* 1,500 bytes of IPv6 path minus headers */
 
 struct sent {
@@ -117,8 +117,8 @@ static void reply(struct bt_dht *d, const uint8_t *id, const uint8_t *body,
 		n += blen;
 		buf[n++] = 'e';
 	}
-	n += (size_t)snprintf((char *)buf + n, sizeof(buf) - n, "1:t%u:",
-			      s->tid_len);
+	n += (size_t)snprintf((char *)buf + n, sizeof(buf) - n,
+			      "1:t%u:", s->tid_len);
 	memcpy(buf + n, s->tid, s->tid_len);
 	n += s->tid_len;
 	memcpy(buf + n, error ? "1:y1:ee" : "1:y1:re", 7);
@@ -137,17 +137,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bt_addr_parse("[2001:db8::1]:6881", &F.addrs[6]);
 	bt_addr_parse("[2001:db8::2]:6882", &F.addrs[7]);
 	struct bt_dht_opts o = {
-		.seed = 1,
-		.families = BT_DHT_V4 | BT_DHT_V6,
-		.send = f_send,
-		.on_peers = f_peers,
-		.on_done = f_done,
-		.max_searches = 4,
-		.max_announces = 4,
-		.store_hashes = 16,
-		.store_peers = 8,
-		.rate = 50,
-		.rate_per_ip = 5,
+	    .seed = 1,
+	    .families = BT_DHT_V4 | BT_DHT_V6,
+	    .send = f_send,
+	    .on_peers = f_peers,
+	    .on_done = f_done,
+	    .max_searches = 4,
+	    .max_announces = 4,
+	    .store_hashes = 16,
+	    .store_peers = 8,
+	    .rate = 50,
+	    .rate_per_ip = 5,
 	};
 	int err = 0;
 	struct bt_dht *d = bt_dht_new(&o, &err);
@@ -202,10 +202,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int fam = arg[20] & 1 ? BT_DHT_V6 : BT_DHT_V4;
 			switch (what % 6) {
 			case 0:
-				bt_dht_search(d, arg, BT_DHT_FIND_NODE, fam, now);
+				bt_dht_search(d, arg, BT_DHT_FIND_NODE, fam,
+					      now);
 				break;
 			case 1:
-				bt_dht_search(d, arg, BT_DHT_GET_PEERS, fam, now);
+				bt_dht_search(d, arg, BT_DHT_GET_PEERS, fam,
+					      now);
 				break;
 			case 2:
 				bt_dht_announce(d, arg, (uint16_t)(arg[20] + 1),

@@ -89,8 +89,8 @@ static int node_at(const struct sim *s, const struct bt_addr *a)
 {
 	if (a->family != BT_ADDR_V4 || a->ip[0] != 10 || a->port != 6881)
 		return -1;
-	unsigned i = (unsigned)a->ip[1] << 16 | (unsigned)a->ip[2] << 8 |
-		     a->ip[3];
+	unsigned i =
+	    (unsigned)a->ip[1] << 16 | (unsigned)a->ip[2] << 8 | a->ip[3];
 	return i < s->n ? (int)i : -1;
 }
 
@@ -103,8 +103,8 @@ static void arm(struct sim_node *n)
 		t = n->sim->now;
 	if (t < n->timer) {
 		n->timer = t;
-		ev_push(n->sim, (struct sim_ev){.t = t, .type = EV_TIMER,
-						.node = n->idx});
+		ev_push(n->sim, (struct sim_ev){
+				    .t = t, .type = EV_TIMER, .node = n->idx});
 	}
 }
 
@@ -122,8 +122,10 @@ static void net_send(struct sim *s, const struct sim_node *from,
 		s->to_nowhere++;
 		return;
 	}
-	struct sim_ev e = {.type = EV_DELIVER, .node = (unsigned)dst,
-			   .from = from->addr, .len = len};
+	struct sim_ev e = {.type = EV_DELIVER,
+			   .node = (unsigned)dst,
+			   .from = from->addr,
+			   .len = len};
 	e.t = s->now + from->lat + s->nodes[dst].lat +
 	      (s->cfg.jitter ? sim_rand(s) % (s->cfg.jitter + 1) : 0);
 	e.buf = malloc(len ? len : 1);
@@ -154,8 +156,8 @@ static void cb_peers(void *arg, const uint8_t ih[20],
 		}
 		if (s->npeers == s->cappeers) {
 			s->cappeers = s->cappeers ? s->cappeers * 2 : 256;
-			s->peers = realloc(s->peers,
-					   s->cappeers * sizeof(*s->peers));
+			s->peers =
+			    realloc(s->peers, s->cappeers * sizeof(*s->peers));
 			if (!s->peers)
 				abort();
 		}
@@ -172,8 +174,8 @@ static void cb_done(void *arg, const struct bt_dht_search_result *r)
 	struct sim *s = n->sim;
 	if (s->nlookups == s->caplookups) {
 		s->caplookups = s->caplookups ? s->caplookups * 2 : 64;
-		s->lookups = realloc(s->lookups,
-				     s->caplookups * sizeof(*s->lookups));
+		s->lookups =
+		    realloc(s->lookups, s->caplookups * sizeof(*s->lookups));
 		if (!s->lookups)
 			abort();
 	}
@@ -214,9 +216,8 @@ static void fake_close_nodes(struct sim *s, struct sim_node *n,
 	}
 }
 
-static void hostile_reply(struct sim *s, struct sim_node *n,
-			  const uint8_t *buf, size_t len,
-			  const struct bt_addr *from)
+static void hostile_reply(struct sim *s, struct sim_node *n, const uint8_t *buf,
+			  size_t len, const struct bt_addr *from)
 {
 	struct bt_krpc_msg *q = calloc(1, sizeof(*q));
 	struct bt_krpc_msg *r = calloc(1, sizeof(*r));
@@ -265,8 +266,9 @@ static void hostile_reply(struct sim *s, struct sim_node *n,
 			bt_benc_cstr(&b, "values");
 			bt_benc_list_begin(&b);
 			for (int i = 0; i < 3000; i++) {
-				uint8_t c[6] = {10, 251, (uint8_t)(i >> 8),
-						(uint8_t)i, 0x1a, 0xe1};
+				uint8_t c[6] = {
+				    10,		251,  (uint8_t)(i >> 8),
+				    (uint8_t)i, 0x1a, 0xe1};
 				bt_benc_str(&b, c, 6);
 			}
 			bt_benc_end(&b);
@@ -303,10 +305,10 @@ static void hostile_act(struct sim *s, struct sim_node *n)
 		if (!q)
 			abort();
 		for (unsigned k = 0; k < s->cfg.flood_per_ms; k++) {
-			unsigned v = (unsigned)(sim_rand(s) %
-						(s->cfg.flood_victims
-							 ? s->cfg.flood_victims
-							 : 1));
+			unsigned v =
+			    (unsigned)(sim_rand(s) % (s->cfg.flood_victims
+							  ? s->cfg.flood_victims
+							  : 1));
 			struct bt_addr to;
 			addr_of(v, &to);
 			memset(q, 0, sizeof(*q));
@@ -343,8 +345,8 @@ static void hostile_act(struct sim *s, struct sim_node *n)
 		junk[0] = 'd';
 		net_send(s, n, &to, junk, len);
 	}
-	ev_push(s, (struct sim_ev){.t = s->now + 10, .type = EV_HOSTILE,
-				   .node = n->idx});
+	ev_push(s, (struct sim_ev){
+		       .t = s->now + 10, .type = EV_HOSTILE, .node = n->idx});
 }
 
 /* ---- the simulation ----------------------------------------------------- */
@@ -358,13 +360,13 @@ static void join(struct sim *s, struct sim_node *n)
 		contacts[nc++] = (unsigned)(sim_rand(s) % n->idx);
 	if (n->kind == SIM_HONEST || n->kind == SIM_SILENT) {
 		struct bt_dht_opts o = {
-			.seed = sim_rand(s),
-			.has_id = true,
-			.send = cb_send,
-			.on_peers = cb_peers,
-			.on_done = cb_done,
-			.arg = n,
-			.version = {'S', 'M', 0, 1},
+		    .seed = sim_rand(s),
+		    .has_id = true,
+		    .send = cb_send,
+		    .on_peers = cb_peers,
+		    .on_done = cb_done,
+		    .arg = n,
+		    .version = {'S', 'M', 0, 1},
 		};
 		memcpy(o.id, n->id, 20);
 		int err = 0;
@@ -397,7 +399,8 @@ static void join(struct sim *s, struct sim_node *n)
 	}
 	free(q);
 	if (n->kind == SIM_FLOODER || n->kind == SIM_GARBAGE)
-		ev_push(s, (struct sim_ev){.t = s->now + 10, .type = EV_HOSTILE,
+		ev_push(s, (struct sim_ev){.t = s->now + 10,
+					   .type = EV_HOSTILE,
 					   .node = n->idx});
 }
 
@@ -422,16 +425,16 @@ struct sim *sim_new(const struct sim_cfg *cfg)
 		addr_of(i, &n->addr);
 		rand_bytes(s, n->id, 20);
 		unsigned span = cfg->lat_max > cfg->lat_min
-					? cfg->lat_max - cfg->lat_min
-					: 0;
-		n->lat = cfg->lat_min + (span ? (unsigned)(sim_rand(s) % (span + 1))
-					      : 0);
+				    ? cfg->lat_max - cfg->lat_min
+				    : 0;
+		n->lat = cfg->lat_min +
+			 (span ? (unsigned)(sim_rand(s) % (span + 1)) : 0);
 	}
 	for (int k = 1; k < SIM_KINDS; k++)
 		for (unsigned c = 0; c < cfg->count[k]; c++) {
 			for (int tries = 0; tries < 1000; tries++) {
-				unsigned i = 1 + (unsigned)(sim_rand(s) %
-							    (s->n - 1));
+				unsigned i =
+				    1 + (unsigned)(sim_rand(s) % (s->n - 1));
 				/* keep the flood victims honest */
 				if (i < cfg->flood_victims + 1 ||
 				    s->nodes[i].kind != SIM_HONEST)

@@ -20,27 +20,27 @@
 
 enum sim_kind {
 	SIM_HONEST = 0,
-	SIM_SILENT,	    /* honest until cfg.silent_at, then dead */
-	SIM_LIAR_HOLE,	    /* answers with fake close nodes at dead ends */
-	SIM_LIAR_REDIRECT,  /* fake close ids at real nodes' addresses */
-	SIM_GARBAGE,	    /* answers and sends garbage */
-	SIM_FLOODER,	    /* floods victims with queries, wrong tokens */
-	SIM_PEER_FLOODER,   /* get_peers answered with thousands of peers */
+	SIM_SILENT,	   /* honest until cfg.silent_at, then dead */
+	SIM_LIAR_HOLE,	   /* answers with fake close nodes at dead ends */
+	SIM_LIAR_REDIRECT, /* fake close ids at real nodes' addresses */
+	SIM_GARBAGE,	   /* answers and sends garbage */
+	SIM_FLOODER,	   /* floods victims with queries, wrong tokens */
+	SIM_PEER_FLOODER,  /* get_peers answered with thousands of peers */
 	SIM_KINDS
 };
 
 struct sim_cfg {
-	unsigned n;	    /* nodes in all (hostile ones included) */
+	unsigned n; /* nodes in all (hostile ones included) */
 	uint64_t seed;
-	double loss;	    /* per datagram */
-	unsigned lat_min;   /* one end's share of a link's latency, ms */
+	double loss;	  /* per datagram */
+	unsigned lat_min; /* one end's share of a link's latency, ms */
 	unsigned lat_max;
-	unsigned jitter;    /* ms added per datagram, uniform 0..jitter */
+	unsigned jitter; /* ms added per datagram, uniform 0..jitter */
 	unsigned count[SIM_KINDS]; /* hostile nodes of each kind */
-	unsigned join_ms;   /* between two joins */
-	uint64_t silent_at; /* when the SIM_SILENT nodes die (sim ms) */
-	unsigned flood_victims;	/* how many nodes the flooders pick on */
-	unsigned flood_per_ms;	/* queries per flooder per 10 ms */
+	unsigned join_ms;	   /* between two joins */
+	uint64_t silent_at;	   /* when the SIM_SILENT nodes die (sim ms) */
+	unsigned flood_victims;	   /* how many nodes the flooders pick on */
+	unsigned flood_per_ms;	   /* queries per flooder per 10 ms */
 };
 
 struct sim_lookup {
@@ -91,8 +91,8 @@ void sim_free(struct sim *s);
 void sim_run_until(struct sim *s, uint64_t t);
 /* Run until on_done has reported lookup ID of node NODE or T passes;
  * returns the lookup or NULL. */
-const struct sim_lookup *sim_wait_lookup(struct sim *s, unsigned node,
-					 int id, uint64_t t);
+const struct sim_lookup *sim_wait_lookup(struct sim *s, unsigned node, int id,
+					 uint64_t t);
 /* After a test called into node NODE's bt_dht: queue its next periodic
  * run (the deadline may have come closer). */
 void sim_arm(struct sim *s, unsigned node);

@@ -96,7 +96,8 @@ static void p_send(void *arg, const struct bt_addr *to, const uint8_t *buf,
 	if (sl && sendto(P.fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
 		char s[BT_ADDR_STRLEN];
 		bt_addr_str(to, s, sizeof(s));
-		fprintf(stderr, "dht_probe: sendto %s: %s\n", s, strerror(errno));
+		fprintf(stderr, "dht_probe: sendto %s: %s\n", s,
+			strerror(errno));
 	}
 }
 
@@ -235,18 +236,20 @@ int main(int argc, char **argv)
 			if (bt_addr_parse(v, &bind_addr))
 				die("bad --bind");
 		} else if (!strcmp(a, "--bootstrap")) {
-			if (nboot == MAX_ITEMS || bt_addr_parse(v, &boot[nboot++]))
+			if (nboot == MAX_ITEMS ||
+			    bt_addr_parse(v, &boot[nboot++]))
 				die("bad --bootstrap");
 		} else if (!strcmp(a, "--find")) {
 			struct find *f = &P.finds[P.nfinds];
-			if (P.nfinds == MAX_ITEMS || strlen(v) < 42 || v[40] != '=' ||
-			    unhex40(v, f->ih) || bt_addr_parse(v + 41, &f->want))
+			if (P.nfinds == MAX_ITEMS || strlen(v) < 42 ||
+			    v[40] != '=' || unhex40(v, f->ih) ||
+			    bt_addr_parse(v + 41, &f->want))
 				die("bad --find HEX=IP:PORT");
 			P.nfinds++;
 		} else if (!strcmp(a, "--announce")) {
 			struct ann *n = &P.anns[P.nanns];
-			if (P.nanns == MAX_ITEMS || strlen(v) < 42 || v[40] != ':' ||
-			    unhex40(v, n->ih))
+			if (P.nanns == MAX_ITEMS || strlen(v) < 42 ||
+			    v[40] != ':' || unhex40(v, n->ih))
 				die("bad --announce HEX:PORT");
 			n->port = (uint16_t)atoi(v + 41);
 			if (!n->port)
@@ -296,15 +299,14 @@ int main(int argc, char **argv)
 		}
 	}
 	struct bt_dht_opts o = {
-		.seed = seed,
-		.families = bind_addr.family == BT_ADDR_V6 ? BT_DHT_V6
-							   : BT_DHT_V4,
-		.send = p_send,
-		.on_peers = p_peers,
-		.on_done = p_done,
-		.version = {'P', '2', 0, 1},
-		.state = state_len ? state : NULL,
-		.state_len = state_len,
+	    .seed = seed,
+	    .families = bind_addr.family == BT_ADDR_V6 ? BT_DHT_V6 : BT_DHT_V4,
+	    .send = p_send,
+	    .on_peers = p_peers,
+	    .on_done = p_done,
+	    .version = {'P', '2', 0, 1},
+	    .state = state_len ? state : NULL,
+	    .state_len = state_len,
 	};
 	int err = 0;
 	P.d = bt_dht_new(&o, &err);
@@ -324,7 +326,8 @@ int main(int argc, char **argv)
 	printf("probe: bound, %d bootstrap node(s)\n", nboot);
 	fflush(stdout);
 
-	uint64_t end = t0 + (uint64_t)(timeout * 1000), ok_at = 0, last_count = 0;
+	uint64_t end = t0 + (uint64_t)(timeout * 1000), ok_at = 0,
+		 last_count = 0;
 	int rc = 1;
 	for (;;) {
 		now = now_ms();
@@ -412,12 +415,13 @@ int main(int argc, char **argv)
 				continue;
 			struct bt_addr fa;
 			char s[BT_ADDR_STRLEN];
-			if (!bt_addr_from_sockaddr(&fa, (struct sockaddr *)&from,
-						   fl)) {
+			if (!bt_addr_from_sockaddr(
+				&fa, (struct sockaddr *)&from, fl)) {
 				bt_addr_str(&fa, s, sizeof(s));
 				printf("tcp from %s\n", s);
 				for (int t = 0; t < P.ntcp; t++)
-					if (bt_addr_same_ip(&P.tcp_from[t], &fa))
+					if (bt_addr_same_ip(&P.tcp_from[t],
+							    &fa))
 						P.tcp_seen[t] = true;
 			}
 			close(c);

@@ -248,17 +248,17 @@ static void test_answers(void **state)
 	/* unknown method: 204; invalid query: 203 */
 	static const char unk[] = "d1:ad2:id20:abcdefghij0123456789e1:q4:fooo"
 				  "1:t2:xy1:y1:qe";
-	assert_int_equal(bt_dht_input(h->d, (const uint8_t *)unk,
-				      sizeof(unk) - 1, &a, T0),
-			 0);
+	assert_int_equal(
+	    bt_dht_input(h->d, (const uint8_t *)unk, sizeof(unk) - 1, &a, T0),
+	    0);
 	r = last(h);
 	assert_int_equal(r->type, BT_KRPC_ERROR);
 	assert_int_equal(r->error_code, BT_KRPC_ERR_METHOD);
 	assert_memory_equal(r->tid, "xy", 2);
 	static const char bad[] = "d1:ad2:id3:abce1:q4:ping1:t2:xz1:y1:qe";
-	assert_int_equal(bt_dht_input(h->d, (const uint8_t *)bad,
-				      sizeof(bad) - 1, &a, T0),
-			 -EPROTO);
+	assert_int_equal(
+	    bt_dht_input(h->d, (const uint8_t *)bad, sizeof(bad) - 1, &a, T0),
+	    -EPROTO);
 	r = last(h);
 	assert_int_equal(r->type, BT_KRPC_ERROR);
 	assert_int_equal(r->error_code, BT_KRPC_ERR_PROTOCOL);
@@ -382,8 +382,10 @@ static void test_tokens(void **state)
 static void test_store_bounds(void **state)
 {
 	(void)state;
-	struct bt_dht_opts o = {.store_hashes = 8, .store_peers = 4,
-				.rate_per_ip = 1000, .rate = 100000};
+	struct bt_dht_opts o = {.store_hashes = 8,
+				.store_peers = 4,
+				.rate_per_ip = 1000,
+				.rate = 100000};
 	struct harness *h = h_new(&o);
 	uint8_t tok[64], tl;
 	struct bt_addr vals[64];
@@ -394,9 +396,8 @@ static void test_store_bounds(void **state)
 	for (int p = 0; p < 3; p++) {
 		struct bt_addr a = addr4(10, 1, 0, (uint8_t)p, 6881);
 		get_token(h, &a, popular, tok, &tl, T0);
-		assert_int_equal(announce(h, &a, popular, tok, tl, 6881, false,
-					  T0),
-				 0);
+		assert_int_equal(
+		    announce(h, &a, popular, tok, tl, 6881, false, T0), 0);
 	}
 	/* a flood of 50 info-hashes of one peer each */
 	struct bt_addr f = addr4(10, 2, 0, 1, 6881);
@@ -463,7 +464,7 @@ static void test_buckets(void **state)
 			uint8_t id[20];
 			id_at(id, p, i);
 			struct bt_addr a =
-				addr4(10, 0, (uint8_t)(10 + p), (uint8_t)i, 6881);
+			    addr4(10, 0, (uint8_t)(10 + p), (uint8_t)i, 6881);
 			insert_node(h, id, &a, now);
 		}
 	st = stats(h, now);
@@ -548,7 +549,8 @@ static void test_liars_refused(void **state)
 	(void)state;
 	struct harness *h = h_new(NULL);
 	uint64_t now = T0;
-	struct bt_addr a = addr4(10, 0, 0, 1, 6881), b = addr4(10, 0, 0, 2, 6881);
+	struct bt_addr a = addr4(10, 0, 0, 1, 6881),
+		       b = addr4(10, 0, 0, 2, 6881);
 	uint8_t id[20] = {0x12};
 	assert_int_equal(bt_dht_ping(h->d, &a, now), 0);
 	struct bt_krpc_msg *q = sent(h, h->n - 1);
@@ -628,8 +630,8 @@ static void test_rate_limits(void **state)
 	now += 10000;
 	before = h->n;
 	for (int i = 0; i < 1000; i++) {
-		struct bt_addr x = addr4(10, 9, (uint8_t)(i >> 8), (uint8_t)i,
-					 6881);
+		struct bt_addr x =
+		    addr4(10, 9, (uint8_t)(i >> 8), (uint8_t)i, 6881);
 		feed(h, &q, &x, now);
 	}
 	answered = replies_since(h, before);
@@ -645,9 +647,9 @@ static void test_garbage_ignored(void **state)
 	struct bt_addr a = addr4(10, 0, 0, 1, 6881);
 	static const uint8_t junk[] = "d5:helloi3";
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(bt_dht_input(h->d, junk, sizeof(junk) - 1, &a,
-					      now),
-				 -EINVAL);
+		assert_int_equal(
+		    bt_dht_input(h->d, junk, sizeof(junk) - 1, &a, now),
+		    -EINVAL);
 	assert_int_equal(stats(h, now).ignored, 1);
 	/* even a good query from it is dropped now */
 	struct bt_krpc_msg q;
@@ -694,8 +696,9 @@ static void test_lookup_bounded(void **state)
 				memcpy(nodes[k].id, m->target, 20);
 				nodes[k].id[19] ^= (uint8_t)(1 + k);
 				nodes[k].id[18] ^= (uint8_t)fake;
-				nodes[k].addr = addr4(10, 200, (uint8_t)(fake >> 8),
-						      (uint8_t)fake, 6881);
+				nodes[k].addr =
+				    addr4(10, 200, (uint8_t)(fake >> 8),
+					  (uint8_t)fake, 6881);
 			}
 			answer(h, seen, liar, nodes, 8, now);
 		}
@@ -725,9 +728,9 @@ static void test_lookup_empty(void **state)
 	uint8_t target[20] = {1};
 	int id = bt_dht_search(h->d, target, BT_DHT_GET_PEERS, BT_DHT_V4, T0);
 	assert_true(id > 0);
-	assert_int_equal(bt_dht_search(h->d, target, BT_DHT_GET_PEERS,
-				       BT_DHT_V6, T0),
-			 -EAFNOSUPPORT);
+	assert_int_equal(
+	    bt_dht_search(h->d, target, BT_DHT_GET_PEERS, BT_DHT_V6, T0),
+	    -EAFNOSUPPORT);
 	assert_int_equal(bt_dht_search(h->d, target, 7, BT_DHT_V4, T0),
 			 -EINVAL);
 	bt_dht_periodic(h->d, T0 + 1);
@@ -744,8 +747,8 @@ static void test_lookup_empty(void **state)
 static void test_lookup_network(void **state)
 {
 	(void)state;
-	struct sim_cfg cfg = {.n = 120, .seed = 7, .lat_min = 2, .lat_max = 20,
-			      .join_ms = 50};
+	struct sim_cfg cfg = {
+	    .n = 120, .seed = 7, .lat_min = 2, .lat_max = 20, .join_ms = 50};
 	struct sim *s = sim_new(&cfg);
 	sim_run_until(s, 120 * 50 + 60000);
 	for (int i = 0; i < 10; i++) {
@@ -757,7 +760,7 @@ static void test_lookup_network(void **state)
 				       BT_DHT_FIND_NODE, BT_DHT_V4, s->now);
 		sim_arm(s, who);
 		const struct sim_lookup *l =
-			sim_wait_lookup(s, who, id, s->now + 30000);
+		    sim_wait_lookup(s, who, id, s->now + 30000);
 		assert_non_null(l);
 		uint8_t truth[BT_DHT_K][20];
 		size_t nt = sim_true_closest(s, target, truth, BT_DHT_K);
@@ -820,12 +823,10 @@ static void test_announce_api(void **state)
 	struct harness *h = h_new(&o);
 	uint8_t ih[20] = {1}, ih2[20] = {2}, ih3[20] = {3};
 	assert_int_equal(bt_dht_announce(h->d, ih, 0, 0, T0), -EINVAL);
-	assert_int_equal(bt_dht_announce(h->d, ih, 0,
-					 BT_DHT_ANNOUNCE_IMPLIED_PORT, T0),
-			 0);
-	assert_int_equal(bt_dht_announce(h->d, ih2, 0,
-					 BT_DHT_ANNOUNCE_SEARCH_ONLY, T0),
-			 0);
+	assert_int_equal(
+	    bt_dht_announce(h->d, ih, 0, BT_DHT_ANNOUNCE_IMPLIED_PORT, T0), 0);
+	assert_int_equal(
+	    bt_dht_announce(h->d, ih2, 0, BT_DHT_ANNOUNCE_SEARCH_ONLY, T0), 0);
 	assert_int_equal(bt_dht_announce(h->d, ih3, 80, 0, T0), -ENOSPC);
 	assert_int_equal(bt_dht_announce(h->d, ih, 80, 0, T0), 0); /* update */
 	struct bt_dht_stats st = stats(h, T0);
@@ -866,8 +867,9 @@ static void test_state(void **state)
 	size_t finds = 0;
 	for (size_t i = 0; i < h->n; i++) {
 		struct bt_krpc_msg *m = sent(h, i);
-		if (m->type == BT_KRPC_QUERY && m->method == BT_KRPC_FIND_NODE &&
-		    h->pk[i].to.ip[1] == 0 && h->pk[i].to.ip[2] == 3)
+		if (m->type == BT_KRPC_QUERY &&
+		    m->method == BT_KRPC_FIND_NODE && h->pk[i].to.ip[1] == 0 &&
+		    h->pk[i].to.ip[2] == 3)
 			finds++;
 	}
 	assert_int_equal(finds, 4); /* alpha of the 5 */
@@ -943,20 +945,20 @@ static void test_ipv6(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_answers),
-		cmocka_unit_test(test_tokens),
-		cmocka_unit_test(test_store_bounds),
-		cmocka_unit_test(test_buckets),
-		cmocka_unit_test(test_bad_replaced),
-		cmocka_unit_test(test_liars_refused),
-		cmocka_unit_test(test_rate_limits),
-		cmocka_unit_test(test_garbage_ignored),
-		cmocka_unit_test(test_lookup_bounded),
-		cmocka_unit_test(test_lookup_empty),
-		cmocka_unit_test(test_lookup_network),
-		cmocka_unit_test(test_announce_api),
-		cmocka_unit_test(test_state),
-		cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_answers),
+	    cmocka_unit_test(test_tokens),
+	    cmocka_unit_test(test_store_bounds),
+	    cmocka_unit_test(test_buckets),
+	    cmocka_unit_test(test_bad_replaced),
+	    cmocka_unit_test(test_liars_refused),
+	    cmocka_unit_test(test_rate_limits),
+	    cmocka_unit_test(test_garbage_ignored),
+	    cmocka_unit_test(test_lookup_bounded),
+	    cmocka_unit_test(test_lookup_empty),
+	    cmocka_unit_test(test_lookup_network),
+	    cmocka_unit_test(test_announce_api),
+	    cmocka_unit_test(test_state),
+	    cmocka_unit_test(test_ipv6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,7 +33,7 @@
 #else
 #define NODES 1000
 #endif
-#define LOOKUPS 60
+#define LOOKUPS	  60
 #define ANNOUNCES 12
 
 struct figures {
@@ -101,7 +101,7 @@ static void run_lookups(struct sim *s, struct figures *f, unsigned n,
 		assert_true(id > 0);
 		sim_arm(s, who);
 		const struct sim_lookup *l =
-			sim_wait_lookup(s, who, id, s->now + 60000);
+		    sim_wait_lookup(s, who, id, s->now + 60000);
 		assert_non_null(l);
 		add_lookup(f, s, l);
 	}
@@ -122,9 +122,8 @@ static unsigned run_announces(struct sim *s, unsigned *max_peers)
 			b = sim_random_honest(s);
 		while (b == a);
 		uint16_t port = (uint16_t)(20000 + i);
-		assert_int_equal(bt_dht_announce(s->nodes[a].dht, ih, port, 0,
-						 s->now),
-				 0);
+		assert_int_equal(
+		    bt_dht_announce(s->nodes[a].dht, ih, port, 0, s->now), 0);
 		sim_arm(s, a);
 		/* the announce's lookup, then its announce_peer queries */
 		uint64_t end = s->now + 60000;
@@ -139,8 +138,10 @@ static unsigned run_announces(struct sim *s, unsigned *max_peers)
 		if (!done) {
 			struct bt_dht_stats st;
 			bt_dht_stats(s->nodes[a].dht, &st, s->now);
-			printf("announce %u by %u not done: good %u dubious %u searches %u pending %u ann %u\n",
-			       i, a, st.good[0], st.dubious[0], st.searches, st.pending, st.announces);
+			printf("announce %u by %u not done: good %u dubious %u "
+			       "searches %u pending %u ann %u\n",
+			       i, a, st.good[0], st.dubious[0], st.searches,
+			       st.pending, st.announces);
 		}
 		assert_true(done);
 		sim_run_until(s, s->now + 2000);
@@ -150,7 +151,7 @@ static unsigned run_announces(struct sim *s, unsigned *max_peers)
 		assert_true(id > 0);
 		sim_arm(s, b);
 		const struct sim_lookup *l =
-			sim_wait_lookup(s, b, id, s->now + 60000);
+		    sim_wait_lookup(s, b, id, s->now + 60000);
 		assert_non_null(l);
 		if (l->r.peers > *max_peers)
 			*max_peers = l->r.peers;
@@ -227,8 +228,7 @@ static void test_clean_network(void **state)
 	check_bounds(s, &pmax);
 	printf("dht-sim clean: %u nodes, %llu datagrams (%llu lost), "
 	       "%.1f MB of heap in all (%.1f KB a node), simulated %llu s\n",
-	       s->n, (unsigned long long)s->sent,
-	       (unsigned long long)s->lost,
+	       s->n, (unsigned long long)s->sent, (unsigned long long)s->lost,
 	       (double)(heap_used() - heap0) / 1e6,
 	       (double)(heap_used() - heap0) / 1e3 / s->n,
 	       (unsigned long long)(s->now / 1000));
@@ -280,7 +280,7 @@ static void test_hostile_network(void **state)
 		assert_true(id > 0);
 		sim_arm(s, who);
 		const struct sim_lookup *l =
-			sim_wait_lookup(s, who, id, s->now + 60000);
+		    sim_wait_lookup(s, who, id, s->now + 60000);
 		assert_non_null(l);
 		assert_true(l->r.peers <= BT_DHT_SEARCH_PEERS);
 		if (l->r.peers > most)
@@ -325,19 +325,17 @@ static void test_hostile_network(void **state)
 	printf("dht-sim hostile: %u nodes, %llu datagrams (%llu lost, %llu to "
 	       "dead ends), %.1f MB of heap in all, at most %llu queries "
 	       "pending on a node\n",
-	       s->n, (unsigned long long)s->sent,
-	       (unsigned long long)s->lost,
+	       s->n, (unsigned long long)s->sent, (unsigned long long)s->lost,
 	       (unsigned long long)s->to_nowhere,
-	       (double)(heap_used() - heap0) / 1e6,
-	       (unsigned long long)pmax);
+	       (double)(heap_used() - heap0) / 1e6, (unsigned long long)pmax);
 	sim_free(s);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_clean_network),
-		cmocka_unit_test(test_hostile_network),
+	    cmocka_unit_test(test_clean_network),
+	    cmocka_unit_test(test_hostile_network),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,9 +44,8 @@ static void test_bep5_examples(void **state)
 	assert_true(m->has_id);
 	assert_memory_equal(m->id, "abcdefghij0123456789", 20);
 
-	assert_int_equal(parse_s("d1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re",
-				 m),
-			 0);
+	assert_int_equal(
+	    parse_s("d1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re", m), 0);
 	assert_int_equal(m->type, BT_KRPC_RESPONSE);
 	assert_memory_equal(m->id, "mnopqrstuvwxyz123456", 20);
 	assert_int_equal(m->n_nodes, 0);
@@ -61,11 +60,12 @@ static void test_bep5_examples(void **state)
 	assert_memory_equal(m->target, "mnopqrstuvwxyz123456", 20);
 	assert_int_equal(m->want, 0);
 
-	assert_int_equal(parse_s("d1:ad2:id20:abcdefghij01234567899:info_hash20:"
-				 "mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:"
-				 "y1:qe",
-				 m),
-			 0);
+	assert_int_equal(
+	    parse_s("d1:ad2:id20:abcdefghij01234567899:info_hash20:"
+		    "mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:"
+		    "y1:qe",
+		    m),
+	    0);
 	assert_int_equal(m->method, BT_KRPC_GET_PEERS);
 	assert_memory_equal(m->target, "mnopqrstuvwxyz123456", 20);
 
@@ -109,9 +109,10 @@ static void test_bep5_examples(void **state)
 static size_t build_nodes_reply(uint8_t *buf, size_t cap, const char *key,
 				size_t entry, size_t n, size_t extra)
 {
-	size_t len = (size_t)snprintf((char *)buf, cap,
-				      "d1:rd2:id20:abcdefghij0123456789%zu:%s%zu:",
-				      strlen(key), key, n * entry + extra);
+	size_t len = (size_t)snprintf(
+	    (char *)buf, cap,
+	    "d1:rd2:id20:abcdefghij0123456789%zu:%s%zu:", strlen(key), key,
+	    n * entry + extra);
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *p = buf + len + i * entry;
 		memset(p, (int)(i & 0xff), 20);
@@ -133,7 +134,8 @@ static size_t build_nodes_reply(uint8_t *buf, size_t cap, const char *key,
 	len += n * entry;
 	memset(buf + len, 'x', extra);
 	len += extra;
-	len += (size_t)snprintf((char *)buf + len, cap - len, "e1:t2:aa1:y1:re");
+	len +=
+	    (size_t)snprintf((char *)buf + len, cap - len, "e1:t2:aa1:y1:re");
 	return len;
 }
 
@@ -182,8 +184,9 @@ static void test_values_flood(void **state)
 	struct bt_krpc_msg *m = msg_new();
 	size_t cap = 1 << 17, len;
 	char *buf = malloc(cap);
-	len = (size_t)snprintf(buf, cap, "d1:rd2:id20:abcdefghij01234567895:"
-					 "token4:abcd6:valuesl");
+	len = (size_t)snprintf(buf, cap,
+			       "d1:rd2:id20:abcdefghij01234567895:"
+			       "token4:abcd6:valuesl");
 	for (int i = 0; i < 5000; i++) {
 		memcpy(buf + len, "6:", 2);
 		buf[len + 2] = 10;
@@ -232,8 +235,9 @@ static void test_extensions(void **state)
 	assert_int_equal(m->want, BT_KRPC_WANT_N4 | BT_KRPC_WANT_N6);
 
 	/* BEP 42 `ip` in a reply */
-	static const char r[] = "d2:ip6:\x7f\x00\x00\x05\x1a\xe1"
-				"1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re";
+	static const char r[] =
+	    "d2:ip6:\x7f\x00\x00\x05\x1a\xe1"
+	    "1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re";
 	assert_int_equal(bt_krpc_parse((const uint8_t *)r, sizeof(r) - 1, m),
 			 0);
 	assert_true(m->has_ip);
@@ -265,18 +269,18 @@ static void test_refused(void **state)
 	(void)state;
 	struct bt_krpc_msg *m = msg_new();
 	static const char *inval[] = {
-		"",
-		"d",
-		"de",
-		"i1e",
-		"l1:ae",
-		"d1:t2:aa1:y1:xe", /* no such type */
-		"d1:t2:aa1:y2:qqe",
-		"d1:y1:qe",						 /* no t */
-		"d1:t17:01234567890123456e1:y1:qe",			 /* t too long */
-		"d1:t2:aa1:y1:re1:t2:aa",				 /* trailing */
-		"d1:t2:aa1:t2:bb1:y1:qe",				 /* dup key */
-		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q", /* cut */
+	    "",
+	    "d",
+	    "de",
+	    "i1e",
+	    "l1:ae",
+	    "d1:t2:aa1:y1:xe", /* no such type */
+	    "d1:t2:aa1:y2:qqe",
+	    "d1:y1:qe",				/* no t */
+	    "d1:t17:01234567890123456e1:y1:qe", /* t too long */
+	    "d1:t2:aa1:y1:re1:t2:aa",		/* trailing */
+	    "d1:t2:aa1:t2:bb1:y1:qe",		/* dup key */
+	    "d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q", /* cut */
 	};
 	for (size_t i = 0; i < sizeof(inval) / sizeof(inval[0]); i++) {
 		int rc = parse_s(inval[i], m);
@@ -284,24 +288,24 @@ static void test_refused(void **state)
 			fail_msg("'%s' gave %d", inval[i], rc);
 	}
 	static const char *proto[] = {
-		"d1:t2:aa1:y1:qe",						/* no q */
-		"d1:ad2:id19:abcdefghij012345678e1:q4:ping1:t2:aa1:y1:qe", /* id */
-		"d1:ade1:q4:ping1:t2:aa1:y1:qe",
-		"d1:q4:ping1:t2:aa1:y1:qe",
-		"d1:ad2:id20:abcdefghij0123456789e1:q9:find_node1:t2:aa1:y1:qe",
-		"d1:ad2:id20:abcdefghij0123456789e1:q9:get_peers1:t2:aa1:y1:qe",
-		/* announce: no token, a bad port, a port of 0 */
-		"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456"
-		"4:porti6881ee1:q13:announce_peer1:t2:aa1:y1:qe",
-		"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456"
-		"4:porti65536e5:token2:xxe1:q13:announce_peer1:t2:aa1:y1:qe",
-		"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456"
-		"4:porti0e5:token2:xxe1:q13:announce_peer1:t2:aa1:y1:qe",
-		"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456"
-		"4:port4:68815:token2:xxe1:q13:announce_peer1:t2:aa1:y1:qe",
-		/* responses: no r, no id */
-		"d1:t2:aa1:y1:re",
-		"d1:rde1:t2:aa1:y1:re",
+	    "d1:t2:aa1:y1:qe", /* no q */
+	    "d1:ad2:id19:abcdefghij012345678e1:q4:ping1:t2:aa1:y1:qe", /* id */
+	    "d1:ade1:q4:ping1:t2:aa1:y1:qe",
+	    "d1:q4:ping1:t2:aa1:y1:qe",
+	    "d1:ad2:id20:abcdefghij0123456789e1:q9:find_node1:t2:aa1:y1:qe",
+	    "d1:ad2:id20:abcdefghij0123456789e1:q9:get_peers1:t2:aa1:y1:qe",
+	    /* announce: no token, a bad port, a port of 0 */
+	    "d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456"
+	    "4:porti6881ee1:q13:announce_peer1:t2:aa1:y1:qe",
+	    "d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456"
+	    "4:porti65536e5:token2:xxe1:q13:announce_peer1:t2:aa1:y1:qe",
+	    "d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456"
+	    "4:porti0e5:token2:xxe1:q13:announce_peer1:t2:aa1:y1:qe",
+	    "d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456"
+	    "4:port4:68815:token2:xxe1:q13:announce_peer1:t2:aa1:y1:qe",
+	    /* responses: no r, no id */
+	    "d1:t2:aa1:y1:re",
+	    "d1:rde1:t2:aa1:y1:re",
 	};
 	for (size_t i = 0; i < sizeof(proto) / sizeof(proto[0]); i++) {
 		int rc = parse_s(proto[i], m);
@@ -327,9 +331,10 @@ static void test_refused(void **state)
 	assert_int_equal(m->tid_len, 0);
 	/* an oversized token in a reply is dropped, not the reply */
 	char big[256];
-	snprintf(big, sizeof(big),
-		 "d1:rd2:id20:abcdefghij01234567895:token%d:%0*de1:t2:aa1:y1:re",
-		 BT_KRPC_TOKEN_MAX + 1, BT_KRPC_TOKEN_MAX + 1, 7);
+	snprintf(
+	    big, sizeof(big),
+	    "d1:rd2:id20:abcdefghij01234567895:token%d:%0*de1:t2:aa1:y1:re",
+	    BT_KRPC_TOKEN_MAX + 1, BT_KRPC_TOKEN_MAX + 1, 7);
 	assert_int_equal(parse_s(big, m), 0);
 	assert_int_equal(m->token_len, 0);
 	free(m);
@@ -363,8 +368,8 @@ static void roundtrip(const struct bt_krpc_msg *in)
 			assert_int_equal(out->implied_port, in->implied_port);
 		} else {
 			assert_int_equal(out->want, in->method == BT_KRPC_PING
-							    ? 0
-							    : in->want);
+							? 0
+							: in->want);
 		}
 	}
 	if (in->type == BT_KRPC_RESPONSE) {
@@ -473,7 +478,7 @@ static void test_encode_exact(void **state)
 	bt_benc_init(&b);
 	assert_int_equal(bt_krpc_encode(m, &b), 0);
 	const char *want =
-		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+	    "d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
 	assert_int_equal(b.len, strlen(want));
 	assert_memory_equal(b.buf, want, b.len);
 	bt_benc_release(&b);
@@ -492,29 +497,52 @@ static void test_real_clients(void **state)
 {
 	(void)state;
 	static const char lt_announce_peer[] =
-		"d1:ad2:id20:\xcc\x8d\xa9\xf7g)\x02\xb3\xcd\xb6H\xc8\x1b\x85"
-		"\xe3\xd9\xaf\xe8GF12:implied_porti1e9:info_hash20:\xfa\xdb"
-		"\x89UB\xc2k\xdc\x1f\xef\xba;\xa2\xe9""a \xb5\x1b\xecY4:port"
-		"i22002e4:seedi0e5:token8:i\x8a""d\xfe\xf1\xbd\x09\x11""e1:q13"
-		":announce_peer1:t2:_\x0d""1:v4:LT\x02\x08""1:y1:qe";
+	    "d1:ad2:id20:\xcc\x8d\xa9\xf7g)\x02\xb3\xcd\xb6H\xc8\x1b\x85"
+	    "\xe3\xd9\xaf\xe8GF12:implied_porti1e9:info_hash20:\xfa\xdb"
+	    "\x89UB\xc2k\xdc\x1f\xef\xba;\xa2\xe9"
+	    "a \xb5\x1b\xecY4:port"
+	    "i22002e4:seedi0e5:token8:i\x8a"
+	    "d\xfe\xf1\xbd\x09\x11"
+	    "e1:q13"
+	    ":announce_peer1:t2:_\x0d"
+	    "1:v4:LT\x02\x08"
+	    "1:y1:qe";
 	static const char lt_empty_nodes_reply[] =
-		"d2:ip6:\x7f\x00\x14\x0aU\xfa""1:rd2:id20:\xbc\xd5\x07W\xe3M"
-		"\xeb""a\xf1\xc5\xf9XA\x01\x84Y\xcf[\xb5\xef""5:nodes0:1:pi220"
-		"10ee1:t4:\x00\x00\x9f\x04""1:v4:LT\x02\x08""1:y1:re";
+	    "d2:ip6:\x7f\x00\x14\x0aU\xfa"
+	    "1:rd2:id20:\xbc\xd5\x07W\xe3M"
+	    "\xeb"
+	    "a\xf1\xc5\xf9XA\x01\x84Y\xcf[\xb5\xef"
+	    "5:nodes0:1:pi220"
+	    "10ee1:t4:\x00\x00\x9f\x04"
+	    "1:v4:LT\x02\x08"
+	    "1:y1:re";
 	static const char aria2_announce_peer[] =
-		"d1:ad2:id20:\xea\xc1\x0d\x04\xe6\xeeny\xc0\x0c&.u\xee\x8e"
-		"\xb4\xf4\x16\x95\xdb""9:info_hash20:\xbd\x81&3%\xd9\x81\xc0"
-		"\x81\xb7\xda\xe5""D\x80\xef\x8c\x9b\x5c=\xb7""4:porti22004e5:"
-		"token8:\xdf\x8eh\xc7\x06\x87\x86\x90""e1:q13:announce_peer1"
-		":t4:\x99\xd0\xac\x7f""1:v4:A2\x00\x03""1:y1:qe";
+	    "d1:ad2:id20:\xea\xc1\x0d\x04\xe6\xeeny\xc0\x0c&.u\xee\x8e"
+	    "\xb4\xf4\x16\x95\xdb"
+	    "9:info_hash20:\xbd\x81&3%\xd9\x81\xc0"
+	    "\x81\xb7\xda\xe5"
+	    "D\x80\xef\x8c\x9b\x5c=\xb7"
+	    "4:porti22004e5:"
+	    "token8:\xdf\x8eh\xc7\x06\x87\x86\x90"
+	    "e1:q13:announce_peer1"
+	    ":t4:\x99\xd0\xac\x7f"
+	    "1:v4:A2\x00\x03"
+	    "1:y1:qe";
 	static const char aria2_token_reply[] =
-		"d1:rd2:id20:\xea\xc1\x0d\x04\xe6\xeeny\xc0\x0c&.u\xee\x8e"
-		"\xb4\xf4\x16\x95\xdb""5:nodes52:\xbc\xd5\x07W\xe3M\xeb""a\xf1"
-		"\xc5\xf9XA\x01\x84Y\xcf[\xb5\xef\x7f\x00\x14\x01U\xf1\xe9"
-		"\x9f\xc7J\xc0\xc6\xc8\xb7\x17\xfc\xc4\x16\x9e\xb6\xef\xa0"
-		"\x87""F\xab\x94\x7f\x00\x14\x0aU\xfa""5:token20:\xa1Tp\x04\xea"
-		"\x82\xeb\x0a|4\xda\xf9\x15!\xe3#\xb4\xec\xd2\xbd""e1:t4:\x00"
-		"\x02I\x82""1:v4:A2\x00\x03""1:y1:re";
+	    "d1:rd2:id20:\xea\xc1\x0d\x04\xe6\xeeny\xc0\x0c&.u\xee\x8e"
+	    "\xb4\xf4\x16\x95\xdb"
+	    "5:nodes52:\xbc\xd5\x07W\xe3M\xeb"
+	    "a\xf1"
+	    "\xc5\xf9XA\x01\x84Y\xcf[\xb5\xef\x7f\x00\x14\x01U\xf1\xe9"
+	    "\x9f\xc7J\xc0\xc6\xc8\xb7\x17\xfc\xc4\x16\x9e\xb6\xef\xa0"
+	    "\x87"
+	    "F\xab\x94\x7f\x00\x14\x0aU\xfa"
+	    "5:token20:\xa1Tp\x04\xea"
+	    "\x82\xeb\x0a|4\xda\xf9\x15!\xe3#\xb4\xec\xd2\xbd"
+	    "e1:t4:\x00"
+	    "\x02I\x82"
+	    "1:v4:A2\x00\x03"
+	    "1:y1:re";
 	struct bt_krpc_msg *m = msg_new();
 
 	assert_int_equal(bt_krpc_parse((const uint8_t *)lt_announce_peer,
@@ -557,14 +585,14 @@ static void test_real_clients(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bep5_examples),
-		cmocka_unit_test(test_nodes),
-		cmocka_unit_test(test_values_flood),
-		cmocka_unit_test(test_extensions),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_encode_exact),
-		cmocka_unit_test(test_real_clients),
+	    cmocka_unit_test(test_bep5_examples),
+	    cmocka_unit_test(test_nodes),
+	    cmocka_unit_test(test_values_flood),
+	    cmocka_unit_test(test_extensions),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_encode_exact),
+	    cmocka_unit_test(test_real_clients),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
