@@ -108,8 +108,11 @@ struct bt_dht_search_result {
 typedef void (*bt_dht_done_fn)(void *arg, const struct bt_dht_search_result *r);
 
 struct bt_dht_opts {
-	uint64_t seed; /* of every random choice (ids, tokens, tids) */
-	bool has_id;   /* use ID (else one from the seed or the state) */
+	/* of every random choice (node id, token secrets, transaction ids):
+	 * a test gives a constant, the engine 8 bytes of pfs_random(), since
+	 * a guessable seed lets others forge tokens and replies */
+	uint64_t seed;
+	bool has_id; /* use ID (else one from the seed or the state) */
 	uint8_t id[20];
 	/* a buffer from bt_dht_save(): its id (over ID) and its nodes are
 	 * reused; a bad buffer is ignored (see bt_dht_stats.state_loaded) */
