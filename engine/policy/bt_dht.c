@@ -1877,10 +1877,10 @@ int bt_dht_input(struct bt_dht *d, const uint8_t *buf, size_t len,
 		if (rc) {
 			d->st.dropped_bad++;
 			strike(d, from, STRIKE_INVALID, now);
-			if (rc && rate_ok(d, from, now))
+			if (rate_ok(d, from, now))
 				send_error(d, m, from, BT_KRPC_ERR_PROTOCOL,
 					   "invalid query");
-			return rc ? rc : -EPROTO;
+			return rc;
 		}
 		handle_query(d, m, from, now);
 		return 0;
