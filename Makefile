@@ -62,6 +62,20 @@ $(B)/tests/%: tests/unit/%.c $(B)/libp2pfs.a
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# The simulated DHT network (tests/sim) is linked into the DHT's simulation
+# test, the bench's DHT row and the loopback DHT probe.
+SIM_SRC := tests/sim/dht_sim.c
+$(B)/tests/test_dht $(B)/tests/test_dht_sim: $(B)/tests/%: tests/unit/%.c $(SIM_SRC) tests/sim/dht_sim.h $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/sim $(CFLAGS) -o $@ $< $(SIM_SRC) $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
+
+# The bench's DHT row: lookups in the simulated network.
+$(B)/bench/dht_bench: tests/bench/dht_bench.c $(SIM_SRC) tests/sim/dht_sim.h $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/sim $(CFLAGS) -o $@ $< $(SIM_SRC) $(B)/libp2pfs.a $(LDLIBS)
+
 # test tools the integration tests run (tests/tools/*_probe.c drive the
 # I/O-free cores over real sockets against real clients)
 $(B)/tools/%: tests/tools/%.c $(B)/libp2pfs.a
@@ -79,7 +93,7 @@ unit: $(UNIT_BINS)
 asan:
 	$(Q)$(MAKE) --no-print-directory B=build-asan CC=$(CLANG) \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" unit p2pfs-asan
+	  LDFLAGS="-fsanitize=address,undefined" unit p2pfs-asan tools
 
 p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
 	@echo "  LD      $@"
@@ -90,8 +104,9 @@ integration: p2pfs tools
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
-integration-asan: asan tools
-	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
+# The probes of the interop tests are the ASan builds too (IT_TOOLS).
+integration-asan: asan
+	@P2PFS=./p2pfs-asan IT_TOOLS=build-asan/tools bash tests/integration/run.sh
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
 # `make fuzz-regress` (part of check) replays each seed corpus once.
@@ -125,7 +140,7 @@ check: all check-layers unit asan fuzz-regress integration integration-asan
 	@echo "make check: all passed"
 
 # The benchmark (never a test): p2pfs beside btfs and aria2c on loopback.
-bench: p2pfs $(B)/bench/fuse_passthrough
+bench: p2pfs $(B)/bench/fuse_passthrough $(B)/bench/dht_bench
 	@bash tests/bench/bench.sh
 
 # the FUSE reference of the bench (a minimal read-only passthrough)

@@ -25,6 +25,10 @@ set -euo pipefail
 
 IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 P2PFS=${P2PFS:-$IT_ROOT/p2pfs}
+# the probes of the interop tests (make tools; make integration-asan points
+# this at their ASan builds)
+IT_TOOLS=${IT_TOOLS:-$IT_ROOT/build/tools}
+case $IT_TOOLS in /*) ;; *) IT_TOOLS=$IT_ROOT/$IT_TOOLS ;; esac
 IT_PY=${IT_PY:-python3}
 IT_NAME=$(basename "$0" .sh)
 

@@ -23,7 +23,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup 9500
 
-PROBE=${EXT_PROBE:-$IT_ROOT/build/tools/ext_probe}
+PROBE=$IT_TOOLS/ext_probe
 [ -x "$PROBE" ] || fail "no $PROBE (run: make tools)"
 "$IT_LT_PY" -c 'import libtorrent' 2>/dev/null || { log "SKIP: no python3-libtorrent"; exit 77; }
 

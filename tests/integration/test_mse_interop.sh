@@ -18,7 +18,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup 9500
 TRK=$IT_BASE
-PROBE=${MSE_PROBE:-$IT_ROOT/build/tools/mse_probe}
+PROBE=$IT_TOOLS/mse_probe
 [ -x "$PROBE" ] || fail "no probe at $PROBE (run: make tools)"
 "$IT_LT_PY" -c 'import libtorrent' 2>/dev/null || { log "SKIP: no python3-libtorrent"; exit 77; }
 NET=127.0.$(((${IT_PORT_OFFSET:-0} / 100) % 256))

@@ -14,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup 9500
 TRK=$IT_BASE
-PROBE=${UDPTRK_PROBE:-$IT_ROOT/build/tools/udptrk_probe}
+PROBE=$IT_TOOLS/udptrk_probe
 [ -x "$PROBE" ] || fail "no probe at $PROBE (run: make tools)"
 
 IH=5d1e6d9c0f2a4b7e8c3a1f0e9d8c7b6a5f4e3d2c
