@@ -86,7 +86,7 @@ integration-asan: asan
 FUZZ_SECONDS ?= 60
 FB := build-fuzz
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -std=c11 -Wall -Wextra -Werror
-FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) fs/fs_xattr.c)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) fs/fs_xattr.c fs/fs_ctl.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FB)/%)
 
 $(FB)/%.o: %.c
