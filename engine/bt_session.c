@@ -367,6 +367,8 @@ static void fill_announce(struct bt_session *s,
 	a->local_ip = s->bind_ip;
 }
 
+static void publish_sources(struct bt_session *s, uint64_t now);
+
 static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 {
 	struct bt_tracker_state *t = arg;
@@ -384,6 +386,7 @@ static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 		/* once, not at every retry: the state stays in status */
 		pfs_log(t->fails == 1 ? PFS_LOG_WARN : PFS_LOG_DEBUG, "tracker",
 			"announce to '%s' failed: %s", t->url, t->last_err);
+		publish_sources(s, now);
 		return;
 	}
 	if (t->fails)
@@ -409,6 +412,7 @@ static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 	for (size_t i = 0; i < r->npeers; i++)
 		bt_session_add_known(s, &r->peers[i], false);
 	connect_more(s, now);
+	publish_sources(s, now); /* status shows the answer at once */
 }
 
 static void announce(struct bt_session *s, struct bt_tracker_state *t,

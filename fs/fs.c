@@ -75,6 +75,7 @@
  * (its read-ahead failed, now the page itself): a read of those pieces
  * that comes this soon fails at once too, rather than wait again. */
 #define FS_RETRY_FAST_MS 2000
+#define FS_TIMEOUT_LOG_MS 60000 /* read timeouts: a warning a minute */
 /* mtime of every node when the torrent has no creation date: fixed, so
  * that rsync and make see the same times on every mount (2000-01-01) */
 #define FS_MTIME_DEFAULT 946684800
@@ -163,6 +164,7 @@ struct fs {
 	struct fs_handle handles; /* circular list sentinel */
 	uint64_t read_timeouts;
 	uint64_t timed_out_at; /* ms of the last read timeout */
+	uint64_t timeout_logged_at; /* ms of the last warning about them */
 	uint32_t timed_out_first, timed_out_last; /* its pieces */
 	uint64_t no_source_ms; /* when the current outage began, 0 = none */
 	pthread_t main_thread;
@@ -434,7 +436,14 @@ static uint64_t expire_reads(struct fs *fs, uint64_t now)
 	if (n) {
 		fs->read_timeouts += n;
 		pthread_cond_signal(&fs->cond);
-		pfs_log(PFS_LOG_WARN, "fs", "%zu read%s of '%s' got no data in "
+		/* a player retrying must not flood the log: a warning a minute,
+		 * the count is in user.p2pfs.stats */
+		bool loud = !fs->timeout_logged_at ||
+			    now - fs->timeout_logged_at >= FS_TIMEOUT_LOG_MS;
+		if (loud)
+			fs->timeout_logged_at = now;
+		pfs_log(loud ? PFS_LOG_WARN : PFS_LOG_DEBUG, "fs",
+			"%zu read%s of '%s' got no data in "
 			"%" PRIu64 " s: failed with ETIMEDOUT (-o timeout=SECS "
 			"waits longer, 0 forever)", n, n == 1 ? "" : "s",
 			fs->mi->name, fs->read_timeout_ms / 1000);
@@ -1574,6 +1583,10 @@ int fs_run(struct fs *fs)
 			strerror(-rc));
 		goto out;
 	}
+	/* in the background the log is syslog's from now on (what fails
+	 * before the parent is told is also printed on the terminal) */
+	if (notify >= 0 && fs->syslog)
+		pfs_log_set_sink(fs_syslog_sink, fs->syslog);
 	pfs_log(PFS_LOG_INFO, "fs", "mounted '%s' on '%s' (%" PRIu64 " inodes)",
 		fs->mi->name, fs->mountpoint, fs_tree_count(fs->tree));
 
@@ -1614,8 +1627,6 @@ int fs_run(struct fs *fs)
 	if (notify >= 0) {
 		fs_daemon_ready(notify, 0);
 		notify = -1;
-		if (fs->syslog) /* stderr is /dev/null from now on */
-			pfs_log_set_sink(fs_syslog_sink, fs->syslog);
 	}
 
 	cfg = fuse_loop_cfg_create();

@@ -542,9 +542,24 @@ out:
 	return rc;
 }
 
+/* Running: not gone, and not a zombie nobody reaped (a daemon's parent
+ * exits, and in a container the new parent may never reap). */
 static bool pid_alive(long pid)
 {
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	if (kill((pid_t)pid, 0) < 0 && errno != EPERM)
+		return false;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* cannot tell: keep its socket */
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* after "pid (comm)" */
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
 int fs_ctl_each(const char *dir, fs_ctl_each_fn fn, void *arg)

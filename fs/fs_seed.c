@@ -719,6 +719,10 @@ int fs_cmd_seed(int argc, char **argv)
 			     strerror(-notify));
 		goto out;
 	}
+	/* in the background the log is syslog's from now on (what fails
+	 * before the parent is told is also printed on the terminal) */
+	if (notify >= 0 && sl)
+		pfs_log_set_sink(fs_syslog_sink, sl);
 	/* the stop signals wait for sigwait() below; the engine's threads
 	 * inherit the mask. A peer closing on us must not kill us. */
 	sigset_t stop, old;
@@ -746,11 +750,8 @@ int fs_cmd_seed(int argc, char **argv)
 		pfs_log(PFS_LOG_WARN, "seed", "no control channel ('p2pfs ls' "
 			"and 'p2pfs stop' will not see this seed): %s",
 			strerror(-e));
-	if (notify >= 0) {
+	if (notify >= 0)
 		fs_daemon_ready(notify, 0);
-		if (sl) /* stderr is /dev/null from now on */
-			pfs_log_set_sink(fs_syslog_sink, sl);
-	}
 	pfs_log(PFS_LOG_INFO, "seed", "seeding '%s' on port %u (pid %ld)",
 		mi->name, bt_session_port(session), (long)getpid());
 	int sig = 0;

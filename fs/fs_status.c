@@ -37,7 +37,8 @@
 #define MAX_READING 64 /* files being read whose rate is followed */
 
 const char fs_cmd_status_usage[] =
-    "  p2pfs status [-w|--watch] [-n SECS] [--count N] [MNT|PATH|PID|FILE.torrent]\n"
+    "  p2pfs status [-w|--watch] [-n SECS] [--count N]\n"
+    "               [MNT|PATH|PID|FILE.torrent]\n"
     "      Show what a mount or a seed does: its sources (each tracker and\n"
     "      --peer with its state and last error), the files being read\n"
     "      (rate and ETA with --watch), every file's progress, the peers\n"

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -56,9 +57,9 @@ static const char usage_mount[] =
 	"      -f, --foreground   stay in the foreground (log to stderr)\n"
 	"      -d, --debug        FUSE debug output (implies -f and -vv)\n"
 	FS_CLI_MOUNT_OPTS_USAGE
-	"      --read-timeout SECS  a read that gets no data for SECS fails\n"
-	"                         with ETIMEDOUT (default 120; 0 = wait\n"
-	"                         forever)\n"
+	"      --read-timeout SECS\n"
+	"                         a read that gets no data for SECS fails with\n"
+	"                         ETIMEDOUT (default 120; 0 = wait forever)\n"
 	"      --cache DIR        cache root (default $XDG_CACHE_HOME/p2pfs,\n"
 	"                         else ~/.cache/p2pfs)\n"
 	"      --cache-size SIZE  keep at most SIZE bytes of this torrent on\n"
@@ -228,7 +229,13 @@ static int check_mountpoint(const char *arg, bool nonempty, char **out)
 		table = fs_mountinfo_read(fd);
 	bool mounted = table && fs_mountinfo_find(table, mnt, dev, sizeof(dev),
 						  type, sizeof(type)) == 0;
-	if (stat(mnt, &st) < 0 && errno == ENOTCONN) {
+	/* stat() may be answered from the kernel's cache; statfs() always
+	 * asks the daemon, so it tells a dead FUSE mount */
+	struct statvfs sv;
+	bool dead = (stat(mnt, &st) < 0 && errno == ENOTCONN) ||
+		    (mounted && !strncmp(type, "fuse", 4) &&
+		     statvfs(mnt, &sv) < 0 && errno == ENOTCONN);
+	if (dead) {
 		if (!mounted || strcmp(type, "fuse.p2pfs")) {
 			fs_cli_error("%s: a dead FUSE mount (%s) is in the way: "
 				     "'fusermount3 -u -z %s' removes it", arg,
@@ -239,7 +246,7 @@ static int check_mountpoint(const char *arg, bool nonempty, char **out)
 		pfs_log(PFS_LOG_WARN, "main", "'%s': removing the dead mount of "
 			"a p2pfs that is gone", mnt);
 		if (run_fusermount(mnt) < 0 ||
-		    (stat(mnt, &st) < 0 && errno == ENOTCONN)) {
+		    (statvfs(mnt, &sv) < 0 && errno == ENOTCONN)) {
 			fs_cli_error("%s: a dead p2pfs mount is in the way and "
 				     "could not be removed: run 'fusermount3 -u "
 				     "-z %s'", arg, mnt);

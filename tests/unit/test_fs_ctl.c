@@ -198,7 +198,8 @@ static void test_server(void **state)
 	int e = 0;
 	struct fs_ctl *c = fs_ctl_new(run, handler, &s, &e);
 	assert_non_null(c);
-	const char *sock = fs_ctl_sock_path(c);
+	char sock[128];
+	snprintf(sock, sizeof(sock), "%s", fs_ctl_sock_path(c));
 	struct stat st;
 	assert_int_equal(stat(run, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
