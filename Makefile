@@ -1,6 +1,7 @@
 # p2pfs — plain Makefile.
 # Targets: all (./p2pfs), check (unit + asan + fuzz regression + integration),
-# unit, asan, integration, fuzz, bench, demo, install, format, clean.
+# unit, asan, integration, fuzz, bench, demo, install, uninstall, format,
+# clean.
 # Quiet unless V=1.
 
 CC      ?= cc
@@ -38,7 +39,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 
-.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps
+.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install uninstall format clean deps
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -128,9 +129,14 @@ demo: p2pfs
 deps:
 	@sh .ci/deps.sh
 
+# `make install PREFIX=~/.local` (default /usr/local); DESTDIR for packagers.
 install: p2pfs
 	install -D -m 0755 p2pfs $(DESTDIR)$(PREFIX)/bin/p2pfs
 	install -D -m 0644 man/p2pfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
+
+# Removes exactly what install put there (the same PREFIX and DESTDIR).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/p2pfs $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
 
 format:
 	clang-format -i $(addsuffix /*.[ch],$(ENGINE_DIRS)) cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c
