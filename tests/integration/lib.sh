@@ -26,6 +26,8 @@ set -euo pipefail
 
 IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 P2PFS=${P2PFS:-$IT_ROOT/p2pfs}
+# absolute, so that tests may run it from another folder (P2PFS=./p2pfs-asan)
+case $P2PFS in /*) ;; */*) P2PFS=$PWD/$P2PFS ;; esac
 IT_PY=${IT_PY:-python3}
 IT_NAME=$(basename "$0" .sh)
 
