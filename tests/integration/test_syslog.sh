@@ -87,7 +87,7 @@ stop_p2pfs_seed "$p3"
 
 # an error: once, "p2pfs: ...", also with -v in the foreground
 rc=0
-"$P2PFS" mount -f -v --bind 192.0.2.1 --no-trackers "$T/s.torrent" "$T/mnt" >"$LOGS/bind.out" 2>&1 || rc=$?
+"$P2PFS" mount -f -v --bind 192.0.2.1 --no-trackers --cache "$T/cache3" "$T/s.torrent" "$T/mnt" >"$LOGS/bind.out" 2>&1 || rc=$?
 log "bad --bind: status $rc: $(cat "$LOGS/bind.out")"
 [ "$rc" = 2 ] || fail "a non-local --bind exited $rc"
 [ "$(grep -c "192.0.2.1" "$LOGS/bind.out")" = 1 ] || fail "the --bind error was printed $(grep -c 192.0.2.1 "$LOGS/bind.out") times"
