@@ -230,11 +230,14 @@ static int check_mountpoint(const char *arg, bool nonempty, char **out)
 	bool mounted = table && fs_mountinfo_find(table, mnt, dev, sizeof(dev),
 						  type, sizeof(type)) == 0;
 	/* stat() may be answered from the kernel's cache; statfs() always
-	 * asks the daemon, so it tells a dead FUSE mount */
+	 * asks the daemon, so it tells a dead FUSE mount (ECONNABORTED: the
+	 * connection was being torn down as we asked) */
 	struct statvfs sv;
-	bool dead = (stat(mnt, &st) < 0 && errno == ENOTCONN) ||
+	bool dead = (stat(mnt, &st) < 0 &&
+		     (errno == ENOTCONN || errno == ECONNABORTED)) ||
 		    (mounted && !strncmp(type, "fuse", 4) &&
-		     statvfs(mnt, &sv) < 0 && errno == ENOTCONN);
+		     statvfs(mnt, &sv) < 0 &&
+		     (errno == ENOTCONN || errno == ECONNABORTED));
 	if (dead) {
 		if (!mounted || strcmp(type, "fuse.p2pfs")) {
 			fs_cli_error("%s: a dead FUSE mount (%s) is in the way: "
