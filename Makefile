@@ -1,7 +1,7 @@
 # p2pfs — plain Makefile.
 # Targets: all (./p2pfs), check (unit + asan + fuzz regression + integration),
-# unit, asan, integration, fuzz, bench, demo, install, format, clean; tools
-# (test programs of the integration tests).
+# unit, asan, integration, fuzz, bench, demo, install, uninstall, format,
+# clean; tools (test programs of the integration tests).
 # Quiet unless V=1.
 
 CC      ?= cc
@@ -41,7 +41,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 
-.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps tools
+.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install uninstall format clean deps tools
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -113,7 +113,7 @@ integration-asan: asan
 FUZZ_SECONDS ?= 60
 FB := build-fuzz
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -std=c11 -Wall -Wextra -Werror
-FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) fs/fs_xattr.c)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) fs/fs_xattr.c fs/fs_ctl.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FB)/%)
 
 $(FB)/%.o: %.c
@@ -155,10 +155,15 @@ demo: p2pfs
 deps:
 	@sh .ci/deps.sh
 
+# `make install PREFIX=~/.local` (default /usr/local); DESTDIR for packagers.
 install: p2pfs
 	install -D -m 0755 p2pfs $(DESTDIR)$(PREFIX)/bin/p2pfs
 	install -D -m 0644 man/p2pfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
 	install -D -m 0644 man/p2pfs-seal.5 $(DESTDIR)$(PREFIX)/share/man/man5/p2pfs-seal.5
+
+# Removes exactly what install put there (the same PREFIX and DESTDIR).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/p2pfs $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
 
 format:
 	clang-format -i $(addsuffix /*.[ch],$(ENGINE_DIRS)) cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/tools/*.c

@@ -550,8 +550,8 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 	}
 	if (flock(c->fd, LOCK_EX | LOCK_NB) < 0) {
 		e = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		if (e == -EBUSY)
-			pfs_log(PFS_LOG_WARN, "cache",
+		if (e == -EBUSY) /* the caller says who has it */
+			pfs_log(PFS_LOG_DEBUG, "cache",
 				"'%s' is in use by another p2pfs", c->dir);
 		goto out;
 	}

@@ -728,8 +728,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF)
 		bt_peer_close(p, "connection closed");
-	else if (what & BEV_EVENT_ERROR)
-		bt_peer_close(p, strerror(EVUTIL_SOCKET_ERROR()));
+	else if (what & BEV_EVENT_ERROR) {
+		p->sock_errno = EVUTIL_SOCKET_ERROR();
+		bt_peer_close(p, strerror(p->sock_errno));
+	}
 	else
 		bt_peer_close(p, "timeout");
 }
@@ -784,8 +786,10 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (r < 0) {
-		if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
+		if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+			p->sock_errno = err;
 			bt_peer_close(p, strerror(err));
+		}
 		return;
 	}
 	read_cb(p->bev, p);
@@ -936,7 +940,7 @@ void bt_peer_close(struct bt_peer *p, const char *why)
 	bool was_unchoked = !p->am_choking;
 	if (was_unchoked)
 		s->unchoked--;
-	bt_session_peer_gone(s, p);
+	bt_session_peer_gone(s, p, why);
 	event_free(p->read_ev);
 	bufferevent_free(p->bev);
 	free(p->have);

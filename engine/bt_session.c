@@ -28,6 +28,7 @@
 #include "bt_session_i.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
+#include "pfs_version.h"
 
 #define TICK_MS 1000
 #define STOP_ANNOUNCE_MS 2000
@@ -110,6 +111,7 @@ static void connect_more(struct bt_session *s, uint64_t now)
 			continue;
 		half_open++;
 		k->connected = true;
+		k->last_try = (int64_t)time(NULL);
 		if (!bt_peer_connect(s, &k->addr)) {
 			k->connected = false;
 			k->fails++;
@@ -118,7 +120,8 @@ static void connect_more(struct bt_session *s, uint64_t now)
 	}
 }
 
-void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p)
+void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p,
+			  const char *why)
 {
 	struct bt_peer **pp = &s->peers;
 	while (*pp && *pp != p)
@@ -130,6 +133,8 @@ void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p)
 	if (!k)
 		return;
 	k->connected = false;
+	k->last_errno = p->sock_errno;
+	snprintf(k->why, sizeof(k->why), "%s", why ? why : "");
 	uint64_t now = bt_now_ms();
 	k->seed = p->seed;
 	if (p->handshaken && (now - p->connected_at > 60000 ||
@@ -298,6 +303,12 @@ void bt_session_piece_done(struct bt_session *s, uint32_t piece, int err)
 			if (p->handshaken)
 				bt_peer_update_interest(p);
 		}
+		/* the totals move with the cache, not a tick behind it */
+		pthread_mutex_lock(&s->stats_lock);
+		s->stats.downloaded = s->downloaded;
+		s->stats.uploaded = s->uploaded;
+		s->stats.have = bt_picker_have_count(s->picker);
+		pthread_mutex_unlock(&s->stats_lock);
 		if (s->piece_cb)
 			s->piece_cb(s->piece_arg, piece);
 		fill_all(s);
@@ -356,6 +367,8 @@ static void fill_announce(struct bt_session *s,
 	a->local_ip = s->bind_ip;
 }
 
+static void publish_sources(struct bt_session *s, uint64_t now);
+
 static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 {
 	struct bt_tracker_state *t = arg;
@@ -366,11 +379,22 @@ static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 		t->fails++;
 		uint64_t wait = 15000ull << (t->fails < 6 ? t->fails - 1 : 5);
 		t->next_announce = now + wait;
-		pfs_log(PFS_LOG_WARN, "tracker", "announce to '%s' failed: %s",
-			t->url, err < 0 ? strerror(-err) : r->failure);
+		t->last_errno = err < 0 ? -err : 0;
+		snprintf(t->last_err, sizeof(t->last_err), "%s%s",
+			 err < 0 ? "" : "tracker says: ",
+			 err < 0 ? strerror(-err) : r->failure);
+		/* once, not at every retry: the state stays in status */
+		pfs_log(t->fails == 1 ? PFS_LOG_WARN : PFS_LOG_DEBUG, "tracker",
+			"announce to '%s' failed: %s", t->url, t->last_err);
+		publish_sources(s, now);
 		return;
 	}
+	if (t->fails)
+		pfs_log(PFS_LOG_INFO, "tracker", "'%s' answers again", t->url);
 	t->fails = 0;
+	t->last_errno = 0;
+	t->last_err[0] = '\0';
+	t->last_peers = (uint32_t)r->npeers;
 	t->started = true;
 	t->interval = r->interval;
 	if (r->min_interval > t->interval)
@@ -388,6 +412,7 @@ static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 	for (size_t i = 0; i < r->npeers; i++)
 		bt_session_add_known(s, &r->peers[i], false);
 	connect_more(s, now);
+	publish_sources(s, now); /* status shows the answer at once */
 }
 
 static void announce(struct bt_session *s, struct bt_tracker_state *t,
@@ -395,11 +420,15 @@ static void announce(struct bt_session *s, struct bt_tracker_state *t,
 {
 	struct bt_announce a;
 	fill_announce(s, t, &a, ev);
+	t->last_wall = (int64_t)time(NULL);
 	t->req = bt_tracker_announce(s->base, s->dns, t->url, &a,
 				     ev == BT_EVENT_STOPPED ? 2 : 15, cb, arg);
 	if (!t->req) {
 		t->fails++;
 		t->next_announce = bt_now_ms() + RETRY_MAX_MS;
+		t->last_errno = 0;
+		snprintf(t->last_err, sizeof(t->last_err),
+			 "this build cannot announce to such a URL");
 	}
 }
 
@@ -451,6 +480,76 @@ static void publish_peers(struct bt_session *s, uint32_t n)
 	free(old);
 }
 
+/* Wall clock (s) of the monotonic deadline AT (ms); 0 for none. */
+static int64_t wall_of(uint64_t at, uint64_t now)
+{
+	if (!at || at == UINT64_MAX)
+		return 0;
+	int64_t t = (int64_t)time(NULL);
+	return at > now ? t + (int64_t)((at - now + 999) / 1000) : t;
+}
+
+static bool addr_handshaken(struct bt_session *s, const struct bt_addr *a)
+{
+	for (struct bt_peer *p = s->peers; p; p = p->next)
+		if (p->handshaken && bt_addr_equal(&p->addr, a))
+			return true;
+	return false;
+}
+
+/* The snapshot behind bt_session_sources(): the trackers, then the
+ * addresses given by hand. */
+static void publish_sources(struct bt_session *s, uint64_t now)
+{
+	size_t n = s->ntrackers;
+	for (size_t i = 0; i < s->nknown; i++)
+		n += s->known[i].manual;
+	struct bt_source_info *v = n ? calloc(n, sizeof(*v)) : NULL;
+	if (n && !v)
+		return; /* keep the last snapshot */
+	size_t k = 0;
+	for (size_t i = 0; i < s->ntrackers; i++) {
+		const struct bt_tracker_state *t = &s->trackers[i];
+		struct bt_source_info *o = &v[k++];
+		o->kind = BT_SOURCE_TRACKER;
+		snprintf(o->name, sizeof(o->name), "%s", t->url);
+		snprintf(o->error, sizeof(o->error), "%s", t->last_err);
+		o->err = t->last_errno;
+		o->state = t->req ? BT_SOURCE_BUSY
+			   : t->last_err[0] ? BT_SOURCE_FAILED
+			   : t->started ? BT_SOURCE_OK : BT_SOURCE_IDLE;
+		o->last = t->last_wall;
+		o->next = t->req ? 0 : wall_of(t->next_announce, now);
+		o->peers = t->last_peers;
+		o->fails = t->fails;
+	}
+	for (size_t i = 0; i < s->nknown; i++) {
+		const struct bt_known *kn = &s->known[i];
+		if (!kn->manual)
+			continue;
+		struct bt_source_info *o = &v[k++];
+		o->kind = BT_SOURCE_PEER;
+		bt_addr_str(&kn->addr, o->name, sizeof(o->name));
+		bool up = kn->connected && addr_handshaken(s, &kn->addr);
+		o->state = up ? BT_SOURCE_OK
+			   : kn->connected ? BT_SOURCE_BUSY
+			   : kn->fails ? BT_SOURCE_FAILED : BT_SOURCE_IDLE;
+		if (!up && kn->why[0]) {
+			snprintf(o->error, sizeof(o->error), "%s", kn->why);
+			o->err = kn->last_errno;
+		}
+		o->last = kn->last_try;
+		o->next = kn->connected ? 0 : wall_of(kn->next_try, now);
+		o->fails = kn->fails;
+	}
+	pthread_mutex_lock(&s->stats_lock);
+	struct bt_source_info *old = s->source_snap;
+	s->source_snap = v;
+	s->nsource_snap = k;
+	pthread_mutex_unlock(&s->stats_lock);
+	free(old);
+}
+
 static void publish_stats(struct bt_session *s)
 {
 	uint32_t n = 0, seeds = 0;
@@ -471,6 +570,7 @@ static void publish_stats(struct bt_session *s)
 	s->stats.up_rate = s->up_rate;
 	pthread_mutex_unlock(&s->stats_lock);
 	publish_peers(s, n);
+	publish_sources(s, bt_now_ms());
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -783,14 +883,15 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 	s->lim.total_length = mi->total_length;
 	s->lim.max_msg_len = bt_wire_max_msg_len(mi->npieces);
 
-	memcpy(s->peer_id, "-PF0100-", 8);
+	pfs_version_peer_id(PFS_VERSION, s->peer_id);
 	if ((e = pfs_random(s->peer_id + 8, 12)) < 0 ||
 	    (e = pfs_random(&s->key, sizeof(s->key))) < 0)
 		goto out;
 	for (size_t i = 0; i < o->npeers; i++) {
 		struct bt_addr a;
 		if (bt_addr_parse(o->peers[i], &a) < 0) {
-			pfs_log(PFS_LOG_ERROR, "session",
+			/* the caller reports it (fs_cli_session_error) */
+			pfs_log(PFS_LOG_DEBUG, "session",
 				"bad peer address '%s' (want IP:PORT)",
 				o->peers[i]);
 			e = -EINVAL;
@@ -809,7 +910,7 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 		s->ntrackers = mi->ntrackers;
 	}
 	if ((e = open_listener(s)) < 0) {
-		pfs_log(PFS_LOG_ERROR, "session", "cannot listen on port %u: %s",
+		pfs_log(PFS_LOG_DEBUG, "session", "cannot listen on port %u: %s",
 			o->port, strerror(-e));
 		goto out;
 	}
@@ -985,6 +1086,7 @@ void bt_session_free(struct bt_session *s)
 	pthread_mutex_destroy(&s->read_lock);
 	pthread_cond_destroy(&s->read_cond);
 	free(s->peer_snap);
+	free(s->source_snap);
 	free(s);
 }
 
@@ -1013,6 +1115,18 @@ size_t bt_session_peers(struct bt_session *s, struct bt_peer_info *out,
 	size_t n = s->npeer_snap;
 	if (max && out && n)
 		memcpy(out, s->peer_snap,
+		       (n < max ? n : max) * sizeof(*out));
+	pthread_mutex_unlock(&s->stats_lock);
+	return n;
+}
+
+size_t bt_session_sources(struct bt_session *s, struct bt_source_info *out,
+			  size_t max)
+{
+	pthread_mutex_lock(&s->stats_lock);
+	size_t n = s->nsource_snap;
+	if (max && out && n)
+		memcpy(out, s->source_snap,
 		       (n < max ? n : max) * sizeof(*out));
 	pthread_mutex_unlock(&s->stats_lock);
 	return n;

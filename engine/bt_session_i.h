@@ -38,6 +38,10 @@ struct bt_known {
 	bool banned;
 	bool manual;        /* --peer: retried forever */
 	bool seed;          /* it had every piece: no use to us while we do */
+	/* for bt_session_sources(): the last connection attempt */
+	int64_t last_try;   /* wall clock, s; 0 = never */
+	int last_errno;     /* why the last connection ended, 0 = not an errno */
+	char why[64];       /* and in words; "" = none yet */
 };
 
 struct bt_tracker_state {
@@ -49,6 +53,11 @@ struct bt_tracker_state {
 	uint32_t fails;
 	bool started;           /* "started" was accepted */
 	char *tracker_id;       /* "tracker id" of its last reply, or NULL */
+	/* for bt_session_sources() */
+	int64_t last_wall;      /* wall clock of the last announce sent, s */
+	uint32_t last_peers;    /* peers in its last good reply */
+	int last_errno;         /* of the last failure, 0 = none or not an errno */
+	char last_err[128];     /* the last failure in words, "" = none */
 };
 
 struct bt_out_req {
@@ -85,6 +94,7 @@ struct bt_peer {
 	size_t reading_bytes;
 	struct bt_choker_peer ch; /* the choker's view and decision */
 	bool tcp_up;              /* outgoing: the connect completed */
+	int sock_errno;           /* the socket error that closes it, or 0 */
 	uint64_t connected_at, last_recv, last_send, last_block, snubbed_until;
 	uint32_t strikes;  /* bad pieces it contributed to */
 	uint64_t recv_bytes, sent_bytes;     /* payload, this second */
@@ -170,6 +180,8 @@ struct bt_session {
 	uint64_t evictions_seen; /* cache evictions the picker knows of */
 	struct bt_peer_info *peer_snap; /* under stats_lock */
 	size_t npeer_snap, cap_peer_snap;
+	struct bt_source_info *source_snap; /* under stats_lock */
+	size_t nsource_snap;
 };
 
 uint64_t bt_now_ms(void);
@@ -193,7 +205,9 @@ void bt_peer_rank(struct bt_session *s);
 void bt_peer_steal_due(struct bt_session *s, uint64_t now);
 
 /* bt_session.c, called by peers */
-void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p);
+/* P is closing for reason WHY (p->sock_errno says which errno, if any). */
+void bt_session_peer_gone(struct bt_session *s, struct bt_peer *p,
+			  const char *why);
 /* A block arrived: LEN bytes at DATA inside the allocation MEM, which the
  * session takes over (queued for the disk, or freed when not needed). */
 void bt_session_block(struct bt_session *s, struct bt_peer *p, uint32_t piece,

@@ -105,6 +105,24 @@ static int refuse(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* A tier "u1,u2": a warning for each URL p2pfs cannot announce to (the
+ * torrent is still made: other clients may). */
+static void warn_schemes(const char *tier)
+{
+	for (const char *p = tier; *p;) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+		char url[512];
+		snprintf(url, sizeof(url), "%.*s", (int)n, p);
+		if (!fs_cli_announce_url_ok(url))
+			fprintf(stderr, "p2pfs: create: warning: '%s': p2pfs "
+				"announces to http://, https:// and udp:// "
+				"trackers only (other clients may use this "
+				"one)\n", url);
+		p = c ? c + 1 : p + n;
+	}
+}
+
 /* "u1,u2": no empty URL */
 static bool url_list_ok(const char *s)
 {
@@ -155,6 +173,7 @@ static int parse(int argc, char **argv, struct create_opts *o)
 			if (o->ntrackers == MAX_URLS)
 				return refuse("more than %d trackers", MAX_URLS);
 			o->trackers[o->ntrackers++] = optarg;
+			warn_schemes(optarg);
 			break;
 		case OPT_PIECE:
 			if (bt_mkinfo_parse_piece_size(optarg, &o->piece_length,

@@ -411,3 +411,30 @@ bool fs_ra_pin_window(const struct fs_ra *ra, uint32_t piece_length,
 	*last = (uint32_t)((file_off + end - 1) / piece_length);
 	return true;
 }
+
+/* ---- "no usable source" ---- */
+
+uint64_t fs_nosource_after(uint64_t read_timeout_ms)
+{
+	return read_timeout_ms && read_timeout_ms < FS_NOSOURCE_MS
+		       ? read_timeout_ms : FS_NOSOURCE_MS;
+}
+
+enum fs_nosource_event fs_nosource_step(struct fs_nosource *ns, uint64_t now,
+					bool usable, bool complete,
+					uint64_t after)
+{
+	if (usable || complete) {
+		bool back = ns->warned && usable;
+		ns->since = 0;
+		ns->warned = false;
+		return back ? FS_NOSOURCE_BACK : FS_NOSOURCE_QUIET;
+	}
+	if (!ns->since)
+		ns->since = now;
+	if (!ns->warned && now - ns->since >= after) {
+		ns->warned = true;
+		return FS_NOSOURCE_WARN;
+	}
+	return FS_NOSOURCE_QUIET;
+}
