@@ -1,6 +1,7 @@
 # p2pfs — plain Makefile.
 # Targets: all (./p2pfs), check (unit + asan + fuzz regression + integration),
-# unit, asan, integration, fuzz, bench, demo, install, format, clean.
+# unit, asan, integration, fuzz, bench, demo, install, uninstall, format,
+# clean; tools (test programs of the integration tests).
 # Quiet unless V=1.
 
 CC      ?= cc
@@ -8,7 +9,7 @@ CLANG   ?= clang
 PREFIX  ?= /usr/local
 VERSION := 0.1.0
 
-PKGS     := fuse3 libevent libevent_pthreads openssl
+PKGS     := fuse3 libevent libevent_pthreads libevent_openssl openssl
 # engine/ is layered by folder (see tests/check-layers.sh): base, proto,
 # policy, io, and the glue in engine/ itself.
 ENGINE_DIRS := engine/base engine/proto engine/policy engine/io engine
@@ -30,15 +31,17 @@ LIB_SRCS  := $(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) $(filter-out
 MAIN_SRC  := fs/main.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
 
 B := build
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 
-.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install format clean deps
+.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install uninstall format clean deps tools
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -59,6 +62,29 @@ $(B)/tests/%: tests/unit/%.c $(B)/libp2pfs.a
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# The simulated DHT network (tests/sim) is linked into the DHT's simulation
+# test, the bench's DHT row and the loopback DHT probe.
+SIM_SRC := tests/sim/dht_sim.c
+$(B)/tests/test_dht $(B)/tests/test_dht_sim: $(B)/tests/%: tests/unit/%.c $(SIM_SRC) tests/sim/dht_sim.h $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/sim $(CFLAGS) -o $@ $< $(SIM_SRC) $(B)/libp2pfs.a $(LDLIBS) $(CMOCKA_LIBS)
+
+# The bench's DHT row: lookups in the simulated network.
+$(B)/bench/dht_bench: tests/bench/dht_bench.c $(SIM_SRC) tests/sim/dht_sim.h $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/sim $(CFLAGS) -o $@ $< $(SIM_SRC) $(B)/libp2pfs.a $(LDLIBS)
+
+# test tools the integration tests run (tests/tools/*_probe.c drive the
+# I/O-free cores over real sockets against real clients)
+$(B)/tools/%: tests/tools/%.c $(B)/libp2pfs.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libp2pfs.a $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
 # ---- tests -----------------------------------------------------------------
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)
@@ -67,26 +93,27 @@ unit: $(UNIT_BINS)
 asan:
 	$(Q)$(MAKE) --no-print-directory B=build-asan CC=$(CLANG) \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" unit p2pfs-asan
+	  LDFLAGS="-fsanitize=address,undefined" unit p2pfs-asan tools
 
 p2pfs-asan: $(B)/fs/main.o $(B)/libp2pfs.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: p2pfs
+integration: p2pfs tools
 	@bash tests/integration/run.sh
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
+# The probes of the interop tests are the ASan builds too (IT_TOOLS).
 integration-asan: asan
-	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
+	@P2PFS=./p2pfs-asan IT_TOOLS=build-asan/tools bash tests/integration/run.sh
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
 # `make fuzz-regress` (part of check) replays each seed corpus once.
 FUZZ_SECONDS ?= 60
 FB := build-fuzz
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -std=c11 -Wall -Wextra -Werror
-FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) fs/fs_xattr.c)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) fs/fs_xattr.c fs/fs_ctl.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FB)/%)
 
 $(FB)/%.o: %.c
@@ -113,7 +140,7 @@ check: all check-layers unit asan fuzz-regress integration integration-asan
 	@echo "make check: all passed"
 
 # The benchmark (never a test): p2pfs beside btfs and aria2c on loopback.
-bench: p2pfs $(B)/bench/fuse_passthrough
+bench: p2pfs $(B)/bench/fuse_passthrough $(B)/bench/dht_bench
 	@bash tests/bench/bench.sh
 
 # the FUSE reference of the bench (a minimal read-only passthrough)
@@ -128,12 +155,18 @@ demo: p2pfs
 deps:
 	@sh .ci/deps.sh
 
+# `make install PREFIX=~/.local` (default /usr/local); DESTDIR for packagers.
 install: p2pfs
 	install -D -m 0755 p2pfs $(DESTDIR)$(PREFIX)/bin/p2pfs
 	install -D -m 0644 man/p2pfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
+	install -D -m 0644 man/p2pfs-seal.5 $(DESTDIR)$(PREFIX)/share/man/man5/p2pfs-seal.5
+
+# Removes exactly what install put there (the same PREFIX and DESTDIR).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/p2pfs $(DESTDIR)$(PREFIX)/share/man/man1/p2pfs.1
 
 format:
-	clang-format -i $(addsuffix /*.[ch],$(ENGINE_DIRS)) cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c
+	clang-format -i $(addsuffix /*.[ch],$(ENGINE_DIRS)) cache/*.[ch] fs/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/tools/*.c
 
 clean:
 	rm -rf build build-asan build-fuzz p2pfs p2pfs-asan

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "bt_bitfield.h"
+#include "pfs_cipher.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
@@ -549,8 +550,8 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 	}
 	if (flock(c->fd, LOCK_EX | LOCK_NB) < 0) {
 		e = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		if (e == -EBUSY)
-			pfs_log(PFS_LOG_WARN, "cache",
+		if (e == -EBUSY) /* the caller says who has it */
+			pfs_log(PFS_LOG_DEBUG, "cache",
 				"'%s' is in use by another p2pfs", c->dir);
 		goto out;
 	}
@@ -952,10 +953,12 @@ int cache_check(struct cache *c)
 #define FILES_MAX_THREADS 8
 
 struct cache_fentry {
-	char *path;
+	enum cache_seg_kind kind;
+	char *path;     /* CACHE_SEG_FILE */
+	uint8_t *bytes; /* CACHE_SEG_BYTES */
 	uint64_t off, len;
 	int fd; /* kept open until close, or -1; under c->lock */
-	bool pad;
+	bool encrypt;
 };
 
 struct cache_files {
@@ -963,6 +966,7 @@ struct cache_files {
 	size_t n;
 	struct cache_fentry *f;
 	unsigned nopen; /* entries with fd >= 0; under c->lock */
+	struct pfs_ctr *ctr; /* the keystream of encrypted segments, or NULL */
 };
 
 static void files_free(struct cache_files *f)
@@ -973,9 +977,11 @@ static void files_free(struct cache_files *f)
 		if (f->f[i].fd >= 0)
 			close(f->f[i].fd);
 		free(f->f[i].path);
+		free(f->f[i].bytes);
 	}
 	if (f->base_fd >= 0)
 		close(f->base_fd);
+	pfs_ctr_free(f->ctr);
 	free(f->f);
 	free(f);
 }
@@ -990,26 +996,57 @@ struct cache *cache_open_files(const char *base, const struct cache_file *files,
 			       uint32_t piece_length, uint64_t total_length,
 			       int *err)
 {
+	struct cache_segment *segs = NULL;
+	struct cache *c = NULL;
+	if (files && nfiles && !(segs = calloc(nfiles, sizeof(*segs)))) {
+		if (err)
+			*err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; segs && i < nfiles; i++)
+		segs[i] = (struct cache_segment){
+			.kind = files[i].pad ? CACHE_SEG_ZERO : CACHE_SEG_FILE,
+			.path = files[i].path,
+			.length = files[i].length,
+		};
+	c = cache_open_segments(base, segs, segs ? nfiles : 0, npieces,
+				piece_length, total_length, NULL, NULL, err);
+	free(segs);
+	return c;
+}
+
+struct cache *cache_open_segments(const char *base,
+				  const struct cache_segment *segs,
+				  size_t nsegs, uint32_t npieces,
+				  uint32_t piece_length, uint64_t total_length,
+				  const uint8_t *key, const uint8_t *iv,
+				  int *err)
+{
 	struct cache *c = NULL;
 	struct cache_files *cf = NULL;
 	int inited = 0, e = 0;
 	uint64_t sum = 0;
+	bool enc = false;
 
-	if (!base || !base[0] || !files || nfiles == 0 ||
+	if (!base || !base[0] || !segs || nsegs == 0 ||
 	    !valid_geometry(npieces, piece_length, total_length)) {
 		e = -EINVAL;
 		goto out;
 	}
-	for (size_t i = 0; i < nfiles; i++) {
-		if ((!files[i].pad && (!files[i].path || !files[i].path[0] ||
-				       files[i].path[0] == '/')) ||
-		    files[i].length > total_length - sum) {
+	for (size_t i = 0; i < nsegs; i++) {
+		const struct cache_segment *g = &segs[i];
+		if ((g->kind == CACHE_SEG_FILE &&
+		     (!g->path || !g->path[0] || g->path[0] == '/')) ||
+		    (g->kind == CACHE_SEG_BYTES && g->length && !g->bytes) ||
+		    g->kind > CACHE_SEG_BYTES ||
+		    g->length > total_length - sum) {
 			e = -EINVAL;
 			goto out;
 		}
-		sum += files[i].length;
+		sum += g->length;
+		enc |= g->encrypt;
 	}
-	if (sum != total_length) {
+	if (sum != total_length || (enc && (!key || !iv))) {
 		e = -EINVAL;
 		goto out;
 	}
@@ -1022,30 +1059,38 @@ struct cache *cache_open_files(const char *base, const struct cache_file *files,
 	}
 	c->files = cf;
 	cf->base_fd = -1;
-	if (!(cf->f = calloc(nfiles, sizeof(*cf->f)))) {
+	if (!(cf->f = calloc(nsegs, sizeof(*cf->f))) ||
+	    (enc && !(cf->ctr = pfs_ctr_new(key, iv)))) {
 		e = -ENOMEM;
 		goto out;
 	}
 	sum = 0;
-	for (size_t i = 0; i < nfiles; i++) {
+	for (size_t i = 0; i < nsegs; i++) {
+		const struct cache_segment *g = &segs[i];
 		struct cache_fentry *fe = &cf->f[cf->n++];
 		fe->fd = -1;
 		fe->off = sum;
-		fe->len = files[i].length;
-		fe->pad = files[i].pad;
+		fe->len = g->length;
+		fe->kind = g->kind;
+		fe->encrypt = g->encrypt;
 		sum += fe->len;
-		if (!fe->pad && !(fe->path = strdup(files[i].path))) {
+		if ((fe->kind == CACHE_SEG_FILE &&
+		     !(fe->path = strdup(g->path))) ||
+		    (fe->kind == CACHE_SEG_BYTES && fe->len &&
+		     !(fe->bytes = malloc(fe->len)))) {
 			e = -ENOMEM;
 			goto out;
 		}
+		if (fe->bytes)
+			memcpy(fe->bytes, g->bytes, fe->len);
 	}
 	cf->base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cf->base_fd < 0) {
 		e = -errno;
 		goto out;
 	}
-	pfs_log(PFS_LOG_DEBUG, "cache", "serving %zu files from '%s'", nfiles,
-		base);
+	pfs_log(PFS_LOG_DEBUG, "cache", "serving %zu segments from '%s'%s",
+		nsegs, base, enc ? ", encrypted" : "");
 out:
 	if (e < 0 && c) {
 		cache_free(c, inited);
@@ -1132,8 +1177,10 @@ static int files_pread(struct cache *c, uint64_t off, void *buf, size_t len)
 			continue;
 		uint64_t in = off - fe->off;
 		size_t n = fe->len - in < len ? (size_t)(fe->len - in) : len;
-		if (fe->pad) {
+		if (fe->kind == CACHE_SEG_ZERO) {
 			memset(out, 0, n);
+		} else if (fe->kind == CACHE_SEG_BYTES) {
+			memcpy(out, fe->bytes + in, n);
 		} else {
 			bool temp;
 			size_t got = 0;
@@ -1148,11 +1195,24 @@ static int files_pread(struct cache *c, uint64_t off, void *buf, size_t len)
 			if (got != n)
 				return -EIO; /* shorter than the torrent says */
 		}
+		if (fe->encrypt) {
+			int err = pfs_ctr_xor(cf->ctr, off, out, out, n);
+			if (err < 0)
+				return err;
+		}
 		out += n;
 		off += n;
 		len -= n;
 	}
 	return 0;
+}
+
+int cache_files_pread(struct cache *c, uint64_t off, void *buf, size_t len)
+{
+	if (!c->files || off > c->total_length ||
+	    len > c->total_length - off)
+		return -EINVAL;
+	return files_pread(c, off, buf, len);
 }
 
 static int files_check(struct cache *c)

@@ -216,6 +216,41 @@ struct cache *cache_open_files(const char *base, const struct cache_file *files,
 			       size_t nfiles, uint32_t npieces,
 			       uint32_t piece_length, uint64_t total_length,
 			       int *err);
+
+/* Files mode generalised to segments, for a sealed share seeded from its
+ * plaintext (`p2pfs seed` with a key): the torrent's byte stream is the
+ * segments in order, each a file under BASE, zeros, or bytes given here
+ * (the sealed header); a segment marked ENCRYPT is xored with the AES-256-
+ * CTR keystream of KEY and IV (pfs_cipher) at its stream offset, so the
+ * store serves ciphertext made on the fly from the plaintext and nothing
+ * is written anywhere. The layout (and KEY, which is copied and wiped on
+ * close) comes from the caller: the cache knows no format. Everything else
+ * is as for cache_open_files(); KEY may be NULL when no segment is
+ * encrypted. */
+enum cache_seg_kind {
+	CACHE_SEG_FILE,  /* PATH under BASE, LENGTH bytes from its start */
+	CACHE_SEG_ZERO,  /* LENGTH zeros */
+	CACHE_SEG_BYTES, /* LENGTH bytes of BYTES (copied) */
+};
+
+struct cache_segment {
+	enum cache_seg_kind kind;
+	const char *path;     /* CACHE_SEG_FILE */
+	const uint8_t *bytes; /* CACHE_SEG_BYTES */
+	uint64_t length;
+	bool encrypt;         /* xor the keystream at the stream offset */
+};
+
+struct cache *cache_open_segments(const char *base,
+				  const struct cache_segment *segs,
+				  size_t nsegs, uint32_t npieces,
+				  uint32_t piece_length, uint64_t total_length,
+				  const uint8_t *key, const uint8_t *iv,
+				  int *err);
+/* Files mode: LEN bytes of the stream at OFF, verified or not (what the
+ * hasher of `p2pfs create --seal` reads). Returns 0, -EINVAL (not files
+ * mode, out of bounds) or -errno of a missing or short file. */
+int cache_files_pread(struct cache *c, uint64_t off, void *buf, size_t len);
 /* True for a struct cache made by cache_open_files(). */
 bool cache_is_files(const struct cache *c);
 

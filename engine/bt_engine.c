@@ -30,6 +30,7 @@
 #include "bt_engine_i.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
+#include "pfs_version.h"
 
 #define STOP_ANNOUNCE_MS 2000
 #define SNIFF_PREFIX 48 /* pstrlen, pstr, reserved, info-hash */
@@ -481,7 +482,7 @@ struct bt_engine *bt_engine_new(const struct bt_engine_opts *o, int *err)
 	e->max_down = o->max_down;
 	if (o->bind_ip && !(e->bind_ip = strdup(o->bind_ip)))
 		goto out;
-	memcpy(e->peer_id, "-PF0100-", 8);
+	pfs_version_peer_id(PFS_VERSION, e->peer_id);
 	if ((e_ = pfs_random(e->peer_id + 8, 12)) < 0 ||
 	    (e_ = pfs_random(&e->key, sizeof(e->key))) < 0)
 		goto out;
@@ -489,7 +490,8 @@ struct bt_engine *bt_engine_new(const struct bt_engine_opts *o, int *err)
 	if (!(e->nh = malloc(sizeof(*e->nh))) || (e_ = pfs_nh_init(e->nh)) < 0)
 		goto out;
 	if ((e_ = open_sockets(e, o->port)) < 0) {
-		pfs_log(PFS_LOG_ERROR, "engine", "cannot listen on port %u: %s",
+		/* the caller reports it (fs_cli_session_error) */
+		pfs_log(PFS_LOG_DEBUG, "engine", "cannot listen on port %u: %s",
 			o->port, strerror(-e_));
 		goto out;
 	}

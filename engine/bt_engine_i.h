@@ -165,6 +165,19 @@ struct bt_tracker_state {
 	bool started;	  /* "started" was accepted */
 	bool stop_sent;	  /* a "stopped" announce is out */
 	char *tracker_id; /* "tracker id" of its last reply, or NULL */
+	/* for bt_torrent_sources() */
+	int64_t last_wall;   /* wall clock of the last announce sent, s */
+	uint32_t last_peers; /* peers in its last good reply */
+	int last_errno;	     /* of the last failure, 0 = none or not one */
+	char last_err[128];  /* the last failure in words, "" = none */
+};
+
+/* An address given with --peer, as bt_torrent_sources() reports it. */
+struct bt_manual_peer {
+	struct bt_addr addr;
+	int64_t last_try; /* wall clock, s; 0 = never */
+	int last_errno;	  /* why the last connection ended, 0 = not one */
+	char why[64];	  /* and in words; "" = none yet */
 };
 
 /* A torrent's view of one of its peers (the wire protocol is bt_peer's). */
@@ -257,6 +270,10 @@ struct bt_torrent {
 	struct bt_stats stats;
 	struct bt_peer_info *peer_snap; /* under stats_lock */
 	size_t npeer_snap;
+	struct bt_manual_peer *manual; /* the --peer addresses */
+	size_t nmanual;
+	struct bt_source_info *source_snap; /* under stats_lock */
+	size_t nsource_snap;
 };
 
 /* bt_torrent.c, for the engine */

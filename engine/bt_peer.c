@@ -56,7 +56,8 @@ void bt_peer_close(struct bt_peer *p, const char *why)
 	p->closed = true;
 	pfs_log(p->handshaken ? PFS_LOG_INFO : PFS_LOG_DEBUG, "peer",
 		"closing '%s': %s", p->name, why);
-	struct bt_peer_event ev = {.type = BT_PEV_CLOSED, .reason = why};
+	struct bt_peer_event ev = {
+		.type = BT_PEV_CLOSED, .reason = why, .err = p->sock_errno};
 	emit(p, &ev);
 	if (!p->depth)
 		peer_free(p);
@@ -621,6 +622,7 @@ static void on_closed(struct bt_conn *c, void *arg, int err)
 	struct bt_peer *p = arg;
 	(void)c;
 	p->depth++;
+	p->sock_errno = -err;
 	bt_peer_close(p, err == 0 ? "connection closed" : strerror(-err));
 	leave(p);
 }

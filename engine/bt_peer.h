@@ -89,7 +89,8 @@ struct bt_peer_event {
 	size_t len;	     /* EXTENDED payload length */
 	uint8_t ext_id;
 	uint16_t port;
-	const char *reason;
+	const char *reason;  /* CLOSED: why, in words */
+	int err;	     /* CLOSED: the transport's errno, 0 = not one */
 };
 
 struct bt_peer;
@@ -159,6 +160,7 @@ struct bt_peer {
 	unsigned depth;	   /* our callbacks running */
 	bool write_failed; /* a send could not be queued: closed by tick */
 	bool sent_handshake;
+	int sock_errno;	   /* the transport error that closes it, or 0 */
 };
 
 /* A peer on C (the peer owns C from now on, also on failure). Outgoing

@@ -110,3 +110,9 @@ uint16_t bt_session_port(const struct bt_session *s)
 {
 	return bt_engine_port(s->e);
 }
+
+size_t bt_session_sources(struct bt_session *s, struct bt_source_info *out,
+			  size_t max)
+{
+	return bt_torrent_sources(s->t, out, max);
+}

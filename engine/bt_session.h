@@ -67,6 +67,9 @@ void bt_session_on_piece(struct bt_session *s, bt_piece_cb cb, void *arg);
 void bt_session_stats(struct bt_session *s, struct bt_stats *st);
 size_t bt_session_peers(struct bt_session *s, struct bt_peer_info *out,
 			size_t max);
+/* See bt_torrent_sources(). */
+size_t bt_session_sources(struct bt_session *s, struct bt_source_info *out,
+			  size_t max);
 /* The bound listening port. */
 uint16_t bt_session_port(const struct bt_session *s);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -35,6 +36,7 @@ static void connect_soon(struct bt_torrent *t);
 static void peer_timer_at(struct bt_torrent *t, uint64_t at);
 static void serve(struct bt_tpeer *tp);
 static void set_choke(struct bt_tpeer *tp, bool choke);
+static void publish_sources(struct bt_torrent *t, uint64_t now);
 
 static bool data_phase(const struct bt_torrent *t)
 {
@@ -64,6 +66,15 @@ static void close_peer(struct bt_tpeer *tp, const char *why)
 }
 
 /* ---- interest and availability ---- */
+
+static struct bt_manual_peer *manual_of(struct bt_torrent *t,
+				       const struct bt_addr *a)
+{
+	for (size_t i = 0; i < t->nmanual; i++)
+		if (bt_addr_equal(&t->manual[i].addr, a))
+			return &t->manual[i];
+	return NULL;
+}
 
 static void update_interest(struct bt_tpeer *tp)
 {
@@ -613,6 +624,12 @@ void bt_torrent_piece_done(struct bt_torrent *t, struct bt_job *j)
 				bt_peer_send_have(tp->w, piece);
 			update_interest(tp);
 		}
+		/* the totals move with the cache, not a tick behind it */
+		pthread_mutex_lock(&t->stats_lock);
+		t->stats.downloaded = t->downloaded;
+		t->stats.uploaded = t->uploaded;
+		t->stats.have = bt_picker_have_count(t->picker);
+		pthread_mutex_unlock(&t->stats_lock);
 		if (t->piece_cb)
 			t->piece_cb(t->piece_arg, piece);
 		fill_all(t);
@@ -672,11 +689,17 @@ static void on_handshake(struct bt_tpeer *tp)
 	peer_timer_at(t, bt_peer_tick(p, bt_now_ms()));
 }
 
-static void on_gone(struct bt_tpeer *tp)
+static void on_gone(struct bt_tpeer *tp, const struct bt_peer_event *ev)
 {
 	struct bt_torrent *t = tp->t;
 	struct bt_peer *p = tp->w;
 	uint64_t now = bt_now_ms();
+	struct bt_manual_peer *m = manual_of(t, &p->addr);
+	if (m) {
+		m->last_errno = ev->err;
+		snprintf(m->why, sizeof(m->why), "%s",
+			 ev->reason ? ev->reason : "");
+	}
 	bt_rq_peer_release(t->rq, &tp->rq);
 	if (data_phase(t))
 		bt_picker_peer_gone(t->picker, tp->id);
@@ -830,7 +853,7 @@ static void own_event(void *arg, struct bt_peer *p,
 	case BT_PEV_ALLOWED_FAST:
 		break; /* not used (yet) */
 	case BT_PEV_CLOSED:
-		on_gone(tp);
+		on_gone(tp, ev);
 		break;
 	}
 }
@@ -971,10 +994,19 @@ static void connect_more(struct bt_torrent *t, uint64_t now)
 	while ((int)t->npeers < limit && half_open < BT_MAX_HALF_OPEN &&
 	       bt_addrbook_next(t->book, now, seed, &a)) {
 		int err = 0;
+		struct bt_manual_peer *m = manual_of(t, &a);
+		if (m)
+			m->last_try = (int64_t)time(NULL);
 		struct bt_conn *c =
 			bt_conn_tcp_connect(t->e->base, &a, t->e->bind_ip, &err);
 		const struct bt_abentry *ab = bt_addrbook_find(t->book, &a);
 		if (!c || !peer_add(t, c, ab ? ab->src : 0, NULL, 0)) {
+			if (m) {
+				m->last_errno = c ? 0 : -err;
+				snprintf(m->why, sizeof(m->why), "%s",
+					 c || !err ? "connect failed"
+						   : strerror(-err));
+			}
 			bt_addrbook_closed(t->book, &a, BT_AB_CONNECT_FAILED,
 					   false, false, now);
 			continue;
@@ -1149,12 +1181,23 @@ static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 		ts->fails++;
 		uint64_t wait = 15000ull << (ts->fails < 6 ? ts->fails - 1 : 5);
 		ts->next_announce = now + wait;
-		pfs_log(PFS_LOG_WARN, "tracker", "announce to '%s' failed: %s",
-			ts->url, err < 0 ? strerror(-err) : r->failure);
+		ts->last_errno = err < 0 ? -err : 0;
+		snprintf(ts->last_err, sizeof(ts->last_err), "%s%s",
+			 err < 0 ? "" : "tracker says: ",
+			 err < 0 ? strerror(-err) : r->failure);
+		/* once, not at every retry: the state stays in status */
+		pfs_log(ts->fails == 1 ? PFS_LOG_WARN : PFS_LOG_DEBUG, "tracker",
+			"announce to '%s' failed: %s", ts->url, ts->last_err);
 		tracker_arm(t, now);
+		publish_sources(t, now);
 		return;
 	}
+	if (ts->fails)
+		pfs_log(PFS_LOG_INFO, "tracker", "'%s' answers again", ts->url);
 	ts->fails = 0;
+	ts->last_errno = 0;
+	ts->last_err[0] = '\0';
+	ts->last_peers = (uint32_t)r->npeers;
 	ts->started = true;
 	ts->interval = r->interval;
 	if (r->min_interval > ts->interval)
@@ -1173,6 +1216,7 @@ static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
 		bt_addrbook_add(t->book, &r->peers[i], BT_SRC_TRACKER, now);
 	tracker_arm(t, now);
 	connect_more(t, now);
+	publish_sources(t, now); /* status shows the answer at once */
 }
 
 static void announce(struct bt_torrent *t, struct bt_tracker_state *ts,
@@ -1180,11 +1224,15 @@ static void announce(struct bt_torrent *t, struct bt_tracker_state *ts,
 {
 	struct bt_announce a;
 	fill_announce(t, ts, &a, ev);
+	ts->last_wall = (int64_t)time(NULL);
 	ts->req = bt_tracker_announce(t->e->base, t->e->dns, ts->url, &a,
 				      ev == BT_EVENT_STOPPED ? 2 : 15, cb, ts);
 	if (!ts->req) {
 		ts->fails++;
 		ts->next_announce = bt_now_ms() + RETRY_MAX_MS;
+		ts->last_errno = 0;
+		snprintf(ts->last_err, sizeof(ts->last_err),
+			 "this build cannot announce to such a URL");
 	}
 }
 
@@ -1294,6 +1342,75 @@ static void publish_peers(struct bt_torrent *t, uint32_t n)
 	free(old);
 }
 
+/* Wall-clock seconds of the monotonic time AT (ms), seen at NOW. */
+static int64_t wall_of(uint64_t at, uint64_t now)
+{
+	if (at == UINT64_MAX)
+		return 0;
+	int64_t w = (int64_t)time(NULL);
+	return at > now ? w + (int64_t)((at - now + 999) / 1000) : w;
+}
+
+static bool addr_handshaken(const struct bt_torrent *t,
+			    const struct bt_addr *a)
+{
+	for (const struct bt_tpeer *tp = t->peers; tp; tp = tp->next)
+		if (tp->w->handshaken && bt_addr_equal(&tp->w->addr, a))
+			return true;
+	return false;
+}
+
+/* The snapshot behind bt_torrent_sources(): every tracker, then every
+ * --peer address, with its state and last error. */
+static void publish_sources(struct bt_torrent *t, uint64_t now)
+{
+	size_t n = t->ntrackers + t->nmanual, k = 0;
+	struct bt_source_info *v = n ? calloc(n, sizeof(*v)) : NULL;
+	if (n && !v)
+		return; /* keep the last one */
+	for (size_t i = 0; i < t->ntrackers; i++) {
+		const struct bt_tracker_state *ts = &t->trackers[i];
+		struct bt_source_info *o = &v[k++];
+		o->kind = BT_SOURCE_TRACKER;
+		snprintf(o->name, sizeof(o->name), "%s", ts->url);
+		snprintf(o->error, sizeof(o->error), "%s", ts->last_err);
+		o->err = ts->last_errno;
+		o->state = ts->req ? BT_SOURCE_BUSY
+			   : ts->last_err[0] ? BT_SOURCE_FAILED
+			   : ts->started ? BT_SOURCE_OK : BT_SOURCE_IDLE;
+		o->last = ts->last_wall;
+		o->next = ts->req ? 0 : wall_of(ts->next_announce, now);
+		o->peers = ts->last_peers;
+		o->fails = ts->fails;
+	}
+	for (size_t i = 0; i < t->nmanual; i++) {
+		const struct bt_manual_peer *m = &t->manual[i];
+		const struct bt_abentry *ab = bt_addrbook_find(t->book, &m->addr);
+		struct bt_source_info *o = &v[k++];
+		o->kind = BT_SOURCE_PEER;
+		bt_addr_str(&m->addr, o->name, sizeof(o->name));
+		bool connected = ab && ab->connected;
+		bool up = connected && addr_handshaken(t, &m->addr);
+		uint32_t fails = ab ? ab->fails : 0;
+		o->state = up ? BT_SOURCE_OK
+			   : connected ? BT_SOURCE_BUSY
+			   : fails ? BT_SOURCE_FAILED : BT_SOURCE_IDLE;
+		if (!up && m->why[0]) {
+			snprintf(o->error, sizeof(o->error), "%s", m->why);
+			o->err = m->last_errno;
+		}
+		o->last = m->last_try;
+		o->next = connected || !ab ? 0 : wall_of(ab->next_try, now);
+		o->fails = fails;
+	}
+	pthread_mutex_lock(&t->stats_lock);
+	struct bt_source_info *old = t->source_snap;
+	t->source_snap = v;
+	t->nsource_snap = k;
+	pthread_mutex_unlock(&t->stats_lock);
+	free(old);
+}
+
 static void publish_stats(struct bt_torrent *t)
 {
 	uint32_t n = 0, seeds = 0;
@@ -1314,6 +1431,7 @@ static void publish_stats(struct bt_torrent *t)
 	t->stats.up_rate = t->up_rate;
 	pthread_mutex_unlock(&t->stats_lock);
 	publish_peers(t, n);
+	publish_sources(t, bt_now_ms());
 }
 
 /* While we have every piece, a peer that has them all too is no use either
@@ -1485,13 +1603,20 @@ struct bt_torrent *bt_torrent_new(struct bt_engine *e,
 	for (size_t i = 0; i < o->npeers; i++) {
 		struct bt_addr a;
 		if (bt_addr_parse(o->peers[i], &a) < 0) {
-			pfs_log(PFS_LOG_ERROR, "torrent",
+			/* the caller reports it (fs_cli_session_error) */
+			pfs_log(PFS_LOG_DEBUG, "torrent",
 				"bad peer address '%s' (want IP:PORT)",
 				o->peers[i]);
 			e_ = -EINVAL;
 			goto out;
 		}
 		bt_addrbook_add(t->book, &a, BT_SRC_MANUAL, 0);
+		if (!t->manual &&
+		    !(t->manual = calloc(o->npeers, sizeof(*t->manual)))) {
+			e_ = -ENOMEM;
+			goto out;
+		}
+		t->manual[t->nmanual++].addr = a;
 	}
 	if (o->ntrackers && !o->no_trackers) {
 		if (!(t->extra_trackers = calloc(o->ntrackers, sizeof(char *))))
@@ -1724,6 +1849,8 @@ void bt_torrent_free(struct bt_torrent *t)
 	free(t->write_failed);
 	pthread_mutex_destroy(&t->stats_lock);
 	free(t->peer_snap);
+	free(t->source_snap);
+	free(t->manual);
 	free(t);
 }
 
@@ -1773,6 +1900,18 @@ size_t bt_torrent_peers(struct bt_torrent *t, struct bt_peer_info *out,
 	size_t n = t->npeer_snap;
 	if (max && out && n)
 		memcpy(out, t->peer_snap, (n < max ? n : max) * sizeof(*out));
+	pthread_mutex_unlock(&t->stats_lock);
+	return n;
+}
+
+size_t bt_torrent_sources(struct bt_torrent *t, struct bt_source_info *out,
+			  size_t max)
+{
+	pthread_mutex_lock(&t->stats_lock);
+	size_t n = t->nsource_snap;
+	if (max && out && n)
+		memcpy(out, t->source_snap,
+		       (n < max ? n : max) * sizeof(*out));
 	pthread_mutex_unlock(&t->stats_lock);
 	return n;
 }

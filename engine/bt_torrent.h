@@ -156,4 +156,34 @@ void bt_torrent_set_ext_handler(struct bt_torrent *t, bt_torrent_ext_fn fn,
  * before refusing more (what the BEP 10 handshake advertises as `reqq`). */
 uint32_t bt_torrent_reqq(const struct bt_torrent *t);
 
+/* One source of peers: a tracker of the torrent, or an address given with
+ * --peer (BT_SOURCE_PEER). Other kinds (the DHT, PEX) are added at the end
+ * of the enum; readers skip kinds they do not know. */
+enum bt_source_kind { BT_SOURCE_TRACKER, BT_SOURCE_PEER };
+enum bt_source_state {
+	BT_SOURCE_IDLE,   /* not tried yet */
+	BT_SOURCE_BUSY,   /* tracker: an announce is out; peer: connecting */
+	BT_SOURCE_OK,     /* tracker: its last announce was answered;
+			   * peer: connected (handshake done) */
+	BT_SOURCE_FAILED, /* the last try failed: ERROR says why */
+};
+struct bt_source_info {
+	int kind;              /* enum bt_source_kind */
+	int state;             /* enum bt_source_state */
+	char name[256];        /* announce URL, or "IP:PORT" (truncated) */
+	char error[128];       /* the last failure, "" = none */
+	int err;               /* its errno (ECONNREFUSED...), 0 = not one */
+	int64_t last;          /* wall clock (s) of the last announce or
+				* connection attempt, 0 = never */
+	int64_t next;          /* wall clock (s) of the next one, 0 = none */
+	uint32_t peers;        /* tracker: peers its last good reply gave */
+	uint32_t fails;        /* failures in a row */
+};
+/* Thread-safe, never blocks on the engine: copy up to MAX sources of the
+ * snapshot the engine publishes every second and after each tracker answer
+ * (trackers in the torrent's order, then the --peer addresses) into OUT.
+ * Returns how many the snapshot holds (may exceed MAX). */
+size_t bt_torrent_sources(struct bt_torrent *t, struct bt_source_info *out,
+			  size_t max);
+
 #endif

@@ -9,11 +9,22 @@
  *    the engine is asked for the pieces. No FUSE thread ever waits.
  *  - The engine thread calls on_piece() when a piece verifies; it moves the
  *    waiters whose whole range is now verified to the reply queue.
- *  - The reply worker answers the reply queue (data, EINTR or EIO).
+ *  - The reply worker answers the reply queue (data, EINTR, ETIMEDOUT or
+ *    EIO).
  *  - The mount watcher poll()s /proc/self/mountinfo (the kernel flags every
  *    mount-table change with POLLPRI|POLLERR) and, when our mount is gone
  *    (`fusermount3 -u -z` while a reader holds a file open), fails every
- *    waiter with EIO and ends the session loop.
+ *    waiter with EIO and ends the session loop. Its poll() also wakes at
+ *    the deadline of the oldest waiter (the read timeout: it then fails
+ *    with ETIMEDOUT) and, while the torrent is incomplete, once a second to
+ *    see whether any source can give us data (fs_nosource_step: a warning
+ *    once an outage lasts).
+ *  - The control channel's thread (fs_ctl.h) answers `p2pfs ls/status/stop`
+ *    with the same texts as the xattrs.
+ *
+ * Every open handle is in a list under fs->lock, so that the handles the
+ * kernel never released (the mount went away with files open) are freed
+ * at teardown.
  *
  * With a cache limit (cache_set_limit) pieces can be evicted, so a read
  * pins its pieces (cache_pin_range) before it looks whether they are
@@ -28,7 +39,14 @@
  * takes each off the queue before answering, so a request is answered
  * exactly once and never touched afterwards. The interrupt callback gets
  * the fs (not the waiter) and looks the request up by pointer, so a late
- * interrupt for a request already answered finds nothing. */
+ * interrupt for a request already answered finds nothing.
+ *
+ * A sealed share (fs_opts.decrypt): the tree is the share's view, whose
+ * offsets are blob offsets, so all the piece arithmetic is unchanged; the
+ * cache holds ciphertext, so a reply is a pread into a buffer decrypted
+ * with the blob's keystream at that offset (no splice). A read that reaches
+ * the end of a file, and the tail prefetch at open, also fetch the file's
+ * padding, so the peers serving it see the slot end, not the size. */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
@@ -50,11 +68,24 @@
 #include <unistd.h>
 
 #include "fs_cli.h"
+#include "fs_ctl.h"
+#include "fs_daemon.h"
+#include "fs_syslog.h"
 #include "fs_tree.h"
 #include "fs_xattr.h"
 #include "pfs_log.h"
 
 #define FS_TTL 3600.0          /* the tree never changes */
+#define FS_ATTR_TTL 1.0        /* a file's st_blocks follows the cache */
+#define FS_CHECK_MS 1000       /* the source check while incomplete */
+/* After a read timed out, the kernel tries the same page again at once
+ * (its read-ahead failed, now the page itself): a read of those pieces
+ * that comes this soon fails at once too, rather than wait again. */
+#define FS_RETRY_FAST_MS 2000
+#define FS_TIMEOUT_LOG_MS 60000 /* read timeouts: a warning a minute */
+/* mtime of every node when the torrent has no creation date: fixed, so
+ * that rsync and make see the same times on every mount (2000-01-01) */
+#define FS_MTIME_DEFAULT 946684800
 #define FS_BLKSIZE (128 * 1024) /* st_blksize: the size of a FUSE read */
 #define FS_HEAD_BYTES (1u << 20)
 #define FS_TAIL_BYTES (1u << 20)
@@ -73,6 +104,8 @@
 #define XATTR_SEED_AFTER "user.p2pfs.seed_after" /* root, with --seed-after */
 #define XATTR_STATS "user.p2pfs.stats"
 #define XATTR_PEERS "user.p2pfs.peers"
+#define XATTR_SOURCES "user.p2pfs.sources"
+#define XATTR_READING "user.p2pfs.reading"
 
 struct fs_waiter {
 	struct fs_waiter *next, *prev;
@@ -82,11 +115,14 @@ struct fs_waiter {
 	uint32_t first, last;
 	int err;             /* in the reply queue: 0 = data, else -errno */
 	struct timespec since;
+	uint64_t since_ms;   /* monotonic, for the read timeout */
 };
 
 /* One open file. */
 struct fs_handle {
+	struct fs_handle *next, *prev; /* fs->handles, under fs->lock */
 	const struct fs_node *node;
+	uint64_t cursor;      /* ra.cursor, for user.p2pfs.reading (atomic) */
 	pthread_mutex_t lock; /* guards ra (reads of one file run in parallel)
 			       * and orders this handle's prefetch posts */
 	struct fs_ra ra;
@@ -109,10 +145,21 @@ struct fs {
 	bool seed_after;
 	uid_t uid;
 	gid_t gid;
+	mode_t umask;
+	uint64_t read_timeout_ms; /* 0 = reads wait forever */
+	char *torrent_path;
+	struct fs_syslog *syslog;
+	bool want_ctl;
+	struct fs_ctl *ctl;
+	void (*mounted_cb)(void);
 	struct timespec mtime;
 	struct fuse_session *se;
 	struct fuse_conn_info_opts *conn_opts; /* -o async_dio, max_readahead... */
 	uint64_t ra_share;     /* cache limit: all readers' read-ahead, 0 = none */
+	/* a sealed share: the keystream, and the table entry of each of the
+	 * view's files (NULL for pads); immutable */
+	const struct pfs_ctr *decrypt;
+	const struct bt_seal_file **seal_files;
 
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t cond;   /* the reply worker's */
@@ -124,14 +171,28 @@ struct fs {
 	bool worker_stop;
 	bool in_loop;          /* main thread is in fuse_session_loop_mt */
 	bool gone;             /* the watcher saw our mount leave */
+	bool watch_stop;       /* the watcher is to end */
+	struct fs_handle handles; /* circular list sentinel */
+	uint64_t read_timeouts;
+	uint64_t timed_out_at; /* ms of the last read timeout */
+	uint64_t timeout_logged_at; /* ms of the last warning about them */
+	uint32_t timed_out_first, timed_out_last; /* its pieces */
+	uint64_t no_source_ms; /* when the current outage began, 0 = none */
 	pthread_t main_thread;
 
 	pthread_t worker, watcher;
 	bool worker_started, watcher_started;
-	int watch_wake;        /* eventfd that stops the watcher */
+	int watch_wake;        /* eventfd: the watcher re-reads its state */
 	int mountinfo_fd;
 	char dev[64];          /* "major:minor" of our mount */
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
 
 static double ms_since(const struct timespec *t)
 {
@@ -143,34 +204,66 @@ static double ms_since(const struct timespec *t)
 
 /* ---- attributes ---- */
 
-static void fill_attr(const struct fs *fs, const struct fs_node *n,
-		      uint64_t ino, struct stat *st)
+/* Bytes of file N that are verified in the cache. */
+static uint64_t file_cached(struct fs *fs, const struct fs_node *n)
+{
+	if (!n->size)
+		return 0;
+	uint64_t pl = fs->mi->piece_length, have = 0;
+	uint64_t a = n->offset, b = n->offset + n->size;
+	uint32_t first, last;
+	fs_range_pieces(fs->mi->piece_length, a, n->size, &first, &last);
+	for (uint32_t p = first; p <= last; p++) {
+		if (!cache_has(fs->cache, p))
+			continue;
+		uint64_t ps = (uint64_t)p * pl, pe = ps + pl;
+		have += (pe < b ? pe : b) - (ps > a ? ps : a);
+	}
+	return have;
+}
+
+/* The modes are 0666/0777 minus the umask: the FS is read-only anyway (the
+ * mount is "ro", writes fail with EROFS), but a copy made with cp -r keeps
+ * the modes, and it should be the user's to change and remove. st_blocks
+ * counts the bytes that are here, so du shows what is cached (folders
+ * count nothing). */
+static void fill_attr(struct fs *fs, const struct fs_node *n, uint64_t ino,
+		      struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	if (n->dir) {
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | (0777 & ~fs->umask);
 		st->st_nlink = 2 + n->nsubdirs;
 		st->st_size = 4096;
+		st->st_blocks = 0;
 	} else {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | (0666 & ~fs->umask);
 		st->st_nlink = 1;
 		st->st_size = (off_t)n->size;
+		st->st_blocks = (blkcnt_t)((file_cached(fs, n) + 511) / 512);
 	}
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = FS_BLKSIZE;
-	st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
 	st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
+	if (fs->seal_files && !n->dir && fs->seal_files[n->file_index]) {
+		/* a sealed share keeps each file's time and x bit */
+		const struct bt_seal_file *f = fs->seal_files[n->file_index];
+		st->st_mtim.tv_sec = (time_t)f->mtime;
+		st->st_mtim.tv_nsec = (long)f->mtime_nsec;
+		if (f->mode & BT_SEAL_MODE_EXEC)
+			st->st_mode |= 0111 & ~fs->umask;
+	}
 }
 
-static void fill_entry(const struct fs *fs, const struct fs_node *n,
+static void fill_entry(struct fs *fs, const struct fs_node *n,
 		       struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = fs_tree_ino(fs->tree, n);
 	e->generation = 1;
-	e->attr_timeout = FS_TTL;
+	e->attr_timeout = n->dir ? FS_TTL : FS_ATTR_TTL;
 	e->entry_timeout = FS_TTL;
 	fill_attr(fs, n, e->ino, &e->attr);
 }
@@ -181,6 +274,31 @@ static void fill_entry(const struct fs *fs, const struct fs_node *n,
  * kernel from the cache file. */
 static void reply_data(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 {
+	if (fs->decrypt) {
+		/* sealed: the cache holds ciphertext */
+		uint8_t *buf = malloc(len ? len : 1);
+		int e = buf ? 0 : -ENOMEM;
+		for (size_t got = 0; !e && got < len;) {
+			ssize_t r = pread(cache_fd(fs->cache), buf + got,
+					  len - got, (off_t)(off + got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			e = r < 0 ? -errno : r == 0 ? -EIO : 0;
+			got += r > 0 ? (size_t)r : 0;
+		}
+		if (!e)
+			e = pfs_ctr_xor(fs->decrypt, off, buf, buf, len);
+		int rc = e ? fuse_reply_err(req, -e)
+			   : fuse_reply_buf(req, (char *)buf, len);
+		if (e)
+			pfs_log(PFS_LOG_ERROR, "fs", "reading %zu bytes at %" PRIu64
+				" of the sealed cache: %s", len, off, strerror(-e));
+		else if (rc < 0 && rc != -ENOENT)
+			pfs_log(PFS_LOG_DEBUG, "fs", "replying to a read failed: %s",
+				strerror(-rc));
+		free(buf);
+		return;
+	}
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	bv.buf[0].fd = cache_fd(fs->cache);
@@ -191,13 +309,24 @@ static void reply_data(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 			strerror(-rc));
 }
 
+/* Locked: wake the watcher to look at its deadlines again. */
+static void watch_poke(struct fs *fs)
+{
+	uint64_t one = 1;
+	if (fs->watch_wake >= 0 && write(fs->watch_wake, &one, sizeof(one)) < 0)
+		pfs_log(PFS_LOG_DEBUG, "fs", "waking the watcher: %s",
+			strerror(errno));
+}
+
+/* Locked: W joins the tail of `waiting` (so the list is oldest first). */
 static void waiting_add(struct fs *fs, struct fs_waiter *w)
 {
 	w->next = &fs->waiting;
 	w->prev = fs->waiting.prev;
 	fs->waiting.prev->next = w;
 	fs->waiting.prev = w;
-	fs->nwaiting++;
+	if (!fs->nwaiting++ && fs->read_timeout_ms)
+		watch_poke(fs); /* its first deadline */
 }
 
 /* Locked: take W off `waiting` and queue its answer ERR for the worker. */
@@ -328,6 +457,112 @@ static void mount_gone(struct fs *fs)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+/* Locked: fail the reads that have waited the read timeout; returns the
+ * deadline of the oldest one left (UINT64_MAX for none). */
+static uint64_t expire_reads(struct fs *fs, uint64_t now)
+{
+	size_t n = 0;
+	uint64_t next = UINT64_MAX;
+	if (!fs->read_timeout_ms)
+		return next;
+	while (fs->waiting.next != &fs->waiting) {
+		struct fs_waiter *w = fs->waiting.next;
+		if (now - w->since_ms < fs->read_timeout_ms) {
+			next = w->since_ms + fs->read_timeout_ms;
+			break;
+		}
+		fs->timed_out_at = now;
+		fs->timed_out_first = w->first;
+		fs->timed_out_last = w->last;
+		queue_reply(fs, w, -ETIMEDOUT);
+		n++;
+	}
+	if (n) {
+		fs->read_timeouts += n;
+		pthread_cond_signal(&fs->cond);
+		/* a player retrying must not flood the log: a warning a minute,
+		 * the count is in user.p2pfs.stats */
+		bool loud = !fs->timeout_logged_at ||
+			    now - fs->timeout_logged_at >= FS_TIMEOUT_LOG_MS;
+		if (loud)
+			fs->timeout_logged_at = now;
+		pfs_log(loud ? PFS_LOG_WARN : PFS_LOG_DEBUG, "fs",
+			"%zu read%s of '%s' got no data in "
+			"%" PRIu64 " s: failed with ETIMEDOUT (-o timeout=SECS "
+			"waits longer, 0 forever)", n, n == 1 ? "" : "s",
+			fs->mi->name, fs->read_timeout_ms / 1000);
+	}
+	return next;
+}
+
+/* One line about every source, for the "no usable source" warning. */
+static void sources_summary(struct fs *fs, char *out, size_t len)
+{
+	struct bt_source_info src[8];
+	size_t n = bt_session_sources(fs->session, src, 8), pos = 0;
+	struct bt_stats bs;
+	bt_session_stats(fs->session, &bs);
+	pos += (size_t)snprintf(out, len, "%u peer%s connected", bs.npeers,
+				bs.npeers == 1 ? "" : "s");
+	if (!n && pos < len)
+		pos += (size_t)snprintf(out + pos, len - pos, "; no tracker "
+					"and no --peer to ask");
+	for (size_t i = 0; i < n && i < 8 && pos < len; i++) {
+		bool tracker = src[i].kind == BT_SOURCE_TRACKER;
+		pos += (size_t)snprintf(out + pos, len - pos, "; %s '%s': %s%s%s",
+					tracker ? "tracker" : "peer", src[i].name,
+					fs_xattr_source_state(&src[i]),
+					src[i].error[0] ? ", " : "",
+					src[i].error);
+	}
+	if (n > 8 && pos < len)
+		snprintf(out + pos, len - pos, "; and %zu more", n - 8);
+}
+
+/* Any connected peer that has a piece we lack? */
+static bool usable_source(struct fs *fs)
+{
+	struct bt_peer_info one;
+	size_t n = bt_session_peers(fs->session, &one, 1);
+	if (!n)
+		return false;
+	struct bt_peer_info *p = calloc(n, sizeof(*p));
+	if (!p)
+		return true; /* cannot tell: do not cry wolf */
+	n = bt_session_peers(fs->session, p, n);
+	bool any = false;
+	for (size_t i = 0; i < n && !any; i++)
+		any = p[i].am_interested;
+	free(p);
+	return any;
+}
+
+/* The source check: returns when to look again (UINT64_MAX: not while the
+ * torrent is complete). */
+static uint64_t check_sources(struct fs *fs, struct fs_nosource *ns,
+			      uint64_t now)
+{
+	bool complete = cache_count(fs->cache) == fs->mi->npieces;
+	bool usable = !complete && usable_source(fs);
+	enum fs_nosource_event ev =
+		fs_nosource_step(ns, now, usable, complete,
+				 fs_nosource_after(fs->read_timeout_ms));
+	pthread_mutex_lock(&fs->lock);
+	fs->no_source_ms = ns->since;
+	pthread_mutex_unlock(&fs->lock);
+	if (ev == FS_NOSOURCE_WARN) {
+		char why[1024];
+		sources_summary(fs, why, sizeof(why));
+		pfs_log(PFS_LOG_WARN, "fs", "no source for the data of '%s' for "
+			"%" PRIu64 " s: %s", fs->mi->name,
+			(now - ns->since) / 1000, why);
+	} else if (ev == FS_NOSOURCE_BACK) {
+		pfs_log(PFS_LOG_INFO, "fs", "'%s' has a source of data again",
+			fs->mi->name);
+	}
+	return complete ? UINT64_MAX : now + FS_CHECK_MS;
+}
+
 static void *mount_watcher(void *arg)
 {
 	struct fs *fs = arg;
@@ -335,16 +570,38 @@ static void *mount_watcher(void *arg)
 		{.fd = fs->mountinfo_fd, .events = POLLPRI},
 		{.fd = fs->watch_wake, .events = POLLIN},
 	};
+	struct fs_nosource ns = {0};
+	uint64_t check_at = 0; /* now */
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
+		uint64_t now = mono_ms();
+		if (now >= check_at)
+			check_at = check_sources(fs, &ns, now);
+		pthread_mutex_lock(&fs->lock);
+		bool stop = fs->watch_stop;
+		uint64_t next = stop ? 0 : expire_reads(fs, now);
+		pthread_mutex_unlock(&fs->lock);
+		if (stop)
+			break;
+		if (check_at < next)
+			next = check_at;
+		int timeout = next == UINT64_MAX ? -1
+			      : next <= now ? 0
+			      : next - now > INT32_MAX ? INT32_MAX
+						       : (int)(next - now);
+		if (poll(p, 2, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			pfs_log(PFS_LOG_ERROR, "fs", "watching the mount table: %s",
 				strerror(errno));
 			break;
 		}
-		if (p[1].revents)
-			break;
+		if (p[1].revents) {
+			uint64_t v;
+			if (read(fs->watch_wake, &v, sizeof(v)) < 0 &&
+			    errno != EAGAIN)
+				break;
+			continue; /* new deadlines, or stop: look again */
+		}
 		if (p[0].revents & POLLNVAL)
 			break;
 		if (!(p[0].revents & (POLLPRI | POLLERR)))
@@ -380,7 +637,7 @@ static int watch_setup(struct fs *fs)
 	free(buf);
 	if (rc < 0)
 		return rc;
-	fs->watch_wake = eventfd(0, EFD_CLOEXEC);
+	fs->watch_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fs->watch_wake < 0)
 		return -errno;
 	pfs_log(PFS_LOG_DEBUG, "fs", "mounted as device %s (%s)", fs->dev, type);
@@ -444,7 +701,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	}
 	struct stat st;
 	fill_attr(fs, n, ino, &st);
-	fuse_reply_attr(req, &st, FS_TTL);
+	fuse_reply_attr(req, &st, n->dir ? FS_TTL : FS_ATTR_TTL);
 }
 
 static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -610,6 +867,55 @@ static uint32_t ra_step_ms(const struct fs *fs)
 	return ms ? ms : 1;
 }
 
+/* A sealed share's padding after file N (what its slot adds); 0 for a
+ * plain torrent. */
+static uint64_t slot_pad(const struct fs *fs, const struct fs_node *n)
+{
+	size_t next = n->file_index + 1;
+	if (!fs->decrypt || next >= fs->mi->nfiles || !fs->mi->files[next].pad)
+		return 0;
+	return fs->mi->files[next].length;
+}
+
+static void handle_link(struct fs *fs, struct fs_handle *h)
+{
+	pthread_mutex_lock(&fs->lock);
+	h->next = &fs->handles;
+	h->prev = fs->handles.prev;
+	fs->handles.prev->next = h;
+	fs->handles.prev = h;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Give back what H holds (the engine's claims, the cache's pins), take it
+ * off the list, free it: at release, or at teardown for the handles the
+ * kernel never released. */
+static void handle_free(struct fs *fs, struct fs_handle *h)
+{
+	/* what only this handle wanted is no longer needed */
+	uint32_t first, last;
+	pthread_mutex_lock(&h->lock);
+	if (fs_ra_release(&h->ra, &first, &last))
+		bt_session_unprefetch(fs->session, first, last);
+	pthread_mutex_unlock(&h->lock);
+	if (h->head)
+		bt_session_unprefetch(fs->session, h->head_first, h->head_last);
+	if (h->tail)
+		bt_session_unprefetch(fs->session, h->tail_first, h->tail_last);
+	if (h->pinned)
+		cache_unpin(fs->cache, h->pin_first, h->pin_last);
+	pthread_mutex_lock(&fs->lock);
+	if (h->pinned)
+		fs->nreaders--;
+	if (h->next) {
+		h->prev->next = h->next;
+		h->next->prev = h->prev;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -649,22 +955,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		head = n->size;
 	if (tail > n->size - head)
 		tail = n->size - head;
+	/* sealed: the tail runs to the end of the file's slot */
+	uint64_t pad = slot_pad(fs, n);
 	/* held before the reply, so a release racing with it finds them */
-	h->head = prefetch_range(fs, n->offset, head, 0, &h->head_first,
-				 &h->head_last);
-	h->tail = prefetch_range(fs, n->offset + n->size - tail, tail,
-				 FS_TAIL_DEADLINE_MS, &h->tail_first,
-				 &h->tail_last);
+	h->head = prefetch_range(fs, n->offset, head + (tail ? 0 : pad), 0,
+				 &h->head_first, &h->head_last);
+	h->tail = prefetch_range(fs, n->offset + n->size - tail,
+				 tail ? tail + pad : 0, FS_TAIL_DEADLINE_MS,
+				 &h->tail_first, &h->tail_last);
+	handle_link(fs, h);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* the open was interrupted: no release will come */
-		if (h->head)
-			bt_session_unprefetch(fs->session, h->head_first,
-					      h->head_last);
-		if (h->tail)
-			bt_session_unprefetch(fs->session, h->tail_first,
-					      h->tail_last);
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+		handle_free(fs, h);
 		return;
 	}
 }
@@ -675,28 +977,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-	if (h) {
-		/* what only this handle wanted is no longer needed */
-		uint32_t first, last;
-		pthread_mutex_lock(&h->lock);
-		if (fs_ra_release(&h->ra, &first, &last))
-			bt_session_unprefetch(fs->session, first, last);
-		pthread_mutex_unlock(&h->lock);
-		if (h->head)
-			bt_session_unprefetch(fs->session, h->head_first,
-					      h->head_last);
-		if (h->tail)
-			bt_session_unprefetch(fs->session, h->tail_first,
-					      h->tail_last);
-		if (h->pinned) {
-			cache_unpin(fs->cache, h->pin_first, h->pin_last);
-			pthread_mutex_lock(&fs->lock);
-			fs->nreaders--;
-			pthread_mutex_unlock(&fs->lock);
-		}
-		pthread_mutex_destroy(&h->lock);
-		free(h);
-	}
+	if (h)
+		handle_free(fs, h);
 	fuse_reply_err(req, 0);
 }
 
@@ -716,6 +998,7 @@ static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 	w->len = len;
 	fs_range_pieces(fs->mi->piece_length, off, len, &w->first, &w->last);
 	clock_gettime(CLOCK_MONOTONIC, &w->since);
+	w->since_ms = mono_ms();
 	uint32_t first = w->first, last = w->last;
 
 	/* Registered before the waiter is visible, and outside fs->lock: it
@@ -731,6 +1014,11 @@ static void park(struct fs *fs, fuse_req_t req, uint64_t off, size_t len)
 		err = EINTR;
 	else if (cache_has_range(fs->cache, off, len))
 		hit = true; /* verified since the first look */
+	else if (fs->timed_out_at && w->since_ms - fs->timed_out_at <
+					     FS_RETRY_FAST_MS &&
+		 w->first <= fs->timed_out_last &&
+		 fs->timed_out_first <= w->last)
+		err = ETIMEDOUT; /* the kernel's retry of a read that timed out */
 	else
 		waiting_add(fs, w);
 	pthread_mutex_unlock(&fs->lock);
@@ -776,6 +1064,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    h->pinned ? budget : reader_budget(fs, 1));
 	fs_ra_update(&h->ra, fs->mi->piece_length, n->offset, n->size,
 		     (uint64_t)off, len, &st);
+	__atomic_store_n(&h->cursor, h->ra.cursor, __ATOMIC_RELAXED);
 	if (budget)
 		pin_window(fs, h, h->ra.max);
 	if (st.drop) /* a seek: the old window is not needed any more */
@@ -786,6 +1075,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		uint32_t first, last;
 		fs_range_pieces(fs->mi->piece_length, toff, len, &first, &last);
 		want_err = bt_session_want(fs->session, first, last, 0);
+	}
+	uint64_t pad = (uint64_t)off + len == n->size ? slot_pad(fs, n) : 0;
+	if (pad && !cache_has_range(fs->cache, toff + len, pad)) {
+		uint32_t first, last;
+		fs_range_pieces(fs->mi->piece_length, toff + len, pad, &first,
+				&last);
+		bt_session_want(fs->session, first, last, FS_TAIL_DEADLINE_MS);
 	}
 	if (st.fetch && !pieces_verified(fs, st.first, st.last)) {
 		uint32_t step = ra_step_ms(fs);
@@ -820,9 +1116,16 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct fs *fs = fuse_req_userdata(req);
 	struct statvfs st;
 	memset(&st, 0, sizeof(st));
+	/* size: the torrent; used: what is verified in the cache; free and
+	 * available: the rest, what reads may still fetch */
+	uint64_t blocks = (fs->mi->total_length + 4095) / 4096;
+	uint64_t used = (cache_bytes_verified(fs->cache) + 4095) / 4096;
+	if (used > blocks)
+		used = blocks;
 	st.f_bsize = FS_BLKSIZE;
 	st.f_frsize = 4096;
-	st.f_blocks = (fsblkcnt_t)((fs->mi->total_length + 4095) / 4096);
+	st.f_blocks = (fsblkcnt_t)blocks;
+	st.f_bfree = st.f_bavail = (fsblkcnt_t)(blocks - used);
 	st.f_files = (fsfilcnt_t)fs_tree_count(fs->tree);
 	st.f_namemax = 255;
 	st.f_flag = ST_RDONLY;
@@ -837,16 +1140,7 @@ static void file_progress(struct fs *fs, const struct fs_node *n, char *out,
 		snprintf(out, len, "100.0");
 		return;
 	}
-	uint64_t pl = fs->mi->piece_length, have = 0;
-	uint64_t a = n->offset, b = n->offset + n->size;
-	uint32_t first, last;
-	fs_range_pieces(fs->mi->piece_length, a, n->size, &first, &last);
-	for (uint32_t p = first; p <= last; p++) {
-		if (!cache_has(fs->cache, p))
-			continue;
-		uint64_t ps = (uint64_t)p * pl, pe = ps + pl;
-		have += (pe < b ? pe : b) - (ps > a ? ps : a);
-	}
+	uint64_t have = file_cached(fs, n);
 	double pct = (double)have * 100.0 / (double)n->size;
 	if (have < n->size && pct > 99.9)
 		pct = 99.9;
@@ -856,38 +1150,102 @@ static void file_progress(struct fs *fs, const struct fs_node *n, char *out,
 /* user.p2pfs.stats: the engine's and the cache's figures. */
 static int stats_value(struct fs *fs, char *out, size_t len)
 {
-	struct bt_stats bs;
-	struct cache_usage cu;
-	bt_session_stats(fs->session, &bs);
-	cache_usage(fs->cache, &cu);
-	struct fs_xattr_stats st = {
-		.down_rate = (uint64_t)bs.down_rate,
-		.up_rate = (uint64_t)bs.up_rate,
-		.downloaded = bs.downloaded,
-		.uploaded = bs.uploaded,
-		.peers = bs.npeers,
-		.seeds = bs.nseeds,
-		.have = cu.verified,
-		.npieces = cu.npieces,
-		.hash_fails = bs.hash_fails,
-		.cache_used = cu.used,
-		.cache_limit = cu.limit,
-		.evictions = cu.evictions,
-	};
+	struct fs_xattr_stats st;
+	fs_ctl_session_stats(fs->session, fs->cache, &st);
+	uint64_t now = mono_ms();
+	pthread_mutex_lock(&fs->lock);
+	st.reads_waiting = (uint32_t)fs->nwaiting;
+	st.read_timeouts = fs->read_timeouts;
+	st.no_source_secs = fs->no_source_ms && now > fs->no_source_ms
+				    ? (now - fs->no_source_ms) / 1000 : 0;
+	pthread_mutex_unlock(&fs->lock);
 	return fs_xattr_stats_format(&st, out, len);
 }
 
-/* user.p2pfs.peers: as many whole lines as fit. */
-static int peers_value(struct fs *fs, char *out, size_t len)
+/* user.p2pfs.reading: a record a file with open handles. */
+static int reading_value(struct fs *fs, char *out, size_t len)
 {
-	size_t max = len / 40 + 1; /* a line is longer than 40 bytes */
-	struct bt_peer_info *p = calloc(max, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	size_t n = bt_session_peers(fs->session, p, max);
-	size_t got = fs_xattr_peers_format(p, n < max ? n : max, out, len);
-	free(p);
-	return (int)got;
+	struct item {
+		const struct fs_node *node;
+		uint64_t cursor;
+		uint32_t handles;
+	} *v = NULL;
+	size_t n = 0, cap = 0;
+	pthread_mutex_lock(&fs->lock);
+	for (struct fs_handle *h = fs->handles.next; h != &fs->handles;
+	     h = h->next) {
+		uint64_t cur = __atomic_load_n(&h->cursor, __ATOMIC_RELAXED);
+		size_t i;
+		for (i = 0; i < n && v[i].node != h->node; i++)
+			;
+		if (i == n) {
+			if (n == cap) {
+				size_t nc = cap ? 2 * cap : 16;
+				struct item *nv = realloc(v, nc * sizeof(*nv));
+				if (!nv)
+					break;
+				v = nv;
+				cap = nc;
+			}
+			v[n++] = (struct item){h->node, 0, 0};
+		}
+		v[i].handles++;
+		if (cur > v[i].cursor)
+			v[i].cursor = cur;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	struct fs_rec_out o;
+	fs_rec_out_init(&o, out, len);
+	for (size_t i = 0; i < n; i++) {
+		char path[4096];
+		fs_tree_path(fs->tree, v[i].node, path, sizeof(path));
+		fs_rec_begin(&o, "file");
+		fs_rec_str(&o, "path", path);
+		fs_rec_u64(&o, "size", v[i].node->size);
+		fs_rec_u64(&o, "have", file_cached(fs, v[i].node));
+		fs_rec_u64(&o, "handles", v[i].handles);
+		fs_rec_u64(&o, "cursor", v[i].cursor);
+		if (!fs_rec_end(&o))
+			break;
+	}
+	free(v);
+	return (int)o.len;
+}
+
+/* The body of a control-channel request (the same texts as the xattrs). */
+static int ctl_handler(void *arg, enum fs_ctl_verb verb, char *out,
+		       size_t cap)
+{
+	struct fs *fs = arg;
+	switch (verb) {
+	case FS_CTL_INFO: {
+		struct fs_ctl_info in = {.pid = (long)getpid()};
+		snprintf(in.kind, sizeof(in.kind), "mount");
+		in.port = bt_session_port(fs->session);
+		snprintf(in.infohash, sizeof(in.infohash), "%s",
+			 fs->mi->info_hash_hex);
+		snprintf(in.name, sizeof(in.name), "%s", fs->mi->name);
+		snprintf(in.path, sizeof(in.path), "%s", fs->mountpoint);
+		snprintf(in.torrent, sizeof(in.torrent), "%s",
+			 fs->torrent_path ? fs->torrent_path : "");
+		pthread_mutex_lock(&fs->lock);
+		in.mounted = !fs->gone && !fs->closing;
+		pthread_mutex_unlock(&fs->lock);
+		return (int)fs_ctl_info_format(&in, out, cap);
+	}
+	case FS_CTL_STATS:
+		return stats_value(fs, out, cap);
+	case FS_CTL_READING:
+		return reading_value(fs, out, cap);
+	case FS_CTL_STOP:
+		pfs_log(PFS_LOG_INFO, "fs", "stopping: asked on the control "
+			"channel");
+		kill(getpid(), SIGTERM); /* the main thread's, as a user's */
+		return 0;
+	default:
+		return fs_ctl_session_text(fs->session, fs->cache, verb, out,
+					   cap);
+	}
 }
 
 /* The value of xattr NAME of node N into OUT; its length, or -ENODATA. */
@@ -897,7 +1255,13 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const struct fs_node *n,
 	if (!strcmp(name, XATTR_STATS) && ino == FUSE_ROOT_ID)
 		return stats_value(fs, out, len);
 	if (!strcmp(name, XATTR_PEERS) && ino == FUSE_ROOT_ID)
-		return peers_value(fs, out, len);
+		return fs_ctl_session_text(fs->session, fs->cache,
+					   FS_CTL_PEERS, out, len);
+	if (!strcmp(name, XATTR_SOURCES) && ino == FUSE_ROOT_ID)
+		return fs_ctl_session_text(fs->session, fs->cache,
+					   FS_CTL_SOURCES, out, len);
+	if (!strcmp(name, XATTR_READING) && ino == FUSE_ROOT_ID)
+		return reading_value(fs, out, len);
 	if (!strcmp(name, XATTR_HASH))
 		return snprintf(out, len, "%s", fs->mi->info_hash_hex);
 	if (!strcmp(name, XATTR_PID) && ino == FUSE_ROOT_ID)
@@ -952,15 +1316,17 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	char list[256];
+	char list[512];
 	size_t len = 0;
 	bool root = ino == FUSE_ROOT_ID;
-	const char *names[6] = {XATTR_HASH, root ? XATTR_PID : NULL,
+	const char *names[8] = {XATTR_HASH, root ? XATTR_PID : NULL,
 				n->dir ? NULL : XATTR_PROGRESS,
 				root ? XATTR_STATS : NULL,
 				root ? XATTR_PEERS : NULL,
+				root ? XATTR_SOURCES : NULL,
+				root ? XATTR_READING : NULL,
 				root && fs->seed_after ? XATTR_SEED_AFTER : NULL};
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 8; i++) {
 		if (!names[i])
 			continue;
 		size_t l = strlen(names[i]) + 1;
@@ -975,6 +1341,13 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, list, len);
 }
 
+/* A sealed share's file that was executable when sealed. */
+static bool seal_exec(const struct fs *fs, const struct fs_node *n)
+{
+	return fs->seal_files && fs->seal_files[n->file_index] &&
+	       (fs->seal_files[n->file_index]->mode & BT_SEAL_MODE_EXEC);
+}
+
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -983,7 +1356,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		fuse_reply_err(req, ENOENT);
 	else if (mask & W_OK)
 		fuse_reply_err(req, EROFS);
-	else if ((mask & X_OK) && !n->dir)
+	else if ((mask & X_OK) && !n->dir && !seal_exec(fs, n))
 		fuse_reply_err(req, EACCES);
 	else
 		fuse_reply_err(req, 0);
@@ -1118,18 +1491,27 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 	fs->foreground = o->foreground;
 	fs->debug = o->debug;
 	fs->seed_after = o->seed_after;
-	fs->uid = getuid();
-	fs->gid = getgid();
+	fs->decrypt = o->decrypt;
+	fs->uid = (uid_t)o->uid;
+	fs->gid = (gid_t)o->gid;
+	fs->umask = (mode_t)(o->umask & 0777);
+	fs->read_timeout_ms = (uint64_t)o->read_timeout * 1000;
+	fs->syslog = o->syslog;
+	fs->want_ctl = o->ctl;
+	fs->mounted_cb = o->mounted;
 	fs->watch_wake = -1;
 	fs->mountinfo_fd = -1;
 	fs->waiting.next = fs->waiting.prev = &fs->waiting;
+	fs->handles.next = fs->handles.prev = &fs->handles;
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->cond, NULL);
-	if (mi->creation_date > 0)
-		fs->mtime.tv_sec = (time_t)mi->creation_date;
-	else
-		clock_gettime(CLOCK_REALTIME, &fs->mtime);
+	/* stable for an info-hash: its creation date, else a fixed one */
+	fs->mtime.tv_sec = mi->creation_date > 0 &&
+				   mi->creation_date < (int64_t)1 << 40
+			   ? (time_t)mi->creation_date : FS_MTIME_DEFAULT;
 	if (!(fs->mountpoint = strdup(o->mountpoint)))
+		goto out;
+	if (o->torrent_path && !(fs->torrent_path = strdup(o->torrent_path)))
 		goto out;
 	if (o->fuse_opts && !(fs->fuse_opts = strdup(o->fuse_opts)))
 		goto out;
@@ -1144,6 +1526,14 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 	struct cache_usage cu;
 	cache_usage(cache, &cu);
 	fs->ra_share = cu.limit / 2;
+	if (o->seal) {
+		if (!(fs->seal_files = calloc(mi->nfiles ? mi->nfiles : 1,
+					      sizeof(*fs->seal_files))))
+			goto out;
+		for (size_t i = 0, k = 0; i < mi->nfiles; i++)
+			if (!mi->files[i].pad && k < o->seal->nfiles)
+				fs->seal_files[i] = &o->seal->files[k++];
+	}
 	bt_session_on_piece(session, on_piece, fs);
 	return fs;
 out:
@@ -1167,10 +1557,10 @@ static void stop_threads(struct fs *fs)
 	pthread_cond_signal(&fs->cond);
 	pthread_mutex_unlock(&fs->lock);
 	if (fs->watcher_started) {
-		uint64_t one = 1;
-		if (write(fs->watch_wake, &one, sizeof(one)) < 0)
-			pfs_log(PFS_LOG_WARN, "fs", "waking the mount watcher: %s",
-				strerror(errno));
+		pthread_mutex_lock(&fs->lock);
+		fs->watch_stop = true;
+		watch_poke(fs);
+		pthread_mutex_unlock(&fs->lock);
 		pthread_join(fs->watcher, NULL);
 		fs->watcher_started = false;
 	}
@@ -1205,17 +1595,46 @@ static void seed_until_signal(struct fs *fs, const sigset_t *stop)
 	pfs_log(PFS_LOG_INFO, "fs", "stopping seeding on signal %d", sig);
 }
 
+/* "ro,fsname=NAME,subtype=p2pfs" with the torrent's name as the source
+ * findmnt and df show (printable, at most FS_FSNAME_MAX bytes, cut on a
+ * UTF-8 boundary; commas and backslashes escaped for libfuse). */
+#define FS_FSNAME_MAX 200
+static char *mount_opts(const struct fs *fs)
+{
+	char name[FS_FSNAME_MAX + 8] = "fsname=";
+	size_t o = strlen(name), i = 0;
+	const unsigned char *n = (const unsigned char *)fs->mi->name;
+	size_t nl = strlen(fs->mi->name);
+	if (nl > FS_FSNAME_MAX) {
+		nl = FS_FSNAME_MAX;
+		while (nl && (n[nl] & 0xc0) == 0x80)
+			nl--; /* not inside a UTF-8 sequence */
+	}
+	for (; i < nl; i++)
+		name[o++] = n[i] < ' ' || n[i] == 0x7f ? '?' : (char)n[i];
+	name[o] = '\0';
+	char *opts = NULL;
+	if (fuse_opt_add_opt(&opts, "ro") ||
+	    fuse_opt_add_opt_escaped(&opts, name) ||
+	    fuse_opt_add_opt(&opts, "subtype=p2pfs")) {
+		free(opts);
+		return NULL;
+	}
+	return opts;
+}
+
 int fs_run(struct fs *fs)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
 	bool handlers = false, mounted = false, seeding = false;
 	sigset_t block, old, stop;
-	int rc = -ENOMEM;
+	int rc = -ENOMEM, notify = -1;
+	char *own = mount_opts(fs);
 
-	if (fuse_opt_add_arg(&args, "p2pfs") ||
+	if (!own || fuse_opt_add_arg(&args, "p2pfs") ||
 	    fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, "ro,fsname=p2pfs,subtype=p2pfs") ||
+	    fuse_opt_add_arg(&args, own) ||
 	    (fs->fuse_opts && (fuse_opt_add_arg(&args, "-o") ||
 			       fuse_opt_add_arg(&args, fs->fuse_opts))) ||
 	    (fs->debug && fuse_opt_add_arg(&args, "-d")))
@@ -1247,10 +1666,20 @@ int fs_run(struct fs *fs)
 		goto out;
 	}
 	mounted = true;
-	if (fuse_daemonize(fs->foreground) != 0) {
-		rc = -EIO;
+	if (fs->mounted_cb)
+		fs->mounted_cb();
+	/* In the background the parent waits for the child's word, so what
+	 * fails until the engine runs still reaches the terminal. */
+	if (!fs->foreground && (notify = fs_daemon_fork(false)) < 0) {
+		rc = notify;
+		pfs_log(PFS_LOG_ERROR, "fs", "cannot go to the background: %s",
+			strerror(-rc));
 		goto out;
 	}
+	/* in the background the log is syslog's from now on (what fails
+	 * before the parent is told is also printed on the terminal) */
+	if (notify >= 0 && fs->syslog)
+		pfs_log_set_sink(fs_syslog_sink, fs->syslog);
 	pfs_log(PFS_LOG_INFO, "fs", "mounted '%s' on '%s' (%" PRIu64 " inodes)",
 		fs->mi->name, fs->mountpoint, fs_tree_count(fs->tree));
 
@@ -1272,13 +1701,25 @@ int fs_run(struct fs *fs)
 		    (wrc = start_thread(&fs->watcher, mount_watcher, fs)) == 0)
 			fs->watcher_started = true;
 		if (wrc < 0)
-			pfs_log(PFS_LOG_WARN, "fs", "not watching the mount of '%s': %s",
-				fs->mountpoint, strerror(-wrc));
+			pfs_log(PFS_LOG_WARN, "fs", "not watching the mount of '%s' "
+				"(no read timeout either): %s", fs->mountpoint,
+				strerror(-wrc));
+	}
+	if (rc == 0 && fs->want_ctl) {
+		int crc;
+		if (!(fs->ctl = fs_ctl_new(NULL, ctl_handler, fs, &crc)))
+			pfs_log(PFS_LOG_WARN, "fs", "no control channel (p2pfs ls "
+				"and stop will not see this mount): %s",
+				strerror(-crc));
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc < 0) {
 		pfs_log(PFS_LOG_ERROR, "fs", "cannot start: %s", strerror(-rc));
 		goto out;
+	}
+	if (notify >= 0) {
+		fs_daemon_ready(notify, 0);
+		notify = -1;
 	}
 
 	cfg = fuse_loop_cfg_create();
@@ -1314,18 +1755,39 @@ out:
 	 * the last open file closes after a lazy unmount), so give it up to
 	 * 200 ms rather than have libfuse try a second umount. */
 	if (mounted) {
+		int quiet = -1;
+		pfs_log(PFS_LOG_DEBUG, "fs", "unmounting '%s'", fs->mountpoint);
 		if (fs->gone) {
 			struct pollfd p = {.fd = fuse_session_fd(fs->se)};
 			for (int i = 0; i < 20 && poll(&p, 1, 10) == 0; i++)
 				;
+			/* A lazy unmount with a file still open keeps the
+			 * connection up, so libfuse tries to unmount what is
+			 * no longer mounted and prints (on stderr, not through
+			 * its log) "failed to unmount ... Invalid argument":
+			 * only noise, since the watcher saw the mount go. */
+			if (!(p.revents & POLLERR)) {
+				int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+				fflush(stderr);
+				quiet = nul >= 0 ? dup(STDERR_FILENO) : -1;
+				if (quiet >= 0)
+					dup2(nul, STDERR_FILENO);
+				if (nul >= 0)
+					close(nul);
+			}
 		}
-		pfs_log(PFS_LOG_DEBUG, "fs", "unmounting '%s'", fs->mountpoint);
 		fuse_session_unmount(fs->se);
+		if (quiet >= 0) {
+			dup2(quiet, STDERR_FILENO);
+			close(quiet);
+		}
 	}
 	if (seeding) {
 		seed_until_signal(fs, &stop);
 		pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
 	}
+	fs_ctl_free(fs->ctl);
+	fs->ctl = NULL;
 	pfs_log(PFS_LOG_DEBUG, "fs", "stopping the engine");
 	bt_session_stop(fs->session);
 	pfs_log(PFS_LOG_DEBUG, "fs", "engine stopped");
@@ -1338,6 +1800,9 @@ out:
 	if (cfg)
 		fuse_loop_cfg_destroy(cfg);
 	fuse_opt_free_args(&args);
+	free(own);
+	/* a failure in the background: NOTIFY stays open until the process
+	 * exits, after it printed why; the parent then exits 1 */
 	return rc;
 }
 
@@ -1345,8 +1810,21 @@ void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
-	/* fs_run() answered every waiter; nothing is left to free there */
+	/* fs_run() answered every waiter; nothing is left to free there. The
+	 * handles of files still open when the mount went away never got
+	 * their release: no FUSE thread runs any more, so free them here. */
+	size_t left = 0;
+	while (fs->handles.next && fs->handles.next != &fs->handles) {
+		handle_free(fs, fs->handles.next);
+		left++;
+	}
+	if (left)
+		pfs_log(PFS_LOG_DEBUG, "fs", "freed %zu handles of files left "
+			"open", left);
+	fs_ctl_free(fs->ctl);
 	fs_tree_free(fs->tree);
+	free(fs->seal_files);
+	free(fs->torrent_path);
 	free(fs->mountpoint);
 	free(fs->fuse_opts);
 	if (fs->watch_wake >= 0)

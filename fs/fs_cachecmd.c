@@ -226,6 +226,13 @@ static int cache_rm(const char *root, const char *what)
 		}
 	}
 	int status = 1;
+	if (!hits && all_hex(what) && wl < 6) {
+		fprintf(stderr, "p2pfs: cache: '%s' is too short for an "
+			"info-hash: give at least 6 of its digits (or the "
+			"torrent's name)\n", what);
+		status = EXIT_USAGE;
+		goto out;
+	}
 	if (!hits) {
 		fprintf(stderr, "p2pfs: cache: no cached torrent '%s' in %s\n",
 			what, root);

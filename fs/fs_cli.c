@@ -3,14 +3,27 @@
  * test can drive the parsers without running anything. */
 #include "fs_cli.h"
 
+#include "bt_addr.h"
+#include "bt_magnet.h"
+#include "bt_metainfo.h"
 #include "bt_session.h"
+#include "pfs_log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 enum {
@@ -29,6 +42,11 @@ enum {
 	OPT_RECHECK,
 	OPT_CACHE_SIZE,
 	OPT_FETCH_ALL,
+	OPT_KEY_FILE,
+	OPT_REMEMBER_KEY,
+	OPT_HEADER_TIMEOUT,
+	OPT_READ_TIMEOUT,
+	OPT_COUNT,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -198,15 +216,389 @@ void fs_cli_session_opts(const struct fs_cli_engine *e,
 
 int fs_cli_session_error(const struct fs_cli_engine *e, int err)
 {
-	if (err == -EINVAL) {
-		fprintf(stderr, "p2pfs: bad --peer or --bind address\n");
+	unsigned char buf[sizeof(struct in6_addr)];
+	const char *b = e->bind_ip;
+	bool numeric = b && (inet_pton(AF_INET, b, buf) == 1 ||
+			     inet_pton(AF_INET6, b, buf) == 1);
+	switch (err) {
+	case -EINVAL:
+		if (b && !numeric) {
+			fs_cli_error("--bind '%s': not an IP address", b);
+		} else {
+			fs_cli_error("bad --peer address (want IP:PORT or "
+				     "HOST:PORT, IPv6 as [ADDR]:PORT)");
+		}
 		return 2;
+	case -EADDRNOTAVAIL:
+		fs_cli_error("--bind %s: not an address of this machine (see "
+			     "'ip address')", b ? b : "?");
+		return 2;
+	case -EADDRINUSE:
+		fs_cli_error("port %u%s%s is already in use: choose another "
+			     "with --port, or --port 0 for any free port",
+			     e->port, b ? " on " : "", b ? b : "");
+		return 1;
+	case -EACCES:
+		fs_cli_error("port %u: permission denied (ports below 1024 "
+			     "need root)", e->port);
+		return 1;
 	}
-	fprintf(stderr, "p2pfs: cannot listen on port %u: %s\n", e->port,
-		strerror(-err));
+	fs_cli_error("cannot listen on port %u: %s", e->port, strerror(-err));
 	return 1;
 }
 
+void fs_cli_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "p2pfs: %s\n", msg);
+	if (!pfs_log_to_stderr())
+		pfs_log(PFS_LOG_ERROR, "main", "%s", msg);
+}
+
+/* ---- mount's -o options ---- */
+
+/* FUSE options passed on: flags, then those taking "=VALUE". */
+static const char *const fuse_flags[] = {
+	"allow_other", "allow_root", "default_permissions", "auto_unmount",
+	"async_read", "sync_read", "splice_read", "no_splice_read",
+	"splice_move", "no_splice_move", "splice_write", "no_splice_write",
+	"async_dio", "no_async_dio", "noatime", "atime", "relatime",
+	"nodev", "dev", "nosuid", "suid", "noexec", "exec", "ro", "debug",
+};
+static const char *const fuse_values[] = {
+	"fsname", "subtype", "max_read", "max_readahead", "max_background",
+	"congestion_threshold",
+};
+
+static bool in_list(const char *const *list, size_t n, const char *name,
+		    size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(list[i]) == len && !memcmp(list[i], name, len))
+			return true;
+	return false;
+}
+
+static int parse_id(const char *v, bool user, uint32_t *out)
+{
+	unsigned long n;
+	if (*v >= '0' && *v <= '9') {
+		char *end;
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno || *end || n >= UINT32_MAX)
+			return -EINVAL;
+		*out = (uint32_t)n;
+		return 0;
+	}
+	if (user) {
+		struct passwd *pw = getpwnam(v);
+		if (!pw)
+			return -ENOENT;
+		*out = (uint32_t)pw->pw_uid;
+	} else {
+		struct group *gr = getgrnam(v);
+		if (!gr)
+			return -ENOENT;
+		*out = (uint32_t)gr->gr_gid;
+	}
+	return 0;
+}
+
+/* One option TOK of LEN bytes (escapes still in it). */
+static int mount_opt(struct fs_cli_mount *m, const char *tok, size_t len,
+		     char *err, size_t errlen)
+{
+	char opt[512];
+	if (len >= sizeof(opt)) {
+		snprintf(err, errlen, "mount option too long");
+		return -EINVAL;
+	}
+	memcpy(opt, tok, len);
+	opt[len] = '\0';
+	char *eq = strchr(opt, '=');
+	size_t nl = eq ? (size_t)(eq - opt) : len;
+	const char *val = eq ? eq + 1 : NULL;
+	unsigned long v;
+#define IS(name) (nl == strlen(name) && !memcmp(opt, name, nl))
+	if (IS("timeout")) {
+		if (!val || parse_uint(val, 0, 604800, &v) < 0) {
+			snprintf(err, errlen, "bad -o timeout '%s' (want "
+				 "seconds, 0 = wait forever)", val ? val : "");
+			return -EINVAL;
+		}
+		m->read_timeout = (unsigned)v;
+		return 0;
+	}
+	if (IS("uid") || IS("gid")) {
+		bool user = IS("uid");
+		int rc = val && *val ? parse_id(val, user, user ? &m->uid : &m->gid)
+				     : -EINVAL;
+		if (rc < 0) {
+			snprintf(err, errlen, "-o %s=%s: %s", user ? "uid" : "gid",
+				 val ? val : "", rc == -ENOENT
+				 ? (user ? "no such user" : "no such group")
+				 : "want a number or a name");
+			return -EINVAL;
+		}
+		if (user)
+			m->set_uid = true;
+		else
+			m->set_gid = true;
+		return 0;
+	}
+	if (IS("umask")) {
+		char *end;
+		errno = 0;
+		v = val && *val >= '0' && *val <= '7' ? strtoul(val, &end, 8) : 01000;
+		if (!val || errno || v > 0777 || *end) {
+			snprintf(err, errlen, "bad -o umask '%s' (want octal, "
+				 "e.g. 022)", val ? val : "");
+			return -EINVAL;
+		}
+		m->umask = (uint32_t)v;
+		m->set_umask = true;
+		return 0;
+	}
+	if (IS("nonempty") && !val) {
+		m->nonempty = true;
+		return 0;
+	}
+	if (IS("rw")) {
+		snprintf(err, errlen, "-o rw: a p2pfs mount is read-only");
+		return -EINVAL;
+	}
+#undef IS
+	bool ok = val ? in_list(fuse_values, sizeof(fuse_values) /
+				sizeof(fuse_values[0]), opt, nl) && *val
+		      : in_list(fuse_flags, sizeof(fuse_flags) /
+				sizeof(fuse_flags[0]), opt, nl);
+	if (!ok) {
+		snprintf(err, errlen, "unknown mount option '%s' (see 'p2pfs "
+			 "mount --help')", opt);
+		return -EINVAL;
+	}
+	char *keep = strndup(tok, len);
+	if (!keep)
+		return -ENOMEM;
+	int rc = append_opts(&m->fuse_opts, keep);
+	free(keep);
+	return rc;
+}
+
+int fs_cli_mount_opts(struct fs_cli_mount *m, const char *opts, char *err,
+		      size_t errlen)
+{
+	const char *p = opts, *start = opts;
+	for (;; p++) {
+		if (*p == '\\' && p[1]) {
+			p++; /* an escaped character stays in the option */
+			continue;
+		}
+		if (*p != ',' && *p != '\0')
+			continue;
+		if (p > start) {
+			int rc = mount_opt(m, start, (size_t)(p - start), err,
+					   errlen);
+			if (rc < 0)
+				return rc;
+		}
+		if (!*p)
+			return 0;
+		start = p + 1;
+	}
+}
+
+/* ---- peers by name ---- */
+
+static int add_resolved(struct fs_cli_engine *e, const char **out, size_t *n,
+			const char *s)
+{
+	char **r = realloc(e->resolved, (e->nresolved + 1) * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	e->resolved = r;
+	if (!(r[e->nresolved] = strdup(s)))
+		return -ENOMEM;
+	out[(*n)++] = r[e->nresolved++];
+	return 0;
+}
+
+#define RESOLVE_MAX 8 /* addresses taken from one name */
+
+int fs_cli_resolve_peers(struct fs_cli_engine *e, char *err, size_t errlen)
+{
+	if (!e->npeers)
+		return 0;
+	size_t cap = e->npeers * RESOLVE_MAX, n = 0;
+	const char **out = calloc(cap, sizeof(*out));
+	int rc = -ENOMEM;
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->npeers; i++) {
+		const char *arg = e->peers[i];
+		struct bt_addr a;
+		if (bt_addr_parse(arg, &a) == 0) {
+			out[n++] = arg;
+			continue;
+		}
+		/* HOST:PORT or [HOST]:PORT */
+		char host[256];
+		const char *colon = strrchr(arg, ':');
+		size_t hl = colon ? (size_t)(colon - arg) : 0;
+		const char *h = arg;
+		if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
+			h++;
+			hl -= 2;
+		}
+		unsigned long port = 0;
+		if (!colon || !hl || hl >= sizeof(host) ||
+		    parse_uint(colon + 1, 1, 65535, &port) < 0) {
+			snprintf(err, errlen, "--peer '%s': want HOST:PORT (a "
+				 "port of 1..65535; IPv6 as [ADDR]:PORT)", arg);
+			rc = -EINVAL;
+			goto out;
+		}
+		memcpy(host, h, hl);
+		host[hl] = '\0';
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+		int g = getaddrinfo(host, NULL, &hints, &res);
+		if (g != 0) {
+			snprintf(err, errlen, "--peer '%s': cannot resolve '%s': "
+				 "%s", arg, host, g == EAI_SYSTEM
+				 ? strerror(errno) : gai_strerror(g));
+			rc = -EINVAL;
+			goto out;
+		}
+		size_t got = 0;
+		for (struct addrinfo *ai = res; ai && got < RESOLVE_MAX;
+		     ai = ai->ai_next) {
+			struct bt_addr ra;
+			char s[BT_ADDR_STRLEN];
+			if (bt_addr_from_sockaddr(&ra, ai->ai_addr,
+						  ai->ai_addrlen) < 0)
+				continue;
+			ra.port = (uint16_t)port;
+			bt_addr_str(&ra, s, sizeof(s));
+			bool dup = false;
+			for (size_t k = 0; k < n; k++)
+				dup |= !strcmp(out[k], s);
+			if (dup)
+				continue;
+			if ((rc = add_resolved(e, out, &n, s)) < 0) {
+				freeaddrinfo(res);
+				goto out;
+			}
+			got++;
+		}
+		freeaddrinfo(res);
+		if (!got) {
+			snprintf(err, errlen, "--peer '%s': '%s' has no usable "
+				 "address", arg, host);
+			rc = -EINVAL;
+			goto out;
+		}
+		pfs_log(PFS_LOG_INFO, "main", "peer '%s' is %s%s", arg,
+			out[n - got], got > 1 ? " (and more)" : "");
+	}
+	free(e->peers);
+	e->peers = out;
+	e->npeers = n;
+	return 0;
+out:
+	free(out);
+	return rc;
+}
+
+static void engine_release(struct fs_cli_engine *e)
+{
+	free(e->peers);
+	for (size_t i = 0; i < e->nresolved; i++)
+		free(e->resolved[i]);
+	free(e->resolved);
+	e->peers = NULL;
+	e->npeers = 0;
+	e->resolved = NULL;
+	e->nresolved = 0;
+}
+
+/* ---- torrent operands ---- */
+
+enum fs_cli_source fs_cli_source_kind(const char *arg)
+{
+	if (!strncasecmp(arg, "magnet:", 7))
+		return FS_CLI_SOURCE_MAGNET;
+	/* SCHEME:// with a scheme of letters, digits, + - . */
+	const char *p = arg;
+	if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
+		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		       (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' ||
+		       *p == '.')
+			p++;
+		if (!strncmp(p, "://", 3))
+			return FS_CLI_SOURCE_URL;
+	}
+	return FS_CLI_SOURCE_FILE;
+}
+
+bool fs_cli_announce_url_ok(const char *url)
+{
+	return !strncasecmp(url, "http://", 7) ||
+	       !strncasecmp(url, "https://", 8) ||
+	       !strncasecmp(url, "udp://", 6);
+}
+
+int fs_cli_load_torrent(const char *arg, struct bt_metainfo **mi, char *err,
+			size_t errlen)
+{
+	char why[512];
+	*mi = NULL;
+	switch (fs_cli_source_kind(arg)) {
+	case FS_CLI_SOURCE_MAGNET:
+		/* the one place to change once magnet links are taken */
+		snprintf(err, errlen, "'%.60s%s': a magnet link; this p2pfs "
+			 "takes .torrent files only (no magnet links yet)", arg,
+			 strlen(arg) > 60 ? "..." : "");
+		return -EPROTONOSUPPORT;
+	case FS_CLI_SOURCE_URL:
+		if (access(arg, F_OK) == 0)
+			break; /* a file that happens to be named so */
+		snprintf(err, errlen, "'%s': a URL; p2pfs does not download "
+			 ".torrent files: fetch it first (e.g. curl -o "
+			 "FILE.torrent URL) and give the file", arg);
+		return -EPROTONOSUPPORT;
+	case FS_CLI_SOURCE_FILE:
+		break;
+	}
+	int rc = bt_metainfo_load(arg, mi, why, sizeof(why));
+	if (rc == 0)
+		return 0;
+	if (rc == -ENOMEM) {
+		snprintf(err, errlen, "%s: %s", arg, strerror(ENOMEM));
+		return rc;
+	}
+	if (rc != -EINVAL || !why[0]) { /* could not be read at all */
+		snprintf(err, errlen, "%s: %s", arg,
+			 rc == -EFBIG && why[0] ? why : strerror(-rc));
+		return rc;
+	}
+	/* a malformed torrent starts as one: a bencoded dictionary */
+	unsigned char first = 0;
+	int fd = open(arg, O_RDONLY | O_CLOEXEC);
+	bool looks = fd >= 0 && read(fd, &first, 1) == 1 && first == 'd';
+	if (fd >= 0)
+		close(fd);
+	if (!looks)
+		snprintf(err, errlen, "%s: not a .torrent file", arg);
+	else
+		snprintf(err, errlen, "%s: a malformed .torrent file: %s", arg,
+			 why);
+	return rc;
+}
 int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		       char *err, size_t errlen)
 {
@@ -218,11 +610,17 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 		{"fetch-all", no_argument, NULL, OPT_FETCH_ALL},
 		{"seed-after", no_argument, NULL, OPT_SEED_AFTER},
+		{"key-file", required_argument, NULL, OPT_KEY_FILE},
+		{"remember-key", no_argument, NULL, OPT_REMEMBER_KEY},
+		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+		{"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int rc = -EINVAL, c;
+	unsigned long v;
 	memset(m, 0, sizeof(*m));
+	m->read_timeout = FS_CLI_READ_TIMEOUT;
 	err[0] = '\0';
 	optind = 0; /* GNU: full re-initialisation */
 	opterr = 0;
@@ -235,9 +633,18 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 			m->debug = m->foreground = true;
 			break;
 		case 'o':
-			if ((rc = append_opts(&m->fuse_opts, optarg)) < 0)
+			if ((rc = fs_cli_mount_opts(m, optarg, err, errlen)) < 0)
 				goto out;
 			rc = -EINVAL;
+			break;
+		case OPT_READ_TIMEOUT:
+			if (parse_uint(optarg, 0, 604800, &v) < 0) {
+				snprintf(err, errlen, "bad read timeout '%s' "
+					 "(want seconds, 0 = wait forever)",
+					 optarg);
+				goto out;
+			}
+			m->read_timeout = (unsigned)v;
 			break;
 		case 'h':
 			m->help = true;
@@ -256,6 +663,22 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		case OPT_FETCH_ALL:
 			m->fetch_all = true;
 			break;
+		case OPT_KEY_FILE:
+			m->key_file = optarg;
+			break;
+		case OPT_REMEMBER_KEY:
+			m->remember_key = true;
+			break;
+		case OPT_HEADER_TIMEOUT: {
+			unsigned long v;
+			if (parse_uint(optarg, 1, 86400, &v) < 0) {
+				snprintf(err, errlen, "bad header timeout '%s' "
+					 "(want 1..86400 seconds)", optarg);
+				goto out;
+			}
+			m->header_timeout = (unsigned)v;
+			break;
+		}
 		default:
 			if ((rc = engine_opt(c, optarg, &m->eng, err, errlen)) < 0)
 				goto out;
@@ -285,10 +708,8 @@ out:
 void fs_cli_mount_release(struct fs_cli_mount *m)
 {
 	free(m->fuse_opts);
-	free(m->eng.peers);
 	m->fuse_opts = NULL;
-	m->eng.peers = NULL;
-	m->eng.npeers = 0;
+	engine_release(&m->eng);
 }
 
 int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
@@ -300,6 +721,7 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 		{"partial", no_argument, NULL, OPT_PARTIAL},
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"recheck", no_argument, NULL, OPT_RECHECK},
+		{"key-file", required_argument, NULL, OPT_KEY_FILE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -322,6 +744,9 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 			break;
 		case OPT_RECHECK:
 			m->recheck = true;
+			break;
+		case OPT_KEY_FILE:
+			m->key_file = optarg;
 			break;
 		case OPT_THREADS:
 			if (parse_uint(optarg, 1, 64, &v) < 0) {
@@ -355,9 +780,7 @@ int fs_cli_parse_seed(int argc, char **argv, struct fs_cli_seed *m,
 
 void fs_cli_seed_release(struct fs_cli_seed *m)
 {
-	free(m->eng.peers);
-	m->eng.peers = NULL;
-	m->eng.npeers = 0;
+	engine_release(&m->eng);
 }
 
 int fs_cli_parse_one(int argc, char **argv, const char **operand, char *err,
@@ -388,6 +811,70 @@ int fs_cli_parse_one(int argc, char **argv, const char **operand, char *err,
 		return -EINVAL;
 	}
 	*operand = argv[optind];
+	return 0;
+}
+
+int fs_cli_parse_status(int argc, char **argv, struct fs_cli_status *st,
+			char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{"watch", no_argument, NULL, 'w'},
+		{"interval", required_argument, NULL, 'n'},
+		{"count", required_argument, NULL, OPT_COUNT},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	unsigned long v;
+	memset(st, 0, sizeof(*st));
+	st->interval_ms = 1000;
+	err[0] = '\0';
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":wn:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			st->watch = true;
+			break;
+		case 'n': {
+			/* seconds, a decimal fraction allowed */
+			const char *q = optarg;
+			size_t digits = strspn(q, "0123456789");
+			if (digits && q[digits] == '.')
+				digits += 1 + strspn(q + digits + 1, "0123456789");
+			double secs = digits && !q[digits] ? strtod(q, NULL) : -1;
+			if (!(secs >= 0.1 && secs <= 3600)) {
+				snprintf(err, errlen, "bad interval '%s' (want "
+					 "0.1 to 3600 seconds)", optarg);
+				return -EINVAL;
+			}
+			st->interval_ms = (unsigned)(secs * 1000 + 0.5);
+			st->watch = true;
+			break;
+		}
+		case OPT_COUNT:
+			if (parse_uint(optarg, 1, 1000000, &v) < 0) {
+				snprintf(err, errlen, "bad count '%s' (want "
+					 "1..1000000)", optarg);
+				return -EINVAL;
+			}
+			st->count = (unsigned)v;
+			break;
+		case 'h':
+			st->help = true;
+			break;
+		default:
+			bad_option(c, argv, err, errlen);
+			return -EINVAL;
+		}
+	}
+	if (st->help)
+		return 1;
+	if (argc - optind > 1) {
+		snprintf(err, errlen, "too many arguments");
+		return -EINVAL;
+	}
+	st->target = argc - optind == 1 ? argv[optind] : NULL;
 	return 0;
 }
 
@@ -441,6 +928,21 @@ int fs_cli_parse_size(const char *s, uint64_t *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+char *fs_cli_magnet(const uint8_t info_hash[20], const char *name,
+		    const char *const *trackers, size_t ntrackers)
+{
+	/* bt_magnet_format() only reads the fields it is given */
+	struct bt_magnet m = {
+		.name = (char *)name,
+		.trackers = (char **)trackers,
+		.ntrackers = ntrackers,
+	};
+	char *out = NULL;
+	memcpy(m.info_hash, info_hash, 20);
+	int rc = bt_magnet_format(&m, false, &out);
+	return rc == 0 ? out : NULL;
 }
 
 void fs_cli_human_size(uint64_t n, char *out, size_t len)
@@ -558,6 +1060,36 @@ int fs_mountinfo_find(const char *buf, const char *mnt, char *dev,
 			snprintf(dev, devlen, "%s", d);
 			snprintf(type, typelen, "%s", ty);
 			rc = 0;
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	return rc;
+}
+
+int fs_mountinfo_containing(const char *buf, const char *path, char *mp,
+			    size_t mplen, char *type, size_t typelen)
+{
+	char m[4096], ty[64];
+	size_t best = 0;
+	int rc = -ENOENT;
+	for (const char *line = buf; *line;) {
+		const char *eol = strchr(line, '\n');
+		if (!eol)
+			eol = line + strlen(line);
+		if (field(line, eol, 4, m, sizeof(m)) &&
+		    fstype(line, eol, ty, sizeof(ty))) {
+			size_t ml = strlen(m);
+			bool under = !strcmp(m, "/") ||
+				     (!strncmp(path, m, ml) &&
+				      (path[ml] == '/' || path[ml] == '\0'));
+			if (!strcmp(m, "/"))
+				ml = 1;
+			if (under && ml >= best) {
+				best = ml;
+				snprintf(mp, mplen, "%s", m);
+				snprintf(type, typelen, "%s", ty);
+				rc = 0;
+			}
 		}
 		line = *eol ? eol + 1 : eol;
 	}

@@ -6,7 +6,14 @@
  * when stderr is a terminal, then write the .torrent atomically: a
  * temporary file in the output's folder, fsync, then a rename that does
  * not replace an existing file unless --force. Refusals of bad input are
- * one line on stderr and exit status 2; a failed read or write is 1. */
+ * one line on stderr and exit status 2; a failed read or write is 1.
+ *
+ * With --seal the torrent is of one opaque blob (bt_seal.h): a fresh
+ * random key and salt, the file table and layout from the walk, and the
+ * blob's pieces hashed from a cache segments store that encrypts the
+ * plaintext on the fly (nothing is written but the .torrent and, with
+ * --key-file, the key file, mode 0600). The share link, which carries the
+ * key, goes to stdout only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,8 +29,13 @@
 #include <unistd.h>
 
 #include "bt_mkinfo_io.h"
+#include "bt_metainfo.h"
+#include "bt_seal.h"
+#include "cache.h"
 #include "fs_cli.h"
 #include "fs_cmd.h"
+#include "fs_seal.h"
+#include "pfs_cipher.h"
 #include "pfs_hash.h"
 
 #define EXIT_USAGE 2
@@ -33,14 +45,15 @@ const char fs_cmd_create_usage[] =
 	"  p2pfs create [-o FILE.torrent] [-t URL[,URL]...]... [--piece-size N]\n"
 	"               [--private] [--comment TEXT] [--web-seed URL]...\n"
 	"               [--no-date] [--follow-symlinks] [--threads N] [--force]\n"
-	"               PATH\n"
+	"               [--seal [--key-file F]] PATH\n"
 	"      Make a v1 torrent of the file or folder PATH. Its info-hash is\n"
 	"      mktorrent's for the same data and piece size: every regular\n"
 	"      file under PATH, hidden and empty ones too, in byte order of\n"
-	"      their whole relative path. Shows a progress bar on a terminal.\n"
+	"      their whole relative path. Shows a progress bar on a terminal,\n"
+	"      then the name, info-hash, pieces and the magnet link.\n"
 	"      -o, --output FILE  write FILE (default NAME.torrent here;\n"
 	"                         '-' for stdout); never replaces a file\n"
-	"      -f, --force        replace FILE if it exists\n"
+	"      -f, --force        replace FILE (and the key file) if it exists\n"
 	"      -t, --tracker URL  announce URL (-a too, as in mktorrent); each\n"
 	"                         -t is a tier of its own, URLs joined with\n"
 	"                         ',' share one tier\n"
@@ -57,7 +70,13 @@ const char fs_cmd_create_usage[] =
 	"      --follow-symlinks  also follow symlinks that lead out of PATH\n"
 	"                         (by default they are refused; symlinks to\n"
 	"                         files or folders inside PATH are followed)\n"
-	"      -j, --threads N    hashing threads (default: one per CPU)\n";
+	"      -j, --threads N    hashing threads (default: one per CPU)\n"
+	"      --seal             a sealed share: the torrent carries one\n"
+	"                         encrypted blob with a neutral name, and only\n"
+	"                         the share link printed here (it holds a new\n"
+	"                         random key) opens it; see p2pfs-seal(5)\n"
+	"      --key-file F       with --seal: also write the link to F (mode\n"
+	"                         0600; --force replaces it)\n";
 
 struct create_opts {
 	const char *path;
@@ -69,7 +88,8 @@ struct create_opts {
 	const char *comment;
 	uint32_t piece_length; /* 0: automatic */
 	unsigned threads;      /* 0: one per CPU */
-	bool private_flag, no_date, force, follow, help;
+	const char *key_file;  /* --key-file */
+	bool private_flag, no_date, force, follow, help, seal;
 };
 
 /* One line, exit status 2. */
@@ -85,6 +105,24 @@ static int refuse(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* A tier "u1,u2": a warning for each URL p2pfs cannot announce to (the
+ * torrent is still made: other clients may). */
+static void warn_schemes(const char *tier)
+{
+	for (const char *p = tier; *p;) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+		char url[512];
+		snprintf(url, sizeof(url), "%.*s", (int)n, p);
+		if (!fs_cli_announce_url_ok(url))
+			fprintf(stderr, "p2pfs: create: warning: '%s': p2pfs "
+				"announces to http://, https:// and udp:// "
+				"trackers only (other clients may use this "
+				"one)\n", url);
+		p = c ? c + 1 : p + n;
+	}
+}
+
 /* "u1,u2": no empty URL */
 static bool url_list_ok(const char *s)
 {
@@ -94,7 +132,7 @@ static bool url_list_ok(const char *s)
 
 static int parse(int argc, char **argv, struct create_opts *o)
 {
-	enum { OPT_PRIVATE = 256, OPT_FOLLOW, OPT_PIECE };
+	enum { OPT_PRIVATE = 256, OPT_FOLLOW, OPT_PIECE, OPT_SEAL, OPT_KEY_FILE };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"force", no_argument, NULL, 'f'},
@@ -107,6 +145,8 @@ static int parse(int argc, char **argv, struct create_opts *o)
 		{"no-date", no_argument, NULL, 'd'},
 		{"follow-symlinks", no_argument, NULL, OPT_FOLLOW},
 		{"threads", required_argument, NULL, 'j'},
+		{"seal", no_argument, NULL, OPT_SEAL},
+		{"key-file", required_argument, NULL, OPT_KEY_FILE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -133,6 +173,7 @@ static int parse(int argc, char **argv, struct create_opts *o)
 			if (o->ntrackers == MAX_URLS)
 				return refuse("more than %d trackers", MAX_URLS);
 			o->trackers[o->ntrackers++] = optarg;
+			warn_schemes(optarg);
 			break;
 		case OPT_PIECE:
 			if (bt_mkinfo_parse_piece_size(optarg, &o->piece_length,
@@ -159,6 +200,12 @@ static int parse(int argc, char **argv, struct create_opts *o)
 			break;
 		case OPT_FOLLOW:
 			o->follow = true;
+			break;
+		case OPT_SEAL:
+			o->seal = true;
+			break;
+		case OPT_KEY_FILE:
+			o->key_file = optarg;
 			break;
 		case 'j': {
 			char *end;
@@ -190,6 +237,11 @@ static int parse(int argc, char **argv, struct create_opts *o)
 	}
 	if (o->help)
 		return 0;
+	if (o->key_file && !o->seal)
+		return refuse("--key-file goes with --seal");
+	if (o->seal && o->output && !strcmp(o->output, "-") && !o->key_file)
+		return refuse("--seal -o - needs --key-file: the link cannot "
+			      "go to stdout with the torrent");
 	if (argc - optind != 1)
 		return refuse("%s (try 'p2pfs create --help')",
 			      argc - optind < 1 ? "missing PATH"
@@ -356,8 +408,10 @@ out:
 	return status;
 }
 
-static void print_summary(const struct bt_mkinfo *mk, const char *out,
-			  const uint8_t ih[20])
+/* The summary, with the magnet link made from the torrent as written
+ * (MI: its trackers flattened and filtered as `info` shows them). */
+static int print_summary(const struct bt_mkinfo *mk, const char *out,
+			 const uint8_t ih[20], const struct bt_metainfo *mi)
 {
 	char hex[41], h[32];
 	pfs_hex(ih, 20, hex);
@@ -372,12 +426,290 @@ static void print_summary(const struct bt_mkinfo *mk, const char *out,
 	printf("%-14s %s (%" PRIu64 " bytes)\n", "total size:", h,
 	       mk->total_length);
 	printf("%-14s %zu\n", "files:", mk->nfiles);
+	char *magnet = fs_cli_magnet(ih, mi->name,
+				     (const char *const *)mi->trackers,
+				     mi->ntrackers);
+	if (!magnet)
+		return -ENOMEM;
+	printf("%-14s %s\n", "magnet:", magnet);
+	free(magnet);
+	return 0;
+}
+
+/* ---- --seal ---- */
+
+/* The folder holding the output file must be writable: found now, not
+ * after an hour of hashing. Returns 0 or the exit status. */
+static int check_out_dir(const char *out)
+{
+	char *dir = dir_of(out);
+	if (!dir) {
+		fprintf(stderr, "p2pfs: create: %s\n", strerror(ENOMEM));
+		return 1;
+	}
+	int st = 0;
+	if (access(dir, W_OK | X_OK) < 0)
+		st = refuse("'%s': %s", dir, strerror(errno));
+	free(dir);
+	return st;
+}
+
+static int stream_read(void *arg, uint64_t off, void *buf, size_t len)
+{
+	return cache_files_pread(arg, off, buf, len);
+}
+
+/* Every URL of the -t arguments (commas split them), for the link. */
+static size_t tracker_urls(const struct create_opts *o, char **urls,
+			   size_t max)
+{
+	size_t n = 0;
+	for (size_t t = 0; t < o->ntrackers; t++)
+		for (const char *p = o->trackers[t]; *p && n < max;) {
+			size_t l = strcspn(p, ",");
+			if (!(urls[n] = strndup(p, l)))
+				return n;
+			n++;
+			p += l;
+			if (*p)
+				p++;
+		}
+	return n;
+}
+
+static int seal_create(struct create_opts *o, struct bt_mkinfo *mk,
+		       bool to_stdout)
+{
+	struct bt_seal *seal = NULL;
+	struct bt_mkinfo *blob = NULL;
+	struct cache *c = NULL;
+	struct cache_segment *segs = NULL;
+	const char **paths = NULL;
+	uint8_t key[BT_SEAL_KEY_LEN], salt[BT_SEAL_SALT_LEN], ih[20];
+	uint8_t *region = NULL, *buf = NULL;
+	char err[PATH_MAX + 256], name[64], *out_default = NULL;
+	char *base = NULL, *link = NULL, *urls[MAX_URLS];
+	size_t nsegs = 0, len = 0, nurls = 0;
+	bool key_written = false;
+	int status = 1, rc;
+	struct stat st;
+
+	if (!o->output) {
+		if (asprintf(&out_default, "%s.torrent", mk->name) < 0) {
+			out_default = NULL;
+			fprintf(stderr, "p2pfs: create: %s\n", strerror(ENOMEM));
+			goto out;
+		}
+		o->output = out_default;
+		if (!o->force && lstat(o->output, &st) == 0) {
+			status = refuse("'%s' exists (--force replaces it)",
+					o->output);
+			goto out;
+		}
+	}
+	if ((!to_stdout && (status = check_out_dir(o->output)) != 0) ||
+	    (o->key_file && (status = check_out_dir(o->key_file)) != 0))
+		goto out;
+	status = 1;
+	if (o->key_file && !o->force && lstat(o->key_file, &st) == 0) {
+		status = refuse("key file '%s' exists (--force replaces it)",
+				o->key_file);
+		goto out;
+	}
+
+	/* the share: the walk's files with their times and modes */
+	if (!(seal = bt_seal_new(mk->name, mk->single))) {
+		status = refuse("'%s': no name for the share", o->path);
+		goto out;
+	}
+	if (mk->single) {
+		base = dir_of(mk->root);
+	} else {
+		base = strdup(mk->root);
+	}
+	if (!base || !(paths = calloc(mk->nfiles, sizeof(*paths)))) {
+		fprintf(stderr, "p2pfs: create: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	for (size_t i = 0; i < mk->nfiles; i++) {
+		char full[PATH_MAX];
+		const char *rel = mk->single ? strrchr(mk->root, '/') + 1
+					     : mk->files[i].path;
+		snprintf(full, sizeof(full), "%s/%s", base, rel);
+		if (stat(full, &st) < 0) {
+			fprintf(stderr, "p2pfs: create: '%s': %s\n", full,
+				strerror(errno));
+			goto out;
+		}
+		if ((uint64_t)st.st_size != mk->files[i].length) {
+			fprintf(stderr, "p2pfs: create: '%s': its size changed "
+				"while creating the torrent\n", full);
+			goto out;
+		}
+		if ((rc = bt_seal_add(seal, mk->files[i].path,
+				      mk->files[i].length,
+				      (int64_t)st.st_mtim.tv_sec,
+				      (uint32_t)st.st_mtim.tv_nsec,
+				      (st.st_mode & 0111) ? BT_SEAL_MODE_EXEC
+							  : 0)) < 0) {
+			status = refuse("'%s': cannot be sealed: %s", full,
+					strerror(-rc));
+			goto out;
+		}
+	}
+	if (pfs_random(key, sizeof(key)) < 0 ||
+	    pfs_random(salt, sizeof(salt)) < 0) {
+		fprintf(stderr, "p2pfs: create: no random bytes\n");
+		goto out;
+	}
+	if ((rc = bt_seal_build(seal, key, salt, err, sizeof(err))) < 0) {
+		if (rc == -ENOMEM)
+			fprintf(stderr, "p2pfs: create: %s\n", err);
+		else
+			status = refuse("%s", err);
+		goto out;
+	}
+	/* bt_seal_build sorted the files as bt_mkinfo did: same order */
+	for (size_t i = 0; i < seal->nfiles; i++)
+		paths[i] = mk->single ? strrchr(mk->root, '/') + 1
+				      : seal->files[i].path;
+
+	/* the torrent of the blob */
+	bt_seal_torrent_name(seal, name, sizeof(name));
+	if (!(blob = bt_mkinfo_new(base, name, true)) ||
+	    bt_mkinfo_add_file(blob, name, seal->total_length) < 0) {
+		fprintf(stderr, "p2pfs: create: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	if ((rc = bt_mkinfo_set_piece_length(blob, o->piece_length, err,
+					     sizeof(err))) < 0) {
+		if (rc == -ENOMEM)
+			fprintf(stderr, "p2pfs: create: %s\n", strerror(ENOMEM));
+		else
+			status = refuse("'%s': %s", o->path, err);
+		goto out;
+	}
+	if ((rc = fs_seal_segments(seal, paths, &segs, &nsegs)) < 0) {
+		fprintf(stderr, "p2pfs: create: %s\n", strerror(-rc));
+		goto out;
+	}
+	c = cache_open_segments(base, segs, nsegs, blob->npieces,
+				blob->piece_length, seal->total_length,
+				seal->data_key, seal->data_iv, &rc);
+	if (!c) {
+		fprintf(stderr, "p2pfs: create: '%s': %s\n", base,
+			strerror(-rc));
+		goto out;
+	}
+	struct bar bar = {.drawn = false};
+	clock_gettime(CLOCK_MONOTONIC, &bar.t0);
+	rc = bt_mkinfo_hash_stream(blob, stream_read, c, o->threads,
+				   isatty(STDERR_FILENO) ? bar_draw : NULL,
+				   &bar, err, sizeof(err));
+	bar_end(&bar, blob->total_length, rc == 0);
+	if (rc < 0) {
+		fprintf(stderr, "p2pfs: create: %s\n", err);
+		goto out;
+	}
+	if (!(region = malloc(seal->data_off)) ||
+	    bt_seal_header_region(seal, region) < 0) {
+		fprintf(stderr, "p2pfs: create: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	char by[64];
+	snprintf(by, sizeof(by), "p2pfs %s", PFS_VERSION);
+	struct bt_mkinfo_opts mo = {
+		.trackers = o->trackers,
+		.ntrackers = o->ntrackers,
+		.web_seeds = o->web_seeds,
+		.nweb_seeds = o->nweb_seeds,
+		.comment = o->comment,
+		.created_by = by,
+		.creation_date = o->no_date ? 0 : (int64_t)time(NULL),
+		.private_flag = o->private_flag,
+		.seal_header = region,
+		.seal_header_len = seal->data_off,
+	};
+	if ((rc = bt_mkinfo_torrent(blob, &mo, &buf, &len, ih, err,
+				    sizeof(err))) < 0) {
+		if (rc == -ENOMEM)
+			fprintf(stderr, "p2pfs: create: %s\n", err);
+		else
+			status = refuse("%s", err);
+		goto out;
+	}
+	nurls = tracker_urls(o, urls, MAX_URLS);
+	if (!(link = bt_seal_link(ih, name, (const char *const *)urls, nurls,
+				  key))) {
+		fprintf(stderr, "p2pfs: create: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	/* the key file first: a torrent without its key would be useless */
+	if (o->key_file) {
+		if ((rc = fs_seal_write_key(o->key_file, link, o->force)) < 0) {
+			fprintf(stderr, "p2pfs: create: key file '%s': %s\n",
+				o->key_file, strerror(-rc));
+			goto out;
+		}
+		key_written = true;
+	}
+	if (to_stdout) {
+		if ((rc = write_all(STDOUT_FILENO, buf, len)) < 0) {
+			fprintf(stderr, "p2pfs: create: stdout: %s\n",
+				strerror(-rc));
+			goto out;
+		}
+		status = 0;
+		goto out;
+	}
+	if ((status = write_atomic(o->output, buf, len, o->force)) != 0)
+		goto out;
+	char h[32], hp[32], hex[41];
+	pfs_hex(ih, 20, hex);
+	printf("%-14s %s\n", "torrent:", o->output);
+	printf("%-14s %s (sealed)\n", "name:", name);
+	printf("%-14s %s\n", "info-hash:", hex);
+	fs_cli_human_size(blob->piece_length, h, sizeof(h));
+	printf("%-14s %s (%" PRIu32 " bytes)\n", "piece size:", h,
+	       blob->piece_length);
+	printf("%-14s %" PRIu32 "\n", "pieces:", blob->npieces);
+	fs_cli_human_size(mk->total_length, h, sizeof(h));
+	fs_cli_human_size(seal->total_length, hp, sizeof(hp));
+	printf("%-14s %zu file%s, %s, sealed in a blob of %s\n", "shared:",
+	       mk->nfiles, mk->nfiles == 1 ? "" : "s", h, hp);
+	if (o->key_file)
+		printf("%-14s %s (mode 0600)\n", "key file:", o->key_file);
+	printf("%-14s %s\n", "link:", link);
+	printf("Give the link (or the key file) only to those who may open the "
+	       "share: it holds its key.\n");
+	status = fflush(stdout) == 0 ? 0 : 1;
+out:
+	if (status != 0 && key_written)
+		unlink(o->key_file);
+	if (link) {
+		pfs_wipe(link, strlen(link));
+		free(link);
+	}
+	for (size_t i = 0; i < nurls; i++)
+		free(urls[i]);
+	pfs_wipe(key, sizeof(key));
+	cache_close(c);
+	free(segs);
+	free(paths);
+	free(region);
+	free(buf);
+	free(base);
+	free(out_default);
+	bt_mkinfo_free(blob);
+	bt_seal_free(seal);
+	return status;
 }
 
 int fs_cmd_create(int argc, char **argv)
 {
 	struct create_opts o;
 	struct bt_mkinfo *mk = NULL;
+	struct bt_metainfo *mi = NULL;
 	uint8_t *buf = NULL, ih[20];
 	size_t len = 0;
 	char err[PATH_MAX + 256], *out_default = NULL;
@@ -410,6 +742,10 @@ int fs_cmd_create(int argc, char **argv)
 			fprintf(stderr, "p2pfs: create: %s\n", err);
 		else
 			status = refuse("%s", err);
+		goto out;
+	}
+	if (o.seal) {
+		status = seal_create(&o, mk, to_stdout);
 		goto out;
 	}
 	if ((rc = bt_mkinfo_set_piece_length(mk, o.piece_length, err,
@@ -493,11 +829,17 @@ int fs_cmd_create(int argc, char **argv)
 	}
 	if ((status = write_atomic(o.output, buf, len, o.force)) != 0)
 		goto out;
-	print_summary(mk, o.output, ih);
+	if ((rc = bt_metainfo_parse(buf, len, &mi, err, sizeof(err))) < 0 ||
+	    print_summary(mk, o.output, ih, mi) < 0) {
+		fprintf(stderr, "p2pfs: create: %s\n",
+			rc < 0 && rc != -ENOMEM ? err : strerror(ENOMEM));
+		goto out;
+	}
 	status = fflush(stdout) == 0 ? 0 : 1;
 out:
 	free(buf);
 	free(out_default);
+	bt_metainfo_free(mi);
 	bt_mkinfo_free(mk);
 	return status;
 }

@@ -21,11 +21,21 @@
  *   the wrong size, or, when they all look right, on all of them.
  * - Then bt_session_new() binds the port (errors still on the terminal),
  *   the process daemonises unless -f (the parent exits once the child's
- *   engine runs, with its status), the engine starts with the stop signals
- *   blocked, and the main thread sigwait()s for SIGINT/SIGTERM/SIGHUP/
- *   SIGQUIT; bt_session_stop() then announces "stopped".
+ *   engine and control channel run, with its status, printing the child's
+ *   pid), the engine starts with the stop signals blocked, and the main
+ *   thread sigwait()s for SIGINT/SIGTERM/SIGHUP/SIGQUIT (`p2pfs stop`
+ *   sends SIGTERM through the control channel); bt_session_stop() then
+ *   announces "stopped". In the background the log goes to syslog unless
+ *   --log.
  * - The engine never downloads here: the picker only fetches pieces that
- *   readers want (fetch-all is off), and nothing reads. */
+ *   readers want (fetch-all is off), and nothing reads.
+ * - A sealed share (bt_seal.h) with --key-file: the header copy in the
+ *   torrent is opened with the key, and its file table (the view) takes
+ *   the place of the torrent's file list for everything above; the store
+ *   is a segments one (the header bytes, then each plaintext file and its
+ *   padding, encrypted on the fly), so verifying encrypts and hashes and
+ *   the swarm gets the very ciphertext `create --seal` hashed. Without a
+ *   key the blob itself (a full download of it) seeds as any torrent. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -44,20 +54,26 @@
 #include "cache.h"
 #include "fs_cli.h"
 #include "fs_cmd.h"
+#include "fs_ctl.h"
+#include "fs_daemon.h"
+#include "fs_seal.h"
+#include "fs_syslog.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
 #define EXIT_USAGE 2
 
 const char fs_cmd_seed_usage[] =
-	"  p2pfs seed [-f] [--port N] [--bind IP] [--peer IP:PORT]...\n"
+	"  p2pfs seed [-f] [--port N] [--bind IP] [--peer HOST:PORT]...\n"
 	"             [--no-trackers] [--max-peers N] [--max-up RATE]\n"
 	"             [--max-down RATE] [--partial] [--recheck]\n"
-	"             [--threads N] [--cache DIR] [-v|-vv] [--log FILE]\n"
-	"             FILE.torrent PATH\n"
+	"             [--threads N] [--cache DIR] [--key-file F] [-v|-vv]\n"
+	"             [--log FILE] FILE.torrent PATH\n"
 	"      Check the data at PATH against the torrent, then seed it from\n"
 	"      PATH itself (read-only, nothing is copied or written there);\n"
-	"      daemonises once the data is checked and the port is bound.\n"
+	"      goes to the background once the data is checked and the port\n"
+	"      is bound, printing its pid ('p2pfs ls' lists it, 'p2pfs stop'\n"
+	"      stops it; it logs to syslog unless --log).\n"
 	"      PATH is the file of a single-file torrent or the top folder of\n"
 	"      a multi-file one (its parent folder works too). Stops on\n"
 	"      SIGINT/SIGTERM. If any file is missing, of the wrong size or\n"
@@ -73,8 +89,13 @@ const char fs_cmd_seed_usage[] =
 	"      --threads N        hashing threads (default: one per CPU)\n"
 	"      --cache DIR        cache root, where verified pieces are\n"
 	"                         remembered (default as for mount)\n"
+	"      --key-file F       a sealed share: seed it from its plaintext\n"
+	"                         folder PATH, encrypting on the fly; F holds\n"
+	"                         the share link or the key (without it, PATH\n"
+	"                         must be the sealed blob itself)\n"
 	"      -v, --verbose      log more (-v info, -vv debug)\n"
-	"      --log FILE         append the log to FILE instead of stderr\n";
+	"      --log FILE         append the log to FILE (instead of stderr in\n"
+	"                         the foreground, syslog in the background)\n";
 
 #define SEED_LIST_MAX 100 /* bad files listed, unless -v */
 
@@ -163,20 +184,24 @@ static int layout_resolve(const struct bt_metainfo *mi, const char *path,
 	}
 	l->n = mi->nfiles;
 	if (!mi->multi_file) {
+		/* the one real file (a sealed share's view pads around it) */
+		size_t one = 0;
+		while (one + 1 < mi->nfiles && mi->files[one].pad)
+			one++;
 		if (S_ISDIR(st.st_mode)) {
 			/* the folder that holds the file under its name */
 			l->base = abs;
 			abs = NULL;
-			l->rel[0] = strdup(mi->files[0].path);
+			l->rel[one] = strdup(mi->files[one].path);
 			l->parent = true;
 		} else {
 			/* the file itself, whatever it is called now */
 			char *slash = strrchr(abs, '/');
-			l->rel[0] = strdup(slash + 1);
+			l->rel[one] = strdup(slash + 1);
 			*slash = '\0';
 			l->base = strdup(slash == abs ? "/" : abs);
 		}
-		if (!l->rel[0] || !l->base)
+		if (!l->rel[one] || !l->base)
 			e = -ENOMEM;
 		goto out;
 	}
@@ -524,64 +549,55 @@ out:
 	return e;
 }
 
-/* ---- daemon ---- */
+/* ---- the control channel ---- */
 
-/* Fork; the parent waits for the child's one-byte verdict on NOTIFY and
- * exits with it. In the child returns the write end of the pipe. */
-static int daemon_fork(void)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = -errno;
-		close(p[0]);
-		close(p[1]);
-		return e;
-	}
-	if (pid > 0) {
-		unsigned char st = 1;
-		close(p[1]);
-		while (read(p[0], &st, 1) < 0 && errno == EINTR)
-			;
-		_exit(st);
-	}
-	close(p[0]);
-	if (setsid() < 0 || chdir("/") < 0)
-		pfs_log(PFS_LOG_WARN, "seed", "detaching: %s", strerror(errno));
-	return p[1];
-}
+struct seed_ctl {
+	const struct bt_metainfo *mi;
+	struct bt_session *session;
+	struct cache *cache;
+	const char *path;    /* the data, as given, resolved */
+	const char *torrent; /* the .torrent, resolved */
+};
 
-static void daemon_ready(int fd, unsigned char status)
+static int seed_ctl_handler(void *arg, enum fs_ctl_verb verb, char *out,
+			    size_t cap)
 {
-	if (status == 0) {
-		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (nul >= 0) {
-			dup2(nul, STDIN_FILENO);
-			dup2(nul, STDOUT_FILENO);
-			dup2(nul, STDERR_FILENO);
-			if (nul > STDERR_FILENO)
-				close(nul);
-		}
+	struct seed_ctl *sc = arg;
+	if (verb == FS_CTL_INFO) {
+		struct fs_ctl_info in = {.pid = (long)getpid()};
+		snprintf(in.kind, sizeof(in.kind), "seed");
+		in.port = bt_session_port(sc->session);
+		snprintf(in.infohash, sizeof(in.infohash), "%s",
+			 sc->mi->info_hash_hex);
+		snprintf(in.name, sizeof(in.name), "%s", sc->mi->name);
+		snprintf(in.path, sizeof(in.path), "%s", sc->path);
+		snprintf(in.torrent, sizeof(in.torrent), "%s", sc->torrent);
+		return (int)fs_ctl_info_format(&in, out, cap);
 	}
-	if (write(fd, &status, 1) < 0)
-		pfs_log(PFS_LOG_WARN, "seed", "telling the parent: %s",
-			strerror(errno));
-	close(fd);
+	if (verb == FS_CTL_STOP) {
+		pfs_log(PFS_LOG_INFO, "seed", "stopping: asked on the control "
+			"channel");
+		kill(getpid(), SIGTERM); /* the main thread's sigwait() */
+		return 0;
+	}
+	return fs_ctl_session_text(sc->session, sc->cache, verb, out, cap);
 }
 
 int fs_cmd_seed(int argc, char **argv)
 {
 	struct fs_cli_seed m;
-	struct bt_metainfo *mi = NULL;
+	struct bt_metainfo *torrent = NULL;
+	const struct bt_metainfo *mi = NULL; /* its files, or a share's view */
+	struct fs_seal_ctx sx = {0};
+	struct cache_segment *segs = NULL;
+	const char **paths = NULL;
 	struct cache *c = NULL;
 	struct cache_file *files = NULL;
 	struct bt_session *session = NULL;
 	struct layout l = {0};
-	char err[512], *state = NULL;
+	struct fs_syslog *sl = NULL;
+	struct fs_ctl *ctl = NULL;
+	char err[1024], *state = NULL, *rpath = NULL, *rtorrent = NULL;
 	int e, status = 1, notify = -1;
 
 	if (fs_cli_parse_seed(argc, argv, &m, err, sizeof(err)) < 0) {
@@ -604,12 +620,64 @@ int fs_cmd_seed(int argc, char **argv)
 		goto out;
 	}
 
-	if ((e = bt_metainfo_load(m.torrent, &mi, err, sizeof(err))) < 0) {
-		fprintf(stderr, "p2pfs: %s: %s\n", m.torrent,
-			err[0] ? err : strerror(-e));
+	if ((e = fs_cli_load_torrent(m.torrent, &torrent, err, sizeof(err))) < 0) {
+		fs_cli_error("%s", err);
 		status = e == -ENOMEM ? 1 : EXIT_USAGE;
 		goto out;
 	}
+	mi = torrent;
+	bool sealed = fs_seal_is_sealed(torrent, m.torrent);
+	if (m.key_file && !sealed) {
+		fprintf(stderr, "p2pfs: seed: %s is not a sealed share: "
+			"--key-file is for sealed shares\n", m.torrent);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (m.key_file) {
+		uint8_t *copy = NULL;
+		size_t clen = 0;
+		uint64_t need;
+		struct bt_seal *seal = NULL;
+		if ((status = fs_seal_read_key(m.key_file, torrent, "seed",
+					       sx.key)) != 0)
+			goto out;
+		status = 1;
+		if ((e = fs_seal_torrent_copy(m.torrent, &copy, &clen)) < 0) {
+			fprintf(stderr, "p2pfs: seed: %s carries no copy of its "
+				"sealed header, so its plaintext cannot be "
+				"served: seed the sealed blob itself (without "
+				"--key-file)\n", m.torrent);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		e = fs_seal_open_local(torrent, copy, clen, NULL, sx.key, &seal,
+				       &need, err, sizeof(err));
+		free(copy);
+		if (e == -EAGAIN) {
+			e = -EBADMSG;
+			snprintf(err, sizeof(err), "the torrent's copy of the "
+				 "sealed header is truncated");
+		}
+		if (e < 0) {
+			status = fs_seal_report("seed", e, err);
+			goto out;
+		}
+		if ((e = fs_seal_ctx_set(&sx, torrent, seal, err,
+					 sizeof(err))) < 0) {
+			status = fs_seal_report("seed", e, err);
+			goto out;
+		}
+		mi = sx.view;
+		pfs_log(PFS_LOG_INFO, "seed", "sealed share '%s': %zu files",
+			mi->name, sx.seal->nfiles);
+	}
+	if (fs_cli_resolve_peers(&m.eng, err, sizeof(err)) < 0) {
+		fs_cli_error("%s", err);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	rtorrent = realpath(m.torrent, NULL);
+	rpath = realpath(m.path, NULL);
 	if ((e = layout_resolve(mi, m.path, &l)) < 0) {
 		status = e == -ENOMEM ? 1 : EXIT_USAGE;
 		if (e == -ENOMEM)
@@ -628,8 +696,28 @@ int fs_cmd_seed(int argc, char **argv)
 		files[i].length = mi->files[i].length;
 		files[i].pad = mi->files[i].pad;
 	}
-	c = cache_open_files(l.base, files, mi->nfiles, mi->npieces,
-			     mi->piece_length, mi->total_length, &e);
+	if (sx.seal) {
+		/* the share's files are the view's real files, in order */
+		size_t nsegs = 0, k = 0;
+		if (!(paths = calloc(sx.seal->nfiles + 1, sizeof(*paths)))) {
+			fprintf(stderr, "p2pfs: %s\n", strerror(ENOMEM));
+			goto out;
+		}
+		for (size_t i = 0; i < mi->nfiles; i++)
+			if (!mi->files[i].pad && k < sx.seal->nfiles)
+				paths[k++] = l.rel[i];
+		if ((e = fs_seal_segments(sx.seal, paths, &segs, &nsegs)) < 0) {
+			fprintf(stderr, "p2pfs: %s\n", strerror(-e));
+			goto out;
+		}
+		c = cache_open_segments(l.base, segs, nsegs, mi->npieces,
+					mi->piece_length, mi->total_length,
+					sx.seal->data_key, sx.seal->data_iv,
+					&e);
+	} else {
+		c = cache_open_files(l.base, files, mi->nfiles, mi->npieces,
+				     mi->piece_length, mi->total_length, &e);
+	}
 	if (!c) {
 		fprintf(stderr, "p2pfs: %s: %s\n", l.base, strerror(-e));
 		goto out;
@@ -675,12 +763,28 @@ int fs_cmd_seed(int argc, char **argv)
 	    (e = state_save(state, fp0, mi, c)) < 0)
 		pfs_log(PFS_LOG_WARN, "seed", "cannot save the verified map "
 			"in '%s': %s", state, strerror(-e));
-	if (bad > 0) {
+	if (bad == 0 && have < mi->npieces) {
+		/* only pieces of no file failed: a sealed share's header or
+		 * padding (the torrent's header copy is not the blob's) */
+		fprintf(stderr, "p2pfs: seed: %u of %u pieces verify: those "
+			"of the %s do not\n", have, mi->npieces,
+			sx.seal ? "sealed header or padding (the torrent's copy "
+				  "of the header is not its blob's)"
+				: "padding");
+	} else if (bad > 0) {
 		fprintf(stderr,
 			"p2pfs: seed: %d file%s do%s not match; %u of "
 			"%u pieces verify\n",
 			bad, bad == 1 ? "" : "s", bad == 1 ? "es" : "", have,
 			mi->npieces);
+	}
+	if (bad > 0 || have < mi->npieces) {
+		if (sealed && !sx.seal)
+			fprintf(stderr,
+				"p2pfs: seed: %s is a sealed share: to seed "
+				"it from its plaintext folder, give its key "
+				"with --key-file F\n",
+				m.torrent);
 		if (!have || !m.partial) {
 			if (!have)
 				fprintf(stderr,
@@ -697,21 +801,30 @@ int fs_cmd_seed(int argc, char **argv)
 
 	struct bt_session_opts so;
 	fs_cli_session_opts(&m.eng, &so);
-	if (!(session = bt_session_new(mi, c, &so, &e))) {
+	if (!(session = bt_session_new(torrent, c, &so, &e))) {
 		status = fs_cli_session_error(&m.eng, e);
 		goto out;
 	}
 	char hs[32];
 	fs_cli_human_size(cache_bytes_verified(c), hs, sizeof(hs));
-	fprintf(stderr, "p2pfs: seeding '%s' (%s%s) from '%s' on port %u\n",
-		mi->name, hs, have == mi->npieces ? "" : ", partial", l.base,
-		bt_session_port(session));
+	fprintf(stderr, "p2pfs: seeding '%s' (%s%s%s) from '%s' on port %u\n",
+		mi->name, hs, have == mi->npieces ? "" : ", partial",
+		sx.seal ? ", sealed" : "", l.base, bt_session_port(session));
+	if (!m.foreground && !m.eng.log_file &&
+	    !(sl = fs_syslog_new(NULL, &e)))
+		fprintf(stderr, "p2pfs: warning: no system log at %s (%s): the "
+			"daemon's messages are lost; --log FILE keeps them\n",
+			fs_syslog_path(), strerror(-e));
 
-	if (!m.foreground && (notify = daemon_fork()) < 0) {
-		fprintf(stderr, "p2pfs: seed: cannot daemonise: %s\n",
-			strerror(-notify));
+	if (!m.foreground && (notify = fs_daemon_fork(true)) < 0) {
+		fs_cli_error("seed: cannot go to the background: %s",
+			     strerror(-notify));
 		goto out;
 	}
+	/* in the background the log is syslog's from now on (what fails
+	 * before the parent is told is also printed on the terminal) */
+	if (notify >= 0 && sl)
+		pfs_log_set_sink(fs_syslog_sink, sl);
 	/* the stop signals wait for sigwait() below; the engine's threads
 	 * inherit the mask. A peer closing on us must not kill us. */
 	sigset_t stop, old;
@@ -722,17 +835,25 @@ int fs_cmd_seed(int argc, char **argv)
 	sigaddset(&stop, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &stop, &old);
 	if ((e = bt_session_start(session)) < 0) {
-		fprintf(stderr, "p2pfs: seed: cannot start: %s\n",
-			strerror(-e));
-		pfs_log(PFS_LOG_ERROR, "seed", "cannot start: %s",
-			strerror(-e));
+		fs_cli_error("seed: cannot start: %s", strerror(-e));
 		if (notify >= 0)
-			daemon_ready(notify, 1);
+			fs_daemon_ready(notify, 1);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		goto out;
 	}
+	struct seed_ctl sc = {
+		.mi = mi,
+		.session = session,
+		.cache = c,
+		.path = rpath ? rpath : l.base,
+		.torrent = rtorrent ? rtorrent : m.torrent,
+	};
+	if (!(ctl = fs_ctl_new(NULL, seed_ctl_handler, &sc, &e)))
+		pfs_log(PFS_LOG_WARN, "seed", "no control channel ('p2pfs ls' "
+			"and 'p2pfs stop' will not see this seed): %s",
+			strerror(-e));
 	if (notify >= 0)
-		daemon_ready(notify, 0);
+		fs_daemon_ready(notify, 0);
 	pfs_log(PFS_LOG_INFO, "seed", "seeding '%s' on port %u (pid %ld)",
 		mi->name, bt_session_port(session), (long)getpid());
 	int sig = 0;
@@ -743,17 +864,27 @@ int fs_cmd_seed(int argc, char **argv)
 	fs_cli_human_size(st.uploaded, hs, sizeof(hs));
 	pfs_log(PFS_LOG_INFO, "seed", "stopping on signal %d: %s uploaded", sig,
 		hs);
+	fs_ctl_free(ctl);
+	ctl = NULL;
 	bt_session_stop(session);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	status = 0;
 out:
+	fs_ctl_free(ctl);
 	bt_session_free(session);
 	cache_close(c);
 	free(files);
+	free(segs);
+	free(paths);
 	layout_release(&l);
 	free(state);
-	bt_metainfo_free(mi);
+	fs_seal_release(&sx);
+	bt_metainfo_free(torrent);
+	free(rpath);
+	free(rtorrent);
 	fs_cli_seed_release(&m);
+	pfs_log_set_sink(NULL, NULL);
+	fs_syslog_free(sl);
 	pfs_log_close();
 	return status;
 }

@@ -85,9 +85,13 @@ struct fs_tree *fs_tree_new(const struct bt_metainfo *mi, int *err)
 	if (!t)
 		goto out;
 
-	/* The entry under the root: the folder `name`, or the single file. */
+	/* The entry under the root: the folder `name`, or the single file
+	 * (the one real file: a sealed share's view pads around it). */
+	size_t one = 0;
+	while (!mi->multi_file && one + 1 < mi->nfiles && mi->files[one].pad)
+		one++;
 	const char *top = mi->multi_file ? mi->name
-					  : (mi->nfiles ? mi->files[0].path : NULL);
+					  : (mi->nfiles ? mi->files[one].path : NULL);
 	if (!top || !*top || strchr(top, '/')) {
 		e = -EINVAL;
 		goto out;
@@ -138,9 +142,9 @@ struct fs_tree *fs_tree_new(const struct bt_metainfo *mi, int *err)
 		tn->dir = true;
 		spans[1] = (struct span){0, nents, 0};
 	} else {
-		tn->size = mi->files[0].length;
-		tn->offset = mi->files[0].offset;
-		tn->file_index = 0;
+		tn->size = mi->files[one].length;
+		tn->offset = mi->files[one].offset;
+		tn->file_index = one;
 	}
 	size_t n = 2;
 
@@ -406,4 +410,31 @@ bool fs_ra_pin_window(const struct fs_ra *ra, uint32_t piece_length,
 	*first = (uint32_t)((file_off + cur - 1) / piece_length);
 	*last = (uint32_t)((file_off + end - 1) / piece_length);
 	return true;
+}
+
+/* ---- "no usable source" ---- */
+
+uint64_t fs_nosource_after(uint64_t read_timeout_ms)
+{
+	return read_timeout_ms && read_timeout_ms < FS_NOSOURCE_MS
+		       ? read_timeout_ms : FS_NOSOURCE_MS;
+}
+
+enum fs_nosource_event fs_nosource_step(struct fs_nosource *ns, uint64_t now,
+					bool usable, bool complete,
+					uint64_t after)
+{
+	if (usable || complete) {
+		bool back = ns->warned && usable;
+		ns->since = 0;
+		ns->warned = false;
+		return back ? FS_NOSOURCE_BACK : FS_NOSOURCE_QUIET;
+	}
+	if (!ns->since)
+		ns->since = now;
+	if (!ns->warned && now - ns->since >= after) {
+		ns->warned = true;
+		return FS_NOSOURCE_WARN;
+	}
+	return FS_NOSOURCE_QUIET;
 }

@@ -133,4 +133,28 @@ bool fs_ra_pin_window(const struct fs_ra *ra, uint32_t piece_length,
 		      uint64_t file_off, uint64_t file_size, uint64_t budget,
 		      uint32_t *first, uint32_t *last);
 
+/* ---- "no usable source" (pure) ----
+ *
+ * A mount warns once when, for a while, no source could give it data: no
+ * connected peer has a piece it lacks (a peer we are interested in). "A
+ * while" is FS_NOSOURCE_MS, or the read timeout when that is shorter (by
+ * then a read has failed for it). The warning is re-armed once a usable
+ * source shows up again. A torrent that is complete needs none. */
+#define FS_NOSOURCE_MS 30000
+
+struct fs_nosource {
+	uint64_t since;   /* ms: no usable source since then; 0 = one now */
+	bool warned;      /* the warning of this outage was given */
+};
+enum fs_nosource_event { FS_NOSOURCE_QUIET, FS_NOSOURCE_WARN,
+			 FS_NOSOURCE_BACK };
+/* How long without a usable source before the warning. */
+uint64_t fs_nosource_after(uint64_t read_timeout_ms);
+/* One look at NOW (ms, monotonic, > 0): USABLE a usable source exists;
+ * COMPLETE every piece is here. Returns what to log: WARN once an outage
+ * has lasted AFTER ms, BACK when a source returns after a WARN. */
+enum fs_nosource_event fs_nosource_step(struct fs_nosource *ns, uint64_t now,
+					bool usable, bool complete,
+					uint64_t after);
+
 #endif

@@ -9,26 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The keys of user.p2pfs.stats, in order, and where each value goes. */
+/* The keys of user.p2pfs.stats, in order, where each value goes, its width
+ * and whether a reader may miss it (keys added later are optional, so a
+ * newer `p2pfs status` reads an older daemon). */
 #define STATS_KEYS(X)                                                          \
-	X("down_rate", down_rate, 64)                                          \
-	X("up_rate", up_rate, 64)                                              \
-	X("downloaded", downloaded, 64)                                        \
-	X("uploaded", uploaded, 64)                                            \
-	X("peers", peers, 32)                                                  \
-	X("seeds", seeds, 32)                                                  \
-	X("pieces_have", have, 32)                                             \
-	X("pieces_total", npieces, 32)                                         \
-	X("hash_fails", hash_fails, 32)                                        \
-	X("cache_used", cache_used, 64)                                        \
-	X("cache_limit", cache_limit, 64)                                      \
-	X("evictions", evictions, 64)
+	X("down_rate", down_rate, 64, false)                                   \
+	X("up_rate", up_rate, 64, false)                                       \
+	X("downloaded", downloaded, 64, false)                                 \
+	X("uploaded", uploaded, 64, false)                                     \
+	X("peers", peers, 32, false)                                           \
+	X("seeds", seeds, 32, false)                                           \
+	X("pieces_have", have, 32, false)                                      \
+	X("pieces_total", npieces, 32, false)                                  \
+	X("hash_fails", hash_fails, 32, false)                                 \
+	X("cache_used", cache_used, 64, false)                                 \
+	X("cache_limit", cache_limit, 64, false)                               \
+	X("evictions", evictions, 64, false)                                   \
+	X("reads_waiting", reads_waiting, 32, true)                            \
+	X("read_timeouts", read_timeouts, 64, true)                            \
+	X("no_source_secs", no_source_secs, 64, true)
 
 int fs_xattr_stats_format(const struct fs_xattr_stats *st, char *out,
 			  size_t len)
 {
 	size_t pos = 0;
-#define FMT(key, field, bits)                                                  \
+#define FMT(key, field, bits, opt)                                             \
 	do {                                                                   \
 		int n = snprintf(out + pos, len - pos, "%s %" PRIu64 "\n",     \
 				 key, (uint64_t)st->field);                    \
@@ -43,7 +48,8 @@ int fs_xattr_stats_format(const struct fs_xattr_stats *st, char *out,
 	return (int)pos;
 }
 
-/* The value of KEY in BUF as a strict decimal; -EINVAL if absent or bad. */
+/* The value of KEY in BUF as a strict decimal; -ENOENT if absent, -EINVAL
+ * if bad. */
 static int find_u64(const char *buf, size_t len, const char *key, uint64_t *out)
 {
 	size_t kl = strlen(key);
@@ -68,16 +74,20 @@ static int find_u64(const char *buf, size_t len, const char *key, uint64_t *out)
 		*out = v;
 		return 0;
 	}
-	return -EINVAL;
+	return -ENOENT;
 }
 
 int fs_xattr_stats_parse(const char *buf, size_t len, struct fs_xattr_stats *st)
 {
 	struct fs_xattr_stats t;
 	uint64_t v;
+	int rc;
 	memset(&t, 0, sizeof(t));
-#define PARSE(key, field, bits)                                                \
-	if (find_u64(buf, len, key, &v) < 0 || (bits == 32 && v > UINT32_MAX)) \
+#define PARSE(key, field, bits, opt)                                           \
+	rc = find_u64(buf, len, key, &v);                                      \
+	if (rc == -ENOENT && opt)                                              \
+		v = 0;                                                         \
+	else if (rc < 0 || (bits == 32 && v > UINT32_MAX))                     \
 		return -EINVAL;                                                \
 	t.field = v;
 	STATS_KEYS(PARSE)
@@ -251,4 +261,312 @@ void fs_xattr_bar(double pct, char *out, size_t width)
 	for (size_t i = 0; i < width; i++)
 		out[i] = i < full ? '#' : '.';
 	out[width] = '\0';
+}
+
+/* ---- records ---- */
+
+static bool key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+void fs_rec_out_init(struct fs_rec_out *o, char *buf, size_t cap)
+{
+	memset(o, 0, sizeof(*o));
+	o->buf = buf;
+	o->cap = cap;
+}
+
+static void rec_put(struct fs_rec_out *o, const char *s, size_t n)
+{
+	if (o->overflow || o->len + o->line + n > o->cap) {
+		o->overflow = true;
+		return;
+	}
+	memcpy(o->buf + o->len + o->line, s, n);
+	o->line += n;
+}
+
+void fs_rec_begin(struct fs_rec_out *o, const char *kind)
+{
+	o->line = 0;
+	o->overflow = false;
+	rec_put(o, kind, strlen(kind));
+}
+
+void fs_rec_str(struct fs_rec_out *o, const char *key, const char *val)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	rec_put(o, " ", 1);
+	rec_put(o, key, strlen(key));
+	rec_put(o, "=", 1);
+	size_t n = strlen(val);
+	if (n > FS_REC_VAL_MAX - 1)
+		n = FS_REC_VAL_MAX - 1; /* what every reader can hold */
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = (uint8_t)val[i];
+		if (c > ' ' && c <= '~' && c != '%') {
+			rec_put(o, (const char *)&c, 1);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			rec_put(o, e, 3);
+		}
+	}
+}
+
+void fs_rec_u64(struct fs_rec_out *o, const char *key, uint64_t v)
+{
+	char b[24];
+	snprintf(b, sizeof(b), "%" PRIu64, v);
+	fs_rec_str(o, key, b);
+}
+
+void fs_rec_i64(struct fs_rec_out *o, const char *key, int64_t v)
+{
+	char b[24];
+	snprintf(b, sizeof(b), "%" PRId64, v);
+	fs_rec_str(o, key, b);
+}
+
+bool fs_rec_end(struct fs_rec_out *o)
+{
+	rec_put(o, "\n", 1);
+	bool kept = !o->overflow;
+	if (kept)
+		o->len += o->line;
+	o->line = 0;
+	o->overflow = false;
+	return kept;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* A word of key characters at [*P, END) into OUT; false if empty or too
+ * long. */
+static bool rec_word(const char **p, const char *end, char *out)
+{
+	size_t n = 0;
+	while (*p < end && key_char(**p)) {
+		if (n + 1 >= FS_REC_KEY_MAX)
+			return false;
+		out[n++] = *(*p)++;
+	}
+	out[n] = '\0';
+	return n > 0;
+}
+
+int fs_rec_parse(const char *line, size_t len, struct fs_rec *r)
+{
+	const char *p = line, *end = line + len;
+	memset(r->kind, 0, sizeof(r->kind));
+	r->n = 0;
+	if (!rec_word(&p, end, r->kind))
+		return -EINVAL;
+	while (p < end) {
+		char key[FS_REC_KEY_MAX];
+		if (*p++ != ' ' || !rec_word(&p, end, key) || p >= end ||
+		    *p++ != '=')
+			return -EINVAL;
+		char *val = r->n < FS_REC_MAX_FIELDS ? r->f[r->n].val : NULL;
+		size_t vn = 0;
+		while (p < end && *p != ' ') {
+			char c = *p++;
+			if ((uint8_t)c <= ' ' || (uint8_t)c > '~')
+				return -EINVAL;
+			if (c == '%') {
+				int a, b;
+				if (end - p < 2 || (a = hexval(p[0])) < 0 ||
+				    (b = hexval(p[1])) < 0)
+					return -EINVAL;
+				c = (char)(a << 4 | b);
+				p += 2;
+			}
+			if (val && vn + 1 < FS_REC_VAL_MAX)
+				val[vn++] = c;
+		}
+		if (val) {
+			val[vn] = '\0';
+			memcpy(r->f[r->n].key, key, sizeof(key));
+			r->n++;
+		}
+	}
+	return 0;
+}
+
+const char *fs_rec_get(const struct fs_rec *r, const char *key)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->f[i].key, key))
+			return r->f[i].val;
+	return NULL;
+}
+
+/* S as a strict decimal: digits only, no overflow. */
+static int dec_u64(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		uint64_t d = (uint64_t)(*s - '0');
+		if (*s < '0' || *s > '9' || x > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+int fs_rec_get_u64(const struct fs_rec *r, const char *key, uint64_t *v)
+{
+	const char *s = fs_rec_get(r, key);
+	return s ? dec_u64(s, v) : -EINVAL;
+}
+
+int fs_rec_get_i64(const struct fs_rec *r, const char *key, int64_t *v)
+{
+	const char *s = fs_rec_get(r, key);
+	uint64_t u;
+	if (!s)
+		return -EINVAL;
+	bool neg = *s == '-';
+	if (dec_u64(s + neg, &u) < 0 || u > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	*v = neg ? -(int64_t)u : (int64_t)u;
+	return 0;
+}
+
+const char *fs_xattr_source_state(const struct bt_source_info *s)
+{
+	bool tracker = s->kind == BT_SOURCE_TRACKER;
+	switch (s->state) {
+	case BT_SOURCE_BUSY:
+		return tracker ? "announcing" : "connecting";
+	case BT_SOURCE_OK:
+		return tracker ? "ok" : "connected";
+	case BT_SOURCE_FAILED:
+		return tracker ? "error"
+		       : s->err == ECONNREFUSED ? "refused" : "failed";
+	default:
+		return "idle";
+	}
+}
+
+size_t fs_xattr_sources_format(const struct bt_source_info *s, size_t n,
+			       char *out, size_t len)
+{
+	struct fs_rec_out o;
+	fs_rec_out_init(&o, out, len);
+	for (size_t i = 0; i < n; i++) {
+		bool tracker = s[i].kind == BT_SOURCE_TRACKER;
+		if (!tracker && s[i].kind != BT_SOURCE_PEER)
+			continue;
+		char name[sizeof(s[i].name)], error[sizeof(s[i].error)];
+		/* the engine's strings may lack their NUL: bound them */
+		snprintf(name, sizeof(name), "%.*s", (int)sizeof(s[i].name) - 1,
+			 s[i].name);
+		snprintf(error, sizeof(error), "%.*s",
+			 (int)sizeof(s[i].error) - 1, s[i].error);
+		fs_rec_begin(&o, tracker ? "tracker" : "peer");
+		fs_rec_str(&o, tracker ? "url" : "addr", name);
+		fs_rec_str(&o, "state", fs_xattr_source_state(&s[i]));
+		fs_rec_i64(&o, "last", s[i].last);
+		fs_rec_i64(&o, "next", s[i].next);
+		if (tracker)
+			fs_rec_u64(&o, "peers", s[i].peers);
+		fs_rec_u64(&o, "fails", s[i].fails);
+		if (error[0])
+			fs_rec_str(&o, "error", error);
+		if (!fs_rec_end(&o))
+			break;
+	}
+	return o.len;
+}
+
+/* ---- lines of `p2pfs status` ---- */
+
+void fs_xattr_duration(uint64_t secs, char *out, size_t len)
+{
+	if (secs < 60)
+		snprintf(out, len, "%" PRIu64 " s", secs);
+	else if (secs < 3600)
+		snprintf(out, len, "%" PRIu64 " min %02" PRIu64 " s", secs / 60,
+			 secs % 60);
+	else if (secs < 86400)
+		snprintf(out, len, "%" PRIu64 " h %02" PRIu64 " min",
+			 secs / 3600, secs / 60 % 60);
+	else
+		snprintf(out, len, "%" PRIu64 " d %" PRIu64 " h", secs / 86400,
+			 secs / 3600 % 24);
+}
+
+void fs_xattr_eta(uint64_t missing, double rate, char *out, size_t len)
+{
+	if (!missing) {
+		snprintf(out, len, "done");
+		return;
+	}
+	if (!(rate >= 1)) {
+		snprintf(out, len, "-");
+		return;
+	}
+	double s = (double)missing / rate;
+	fs_xattr_duration(s > 1e9 ? 1000000000u : (uint64_t)(s + 0.5), out, len);
+}
+
+void fs_xattr_source_line(const struct fs_rec *r, int64_t now, char *out,
+			  size_t len)
+{
+	bool tracker = !strcmp(r->kind, "tracker");
+	bool peer = !strcmp(r->kind, "peer");
+	size_t pos = 0;
+#define PUT(...)                                                               \
+	do {                                                                   \
+		if (pos < len) {                                               \
+			int k_ = snprintf(out + pos, len - pos, __VA_ARGS__);  \
+			pos += k_ > 0 ? (size_t)k_ : 0;                        \
+		}                                                              \
+	} while (0)
+	if (!len)
+		return;
+	out[0] = '\0';
+	if (!tracker && !peer) {
+		PUT("%-8s", r->kind);
+		for (size_t i = 0; i < r->n; i++)
+			PUT(" %s=%s", r->f[i].key, r->f[i].val);
+		return;
+	}
+	const char *name = fs_rec_get(r, tracker ? "url" : "addr");
+	const char *state = fs_rec_get(r, "state");
+	const char *error = fs_rec_get(r, "error");
+	uint64_t peers = 0;
+	int64_t last = 0, next = 0;
+	fs_rec_get_i64(r, "last", &last);
+	fs_rec_get_i64(r, "next", &next);
+	PUT("%-8s %s  %s", r->kind, name ? name : "?", state ? state : "?");
+	if (error)
+		PUT(": %s", error);
+	if (tracker && state && !strcmp(state, "ok") &&
+	    fs_rec_get_u64(r, "peers", &peers) == 0)
+		PUT(", %" PRIu64 " peer%s", peers, peers == 1 ? "" : "s");
+	char d[32];
+	if (last > 0 && now >= last && (!state || strcmp(state, "connected"))) {
+		fs_xattr_duration((uint64_t)(now - last), d, sizeof(d));
+		PUT(", last %s ago", d);
+	}
+	if (next > 0) {
+		fs_xattr_duration(next > now ? (uint64_t)(next - now) : 0, d,
+				  sizeof(d));
+		PUT(", next in %s", d);
+	}
+#undef PUT
 }

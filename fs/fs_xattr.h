@@ -1,13 +1,23 @@
-/* fs_xattr — the values of the p2pfs extended attributes: formatted by the
- * mount (fs.c), parsed by `p2pfs status` (fs_status.c). Pure functions, no
+/* fs_xattr — the status data of a p2pfs process: the values of the p2pfs
+ * extended attributes of a mount, which the control channel (fs_ctl.h)
+ * serves in the same text for a seed. Formatted by the daemon (fs.c,
+ * fs_seed.c), parsed by `p2pfs status` and `p2pfs ls`. Pure functions, no
  * I/O, any thread; folder-private to fs/ and its unit test.
  *
  * On the mount root:
- *   user.p2pfs.stats  one "key value" pair a line (keys below; readers skip
- *                     keys they do not know, so more can be added)
- *   user.p2pfs.peers  one line a peer: "ADDR CLIENT DOWN UP FLAGS", rates
- *                     in bytes/s, FLAGS from fs_xattr_flags(), at most
- *                     FS_XATTR_MAX bytes (whole lines; the rest is left out)
+ *   user.p2pfs.stats    one "key value" pair a line (keys below; readers
+ *                       skip keys they do not know, and the keys added
+ *                       after the first twelve are optional, so more can
+ *                       be added)
+ *   user.p2pfs.peers    one line a peer: "ADDR CLIENT DOWN UP FLAGS", rates
+ *                       in bytes/s, FLAGS from fs_xattr_flags(), at most
+ *                       FS_XATTR_MAX bytes (whole lines; the rest is left
+ *                       out)
+ *   user.p2pfs.sources  one record (see "records" below) a source of peers:
+ *                       each tracker and each --peer with its state (see
+ *                       fs_xattr_sources_format)
+ *   user.p2pfs.reading  one record a file that is open: "file path=P
+ *                       size=N have=N handles=N cursor=N"
  * On every file: user.p2pfs.progress, "37.5" (percent verified). */
 #ifndef FS_XATTR_H
 #define FS_XATTR_H
@@ -29,6 +39,11 @@ struct fs_xattr_stats {
 	uint64_t cache_used;  /* bytes the store holds (see cache_usage) */
 	uint64_t cache_limit; /* 0 = none */
 	uint64_t evictions;
+	/* optional keys (0 when a reader meets an older daemon) */
+	uint32_t reads_waiting;  /* reads parked for data now */
+	uint64_t read_timeouts;  /* reads failed by the read timeout */
+	uint64_t no_source_secs; /* seconds without a usable source, 0 = has
+				  * one (see fs.c) */
 };
 
 /* Into OUT of LEN bytes, without a NUL. Returns the length, or -ERANGE when
@@ -66,6 +81,84 @@ struct fs_xattr_peer {
 };
 /* Parse the line LINE of LEN bytes. Returns 0 or -EINVAL. */
 int fs_xattr_peer_parse(const char *line, size_t len, struct fs_xattr_peer *p);
+
+/* ---- records ----
+ *
+ * The extensible lines of user.p2pfs.sources, user.p2pfs.reading and of the
+ * control channel: a KIND word, then fields "key=value" separated by single
+ * spaces, e.g.
+ *   tracker url=http://t.example/announce state=error error=Connection%20refused
+ * Kinds and keys are [a-z0-9_]+; a value is percent-encoded (every byte
+ * below '!' or above '~', and '%' itself, as %XX), so it holds no space and
+ * no newline. Readers skip kinds and keys they do not know: a new source
+ * (the DHT: "dht nodes=N") or a new fact about one (an announcer's
+ * "scrape=...") needs no new format. */
+#define FS_REC_KEY_MAX 24     /* kind and key, with the NUL */
+#define FS_REC_VAL_MAX 400    /* a decoded value, with the NUL (longer ones
+			       * are cut when written, and when read) */
+#define FS_REC_MAX_FIELDS 16  /* fields kept by the parser; more are
+			       * checked and skipped */
+
+struct fs_rec_out {
+	char *buf;
+	size_t cap;
+	size_t len;     /* bytes of the whole lines written */
+	size_t line;    /* bytes of the line being built, after LEN */
+	bool overflow;  /* the line being built did not fit */
+};
+void fs_rec_out_init(struct fs_rec_out *o, char *buf, size_t cap);
+void fs_rec_begin(struct fs_rec_out *o, const char *kind);
+void fs_rec_str(struct fs_rec_out *o, const char *key, const char *val);
+void fs_rec_u64(struct fs_rec_out *o, const char *key, uint64_t v);
+void fs_rec_i64(struct fs_rec_out *o, const char *key, int64_t v);
+/* End the line: kept when it fitted whole (true), else left out. */
+bool fs_rec_end(struct fs_rec_out *o);
+
+struct fs_rec {
+	char kind[FS_REC_KEY_MAX];
+	size_t n;
+	struct {
+		char key[FS_REC_KEY_MAX];
+		char val[FS_REC_VAL_MAX];
+	} f[FS_REC_MAX_FIELDS];
+};
+/* Parse the untrusted line LINE of LEN bytes (no newline in it). Returns 0
+ * or -EINVAL (no kind, a field that is not key=value, a bad escape or
+ * byte). */
+int fs_rec_parse(const char *line, size_t len, struct fs_rec *r);
+/* The value of KEY, or NULL. */
+const char *fs_rec_get(const struct fs_rec *r, const char *key);
+/* KEY as a strict decimal (a leading '-' for fs_rec_get_i64). Returns 0 or
+ * -EINVAL (absent or not a number); *V is untouched then. */
+int fs_rec_get_u64(const struct fs_rec *r, const char *key, uint64_t *v);
+int fs_rec_get_i64(const struct fs_rec *r, const char *key, int64_t *v);
+
+/* user.p2pfs.sources: the records of N sources into OUT of LEN bytes
+ * (whole lines, no NUL); returns the length. A source is
+ *   tracker url=URL state=STATE last=T next=T peers=N fails=N [error=TEXT]
+ *   peer addr=IP:PORT state=STATE last=T next=T fails=N [error=TEXT]
+ * T is a Unix time in seconds (0: never, or nothing planned); STATE is
+ * fs_xattr_source_state()'s. */
+size_t fs_xattr_sources_format(const struct bt_source_info *s, size_t n,
+			       char *out, size_t len);
+/* "idle", "announcing", "ok", "error" for a tracker; "idle", "connecting",
+ * "connected", "refused" (the connection was refused), "failed" for a
+ * peer. */
+const char *fs_xattr_source_state(const struct bt_source_info *s);
+
+/* ---- lines of `p2pfs status` (pure) ---- */
+
+/* "45 s", "3 min 20 s", "2 h 05 min", "3 d 4 h" for SECS. */
+void fs_xattr_duration(uint64_t secs, char *out, size_t len);
+/* One source record R as a status line (no newline), NOW the Unix time:
+ *   "tracker  http://t/announce  error: Connection refused, next in 25 s"
+ *   "peer     127.0.0.2:7001  refused: Connection refused, next in 5 s"
+ * a kind it does not know as "KIND  key=value ...". */
+void fs_xattr_source_line(const struct fs_rec *r, int64_t now, char *out,
+			  size_t len);
+/* The ETA of MISSING bytes at RATE bytes/s: "done" for none left, "-"
+ * without a rate, else fs_xattr_duration(). */
+void fs_xattr_eta(uint64_t missing, double rate, char *out, size_t len);
 
 /* A progress bar of WIDTH cells for PCT (0..100): "#" done, "." not, NUL
  * terminated; OUT has WIDTH + 1 bytes. */

@@ -1,21 +1,28 @@
 /* main — the p2pfs command line: `mount`, `umount`, `info`, `help` and
- * `--version`.
+ * `--version` (the other commands are in fs_*.c, see fs_cmd.h).
  *
  * Exit status: 0 ok, 1 runtime error, 2 usage or a bad input file. Errors
- * are one line on stderr, "p2pfs: SUBJECT: reason". `mount` checks the
- * torrent before it touches the mount point, opens the cache and binds the
- * listening port before mounting (so those errors show before the
- * daemonising fork), then hands over to fs_run(). */
+ * are one line on stderr, "p2pfs: SUBJECT: reason", once (fs_cli_error).
+ * `mount` checks the torrent before it touches the mount point; then the
+ * mount point (a dead mount left by a crashed p2pfs is removed, a live one
+ * or a folder that is not empty refused), /dev/fuse and -o allow_other;
+ * resolves --peer names, opens the cache and binds the listening port
+ * before mounting (so those errors show before going to the background),
+ * then hands over to fs_run(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -30,6 +37,9 @@
 #include "fs.h"
 #include "fs_cli.h"
 #include "fs_cmd.h"
+#include "fs_ctl.h"
+#include "fs_seal.h"
+#include "fs_syslog.h"
 #include "fs_tree.h"
 #include "pfs_log.h"
 
@@ -38,15 +48,20 @@
 
 static const char usage_mount[] =
 	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
-	"              [--peer IP:PORT]... [--no-trackers] [--max-peers N]\n"
+	"              [--peer HOST:PORT]... [--no-trackers] [--max-peers N]\n"
 	"              [--max-up RATE] [--max-down RATE] [--cache-size SIZE]\n"
-	"              [--fetch-all] [--seed-after] [-v|-vv] [--log FILE]\n"
-	"              FILE.torrent MNT\n"
-	"      Mount the torrent read-only on the folder MNT and stream its\n"
-	"      files on demand; daemonises once the mount is live.\n"
-	"      -f, --foreground   stay in the foreground\n"
+	"              [--read-timeout SECS] [--fetch-all] [--seed-after]\n"
+	"              [-v|-vv] [--log FILE] [--key-file F] [--remember-key]\n"
+	"              [--header-timeout SECS] FILE.torrent MNT\n"
+	"      Mount the torrent read-only on the folder MNT (empty, unless\n"
+	"      -o nonempty) and stream its files on demand; goes to the\n"
+	"      background once the mount is live, logging to syslog.\n"
+	"      -f, --foreground   stay in the foreground (log to stderr)\n"
 	"      -d, --debug        FUSE debug output (implies -f and -vv)\n"
-	"      -o OPTS            FUSE mount options, e.g. allow_other\n"
+	FS_CLI_MOUNT_OPTS_USAGE
+	"      --read-timeout SECS\n"
+	"                         a read that gets no data for SECS fails with\n"
+	"                         ETIMEDOUT (default 120; 0 = wait forever)\n"
 	"      --cache DIR        cache root (default $XDG_CACHE_HOME/p2pfs,\n"
 	"                         else ~/.cache/p2pfs)\n"
 	"      --cache-size SIZE  keep at most SIZE bytes of this torrent on\n"
@@ -59,7 +74,17 @@ static const char usage_mount[] =
 	"                         background (default: only what is read,\n"
 	"                         plus read-ahead)\n"
 	"      -v, --verbose      log more (-v info, -vv debug)\n"
-	"      --log FILE         append the log to FILE instead of stderr\n";
+	"      --log FILE         append the log to FILE (instead of stderr in\n"
+	"                         the foreground, syslog in the background)\n"
+	"      --key-file F       a sealed share's key: F holds the share link\n"
+	"                         or the 64 hex digits of the key\n"
+	"      --remember-key     keep the key in the torrent's cache folder\n"
+	"                         (a 0600 file), so later mounts need no\n"
+	"                         --key-file\n"
+	"      --header-timeout SECS  how long a sealed share may take to\n"
+	"                         fetch its file table from the swarm when\n"
+	"                         neither the torrent nor the cache has it\n"
+	"                         (default 60)\n";
 static const char usage_umount[] =
 	"  p2pfs umount MNT\n"
 	"      Unmount a p2pfs mount (lazily, even with files open) and wait\n"
@@ -67,17 +92,19 @@ static const char usage_umount[] =
 	"      with --seed-after: it keeps seeding until SIGTERM).\n";
 static const char usage_info[] =
 	"  p2pfs info FILE.torrent\n"
-	"      Show the torrent's name, info-hash, pieces, files and trackers.\n";
+	"      Show the torrent's name, info-hash, pieces, files, trackers and\n"
+	"      magnet link.\n";
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage:\n%s%s%s%s%s%s%s"
+	fprintf(out, "usage:\n%s%s%s%s%s%s%s%s"
 		"  p2pfs help | --help | -h\n"
 		"  p2pfs --version\n"
 		"\nExit status: 0 ok, 1 runtime error, 2 usage or bad input.\n"
 		"See p2pfs(1).\n",
 		usage_mount, usage_umount, usage_info, fs_cmd_create_usage,
-		fs_cmd_seed_usage, fs_cmd_status_usage, fs_cmd_cache_usage);
+		fs_cmd_seed_usage, fs_cmd_status_usage, fs_cmd_ps_usage,
+		fs_cmd_cache_usage);
 }
 
 static int usage_error(const char *cmd, const char *msg)
@@ -90,7 +117,25 @@ static int usage_error(const char *cmd, const char *msg)
 /* libfuse's messages, into pfs_log. libfuse sometimes writes one line in
  * several calls ("unknown option(s): `" "-o " "x'\n"), so pieces are
  * joined per thread until the newline; like the hook itself (libfuse's
- * fuse_set_log_func() is process-wide) this buffer is not per object. */
+ * fuse_set_log_func() is process-wide) this state is not per object.
+ * While a mount is being made its errors are held back (the first is kept)
+ * so that the one message `mount` prints says it: each error once. */
+static pthread_mutex_t fuse_hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool fuse_holding;
+static char fuse_held[1024];
+
+static void fuse_hold(bool on)
+{
+	pthread_mutex_lock(&fuse_hold_lock);
+	fuse_holding = on;
+	pthread_mutex_unlock(&fuse_hold_lock);
+}
+
+static void fuse_mounted(void)
+{
+	fuse_hold(false);
+}
+
 static void fuse_log_cb(enum fuse_log_level level, const char *fmt,
 			va_list ap)
 {
@@ -113,7 +158,17 @@ static void fuse_log_cb(enum fuse_log_level level, const char *fmt,
 		: level == FUSE_LOG_WARNING ? PFS_LOG_WARN
 		: level <= FUSE_LOG_INFO    ? PFS_LOG_INFO
 					    : PFS_LOG_DEBUG;
-	if (*msg)
+	bool held = false;
+	if (*msg && l == PFS_LOG_ERROR) {
+		pthread_mutex_lock(&fuse_hold_lock);
+		if (fuse_holding) {
+			held = true;
+			if (!fuse_held[0])
+				snprintf(fuse_held, sizeof(fuse_held), "%.1000s", msg);
+		}
+		pthread_mutex_unlock(&fuse_hold_lock);
+	}
+	if (*msg && !held)
 		pfs_log(l, "fuse", "%s", msg);
 	used = 0;
 }
@@ -165,6 +220,294 @@ out:
 
 /* ---- mount ---- */
 
+/* A sealed share: the key (--key-file, read already, or remembered in the
+ * cache folder), then its header from the torrent's copy, the cache or
+ * the swarm; fills X. Returns 0 or the exit status, with one line said. */
+static int open_sealed(const struct fs_cli_mount *m,
+		       const struct bt_metainfo *mi, struct cache *cache,
+		       const struct bt_session_opts *so, struct fs_seal_ctx *x)
+{
+	struct bt_seal *seal = NULL;
+	uint8_t *copy = NULL;
+	size_t clen = 0;
+	uint64_t need;
+	char err[512] = "";
+	int e;
+
+	if (!x->have_key) {
+		if ((e = fs_seal_recall(cache_dir(cache), x->key)) < 0) {
+			fprintf(stderr, "p2pfs: %s: a sealed share: its files "
+				"open only with its key: give --key-file F (F "
+				"holds the share link or the key)\n",
+				m->torrent);
+			return EXIT_USAGE;
+		}
+		x->have_key = true;
+		pfs_log(PFS_LOG_INFO, "seal", "using the key remembered in '%s'",
+			cache_dir(cache));
+	}
+	if ((e = fs_seal_torrent_copy(m->torrent, &copy, &clen)) < 0 &&
+	    e != -ENOENT)
+		pfs_log(PFS_LOG_WARN, "seal", "'%s': %s", m->torrent,
+			strerror(-e));
+	e = fs_seal_open_local(mi, copy, clen, cache, x->key, &seal, &need, err,
+			       sizeof(err));
+	free(copy);
+	if (e == -EAGAIN) {
+		unsigned secs = m->header_timeout ? m->header_timeout
+						  : FS_SEAL_FETCH_SECS;
+		pfs_log(PFS_LOG_INFO, "seal", "the sealed file table is neither "
+			"in the torrent nor in the cache: fetching it (at most "
+			"%u s)", secs);
+		e = fs_seal_fetch(mi, cache, so, x->key, secs, &seal, err,
+				  sizeof(err));
+	}
+	if (e == 0)
+		e = fs_seal_ctx_set(x, mi, seal, err, sizeof(err));
+	else
+		bt_seal_free(seal);
+	if (e < 0)
+		return fs_seal_report(m->torrent, e, err);
+	if (m->remember_key) {
+		if ((e = fs_seal_remember(cache_dir(cache), x->key)) < 0) {
+			fprintf(stderr, "p2pfs: %s: cannot remember the key in "
+				"'%s': %s\n", m->torrent, cache_dir(cache),
+				strerror(-e));
+			return 1;
+		}
+		pfs_log(PFS_LOG_INFO, "seal", "key remembered in '%s'",
+			cache_dir(cache));
+	}
+	pfs_log(PFS_LOG_INFO, "seal", "sealed share '%s': %zu files",
+		x->view->name, x->seal->nfiles);
+	return 0;
+}
+
+static int run_fusermount(const char *mnt);
+
+/* The folder MNT must be: a folder, not a live mount of p2pfs, empty unless
+ * NONEMPTY. A dead mount there (a crashed FUSE daemon: ENOTCONN) is lazily
+ * unmounted first when it is p2pfs's; never stacked on. Sets *OUT to the
+ * absolute path. Returns 0 or the exit status, with the error printed. */
+static int check_mountpoint(const char *arg, bool nonempty, char **out)
+{
+	char dev[64], type[64], *table = NULL, *mnt = mount_path(arg);
+	int status = EXIT_USAGE, fd = -1;
+	struct stat st;
+	*out = NULL;
+	if (!mnt) {
+		fs_cli_error("%s: %s", arg, strerror(errno));
+		return EXIT_USAGE;
+	}
+	fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		table = fs_mountinfo_read(fd);
+	bool mounted = table && fs_mountinfo_find(table, mnt, dev, sizeof(dev),
+						  type, sizeof(type)) == 0;
+	/* stat() may be answered from the kernel's cache; statfs() always
+	 * asks the daemon, so it tells a dead FUSE mount (ECONNABORTED: the
+	 * connection was being torn down as we asked) */
+	struct statvfs sv;
+	bool dead = (stat(mnt, &st) < 0 &&
+		     (errno == ENOTCONN || errno == ECONNABORTED)) ||
+		    (mounted && !strncmp(type, "fuse", 4) &&
+		     statvfs(mnt, &sv) < 0 &&
+		     (errno == ENOTCONN || errno == ECONNABORTED));
+	if (dead) {
+		if (!mounted || strcmp(type, "fuse.p2pfs")) {
+			fs_cli_error("%s: a dead FUSE mount (%s) is in the way: "
+				     "'fusermount3 -u -z %s' removes it", arg,
+				     mounted ? type : "?", mnt);
+			goto out;
+		}
+		/* the leftover of a p2pfs that was killed: remove it */
+		pfs_log(PFS_LOG_WARN, "main", "'%s': removing the dead mount of "
+			"a p2pfs that is gone", mnt);
+		if (run_fusermount(mnt) < 0 ||
+		    (statvfs(mnt, &sv) < 0 && errno == ENOTCONN)) {
+			fs_cli_error("%s: a dead p2pfs mount is in the way and "
+				     "could not be removed: run 'fusermount3 -u "
+				     "-z %s'", arg, mnt);
+			goto out;
+		}
+		fprintf(stderr, "p2pfs: %s: removed the dead mount of a p2pfs "
+			"that was killed\n", arg);
+		free(table);
+		table = fd >= 0 ? fs_mountinfo_read(fd) : NULL;
+		mounted = table && fs_mountinfo_find(table, mnt, dev, sizeof(dev),
+						     type, sizeof(type)) == 0;
+	}
+	if (stat(mnt, &st) < 0) {
+		fs_cli_error("%s: %s", arg, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fs_cli_error("%s: %s", arg, strerror(ENOTDIR));
+		goto out;
+	}
+	if (mounted && !strcmp(type, "fuse.p2pfs")) {
+		char pid[32] = "?";
+		ssize_t n = getxattr(mnt, "user.p2pfs.pid", pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 1] = '\0';
+		fs_cli_error("%s: already a p2pfs mount (pid %s): 'p2pfs umount "
+			     "%s' first", arg, pid, arg);
+		goto out;
+	}
+	if (!nonempty) {
+		DIR *d = opendir(mnt);
+		struct dirent *e;
+		bool empty = true;
+		while (d && empty && (e = readdir(d)))
+			empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+		if (d)
+			closedir(d);
+		if (!empty) {
+			fs_cli_error("%s: not empty (-o nonempty mounts over "
+				     "what it holds)", arg);
+			goto out;
+		}
+	}
+	*out = mnt;
+	mnt = NULL;
+	status = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(table);
+	free(mnt);
+	return status;
+}
+
+/* A set-uid root fusermount3 mounts for a user who cannot open /dev/fuse. */
+static bool have_fusermount(void)
+{
+	static const char *const dirs[] = {"/usr/bin", "/bin", "/usr/local/bin",
+					   "/usr/sbin", "/sbin"};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char p[64];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/fusermount3", dirs[i]);
+		if (stat(p, &st) == 0 && (st.st_mode & S_ISUID) &&
+		    st.st_uid == 0 && access(p, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* 'user_allow_other' on a line of its own in /etc/fuse.conf, or the file
+ * cannot be read (then let fusermount3 judge). */
+static bool fuse_conf_allows_other(void)
+{
+	FILE *f = fopen("/etc/fuse.conf", "r");
+	char line[256];
+	bool yes = false;
+	if (!f)
+		return true;
+	while (!yes && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " \t");
+		yes = !strncmp(p, "user_allow_other", 16) &&
+		      strspn(p + 16, " \t\r\n") == strlen(p + 16);
+	}
+	fclose(f);
+	return yes;
+}
+
+static bool has_opt(const char *opts, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = opts; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t l = c ? (size_t)(c - p) : strlen(p);
+		if (l == n && !memcmp(p, name, n))
+			return true;
+		p = c ? c + 1 : p + l;
+	}
+	return false;
+}
+
+/* Can this process mount at all? Names what is missing, and how to fix it,
+ * before libfuse fails with a bare "Input/output error". */
+static int check_fuse(const char *fuse_opts)
+{
+	struct stat st;
+	if (stat("/dev/fuse", &st) < 0) {
+		fs_cli_error("no /dev/fuse: load the FUSE module ('modprobe "
+			     "fuse' as root) or, in a container, pass the "
+			     "device in (docker run --device /dev/fuse "
+			     "--cap-add SYS_ADMIN)");
+		return 1;
+	}
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	else if (geteuid() == 0 || !have_fusermount()) {
+		struct passwd *pw = getpwuid(st.st_uid);
+		fs_cli_error("no access to /dev/fuse (mode %03o, owner %s): %s; "
+			     "%s", (unsigned)(st.st_mode & 0777),
+			     pw ? pw->pw_name : "?", strerror(e),
+			     geteuid() == 0
+			     ? "in a container, pass the device in (--device "
+			       "/dev/fuse)"
+			     : "install fuse3 (its set-uid fusermount3 mounts "
+			       "for users), or have root make /dev/fuse mode "
+			       "0666 as usual");
+		return 1;
+	}
+	if (geteuid() != 0 && has_opt(fuse_opts, "allow_other") &&
+	    !fuse_conf_allows_other()) {
+		fs_cli_error("-o allow_other: fusermount3 allows it only when "
+			     "/etc/fuse.conf has the line 'user_allow_other' "
+			     "(as root: echo user_allow_other >> "
+			     "/etc/fuse.conf)");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The cache is locked: say who holds it (found on the control channels). */
+struct holder {
+	const char *hex;
+	struct fs_ctl_info info;
+	bool found;
+};
+
+static int find_holder(void *arg, const char *path, long pid)
+{
+	struct holder *h = arg;
+	char *body = NULL, err[256];
+	size_t len;
+	(void)pid;
+	if (fs_ctl_call(path, FS_CTL_INFO, &body, &len, err, sizeof(err)) == 0 &&
+	    fs_ctl_info_parse(body, len, &h->info) == 0 &&
+	    !strcmp(h->info.infohash, h->hex) && !strcmp(h->info.kind, "mount"))
+		h->found = true;
+	free(body);
+	return h->found;
+}
+
+static void busy_error(const struct bt_metainfo *mi, const char *root)
+{
+	char dir[PATH_MAX];
+	struct holder h = {.hex = mi->info_hash_hex};
+	if (fs_ctl_dir(dir, sizeof(dir)) == 0)
+		fs_ctl_each(dir, find_holder, &h);
+	if (h.found && h.info.mounted)
+		fs_cli_error("'%s' is already mounted on '%s' (pid %ld); to "
+			     "mount it twice, give this mount a cache of its "
+			     "own: --cache DIR", mi->name, h.info.path,
+			     h.info.pid);
+	else if (h.found)
+		fs_cli_error("'%s' is still seeding from its cache after an "
+			     "unmount (pid %ld: 'p2pfs stop %ld'); or give "
+			     "this mount a cache of its own: --cache DIR",
+			     mi->name, h.info.pid, h.info.pid);
+	else
+		fs_cli_error("%s: the cache of '%s' is in use by another p2pfs "
+			     "process; give this mount a cache of its own: "
+			     "--cache DIR", root, mi->name);
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	struct fs_cli_mount m;
@@ -172,8 +515,10 @@ static int cmd_mount(int argc, char **argv)
 	struct cache *cache = NULL;
 	struct bt_session *session = NULL;
 	struct fs *fs = NULL;
-	char *mnt = NULL, *root = NULL;
-	char err[512];
+	struct fs_seal_ctx sx = {0};
+	struct fs_syslog *sl = NULL;
+	char *mnt = NULL, *root = NULL, *tpath = NULL;
+	char err[1024];
 	int e, status = 1;
 
 	if (fs_cli_parse_mount(argc, argv, &m, err, sizeof(err)) < 0) {
@@ -190,67 +535,84 @@ static int cmd_mount(int argc, char **argv)
 			  : m.eng.verbose == 1 ? PFS_LOG_INFO
 					   : PFS_LOG_WARN);
 	if (m.eng.log_file && (e = pfs_log_open(m.eng.log_file)) < 0) {
-		fprintf(stderr, "p2pfs: %s: %s\n", m.eng.log_file, strerror(-e));
+		fs_cli_error("%s: %s", m.eng.log_file, strerror(-e));
 		goto out;
 	}
 	fuse_set_log_func(fuse_log_cb);
 
 	/* The torrent first: a bad one is refused before anything else. */
-	if ((e = bt_metainfo_load(m.torrent, &mi, err, sizeof(err))) < 0) {
-		fprintf(stderr, "p2pfs: %s: %s\n", m.torrent,
-			err[0] ? err : strerror(-e));
+	if ((e = fs_cli_load_torrent(m.torrent, &mi, err, sizeof(err))) < 0) {
+		fs_cli_error("%s", err);
 		status = e == -ENOMEM ? 1 : EXIT_USAGE;
 		goto out;
 	}
-	struct stat st;
-	if (!(mnt = realpath(m.mountpoint, NULL)) || stat(mnt, &st) < 0) {
-		fprintf(stderr, "p2pfs: %s: %s\n", m.mountpoint, strerror(errno));
+	bool sealed = fs_seal_is_sealed(mi, m.torrent);
+	if ((m.key_file || m.remember_key) && !sealed) {
+		fprintf(stderr, "p2pfs: %s: not a sealed share: --key-file and "
+			"--remember-key are for sealed shares\n", m.torrent);
 		status = EXIT_USAGE;
 		goto out;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "p2pfs: %s: %s\n", m.mountpoint,
-			strerror(ENOTDIR));
+	if (m.key_file) {
+		if ((status = fs_seal_read_key(m.key_file, mi, m.torrent,
+					       sx.key)) != 0)
+			goto out;
+		sx.have_key = true;
+		status = 1;
+	}
+	tpath = realpath(m.torrent, NULL);
+	if ((status = check_mountpoint(m.mountpoint, m.nonempty, &mnt)) != 0)
+		goto out;
+	status = 1;
+	if ((e = check_fuse(m.fuse_opts)) != 0) {
+		status = e;
+		goto out;
+	}
+	if (fs_cli_resolve_peers(&m.eng, err, sizeof(err)) < 0) {
+		fs_cli_error("%s", err);
 		status = EXIT_USAGE;
 		goto out;
 	}
 
-	/* fuse_daemonize() changes to "/": keep every path absolute. */
+	/* the daemon changes to "/": keep every path absolute */
 	if (m.eng.cache_dir) {
 		root = absolute(m.eng.cache_dir);
 	} else {
 		char buf[PATH_MAX];
 		if ((e = cache_default_root(buf, sizeof(buf))) < 0) {
-			fprintf(stderr, "p2pfs: no cache folder: set "
-				"XDG_CACHE_HOME or HOME, or use --cache\n");
+			fs_cli_error("no cache folder: set XDG_CACHE_HOME or "
+				     "HOME, or use --cache");
 			goto out;
 		}
 		root = absolute(buf);
 	}
 	if (!root) {
-		fprintf(stderr, "p2pfs: %s\n", strerror(errno));
+		fs_cli_error("%s", strerror(errno));
 		goto out;
 	}
 	cache = cache_open(root, mi->info_hash_hex, mi->npieces,
 			   mi->piece_length, mi->total_length, &e);
 	if (!cache) {
-		fprintf(stderr, "p2pfs: %s: cannot open the cache: %s\n", root,
-			strerror(-e));
+		if (e == -EBUSY)
+			busy_error(mi, root);
+		else
+			fs_cli_error("%s: cannot open the cache: %s", root,
+				     strerror(-e));
 		goto out;
 	}
 	if (m.cache_size) {
 		if (m.cache_size < 2ull * mi->piece_length) {
 			char h[32];
 			fs_cli_human_size(2ull * mi->piece_length, h, sizeof(h));
-			fprintf(stderr, "p2pfs: --cache-size: at least 2 pieces "
-				"(%s) for this torrent\n", h);
+			fs_cli_error("--cache-size: at least 2 pieces (%s) for "
+				     "this torrent", h);
 			status = EXIT_USAGE;
 			goto out;
 		}
 		if ((e = cache_set_limit(cache, m.cache_size)) < 0)
-			fprintf(stderr, "p2pfs: %s: cannot shrink the cache to "
-				"--cache-size: %s\n", cache_dir(cache),
-				strerror(-e));
+			fs_cli_error("%s: cannot shrink the cache to "
+				     "--cache-size: %s", cache_dir(cache),
+				     strerror(-e));
 	}
 	/* for `p2pfs cache ls` (its name) and later runs; not vital */
 	fs_cache_remember(cache_dir(cache), m.torrent);
@@ -260,32 +622,55 @@ static int cmd_mount(int argc, char **argv)
 	struct bt_session_opts so;
 	fs_cli_session_opts(&m.eng, &so);
 	so.fetch_all = m.fetch_all;
+	if (sealed && (status = open_sealed(&m, mi, cache, &so, &sx)) != 0)
+		goto out;
+	status = 1;
 	if (!(session = bt_session_new(mi, cache, &so, &e))) {
 		status = fs_cli_session_error(&m.eng, e);
 		goto out;
 	}
+	/* In the background the log goes to syslog, unless --log: connected
+	 * now, so a missing syslog is said while there is a terminal. */
+	if (!m.foreground && !m.eng.log_file &&
+	    !(sl = fs_syslog_new(NULL, &e)))
+		fprintf(stderr, "p2pfs: warning: no system log at %s (%s): the "
+			"daemon's messages are lost; --log FILE keeps them\n",
+			fs_syslog_path(), strerror(-e));
 
+	mode_t um = umask(022);
+	umask(um);
 	struct fs_opts fo = {
 		.mountpoint = mnt,
 		.fuse_opts = m.fuse_opts,
+		.torrent_path = tpath ? tpath : m.torrent,
 		.foreground = m.foreground,
 		.debug = m.debug,
 		.seed_after = m.seed_after,
+		.seal = sx.seal,
+		.decrypt = sx.ctr,
+		.read_timeout = m.read_timeout,
+		.uid = m.set_uid ? m.uid : (uint32_t)getuid(),
+		.gid = m.set_gid ? m.gid : (uint32_t)getgid(),
+		.umask = m.set_umask ? m.umask : (uint32_t)um,
+		.syslog = sl,
+		.ctl = true,
+		.mounted = fuse_mounted,
 	};
-	if (!(fs = fs_new(mi, cache, session, &fo))) {
-		fprintf(stderr, "p2pfs: %s: cannot set up the file system\n",
-			m.torrent);
+	if (!(fs = fs_new(sx.view ? sx.view : mi, cache, session, &fo))) {
+		fs_cli_error("%s: cannot set up the file system", m.torrent);
 		goto out;
 	}
+	fuse_hold(true);
 	e = fs_run(fs);
+	fuse_hold(false);
 	if (e == -EINVAL) {
-		fprintf(stderr, "p2pfs: bad FUSE options '%s'\n",
-			m.fuse_opts ? m.fuse_opts : "");
+		fs_cli_error("bad FUSE options '%s'%s%s",
+			     m.fuse_opts ? m.fuse_opts : "",
+			     fuse_held[0] ? ": " : "", fuse_held);
 		status = EXIT_USAGE;
 	} else if (e < 0) {
-		/* after daemonising stderr is /dev/null; the log has it too */
-		fprintf(stderr, "p2pfs: %s: mount failed: %s\n", mnt, strerror(-e));
-		pfs_log(PFS_LOG_ERROR, "main", "'%s': %s", mnt, strerror(-e));
+		fs_cli_error("%s: cannot mount: %s", mnt,
+			     fuse_held[0] ? fuse_held : strerror(-e));
 	} else {
 		status = 0;
 	}
@@ -294,10 +679,14 @@ out:
 	bt_session_free(session);
 	if (cache)
 		cache_close(cache);
+	fs_seal_release(&sx);
 	bt_metainfo_free(mi);
 	free(mnt);
 	free(root);
+	free(tpath);
 	fs_cli_mount_release(&m);
+	pfs_log_set_sink(NULL, NULL);
+	fs_syslog_free(sl);
 	pfs_log_close();
 	return status;
 }
@@ -477,8 +866,8 @@ static int cmd_info(int argc, char **argv)
 		printf("usage:\n%s", usage_info);
 		return 0;
 	}
-	if ((e = bt_metainfo_load(path, &mi, err, sizeof(err))) < 0) {
-		fprintf(stderr, "p2pfs: %s: %s\n", path, err[0] ? err : strerror(-e));
+	if ((e = fs_cli_load_torrent(path, &mi, err, sizeof(err))) < 0) {
+		fs_cli_error("%s", err);
 		return e == -ENOMEM ? 1 : EXIT_USAGE;
 	}
 	if (!(t = fs_tree_new(mi, &e))) {
@@ -497,6 +886,9 @@ static int cmd_info(int argc, char **argv)
 	print_size("total size:", mi->total_length);
 	printf("%-14s %zu\n", "files:", nfiles);
 	printf("%-14s %s\n", "private:", mi->private_flag ? "yes" : "no");
+	if (fs_seal_is_sealed(mi, path))
+		printf("%-14s %s\n", "sealed:", "yes: its files open with its "
+		       "key (mount or seed it with --key-file)");
 	if (mi->created_by)
 		printf("%-14s %s\n", "created by:", mi->created_by);
 	if (mi->creation_date > 0) {
@@ -515,6 +907,15 @@ static int cmd_info(int argc, char **argv)
 		printf("trackers:\n");
 	for (size_t i = 0; i < mi->ntrackers; i++)
 		printf("  %s\n", mi->trackers[i]);
+	char *magnet = fs_cli_magnet(mi->info_hash, mi->name,
+				     (const char *const *)mi->trackers,
+				     mi->ntrackers);
+	if (!magnet) {
+		fprintf(stderr, "p2pfs: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	printf("%-14s %s\n", "magnet:", magnet);
+	free(magnet);
 	printf("tree:\n");
 	if (print_tree(t) < 0) {
 		fprintf(stderr, "p2pfs: %s\n", strerror(ENOMEM));
@@ -549,6 +950,10 @@ int main(int argc, char **argv)
 		return fs_cmd_status(argc - 1, argv + 1);
 	if (!strcmp(cmd, "cache"))
 		return fs_cmd_cache(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ls"))
+		return fs_cmd_ls(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stop"))
+		return fs_cmd_stop(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") ||
 	    !strcmp(cmd, "-h")) {
 		usage(stdout);

@@ -1,6 +1,8 @@
 /* pfs_hash — SHA-1/SHA-256 through OpenSSL EVP, and hex helpers.
  *
- * The only place OpenSSL is used. Every function is thread-safe; a
+ * OpenSSL is used only in engine/base: here (digests, randomness),
+ * pfs_cipher (the sealed shares' ciphers) and pfs_dh (the MSE
+ * Diffie-Hellman); pfs_rc4 is our own. Every function is thread-safe; a
  * pfs_sha1_ctx belongs to the thread that made it. */
 #ifndef PFS_HASH_H
 #define PFS_HASH_H

@@ -11,6 +11,8 @@
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_level = PFS_LOG_WARN;
 static FILE *log_file;
+static pfs_log_sink_fn log_sink;
+static void *log_sink_arg;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -51,6 +53,31 @@ void pfs_log_close(void)
 	pthread_mutex_unlock(&log_lock);
 }
 
+void pfs_log_set_sink(pfs_log_sink_fn fn, void *arg)
+{
+	pthread_mutex_lock(&log_lock);
+	log_sink = fn;
+	log_sink_arg = arg;
+	pthread_mutex_unlock(&log_lock);
+}
+
+bool pfs_log_to_stderr(void)
+{
+	pthread_mutex_lock(&log_lock);
+	bool r = !log_file && !log_sink;
+	pthread_mutex_unlock(&log_lock);
+	return r;
+}
+
+const char *pfs_log_level_name(int level)
+{
+	if (level < PFS_LOG_ERROR)
+		level = PFS_LOG_ERROR;
+	if (level > PFS_LOG_DEBUG)
+		level = PFS_LOG_DEBUG;
+	return level_names[level];
+}
+
 void pfs_log(int level, const char *module, const char *fmt, ...)
 {
 	if (level > pfs_log_get_level())
@@ -71,10 +98,15 @@ void pfs_log(int level, const char *module, const char *fmt, ...)
 		level = PFS_LOG_DEBUG;
 
 	pthread_mutex_lock(&log_lock);
-	FILE *out = log_file ? log_file : stderr;
-	fprintf(out, "%02d:%02d:%02d.%03ld p2pfs %s %s: %s\n", tm.tm_hour,
-		tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level],
-		module, msg);
+	if (log_sink) {
+		log_sink(log_sink_arg, level, module, msg);
+	} else {
+		FILE *out = log_file ? log_file : stderr;
+		fprintf(out, "%04d-%02d-%02d %02d:%02d:%02d.%03ld p2pfs %s %s: %s\n",
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+			level_names[level], module, msg);
+	}
 	pthread_mutex_unlock(&log_lock);
 }
 

@@ -2,13 +2,18 @@
  *
  * Messages are lowercase, the subject in quotes: pfs_log(PFS_LOG_WARN, "peer",
  * "dropping '%s': bad piece %u", addr, idx). Output goes to stderr or, after
- * pfs_log_open(), to a file. The level and sink are the one piece of
- * process-wide state in p2pfs (like libevent's own log callback); every
- * function here is thread-safe. */
+ * pfs_log_open(), to a file, one line a message:
+ *   2026-11-25 14:03:02.123 p2pfs warn peer: dropping '1.2.3.4:6881': ...
+ * (local date and time); or, after pfs_log_set_sink(), to a sink of the
+ * caller's (fs/ sends it to syslog: this layer does no socket I/O). The
+ * level and the destination are the one piece of process-wide state in
+ * p2pfs (like libevent's own log callback); every function here is
+ * thread-safe. */
 #ifndef PFS_LOG_H
 #define PFS_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +30,18 @@ int pfs_log_get_level(void);
 /* Append to PATH instead of stderr. Returns 0 or -errno. */
 int pfs_log_open(const char *path);
 void pfs_log_close(void);
+/* Send every message to FN instead of stderr or the file (NULL: back to
+ * them). FN gets the level, the module and the formatted message (no date:
+ * a sink such as syslog stamps its own), one call at a time, under the
+ * log's lock: it must not log itself. ARG stays the caller's. */
+typedef void (*pfs_log_sink_fn)(void *arg, int level, const char *module,
+				const char *msg);
+void pfs_log_set_sink(pfs_log_sink_fn fn, void *arg);
+/* True while messages go to stderr (no file, no sink): a caller that prints
+ * an error on stderr itself need not log it too (each error once). */
+bool pfs_log_to_stderr(void);
+/* The name of LEVEL ("error", "warn", "info", "debug"). */
+const char *pfs_log_level_name(int level);
 void pfs_log(int level, const char *module, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Format a one-line error reason into ERR of ERRLEN bytes (nothing when

@@ -495,6 +495,15 @@ int bt_mkinfo_hash(struct bt_mkinfo *mk, unsigned nthreads,
 		   bt_mkinfo_progress_fn progress, void *progress_arg,
 		   char *err, size_t errlen)
 {
+	return bt_mkinfo_hash_stream(mk, NULL, NULL, nthreads, progress,
+				     progress_arg, err, errlen);
+}
+
+int bt_mkinfo_hash_stream(struct bt_mkinfo *mk, bt_mkinfo_read_fn read,
+			  void *read_arg, unsigned nthreads,
+			  bt_mkinfo_progress_fn progress, void *progress_arg,
+			  char *err, size_t errlen)
+{
 	struct hasher h = {.mk = mk, .errbuf = err, .errlen = errlen};
 	struct reader r = {.mk = mk, .fd = -1};
 	struct chunk *chunks = NULL;
@@ -574,7 +583,12 @@ int bt_mkinfo_hash(struct bt_mkinfo *mk, unsigned nthreads,
 				 : csize;
 		c->first = (uint32_t)(off / pl);
 		c->next = NULL;
-		rc = reader_fill(&r, c->buf, c->len, err, errlen);
+		if (!read) {
+			rc = reader_fill(&r, c->buf, c->len, err, errlen);
+		} else if ((rc = read(read_arg, off, c->buf, c->len)) < 0) {
+			pfs_errf(err, errlen, "reading the data: %s",
+				 strerror(-rc));
+		}
 
 		pthread_mutex_lock(&h.mu);
 		if (rc) {

@@ -41,4 +41,16 @@ int bt_mkinfo_hash(struct bt_mkinfo *mk, unsigned nthreads,
 		   bt_mkinfo_progress_fn progress, void *progress_arg,
 		   char *err, size_t errlen);
 
+/* Where bt_mkinfo_hash_stream reads the torrent's bytes: LEN bytes at
+ * offset OFF of its stream into BUF. Returns 0 or -errno. Called on the
+ * calling thread only, front to back. */
+typedef int (*bt_mkinfo_read_fn)(void *arg, uint64_t off, void *buf,
+				 size_t len);
+/* bt_mkinfo_hash() over a stream READ gives instead of MK's files (a
+ * sealed share: the blob is made on the fly from the plaintext). */
+int bt_mkinfo_hash_stream(struct bt_mkinfo *mk, bt_mkinfo_read_fn read,
+			  void *read_arg, unsigned nthreads,
+			  bt_mkinfo_progress_fn progress, void *progress_arg,
+			  char *err, size_t errlen);
+
 #endif

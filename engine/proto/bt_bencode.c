@@ -9,7 +9,6 @@
 #include "bt_bencode.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@ struct dec {
 	const uint8_t *p;     /* next byte to read */
 	const uint8_t *end;
 	size_t nodes;
+	bool lax; /* dictionary keys in any order (sorted after decoding) */
 	char *err;
 	size_t errlen;
 };
@@ -174,6 +174,29 @@ static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 
 static int dec_value(struct dec *d, struct bt_bval *v, unsigned depth);
 
+static int kv_cmp(const void *a, const void *b)
+{
+	const struct bt_bkv *x = a, *y = b;
+	return key_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+
+/* Lax mode: sorts a closed dictionary so lookups can bisect it, and still
+ * rejects duplicate keys (which would make a lookup ambiguous). */
+static int dict_sort(struct dec *d, struct bt_bval *v)
+{
+	struct bt_bkv *it = v->dict.items;
+	bool sorted = true;
+	for (size_t i = 1; i < v->dict.n && sorted; i++)
+		sorted = kv_cmp(&it[i - 1], &it[i]) < 0;
+	if (sorted)
+		return 0;
+	qsort(it, v->dict.n, sizeof(*it), kv_cmp);
+	for (size_t i = 1; i < v->dict.n; i++)
+		if (kv_cmp(&it[i - 1], &it[i]) == 0)
+			return dec_fail(d, it[i].key, "duplicate dictionary key");
+	return 0;
+}
+
 static int dec_list(struct dec *d, struct bt_bval *v, unsigned depth)
 {
 	size_t cap = 0;
@@ -227,7 +250,7 @@ static int dec_dict(struct dec *d, struct bt_bval *v, unsigned depth)
 		rc = dec_str(d, &key, &key_len);
 		if (rc)
 			return rc;
-		if (v->dict.n) {
+		if (v->dict.n && !d->lax) {
 			const struct bt_bkv *prev =
 				&v->dict.items[v->dict.n - 1];
 			int c = key_cmp(prev->key, prev->key_len, key, key_len);
@@ -260,6 +283,8 @@ static int dec_dict(struct dec *d, struct bt_bval *v, unsigned depth)
 	void *items = v->dict.items;
 	dec_trim(&items, cap, v->dict.n, sizeof(struct bt_bkv));
 	v->dict.items = items;
+	if (d->lax)
+		return dict_sort(d, v);
 	return 0;
 }
 
@@ -323,10 +348,10 @@ void bt_bval_free(struct bt_bval *v)
 	free(v);
 }
 
-int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
-		      size_t *used, char *err, size_t errlen)
+static int decode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
+			 size_t *used, bool lax, char *err, size_t errlen)
 {
-	struct dec d = {.err = err, .errlen = errlen};
+	struct dec d = {.err = err, .errlen = errlen, .lax = lax};
 	struct bt_bval *v = NULL;
 	int rc;
 
@@ -360,12 +385,19 @@ out:
 	return rc;
 }
 
-int bt_bdecode(const uint8_t *buf, size_t len, struct bt_bval **out, char *err,
-	       size_t errlen)
+int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
+		      size_t *used, char *err, size_t errlen)
+{
+	return decode_prefix(buf, len, out, used, false, err, errlen);
+}
+
+static int decode_all(const uint8_t *buf, size_t len, struct bt_bval **out,
+		      bool lax, char *err, size_t errlen)
 {
 	struct bt_bval *v = NULL;
 	size_t used = 0;
-	int rc = bt_bdecode_prefix(buf, len, &v, &used, err, errlen);
+	int rc = decode_prefix(buf, len, &v, &used, lax, err, errlen);
+	*out = NULL;
 	if (rc)
 		return rc;
 	if (used != len) {
@@ -379,6 +411,18 @@ int bt_bdecode(const uint8_t *buf, size_t len, struct bt_bval **out, char *err,
 	}
 	*out = v;
 	return 0;
+}
+
+int bt_bdecode(const uint8_t *buf, size_t len, struct bt_bval **out, char *err,
+	       size_t errlen)
+{
+	return decode_all(buf, len, out, false, err, errlen);
+}
+
+int bt_bdecode_lax(const uint8_t *buf, size_t len, struct bt_bval **out,
+		   char *err, size_t errlen)
+{
+	return decode_all(buf, len, out, true, err, errlen);
 }
 
 const struct bt_bval *bt_bdict_get(const struct bt_bval *d, const char *key)
@@ -485,21 +529,39 @@ int bt_benc_raw(struct bt_benc *b, const void *p, size_t len)
 	return 0;
 }
 
+/* Decimal digits of V ending at END (exclusive); returns where they start.
+ * (snprintf was most of the cost of encoding small DHT messages.) */
+static char *fmt_u64(uint64_t v, char *end)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
+}
+
 int bt_benc_int(struct bt_benc *b, int64_t v)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "i%" PRId64 "e", v);
-	return bt_benc_raw(b, tmp, (size_t)n);
+	char tmp[32], *end = tmp + sizeof(tmp);
+	*--end = 'e';
+	uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char *p = fmt_u64(mag, end);
+	if (v < 0)
+		*--p = '-';
+	*--p = 'i';
+	return bt_benc_raw(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 int bt_benc_str(struct bt_benc *b, const void *s, size_t len)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%zu:", len);
-	int rc = benc_reserve(b, (size_t)n + len);
+	char tmp[32], *end = tmp + sizeof(tmp);
+	*--end = ':';
+	char *p = fmt_u64(len, end);
+	size_t n = (size_t)(tmp + sizeof(tmp) - p);
+	int rc = benc_reserve(b, n + len);
 	if (rc)
 		return rc;
-	bt_benc_raw(b, tmp, (size_t)n);
+	bt_benc_raw(b, p, n);
 	return bt_benc_raw(b, s, len);
 }
 

@@ -66,6 +66,13 @@ int bt_bdecode(const uint8_t *buf, size_t len, struct bt_bval **out,
  * number of bytes used is stored in *USED (for ut_metadata messages). */
 int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
 		      size_t *used, char *err, size_t errlen);
+/* As bt_bdecode(), but dictionary keys may come in any order (duplicates
+ * are still an error): for datagrams from other clients (KRPC), which
+ * libtorrent and aria2 also accept unsorted. Each dictionary is sorted after
+ * decoding, so lookups work; its items' raw spans then no longer follow the
+ * input order, and re-encoding gives the canonical (sorted) form. */
+int bt_bdecode_lax(const uint8_t *buf, size_t len, struct bt_bval **out,
+		   char *err, size_t errlen);
 void bt_bval_free(struct bt_bval *v);
 
 /* Dictionary lookup by key (binary search: D must be sorted, as every

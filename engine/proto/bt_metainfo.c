@@ -648,7 +648,7 @@ static bool tracker_scheme_ok(const uint8_t *p, size_t n)
 /* Adds one announce URL: trimmed of blanks, printable ASCII only, an
  * accepted scheme, not seen before. */
 static int tracker_add(struct bt_metainfo *mi, struct span_set *seen,
-		       size_t *cap, const struct bt_bval *v)
+		       size_t *cap, const struct bt_bval *v, unsigned tier)
 {
 	if (v->type != BT_BSTR || mi->ntrackers >= MI_MAX_TRACKERS)
 		return 0;
@@ -673,11 +673,16 @@ static int tracker_add(struct bt_metainfo *mi, struct span_set *seen,
 		if (!t)
 			return -ENOMEM;
 		mi->trackers = t;
+		unsigned *tt = realloc(mi->tracker_tiers, ncap * sizeof(*tt));
+		if (!tt)
+			return -ENOMEM;
+		mi->tracker_tiers = tt;
 		*cap = ncap;
 	}
 	char *url = strndup((const char *)p, n);
 	if (!url)
 		return -ENOMEM;
+	mi->tracker_tiers[mi->ntrackers] = tier;
 	mi->trackers[mi->ntrackers++] = url;
 	return set_put(seen, (const char *)p, n, 0);
 }
@@ -690,18 +695,22 @@ static int parse_trackers(struct bt_metainfo *mi, const struct bt_bval *root)
 	size_t cap = 0;
 	int rc = 0;
 
+	unsigned ntier = 0; /* tiers that kept a tracker so far */
 	for (size_t i = 0; tiers && i < tiers->list.n && !rc; i++) {
 		const struct bt_bval *tier = &tiers->list.items[i];
+		size_t before = mi->ntrackers;
 		if (tier->type == BT_BSTR) /* a flat list, seen in the wild */
-			rc = tracker_add(mi, &seen, &cap, tier);
+			rc = tracker_add(mi, &seen, &cap, tier, ntier);
 		else if (tier->type == BT_BLIST)
 			for (size_t k = 0; k < tier->list.n && !rc; k++)
 				rc = tracker_add(mi, &seen, &cap,
-						 &tier->list.items[k]);
+						 &tier->list.items[k], ntier);
+		if (mi->ntrackers > before)
+			ntier++;
 	}
 	/* BEP 12: `announce` only when announce-list gave nothing */
 	if (!rc && mi->ntrackers == 0 && announce)
-		rc = tracker_add(mi, &seen, &cap, announce);
+		rc = tracker_add(mi, &seen, &cap, announce, 0);
 	set_release(&seen);
 	return rc;
 }
@@ -910,6 +919,7 @@ void bt_metainfo_free(struct bt_metainfo *mi)
 	for (size_t i = 0; i < mi->ntrackers; i++)
 		free(mi->trackers[i]);
 	free(mi->trackers);
+	free(mi->tracker_tiers);
 	free(mi->comment);
 	free(mi->created_by);
 	free(mi->info_raw);

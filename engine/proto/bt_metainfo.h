@@ -46,8 +46,13 @@ struct bt_metainfo {
 	struct bt_file *files;
 	size_t nfiles;
 	/* Trackers in announce-list order (tiers flattened, duplicates removed),
-	 * or just `announce`; only http(s):// and udp:// URLs are kept. */
+	 * or just `announce`; only http(s):// and udp:// URLs are kept.
+	 * tracker_tiers[i] is the BEP 12 tier of trackers[i]: 0, 1, ...
+	 * counting only tiers that kept a tracker, so it never decreases (a
+	 * bare string in announce-list, seen in the wild, is a tier of its
+	 * own; `announce` alone is tier 0). */
 	char **trackers;
+	unsigned *tracker_tiers;
 	size_t ntrackers;
 	bool private_flag;
 	char *comment;         /* may be NULL */

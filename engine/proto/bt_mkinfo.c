@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bt_metainfo.h"
+#include "bt_seal.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
@@ -351,7 +352,7 @@ int bt_mkinfo_torrent(const struct bt_mkinfo *mk,
 	}
 
 	/* keys in byte order: announce, announce-list, comment, created by,
-	 * creation date, info, url-list */
+	 * creation date, info, p2pfs sealed header, url-list */
 	bt_benc_init(&b);
 	trk.b = ws.b = &b;
 	bt_benc_dict_begin(&b);
@@ -385,6 +386,10 @@ int bt_mkinfo_torrent(const struct bt_mkinfo *mk,
 		goto out;
 	}
 	size_t info_end = b.len;
+	if (o->seal_header) {
+		bt_benc_cstr(&b, BT_SEAL_TORRENT_KEY);
+		bt_benc_str(&b, o->seal_header, o->seal_header_len);
+	}
 	if (ws.count == 1) {
 		bt_benc_cstr(&b, "url-list");
 		bt_benc_str(&b, ws.first, ws.first_len);

@@ -70,6 +70,10 @@ struct bt_mkinfo_opts {
 	const char *created_by;
 	int64_t creation_date; /* 0: no `creation date` */
 	bool private_flag;     /* `private` 1 in info */
+	/* a sealed share's header region, written outside `info` under
+	 * BT_SEAL_TORRENT_KEY (bt_seal.h); NULL: none */
+	const uint8_t *seal_header;
+	size_t seal_header_len;
 };
 
 /* ---- the I/O-free core ---- */

@@ -665,6 +665,8 @@ fi
 echo
 echo "p2pfs bench: ${CLIENTS[*]}; $RUNS run(s); big file $((BIG_SIZE >> 20)) MiB, tree $NTREE files ($((TREE_BYTES >> 20)) MiB); $(nproc) CPUs"
 "$IT_PY" "$HERE/bench.py" table "$RES"
+# the DHT: lookups in a simulated network of 1,000 nodes (no network used)
+if [ -x "$OUT/dht_bench" ]; then "$OUT/dht_bench" || note "dht_bench failed"; else note "no $OUT/dht_bench (make bench builds it)"; fi
 if [ "$BTFS" = 1 ]; then
 	# seen with strace: after the tracker reply libtorrent tries uTP first,
 	# and falls back to TCP only when that times out

@@ -5,7 +5,9 @@
  * exactly, lookups find every key) and re-encoding it with the writer must
  * give back the input byte for byte: the decoder is strict, so only the
  * canonical form is accepted. The prefix decoder must agree with the whole
- * one. Build: make fuzz-build. */
+ * one. The lax decoder (keys in any order) must accept everything the strict
+ * one does, and its canonical re-encoding must be accepted by the strict
+ * decoder. Build: make fuzz-build. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -89,6 +91,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		bt_bval_free(v);
 	} else if (rc == 0 || v) {
+		abort();
+	}
+
+	v = NULL;
+	int lrc = bt_bdecode_lax(data, size, &v, NULL, 0);
+	if (rc == 0 && lrc != 0)
+		abort();
+	if (lrc == 0) {
+		struct bt_benc b;
+		bt_benc_init(&b);
+		if (bt_benc_bval(&b, v) != 0)
+			abort();
+		struct bt_bval *w = NULL;
+		if (bt_bdecode(b.buf, b.len, &w, NULL, 0) != 0 ||
+		    w->raw_len != size || (rc == 0 && memcmp(b.buf, data, size)))
+			abort();
+		bt_bval_free(w);
+		bt_benc_release(&b);
+		bt_bval_free(v);
+	} else if (v) {
 		abort();
 	}
 	return 0;

@@ -7,7 +7,8 @@
 #                            # share a port; IT_PORT_OFFSET shifts them all
 #   ...
 #
-# it_setup makes a per-test temp dir $T (logs in $T/logs) and installs a
+# it_setup makes a per-test temp dir $T (logs in $T/logs; XDG_RUNTIME_DIR,
+# where p2pfs keeps its control sockets, is $T/run) and installs a
 # trap that, on any exit, unmounts every mount made here, stops every
 # process started here (TERM, then KILL after a bounded wait) and removes
 # $T. When the test fails the tail of every log is printed first. KEEP=1
@@ -25,6 +26,12 @@ set -euo pipefail
 
 IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 P2PFS=${P2PFS:-$IT_ROOT/p2pfs}
+# the probes of the interop tests (make tools; make integration-asan points
+# this at their ASan builds)
+IT_TOOLS=${IT_TOOLS:-$IT_ROOT/build/tools}
+case $IT_TOOLS in /*) ;; *) IT_TOOLS=$IT_ROOT/$IT_TOOLS ;; esac
+# absolute, so that tests may run it from another folder (P2PFS=./p2pfs-asan)
+case $P2PFS in /*) ;; */*) P2PFS=$PWD/$P2PFS ;; esac
 IT_PY=${IT_PY:-python3}
 IT_NAME=$(basename "$0" .sh)
 
@@ -47,6 +54,10 @@ it_setup() {
 	T=$(mktemp -d "${TMPDIR:-/tmp}/p2pfs-$IT_NAME.XXXXXX")
 	LOGS=$T/logs
 	mkdir -p "$LOGS"
+	# the control sockets of every p2pfs started here (fs_ctl.h) stay in
+	# $T: `p2pfs ls` sees this test's processes only
+	export XDG_RUNTIME_DIR=$T/run
+	mkdir -m 0700 -p "$XDG_RUNTIME_DIR"
 	it_write_py
 	trap it_cleanup EXIT
 	trap 'exit 143' TERM

@@ -102,6 +102,16 @@ grep -q "^comment: *made by test_create\$" "$LOGS/info.out" || fail "p2pfs info:
 grep -q "^created by: *p2pfs " "$LOGS/info.out" || fail "p2pfs info: no 'created by'"
 grep -q "^  $(tracker_url $TRK)\$" "$LOGS/info.out" || fail "p2pfs info: no tracker"
 log "p2pfs info reads it back: $(grep -E '^(piece size|pieces):' "$LOGS/info.out" | tr -s ' ' | tr '\n' ' ')"
+# the magnet link: the same from create and info, and libtorrent reads
+# the info-hash, the name and the tracker from it
+mc=$(awk '$1 == "magnet:" { print $2 }' "$LOGS/create.out")
+mi=$(awk '$1 == "magnet:" { print $2 }' "$LOGS/info.out")
+[ -n "$mc" ] && [ "$mc" = "$mi" ] || fail "create and info print other magnet links: '$mc' / '$mi'"
+got=$("$IT_LT_PY" -c 'import sys, libtorrent as lt
+p = lt.parse_magnet_uri(sys.argv[1])
+print(p.info_hashes.v1, p.name, " ".join(p.trackers))' "$mc") || fail "libtorrent cannot parse $mc"
+[ "$got" = "$ih tree $(tracker_url $TRK)" ] || fail "libtorrent reads '$got' from $mc"
+log "magnet link: $mc"
 
 start_opentracker $TRK "$ih"
 # aria2c checks every piece of the source against the torrent first

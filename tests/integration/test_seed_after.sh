@@ -2,9 +2,9 @@
 # `p2pfs mount --seed-after`: after reading everything through the mount and
 # unmounting it (`p2pfs umount`, which does not wait for such a daemon),
 # the p2pfs process keeps seeding: with the original seeder stopped, an
-# aria2c leecher still downloads it all from p2pfs; SIGTERM then stops it
-# with status 0 and a "stopped" announce. A signal while still mounted ends
-# it as usual.
+# aria2c leecher still downloads it all from p2pfs; `p2pfs ls` lists it as
+# seeding and `p2pfs stop` then stops it with status 0 and a "stopped"
+# announce. A signal while still mounted ends it as usual.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 8880
@@ -45,17 +45,22 @@ wait_leecher "$LAST_PID" 60
 compare_trees "$S" "$T/leech/share"
 grep -q '127.0.0.5' "$LOGS"/aria2-leech-*.log || fail "the leecher never talked to p2pfs"
 
-kill -TERM "$pid"
-wait_exit "$pid" 10 || fail "p2pfs still running 10 s after SIGTERM"
+# p2pfs ls shows it as seeding after its unmount; p2pfs stop ends it
+out=$(with_timeout 10 "$P2PFS" ls 2>&1) || fail "p2pfs ls failed: $out"
+log "p2pfs ls:"$'\n'"$out"
+grep -Eq "^$pid +seeding +$((TRK + 50)) .* share +$T/mnt$" <<<"$out" ||
+	fail "p2pfs ls does not show the unmounted p2pfs as seeding"
+out=$(with_timeout 20 "$P2PFS" stop "$pid" 2>&1) || fail "p2pfs stop $pid: $out"
+wait_exit "$pid" 10 || fail "p2pfs still running 10 s after p2pfs stop"
 rc=$(exit_status "$pid")
-[ "$rc" = 0 ] || fail "p2pfs exited with status $rc after SIGTERM"
+[ "$rc" = 0 ] || fail "p2pfs exited with status $rc after p2pfs stop"
 for ((i = 0; i < 25; i++)); do
 	read -r c _ < <(it_py scrape $TRK "$ih")
 	[ "$c" = 0 ] && break
 	sleep 0.2
 done
-[ "$c" = 0 ] || fail "the tracker still counts $c seeder(s) after SIGTERM"
-log "SIGTERM: p2pfs exited 0 and announced stopped"
+[ "$c" = 0 ] || fail "the tracker still counts $c seeder(s) after p2pfs stop"
+log "p2pfs stop: p2pfs exited 0 and announced stopped"
 
 # a signal while mounted ends it at once, mount and all
 mount_p2pfs "$T/share.torrent" "$T/mnt2" --seed-after --no-trackers

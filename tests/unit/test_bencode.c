@@ -459,6 +459,58 @@ static void test_writer_depth(void **state)
 	free(levels);
 }
 
+/* The lax decoder (KRPC from other clients) takes keys in any order, sorts
+ * every dictionary for lookups, and still rejects duplicates and everything
+ * else the strict decoder rejects. */
+static void test_lax(void **state)
+{
+	(void)state;
+	const char *s = "d1:y1:q1:t2:aa1:ad6:target3:abc2:id2:xxe1:q4:pinge";
+	struct bt_bval *v = NULL;
+	char err[256];
+	/* the strict decoder refuses it */
+	assert_int_equal(bt_bdecode((const uint8_t *)s, strlen(s), &v, err,
+				    sizeof(err)),
+			 -EINVAL);
+	assert_null(v);
+	assert_int_equal(bt_bdecode_lax((const uint8_t *)s, strlen(s), &v, err,
+					sizeof(err)),
+			 0);
+	assert_non_null(bt_bdict_get_str(v, "y"));
+	assert_non_null(bt_bdict_get_str(v, "t"));
+	assert_non_null(bt_bdict_get_str(v, "q"));
+	const struct bt_bval *a = bt_bdict_get_dict(v, "a");
+	assert_non_null(a);
+	assert_memory_equal(bt_bdict_get_str(a, "id")->s.p, "xx", 2);
+	assert_memory_equal(bt_bdict_get_str(a, "target")->s.p, "abc", 3);
+	/* re-encoding gives the canonical order */
+	struct bt_benc b;
+	bt_benc_init(&b);
+	assert_int_equal(bt_benc_bval(&b, v), 0);
+	const char *canon = "d1:ad2:id2:xx6:target3:abce1:q4:ping1:t2:aa1:y1:qe";
+	assert_int_equal(b.len, strlen(canon));
+	assert_memory_equal(b.buf, canon, b.len);
+	bt_benc_release(&b);
+	bt_bval_free(v);
+
+	static const char *bad[] = {
+		"d1:b1:x1:a1:y1:b1:ze", /* duplicate, not adjacent in input */
+		"d1:a1:x1:a1:ye",	/* duplicate, adjacent */
+		"d1:bi01e1:a1:xe",	/* still strict about integers */
+		"d1:b1:xe1:a",		/* trailing garbage */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = NULL;
+		err[0] = '\0';
+		assert_int_equal(bt_bdecode_lax((const uint8_t *)bad[i],
+						strlen(bad[i]), &v, err,
+						sizeof(err)),
+				 -EINVAL);
+		assert_null(v);
+		assert_true(err[0] != '\0');
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_writer),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_writer_depth),
+		cmocka_unit_test(test_lax),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "pfs_cipher.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
@@ -1242,6 +1243,115 @@ static void test_files_mapping(void **state)
 	ft_free(&t);
 }
 
+/* Segments: bytes given in memory, zeros and files, some xored with a
+ * CTR keystream at their stream offset (what a sealed seed serves). The
+ * store's pieces verify against hashes of the expected stream, and every
+ * read (cache_read of verified pieces, cache_files_pread of any range,
+ * starting and ending inside and at the segment boundaries) gives exactly
+ * the expected bytes. */
+static void test_segments(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t lens[] = {1000, 3000, PL + 1, 0, 2 * PL - 5, 77, 1,
+				 PL + 333};
+	const enum cache_seg_kind kinds[] = {
+		CACHE_SEG_BYTES, CACHE_SEG_ZERO, CACHE_SEG_FILE, CACHE_SEG_FILE,
+		CACHE_SEG_FILE,	 CACHE_SEG_ZERO, CACHE_SEG_FILE, CACHE_SEG_ZERO};
+	const bool enc[] = {false, true, true, true, false, true, true, true};
+	enum { N = 8 };
+	struct cache_segment seg[N];
+	char names[N][32], base[600], path[700];
+	uint8_t key[32], iv[16];
+	uint64_t total = 0, at[N + 1];
+	for (size_t i = 0; i < N; i++)
+		total += lens[i];
+	uint8_t *plain = malloc(total), *want = malloc(total),
+		*got = malloc(total);
+	assert_non_null(plain);
+	assert_non_null(want);
+	assert_non_null(got);
+	fill(plain, total, 3, 9);
+	memset(key, 0x42, sizeof(key));
+	memset(iv, 0x17, sizeof(iv));
+	struct pfs_ctr *ks = pfs_ctr_new(key, iv);
+	assert_non_null(ks);
+	snprintf(base, sizeof(base), "%s/seg", f->root);
+	assert_int_equal(mkdir(base, 0755), 0);
+	uint64_t off = 0;
+	for (size_t i = 0; i < N; i++) {
+		at[i] = off;
+		snprintf(names[i], sizeof(names[i]), "d%zu/f%zu", i % 2, i);
+		seg[i] = (struct cache_segment){.kind = kinds[i],
+						.length = lens[i],
+						.encrypt = enc[i]};
+		if (kinds[i] == CACHE_SEG_ZERO)
+			memset(plain + off, 0, lens[i]);
+		if (kinds[i] == CACHE_SEG_BYTES)
+			seg[i].bytes = plain + off;
+		if (kinds[i] == CACHE_SEG_FILE) {
+			seg[i].path = names[i];
+			mkdirs_for(base, names[i]);
+			snprintf(path, sizeof(path), "%s/%s", base, names[i]);
+			write_whole(path, plain + off, lens[i]);
+		}
+		memcpy(want + off, plain + off, lens[i]);
+		if (enc[i])
+			assert_int_equal(pfs_ctr_xor(ks, off, want + off,
+						     want + off, lens[i]), 0);
+		off += lens[i];
+	}
+	at[N] = total;
+	uint32_t np = (uint32_t)((total + PL - 1) / PL);
+	uint8_t *hashes = malloc(20 * (size_t)np);
+	assert_non_null(hashes);
+	for (uint32_t i = 0; i < np; i++)
+		assert_int_equal(pfs_sha1(want + (uint64_t)i * PL,
+					  psize(i, PL, total), hashes + 20 * i),
+				 0);
+	int err = 1;
+	/* an encrypted segment needs a key */
+	assert_null(cache_open_segments(base, seg, N, np, PL, total, NULL,
+					NULL, &err));
+	assert_int_equal(err, -EINVAL);
+	struct cache *c = cache_open_segments(base, seg, N, np, PL, total, key,
+					      iv, &err);
+	assert_non_null(c);
+	assert_int_equal(err, 0);
+	/* the caller's copy of the bytes segment may go away */
+	uint8_t saved = plain[0];
+	plain[0] ^= 0xff;
+	assert_int_equal(cache_files_verify(c, hashes, 2, NULL, NULL, 0), 0);
+	assert_int_equal(cache_count(c), np);
+	plain[0] = saved;
+	for (uint32_t i = 0; i < np; i++) {
+		size_t n = (size_t)psize(i, PL, total);
+		assert_int_equal(cache_read(c, i, 0, got, n), 0);
+		assert_memory_equal(got, want + (uint64_t)i * PL, n);
+	}
+	/* ranges from and to every boundary, +-1 */
+	for (size_t a = 0; a <= N; a++)
+		for (int da = -1; da <= 1; da++)
+			for (size_t b = a; b <= N; b++)
+				for (int db = -1; db <= 1; db++) {
+					int64_t x = (int64_t)at[a] + da;
+					int64_t y = (int64_t)at[b] + db;
+					if (x < 0 || y <= x || y > (int64_t)total)
+						continue;
+					size_t n = (size_t)(y - x);
+					assert_int_equal(cache_files_pread(
+								 c, (uint64_t)x,
+								 got, n), 0);
+					assert_memory_equal(got, want + x, n);
+				}
+	assert_int_equal(cache_files_pread(c, total - 1, got, 2), -EINVAL);
+	cache_close(c);
+	pfs_ctr_free(ks);
+	free(hashes);
+	free(plain);
+	free(want);
+	free(got);
+}
+
 static void test_files_pad(void **state)
 {
 	struct fx *f = *state;
@@ -1796,6 +1906,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_files_mapping, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files_pad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files_missing_short, setup,
 						teardown),

@@ -85,6 +85,27 @@ static void test_single_file(void **state)
 	fs_tree_free(t);
 }
 
+/* A single-file torrent whose one real file sits between pad files (a
+ * sealed share's view of a one-file share): the root shows that file. */
+static void test_single_file_padded(void **state)
+{
+	(void)state;
+	struct mi_fixture f;
+	const char *paths[] = {".pad/0", "film.mkv", ".pad/2"};
+	const bool pads[] = {true, false, true};
+	make_mi(&f, "film.mkv", false, paths, pads, 3);
+	int err = 0;
+	struct fs_tree *t = fs_tree_new(&f.mi, &err);
+	assert_non_null(t);
+	assert_int_equal(fs_tree_count(t), 2);
+	const struct fs_node *n = fs_tree_lookup(t, FS_ROOT_INO, "film.mkv");
+	assert_non_null(n);
+	assert_int_equal(n->size, 2000);
+	assert_int_equal(n->offset, 1000);
+	assert_int_equal(n->file_index, 1);
+	fs_tree_free(t);
+}
+
 static void test_multi_file_bfs(void **state)
 {
 	(void)state;
@@ -716,11 +737,56 @@ static void test_mountinfo(void **state)
 			 -ENOENT);
 }
 
+static void test_nosource(void **state)
+{
+	(void)state;
+	assert_int_equal(fs_nosource_after(0), FS_NOSOURCE_MS);
+	assert_int_equal(fs_nosource_after(120000), FS_NOSOURCE_MS);
+	assert_int_equal(fs_nosource_after(5000), 5000);
+	struct fs_nosource ns = {0};
+	const uint64_t A = 30000;
+	/* no source from t=1000: quiet until A later, then one warning */
+	assert_int_equal(fs_nosource_step(&ns, 1000, false, false, A),
+			 FS_NOSOURCE_QUIET);
+	assert_int_equal(ns.since, 1000);
+	assert_int_equal(fs_nosource_step(&ns, 30999, false, false, A),
+			 FS_NOSOURCE_QUIET);
+	assert_int_equal(fs_nosource_step(&ns, 31000, false, false, A),
+			 FS_NOSOURCE_WARN);
+	for (uint64_t t = 32000; t < 100000; t += 1000)
+		assert_int_equal(fs_nosource_step(&ns, t, false, false, A),
+				 FS_NOSOURCE_QUIET); /* once */
+	/* a source: said once, and the clock starts again */
+	assert_int_equal(fs_nosource_step(&ns, 100000, true, false, A),
+			 FS_NOSOURCE_BACK);
+	assert_int_equal(ns.since, 0);
+	assert_int_equal(fs_nosource_step(&ns, 101000, true, false, A),
+			 FS_NOSOURCE_QUIET);
+	/* a short outage says nothing, coming back from it neither */
+	assert_int_equal(fs_nosource_step(&ns, 102000, false, false, A),
+			 FS_NOSOURCE_QUIET);
+	assert_int_equal(fs_nosource_step(&ns, 110000, true, false, A),
+			 FS_NOSOURCE_QUIET);
+	/* complete: nothing is needed, never a warning */
+	for (uint64_t t = 120000; t < 200000; t += 5000)
+		assert_int_equal(fs_nosource_step(&ns, t, false, true, A),
+				 FS_NOSOURCE_QUIET);
+	/* a warned outage that ends with the torrent complete is no "back" */
+	ns = (struct fs_nosource){0};
+	fs_nosource_step(&ns, 1000, false, false, A);
+	assert_int_equal(fs_nosource_step(&ns, 40000, false, false, A),
+			 FS_NOSOURCE_WARN);
+	assert_int_equal(fs_nosource_step(&ns, 41000, false, true, A),
+			 FS_NOSOURCE_QUIET);
+	assert_false(ns.warned);
+}
+
 int main(void)
 {
 	pfs_log_set_level(PFS_LOG_ERROR); /* bad paths are warned about */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_file),
+		cmocka_unit_test(test_single_file_padded),
 		cmocka_unit_test(test_multi_file_bfs),
 		cmocka_unit_test(test_stable),
 		cmocka_unit_test(test_separator_order),
@@ -734,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_cli_one),
 		cmocka_unit_test(test_human_size),
 		cmocka_unit_test(test_mountinfo),
+		cmocka_unit_test(test_nosource),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

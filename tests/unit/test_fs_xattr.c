@@ -1,5 +1,6 @@
 /* Unit tests for fs_xattr (the values of the p2pfs xattrs: stats
- * round-trip, peer lines, client names, flags, progress bars), and for the
+ * round-trip, peer lines, client names, flags, progress bars, the records
+ * of user.p2pfs.sources/.reading, the lines of `p2pfs status`), and for the
  * pure helpers the cache limit added elsewhere in fs/: fs_cli_parse_size,
  * mount's --cache-size, fs_ra_limit and fs_ra_pin_window. No FUSE, no
  * network. */
@@ -84,8 +85,25 @@ static void test_stats_roundtrip(void **state)
 	memcpy(p, "seeds 99999999999", 17); /* overflows a u32, eats a line */
 	assert_int_equal(fs_xattr_stats_parse(mod, (size_t)n, &back), -EINVAL);
 	/* a value is only read within its length */
-	assert_int_equal(fs_xattr_stats_parse(buf, (size_t)n - 21, &back),
-			 -EINVAL);
+	size_t cut = (size_t)(strstr(buf, "evictions ") - buf) + 10;
+	assert_int_equal(fs_xattr_stats_parse(buf, cut, &back), -EINVAL);
+	/* the keys added later are optional (an older daemon), but when
+	 * present they must be numbers */
+	assert_int_equal(fs_xattr_stats_parse(ok, strlen(ok), &back), 0);
+	assert_int_equal(back.reads_waiting, 0);
+	assert_int_equal(back.no_source_secs, 0);
+	st.reads_waiting = 3;
+	st.read_timeouts = 4;
+	st.no_source_secs = 31;
+	n = fs_xattr_stats_format(&st, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "reads_waiting 3\nread_timeouts 4\n"
+				    "no_source_secs 31\n"));
+	assert_int_equal(fs_xattr_stats_parse(buf, (size_t)n, &back), 0);
+	assert_memory_equal(&st, &back, sizeof(st));
+	memcpy(mod, buf, (size_t)n);
+	p = strstr(mod, "no_source_secs 31");
+	p[15] = 'x';
+	assert_int_equal(fs_xattr_stats_parse(mod, (size_t)n, &back), -EINVAL);
 }
 
 static void id(uint8_t out[20], const char *s)
@@ -326,9 +344,201 @@ static void test_ra_limit(void **state)
 	assert_int_equal(ra.max, d.max);
 }
 
+static void test_records(void **state)
+{
+	(void)state;
+	char buf[512];
+	struct fs_rec_out o;
+	struct fs_rec r;
+	fs_rec_out_init(&o, buf, sizeof(buf));
+	fs_rec_begin(&o, "tracker");
+	fs_rec_str(&o, "url", "http://t.example/a?x=1&y=2");
+	fs_rec_str(&o, "error", "Connection refused\n100% sure\x01\xc3\xa9");
+	fs_rec_u64(&o, "peers", 18446744073709551615ull);
+	fs_rec_i64(&o, "next", -5);
+	fs_rec_str(&o, "empty", "");
+	assert_true(fs_rec_end(&o));
+	buf[o.len] = '\0';
+	assert_string_equal(buf, "tracker url=http://t.example/a?x=1&y=2 "
+			    "error=Connection%20refused%0A100%25%20sure%01%C3%A9 "
+			    "peers=18446744073709551615 next=-5 empty=\n");
+	assert_int_equal(fs_rec_parse(buf, o.len - 1, &r), 0);
+	assert_string_equal(r.kind, "tracker");
+	assert_int_equal(r.n, 5);
+	assert_string_equal(fs_rec_get(&r, "url"), "http://t.example/a?x=1&y=2");
+	assert_string_equal(fs_rec_get(&r, "error"),
+			    "Connection refused\n100% sure\x01\xc3\xa9");
+	assert_string_equal(fs_rec_get(&r, "empty"), "");
+	assert_null(fs_rec_get(&r, "nope"));
+	uint64_t u = 7;
+	int64_t i = 7;
+	assert_int_equal(fs_rec_get_u64(&r, "peers", &u), 0);
+	assert_true(u == UINT64_MAX);
+	assert_int_equal(fs_rec_get_i64(&r, "next", &i), 0);
+	assert_int_equal(i, -5);
+	assert_int_equal(fs_rec_get_u64(&r, "next", &u), -EINVAL);
+	assert_int_equal(fs_rec_get_u64(&r, "empty", &u), -EINVAL);
+	assert_int_equal(fs_rec_get_i64(&r, "peers", &i), -EINVAL); /* > max */
+	assert_int_equal(fs_rec_get_u64(&r, "nope", &u), -EINVAL);
+	assert_true(u == UINT64_MAX);
+
+	/* a line that does not fit is left out whole; the next one fits */
+	char small[40];
+	fs_rec_out_init(&o, small, sizeof(small));
+	fs_rec_begin(&o, "a");
+	fs_rec_str(&o, "k", "v");
+	assert_true(fs_rec_end(&o));
+	fs_rec_begin(&o, "b");
+	fs_rec_str(&o, "k", "a value far too long for what is left");
+	assert_false(fs_rec_end(&o));
+	fs_rec_begin(&o, "c");
+	assert_true(fs_rec_end(&o));
+	assert_int_equal(o.len, 8);
+	assert_memory_equal(small, "a k=v\nc\n", 8);
+
+	/* values are cut at what every reader holds */
+	static char big[2000], line[8000];
+	memset(big, 'x', sizeof(big) - 1);
+	fs_rec_out_init(&o, line, sizeof(line));
+	fs_rec_begin(&o, "file");
+	fs_rec_str(&o, "path", big);
+	assert_true(fs_rec_end(&o));
+	assert_int_equal(fs_rec_parse(line, o.len - 1, &r), 0);
+	assert_int_equal(strlen(fs_rec_get(&r, "path")), FS_REC_VAL_MAX - 1);
+
+	/* more fields than kept: checked, then skipped */
+	char many[1024] = "dht";
+	for (int k = 0; k < FS_REC_MAX_FIELDS + 5; k++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many),
+			 " k%d=%d", k, k);
+	assert_int_equal(fs_rec_parse(many, strlen(many), &r), 0);
+	assert_int_equal(r.n, FS_REC_MAX_FIELDS);
+	strcat(many, " bad");
+	assert_int_equal(fs_rec_parse(many, strlen(many), &r), -EINVAL);
+
+	const char *bad[] = {"", " x=1", "Kind x=1", "k x", "k =1", "k x=1 ",
+			     "k  x=1", "k x=%", "k x=%4", "k x=%zz", "k x=a\tb",
+			     "k X=1", "k x=\x7f", "k x=\xc3\xa9"};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		assert_int_equal(fs_rec_parse(bad[k], strlen(bad[k]), &r),
+				 -EINVAL);
+	const char *good[] = {"k", "k x=", "k x==", "dht nodes=12 a_b=%41"};
+	for (size_t k = 0; k < sizeof(good) / sizeof(good[0]); k++)
+		assert_int_equal(fs_rec_parse(good[k], strlen(good[k]), &r), 0);
+	assert_string_equal(fs_rec_get(&r, "a_b"), "A");
+}
+
+static void test_sources(void **state)
+{
+	(void)state;
+	struct bt_source_info s[3];
+	memset(s, 0, sizeof(s));
+	s[0].kind = BT_SOURCE_TRACKER;
+	s[0].state = BT_SOURCE_FAILED;
+	snprintf(s[0].name, sizeof(s[0].name), "http://127.0.0.1:1/announce");
+	snprintf(s[0].error, sizeof(s[0].error), "Connection refused");
+	s[0].err = ECONNREFUSED;
+	s[0].last = 1000;
+	s[0].next = 1030;
+	s[0].fails = 2;
+	s[1].kind = BT_SOURCE_PEER;
+	s[1].state = BT_SOURCE_FAILED;
+	snprintf(s[1].name, sizeof(s[1].name), "127.0.0.2:7001");
+	snprintf(s[1].error, sizeof(s[1].error), "Connection refused");
+	s[1].err = ECONNREFUSED;
+	s[1].last = 990;
+	s[1].next = 1005;
+	s[2].kind = BT_SOURCE_PEER;
+	s[2].state = BT_SOURCE_OK;
+	snprintf(s[2].name, sizeof(s[2].name), "[::1]:7");
+	char out[1024];
+	size_t n = fs_xattr_sources_format(s, 3, out, sizeof(out));
+	out[n] = '\0';
+	assert_string_equal(out,
+		"tracker url=http://127.0.0.1:1/announce state=error last=1000 "
+		"next=1030 peers=0 fails=2 error=Connection%20refused\n"
+		"peer addr=127.0.0.2:7001 state=refused last=990 next=1005 "
+		"fails=0 error=Connection%20refused\n"
+		"peer addr=[::1]:7 state=connected last=0 next=0 fails=0\n");
+	/* whole lines only */
+	size_t m = fs_xattr_sources_format(s, 3, out, 130);
+	assert_int_equal(m, strchr(out, '\n') + 1 - out);
+
+	/* the states a peer can be in */
+	struct bt_source_info p = {.kind = BT_SOURCE_PEER};
+	const char *want[] = {"idle", "connecting", "connected", "failed"};
+	for (int st = BT_SOURCE_IDLE; st <= BT_SOURCE_FAILED; st++) {
+		p.state = st;
+		assert_string_equal(fs_xattr_source_state(&p), want[st]);
+	}
+	p.kind = BT_SOURCE_TRACKER;
+	const char *twant[] = {"idle", "announcing", "ok", "error"};
+	for (int st = BT_SOURCE_IDLE; st <= BT_SOURCE_FAILED; st++) {
+		p.state = st;
+		assert_string_equal(fs_xattr_source_state(&p), twant[st]);
+	}
+
+	/* and how status prints them */
+	struct fs_rec r;
+	char line[512];
+	char *l1 = out, *nl = strchr(l1, '\n');
+	n = fs_xattr_sources_format(s, 3, out, sizeof(out));
+	nl = strchr(l1, '\n');
+	assert_int_equal(fs_rec_parse(l1, (size_t)(nl - l1), &r), 0);
+	fs_xattr_source_line(&r, 1010, line, sizeof(line));
+	assert_string_equal(line, "tracker  http://127.0.0.1:1/announce  error: "
+			    "Connection refused, last 10 s ago, next in 20 s");
+	char *l2 = nl + 1;
+	nl = strchr(l2, '\n');
+	assert_int_equal(fs_rec_parse(l2, (size_t)(nl - l2), &r), 0);
+	fs_xattr_source_line(&r, 1010, line, sizeof(line));
+	assert_string_equal(line, "peer     127.0.0.2:7001  refused: Connection "
+			    "refused, last 20 s ago, next in 0 s");
+	const char *ok = "tracker url=u state=ok last=900 next=2000 peers=3";
+	assert_int_equal(fs_rec_parse(ok, strlen(ok), &r), 0);
+	fs_xattr_source_line(&r, 1000, line, sizeof(line));
+	assert_string_equal(line, "tracker  u  ok, 3 peers, last 1 min 40 s "
+			    "ago, next in 16 min 40 s");
+	const char *dht = "dht nodes=35 state=ok";
+	assert_int_equal(fs_rec_parse(dht, strlen(dht), &r), 0);
+	fs_xattr_source_line(&r, 1000, line, sizeof(line));
+	assert_string_equal(line, "dht      nodes=35 state=ok");
+	fs_xattr_source_line(&r, 1000, line, 5); /* cut, NUL-terminated */
+	assert_string_equal(line, "dht ");
+}
+
+static void test_durations(void **state)
+{
+	(void)state;
+	char b[32];
+	fs_xattr_duration(0, b, sizeof(b));
+	assert_string_equal(b, "0 s");
+	fs_xattr_duration(59, b, sizeof(b));
+	assert_string_equal(b, "59 s");
+	fs_xattr_duration(61, b, sizeof(b));
+	assert_string_equal(b, "1 min 01 s");
+	fs_xattr_duration(3 * 3600 + 5 * 60 + 9, b, sizeof(b));
+	assert_string_equal(b, "3 h 05 min");
+	fs_xattr_duration(2 * 86400 + 7200, b, sizeof(b));
+	assert_string_equal(b, "2 d 2 h");
+	fs_xattr_eta(0, 0, b, sizeof(b));
+	assert_string_equal(b, "done");
+	fs_xattr_eta(100, 0, b, sizeof(b));
+	assert_string_equal(b, "-");
+	fs_xattr_eta(100, -1, b, sizeof(b));
+	assert_string_equal(b, "-");
+	fs_xattr_eta(10 * MIB, MIB, b, sizeof(b));
+	assert_string_equal(b, "10 s");
+	fs_xattr_eta(UINT64_MAX, 1, b, sizeof(b)); /* bounded */
+	assert_string_equal(b, "11574 d 1 h");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_sources),
+	    cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_stats_roundtrip),
 	    cmocka_unit_test(test_client),
 	    cmocka_unit_test(test_peers),

@@ -599,9 +599,14 @@ static void test_trackers(void **state)
 		"HTTPS://t4.example/a",
 		"http://flat.example/a",
 	};
+	/* tiers: [t1, t2], [wss (dropped), t4, t1 (duplicate)], a bare
+	 * string, then a tier with nothing usable */
+	static const unsigned want_tier[] = {0, 0, 1, 2};
 	assert_int_equal(mi->ntrackers, 4);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 4; i++) {
 		assert_string_equal(mi->trackers[i], want[i]);
+		assert_int_equal(mi->tracker_tiers[i], want_tier[i]);
+	}
 	assert_string_equal(mi->comment, "hello _");
 	assert_string_equal(mi->created_by, "make-bad.py");
 	assert_int_equal(mi->creation_date, 1700000000);
@@ -611,6 +616,7 @@ static void test_trackers(void **state)
 	 * wrong-typed comment is ignored */
 	mi = load_good("announce-only.torrent");
 	assert_int_equal(mi->ntrackers, 1);
+	assert_int_equal(mi->tracker_tiers[0], 0);
 	assert_string_equal(mi->trackers[0], "http://127.0.0.1:6969/announce");
 	assert_null(mi->comment);
 	bt_metainfo_free(mi);
