@@ -17,7 +17,7 @@ CPPFLAGS += -D_GNU_SOURCE -DPFS_VERSION='"$(VERSION)"' \
             $(addprefix -I,$(ENGINE_DIRS)) -Icache -Ifs \
             $(shell pkg-config --cflags $(PKGS))
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Werror -MMD -MP -pthread
+override CFLAGS += -std=c11 -Wall -Wextra -Werror -MMD -MP -pthread
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -pthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 

@@ -1,21 +1,25 @@
-/* bt_reader — the thread that reads the blocks we upload.
+/* bt_reader — the engine's thread that reads the blocks we upload.
  *
  * Serving a request means reading a block of a verified piece from the
  * cache. Doing that on the engine thread would stall every peer, timer and
  * FUSE wakeup behind a cold disk read (or, with a files-backed store, an
  * open and a read of someone's file), so the engine queues reads here and
- * gets each block back through one bt_post() per batch: the thread appends
- * finished reads to a done list and posts only when that list was empty.
- * Reads have their own thread rather than a place in the hasher's queue so
- * an upload never waits behind a 32 MiB backlog of writes or the hashing of
- * a large piece. The engine bounds what it queues per peer (BT_MAX_READING
- * blocks, OUTPUT_HIGH bytes with what sits in the socket buffer), so this
- * queue is bounded too. */
+ * gets them back in batches: the thread appends finished reads to a done
+ * list and fires one pre-made event when that list was empty (no
+ * allocation, so no answer is lost). Reads have their own thread rather
+ * than a place in the disk thread's queue so an upload never waits behind
+ * a backlog of writes or the hashing of a large piece. The torrents bound
+ * what they queue per peer (BT_MAX_READING blocks, a byte watermark with
+ * what sits in the socket buffer), so this queue is bounded too. Reads
+ * carry their torrent; one leaving the engine drops them first
+ * (bt_reader_forget). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bt_session_i.h"
+#include <event2/event.h>
+
+#include "bt_engine_i.h"
 #include "pfs_log.h"
 
 void bt_read_free(struct bt_read *r)
@@ -26,108 +30,154 @@ void bt_read_free(struct bt_read *r)
 	free(r);
 }
 
-static void done_cb(struct bt_session *s, void *arg)
+static void done_cb(evutil_socket_t fd, short what, void *arg)
 {
-	(void)arg;
-	pthread_mutex_lock(&s->read_lock);
-	struct bt_read *r = s->done_head;
-	s->done_head = s->done_tail = NULL;
-	pthread_mutex_unlock(&s->read_lock);
+	struct bt_engine *e = arg;
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&e->read_lock);
+	struct bt_read *r = e->done_head;
+	e->done_head = e->done_tail = NULL;
+	pthread_mutex_unlock(&e->read_lock);
 	while (r) {
 		struct bt_read *next = r->next;
 		r->next = NULL;
-		bt_peer_read_done(s, r);
+		bt_torrent_read_done(r->t, r);
 		r = next;
 	}
 }
 
 static void *reader_main(void *arg)
 {
-	struct bt_session *s = arg;
-	pthread_mutex_lock(&s->read_lock);
+	struct bt_engine *e = arg;
+	pthread_mutex_lock(&e->read_lock);
 	for (;;) {
-		while (!s->read_head && !s->read_stop)
-			pthread_cond_wait(&s->read_cond, &s->read_lock);
-		if (s->read_stop)
+		while (!e->read_head && !e->read_stop)
+			pthread_cond_wait(&e->read_cond, &e->read_lock);
+		if (e->read_stop)
 			break;
-		struct bt_read *r = s->read_head;
-		s->read_head = r->next;
-		if (!s->read_head)
-			s->read_tail = NULL;
+		struct bt_read *r = e->read_head;
+		e->read_head = r->next;
+		if (!e->read_head)
+			e->read_tail = NULL;
 		r->next = NULL;
-		pthread_mutex_unlock(&s->read_lock);
+		e->read_busy = r->t;
+		pthread_mutex_unlock(&e->read_lock);
 
-		r->err = cache_read(s->cache, r->piece, r->begin,
-				    r->buf + BT_READ_HEADROOM, r->len);
+		r->err = cache_read(r->t->cache, r->piece, r->begin,
+				    r->buf + BT_PEER_PIECE_HEADROOM, r->len);
 
-		pthread_mutex_lock(&s->read_lock);
-		bool was_empty = !s->done_head;
-		if (s->done_tail)
-			s->done_tail->next = r;
+		pthread_mutex_lock(&e->read_lock);
+		e->read_busy = NULL;
+		bool was_empty = !e->done_head;
+		if (e->done_tail)
+			e->done_tail->next = r;
 		else
-			s->done_head = r;
-		s->done_tail = r;
-		if (was_empty) {
-			/* bt_post takes post_lock: never under read_lock */
-			pthread_mutex_unlock(&s->read_lock);
-			bt_post(s, done_cb, NULL);
-			pthread_mutex_lock(&s->read_lock);
-		}
+			e->done_head = r;
+		e->done_tail = r;
+		if (was_empty)
+			event_active(e->read_done_ev, EV_READ, 0);
+		pthread_cond_broadcast(&e->read_cond); /* for forget */
 	}
-	pthread_mutex_unlock(&s->read_lock);
+	pthread_mutex_unlock(&e->read_lock);
 	return NULL;
 }
 
-int bt_reader_start(struct bt_session *s)
+int bt_reader_start(struct bt_engine *e)
 {
-	s->read_stop = false;
-	int err = pthread_create(&s->reader, NULL, reader_main, s);
+	e->read_stop = false;
+	if (!e->read_done_ev &&
+	    !(e->read_done_ev = event_new(e->base, -1, 0, done_cb, e)))
+		return -ENOMEM;
+	int err = pthread_create(&e->reader, NULL, reader_main, e);
 	if (err)
 		return -err;
-	s->reader_started = true;
+	e->reader_started = true;
 	return 0;
 }
 
-void bt_reader_stop(struct bt_session *s)
+static void free_list(struct bt_read *r)
 {
-	if (s->reader_started) {
-		pthread_mutex_lock(&s->read_lock);
-		s->read_stop = true;
-		pthread_cond_signal(&s->read_cond);
-		pthread_mutex_unlock(&s->read_lock);
-		pthread_join(s->reader, NULL);
-		s->reader_started = false;
+	while (r) {
+		struct bt_read *next = r->next;
+		bt_read_free(r);
+		r = next;
 	}
-	/* nobody is left to answer: drop what is queued or done */
-	struct bt_read *lists[2] = {s->read_head, s->done_head};
-	for (int i = 0; i < 2; i++)
-		while (lists[i]) {
-			struct bt_read *next = lists[i]->next;
-			bt_read_free(lists[i]);
-			lists[i] = next;
-		}
-	s->read_head = s->read_tail = s->done_head = s->done_tail = NULL;
 }
 
-int bt_reader_read(struct bt_session *s, uint32_t peer_id, uint32_t piece,
-		   uint32_t begin, uint32_t len)
+void bt_reader_stop(struct bt_engine *e)
+{
+	if (e->reader_started) {
+		pthread_mutex_lock(&e->read_lock);
+		e->read_stop = true;
+		pthread_cond_broadcast(&e->read_cond);
+		pthread_mutex_unlock(&e->read_lock);
+		pthread_join(e->reader, NULL);
+		e->reader_started = false;
+	}
+	/* nobody is left to answer: drop what is queued or done */
+	free_list(e->read_head);
+	free_list(e->done_head);
+	e->read_head = e->read_tail = e->done_head = e->done_tail = NULL;
+	if (e->read_done_ev) {
+		event_free(e->read_done_ev);
+		e->read_done_ev = NULL;
+	}
+}
+
+int bt_reader_read(struct bt_engine *e, struct bt_torrent *t,
+		   uint32_t peer_id, uint32_t piece, uint32_t begin,
+		   uint32_t len)
 {
 	struct bt_read *r = calloc(1, sizeof(*r));
-	if (!r || !(r->buf = malloc(BT_READ_HEADROOM + (size_t)len))) {
+	if (!r || !(r->buf = malloc(BT_PEER_PIECE_HEADROOM + (size_t)len))) {
 		free(r);
 		return -ENOMEM;
 	}
+	r->t = t;
 	r->peer_id = peer_id;
 	r->piece = piece;
 	r->begin = begin;
 	r->len = len;
-	pthread_mutex_lock(&s->read_lock);
-	if (s->read_tail)
-		s->read_tail->next = r;
+	pthread_mutex_lock(&e->read_lock);
+	if (e->read_tail)
+		e->read_tail->next = r;
 	else
-		s->read_head = r;
-	s->read_tail = r;
-	pthread_cond_signal(&s->read_cond);
-	pthread_mutex_unlock(&s->read_lock);
+		e->read_head = r;
+	e->read_tail = r;
+	pthread_cond_broadcast(&e->read_cond);
+	pthread_mutex_unlock(&e->read_lock);
 	return 0;
+}
+
+static struct bt_read *drop_of(struct bt_read *r, struct bt_read **tail,
+			       struct bt_torrent *t)
+{
+	struct bt_read *head = NULL;
+	*tail = NULL;
+	while (r) {
+		struct bt_read *next = r->next;
+		if (r->t == t) {
+			bt_read_free(r);
+		} else {
+			r->next = NULL;
+			if (*tail)
+				(*tail)->next = r;
+			else
+				head = r;
+			*tail = r;
+		}
+		r = next;
+	}
+	return head;
+}
+
+void bt_reader_forget(struct bt_engine *e, struct bt_torrent *t)
+{
+	pthread_mutex_lock(&e->read_lock);
+	e->read_head = drop_of(e->read_head, &e->read_tail, t);
+	while (e->reader_started && e->read_busy == t)
+		pthread_cond_wait(&e->read_cond, &e->read_lock);
+	e->done_head = drop_of(e->done_head, &e->done_tail, t);
+	pthread_mutex_unlock(&e->read_lock);
 }

@@ -844,8 +844,9 @@ static bool prefetch_range(struct fs *fs, uint64_t off, uint64_t len,
 	if (!len || cache_has_range(fs->cache, off, len))
 		return false;
 	fs_range_pieces(fs->mi->piece_length, off, len, first, last);
-	bt_session_prefetch(fs->session, *first, *last, deadline_ms, 0);
-	return true;
+	/* not posted: no claim to give back later */
+	return bt_session_prefetch(fs->session, *first, *last, deadline_ms,
+				   0) == 0;
 }
 
 /* True when pieces FIRST..LAST are all verified: a re-read of a cached
@@ -1069,10 +1070,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (st.drop) /* a seek: the old window is not needed any more */
 		bt_session_unprefetch(fs->session, st.drop_first,
 				      st.drop_last);
+	int want_err = 0;
 	if (!hit) { /* what the read waits for goes before its read-ahead */
 		uint32_t first, last;
 		fs_range_pieces(fs->mi->piece_length, toff, len, &first, &last);
-		bt_session_want(fs->session, first, last, 0);
+		want_err = bt_session_want(fs->session, first, last, 0);
 	}
 	uint64_t pad = (uint64_t)off + len == n->size ? slot_pad(fs, n) : 0;
 	if (pad && !cache_has_range(fs->cache, toff + len, pad)) {
@@ -1083,13 +1085,25 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (st.fetch && !pieces_verified(fs, st.first, st.last)) {
 		uint32_t step = ra_step_ms(fs);
-		bt_session_prefetch(fs->session, st.first, st.last,
-				    FS_RA_DEADLINE_MS + st.dist * step, step);
+		if (bt_session_prefetch(fs->session, st.first, st.last,
+					FS_RA_DEADLINE_MS + st.dist * step,
+					step) < 0)
+			pfs_log(PFS_LOG_DEBUG, "fs", "read-ahead of pieces "
+				"%u..%u not posted", st.first, st.last);
 	}
 	pthread_mutex_unlock(&h->lock);
 
+	if (!hit && want_err < 0 && cache_has_range(fs->cache, toff, len))
+		hit = true; /* verified meanwhile after all */
 	if (hit) {
 		reply_data(fs, req, toff, (size_t)len);
+		cache_unpin_range(fs->cache, toff, len);
+	} else if (want_err < 0) {
+		/* the engine never heard of it: waiting would be forever */
+		pfs_log(PFS_LOG_ERROR, "fs", "read of %" PRIu64 " bytes at %"
+			PRIu64 " failed: the engine was not told (%s)", len,
+			toff, strerror(-want_err));
+		fuse_reply_err(req, want_err == -ENOMEM ? ENOMEM : EIO);
 		cache_unpin_range(fs->cache, toff, len);
 	} else {
 		park(fs, req, toff, (size_t)len);

@@ -204,8 +204,10 @@ enum bt_choker_verdict bt_choker_check_request(const struct bt_wire_limits *lim,
 		size = lim->piece_length;
 	if ((uint64_t)r->begin + r->length > size)
 		return BT_CHOKER_CLOSE;
-	if (r->choked || !r->have || r->queued >= BT_CHOKER_MAX_QUEUE)
+	if (r->choked)
 		return r->fast ? BT_CHOKER_REJECT : BT_CHOKER_IGNORE;
+	if (!r->have || r->queued >= BT_CHOKER_MAX_QUEUE)
+		return r->fast ? BT_CHOKER_REJECT : BT_CHOKER_RESET;
 	if (r->duplicate)
 		return BT_CHOKER_IGNORE;
 	return BT_CHOKER_SERVE;

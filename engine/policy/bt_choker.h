@@ -37,7 +37,13 @@
 #define BT_CHOKER_RECHOKE_MS	10000
 #define BT_CHOKER_OPTIMISTIC_MS 30000
 #define BT_CHOKER_NEW_MS	60000 /* "new" for the optimistic draw */
-#define BT_CHOKER_MAX_QUEUE	250   /* a peer's requests queued with us */
+/* A peer's requests queued with us (what our BEP 10 handshake advertises
+ * as `reqq`): real clients pipeline hundreds (Transmission advertises and
+ * keeps 512, libtorrent queues up to 2000 from a peer and may keep 1500
+ * out, rtorrent and aria2c a few hundred); 2048 lets each of them keep
+ * its pipeline full with us. A queued request costs 12 bytes, and what is
+ * actually read for a peer is bounded apart (a byte watermark). */
+#define BT_CHOKER_MAX_QUEUE	2048
 
 enum bt_choker_seed_mode {
 	BT_CHOKER_ROUND_ROBIN,	 /* while seeding: rotate the slots */
@@ -85,7 +91,10 @@ uint64_t bt_choker_run(struct bt_choker *c, struct bt_choker_peer *const *peers,
 enum bt_choker_verdict {
 	BT_CHOKER_SERVE,  /* queue it and send the block */
 	BT_CHOKER_REJECT, /* send a BEP 6 reject-request */
-	BT_CHOKER_IGNORE, /* drop it silently */
+	BT_CHOKER_RESET,  /* (no fast extension) choke and unchoke at once:
+			   * BEP 3's choke voids every request it has with
+			   * us, so it asks again, never left waiting */
+	BT_CHOKER_IGNORE, /* drop it: the peer knows why (see below) */
 	BT_CHOKER_CLOSE,  /* a protocol violation: drop the peer */
 };
 
@@ -103,11 +112,14 @@ struct bt_choker_req {
  *   length 0 or over BT_MAX_BLOCK_SIZE (128 KiB; BEP 3 clients close on
  *   anything over 16 KiB, we accept up to 128 KiB for old clients):
  *   CLOSE;
- * - while choked, for a piece we do not have, or with BT_CHOKER_MAX_QUEUE
- *   already queued: REJECT with the fast extension, else IGNORE (a plain
+ * - while choked: REJECT with the fast extension, else IGNORE (a plain
  *   BEP 3 peer may have sent it before our choke arrived; it drops its
  *   requests itself when choked);
- * - a duplicate of a queued request: IGNORE;
+ * - for a piece we do not have (any more: a cache limit evicts), or with
+ *   BT_CHOKER_MAX_QUEUE already queued: REJECT with the fast extension,
+ *   else RESET (a plain peer has no other way to learn that a request
+ *   will not be answered);
+ * - a duplicate of a queued request: IGNORE (the block is sent once);
  * - otherwise SERVE.
  * Pure; any thread. */
 enum bt_choker_verdict bt_choker_check_request(const struct bt_wire_limits *lim,

@@ -29,6 +29,9 @@ struct active {
 	uint8_t *got;   /* block received */
 	uint32_t *from; /* peer id that sent the block */
 	uint64_t *sent; /* when the block was last requested (ms) */
+	uint64_t *sig;  /* signature of the block received */
+	bool exclusive; /* one peer at a time (see bt_picker_set_exclusive) */
+	uint32_t owner; /* the peer fetching it, when exclusive (0: none) */
 };
 
 struct want {
@@ -55,6 +58,7 @@ struct bt_picker {
 	uint32_t late_ms;  /* a request older than this may be duplicated */
 	uint32_t due_share; /* per mille of a due piece one pick may take */
 	uint32_t rotate; /* spreads ties in rarest-first */
+	uint32_t cur_peer; /* whom the picks are for (bt_picker_set_peer) */
 };
 
 struct bt_picker *bt_picker_new(uint32_t npieces, uint32_t piece_length,
@@ -93,6 +97,7 @@ static void active_free(struct active *a)
 	free(a->got);
 	free(a->from);
 	free(a->sent);
+	free(a->sig);
 	free(a);
 }
 
@@ -178,7 +183,8 @@ static struct active *active_create(struct bt_picker *p, uint32_t piece)
 	a->got = calloc(a->nblocks, 1);
 	a->from = calloc(a->nblocks, sizeof(*a->from));
 	a->sent = calloc(a->nblocks, sizeof(*a->sent));
-	if (!a->req || !a->got || !a->from || !a->sent) {
+	a->sig = calloc(a->nblocks, sizeof(*a->sig));
+	if (!a->req || !a->got || !a->from || !a->sent || !a->sig) {
 		active_free(a);
 		return NULL;
 	}
@@ -383,6 +389,11 @@ static size_t take_blocks(struct bt_picker *p, struct active *a, bool dup,
 			  uint64_t now, bt_picker_queued_fn queued, void *arg,
 			  struct bt_block *out, size_t n, size_t max)
 {
+	if (a->exclusive) {
+		if (a->owner && a->owner != p->cur_peer)
+			return n; /* another peer fetches it alone */
+		dup = false;
+	}
 	/* without duplicates only free blocks count, and none lies below the
 	 * hint: a piece whose blocks are all out costs nothing to skip */
 	uint32_t b = dup ? 0 : a->hint;
@@ -401,6 +412,8 @@ static size_t take_blocks(struct bt_picker *p, struct active *a, bool dup,
 			a->req[b]++;
 			a->sent[b] = now;
 			n++;
+			if (a->exclusive)
+				a->owner = p->cur_peer;
 		}
 		if (!a->req[b])
 			all_out = false;
@@ -544,6 +557,13 @@ void bt_picker_abort(struct bt_picker *p, uint32_t piece, uint32_t begin)
 		a->req[b]--;
 		if (!a->req[b] && !a->got[b] && b < a->hint)
 			a->hint = b;
+		if (a->exclusive && a->owner && !a->nreceived) {
+			bool out = false;
+			for (uint32_t i = 0; i < a->nblocks && !out; i++)
+				out = a->req[i] != 0;
+			if (!out)
+				a->owner = 0; /* nothing of it fetched yet */
+		}
 	}
 }
 
@@ -576,9 +596,83 @@ size_t bt_picker_piece_failed(struct bt_picker *p, uint32_t piece,
 	}
 	memset(a->got, 0, a->nblocks);
 	memset(a->from, 0, a->nblocks * sizeof(*a->from));
+	memset(a->sig, 0, a->nblocks * sizeof(*a->sig));
 	a->nreceived = 0;
 	a->hint = 0;
+	a->owner = 0;
 	p->state[piece] = PS_ACTIVE;
+	return n;
+}
+
+void bt_picker_set_peer(struct bt_picker *p, uint32_t peer_id)
+{
+	p->cur_peer = peer_id;
+}
+
+void bt_picker_set_exclusive(struct bt_picker *p, uint32_t piece, bool on)
+{
+	if (piece >= p->npieces || p->state[piece] == PS_HAVE)
+		return;
+	struct active *a = on ? active_create(p, piece) : active_get(p, piece);
+	if (!a)
+		return;
+	a->exclusive = on;
+	if (!on)
+		a->owner = 0;
+}
+
+bool bt_picker_exclusive(const struct bt_picker *p, uint32_t piece)
+{
+	const struct active *a = piece < p->npieces ? active_get(p, piece) : NULL;
+	return a && a->exclusive;
+}
+
+void bt_picker_peer_gone(struct bt_picker *p, uint32_t peer_id)
+{
+	for (size_t i = 0; i < p->nact; i++) {
+		struct active *a = p->act[i];
+		if (!a->exclusive || a->owner != peer_id ||
+		    p->state[a->piece] != PS_ACTIVE)
+			continue;
+		/* what it sent is fetched again, all from the next peer */
+		for (uint32_t b = 0; b < a->nblocks; b++)
+			if (a->got[b]) {
+				a->got[b] = 0;
+				a->from[b] = 0;
+				a->sig[b] = 0;
+			}
+		a->nreceived = 0;
+		a->hint = 0;
+		bool out = false;
+		for (uint32_t b = 0; b < a->nblocks && !out; b++)
+			out = a->req[b] != 0;
+		if (!out)
+			a->owner = 0;
+	}
+}
+
+void bt_picker_set_sig(struct bt_picker *p, uint32_t piece, uint32_t begin,
+		       uint64_t sig)
+{
+	if (piece >= p->npieces || begin % BT_BLOCK_SIZE)
+		return;
+	struct active *a = active_get(p, piece);
+	uint32_t b = begin / BT_BLOCK_SIZE;
+	if (a && b < a->nblocks && a->got[b])
+		a->sig[b] = sig;
+}
+
+size_t bt_picker_senders(const struct bt_picker *p, uint32_t piece,
+			 uint32_t *ids, uint64_t *sigs, size_t max)
+{
+	const struct active *a = piece < p->npieces ? active_get(p, piece) : NULL;
+	if (!a)
+		return 0;
+	size_t n = a->nblocks < max ? a->nblocks : max;
+	for (size_t b = 0; b < n; b++) {
+		ids[b] = a->got[b] ? a->from[b] : 0;
+		sigs[b] = a->got[b] ? a->sig[b] : 0;
+	}
 	return n;
 }
 

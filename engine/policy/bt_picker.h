@@ -117,6 +117,32 @@ uint64_t bt_picker_next_deadline(const struct bt_picker *p);
 uint32_t bt_picker_nblocks(const struct bt_picker *p, uint32_t piece);
 uint32_t bt_picker_block_len(const struct bt_picker *p, uint32_t piece,
 			     uint32_t block);
+/* ---- telling who lied ----
+ * After a piece fails its hash check with blocks from several peers, its
+ * next attempt goes to one peer alone (exclusive), and the signature of
+ * every block received (bt_picker_set_sig: a keyed hash of its bytes)
+ * lets the caller compare the blocks sent before with the good ones once
+ * the piece verifies. */
+
+/* The peer (its id as given to bt_picker_received) the picks that follow
+ * are for: an exclusive piece is only picked for the peer that took it. */
+void bt_picker_set_peer(struct bt_picker *p, uint32_t peer_id);
+/* Fetch PIECE from one peer at a time, without duplicate requests, until
+ * it verifies. */
+void bt_picker_set_exclusive(struct bt_picker *p, uint32_t piece, bool on);
+bool bt_picker_exclusive(const struct bt_picker *p, uint32_t piece);
+/* PEER_ID is gone: the exclusive piece it was fetching (not complete) is
+ * free for another peer, its blocks fetched again. */
+void bt_picker_peer_gone(struct bt_picker *p, uint32_t peer_id);
+/* The signature of a block received (after bt_picker_received). */
+void bt_picker_set_sig(struct bt_picker *p, uint32_t piece, uint32_t begin,
+		       uint64_t sig);
+/* For every block of PIECE in progress, who sent it (0: nobody yet) into
+ * IDS and its signature into SIGS (each of MAX entries). Returns the
+ * number of blocks written, 0 when PIECE is not in progress. */
+size_t bt_picker_senders(const struct bt_picker *p, uint32_t piece,
+			 uint32_t *ids, uint64_t *sigs, size_t max);
+
 /* Invariant checker for tests: 0 when consistent. */
 int bt_picker_check(const struct bt_picker *p);
 

@@ -82,13 +82,15 @@ static uint64_t piece_size(const struct bt_wire_limits *lim, uint32_t index)
 static bool block_ok(const struct bt_wire_limits *lim, uint32_t index,
 		     uint32_t begin, uint64_t len)
 {
-	return index < lim->npieces && len > 0 &&
+	return !lim->metadata_pending && index < lim->npieces && len > 0 &&
 	       (uint64_t)begin + len <= piece_size(lim, index);
 }
 
 static bool bitfield_ok(const struct bt_wire_limits *lim, const uint8_t *bf,
 			size_t len)
 {
+	if (lim->metadata_pending)
+		return len > 0;
 	return len == bt_bitfield_len(lim->npieces) &&
 	       bt_bitfield_spare_clear(bf, lim->npieces);
 }
@@ -132,7 +134,7 @@ ssize_t bt_wire_parse(const uint8_t *buf, size_t len,
 		if (plen != 4)
 			return -EPROTO;
 		msg->index = get32(p);
-		if (msg->index >= lim->npieces)
+		if (!lim->metadata_pending && msg->index >= lim->npieces)
 			return -EPROTO;
 		break;
 	case BT_MSG_BITFIELD:

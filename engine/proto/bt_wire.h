@@ -68,6 +68,12 @@ struct bt_wire_limits {
 	uint64_t total_length;
 	uint32_t max_msg_len; /* e.g. BT_MAX_BLOCK_SIZE + 13, or more for a
 			       * huge bitfield: see bt_wire_max_msg_len() */
+	/* The torrent's geometry is not known yet (before its metadata, as
+	 * for a magnet link): the piece fields above are unused; a bitfield
+	 * of any non-zero length (spare bits unchecked) and a have, suggest
+	 * or allowed_fast of any index are accepted, for the caller to check
+	 * once it knows; request, cancel, reject and piece are -EPROTO. */
+	bool metadata_pending;
 };
 
 /* Smallest safe max_msg_len for a torrent: the largest of a piece message

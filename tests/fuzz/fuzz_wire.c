@@ -40,22 +40,28 @@ static void check_msg(const struct bt_wire_limits *lim, const uint8_t *buf,
 	case BT_MSG_HAVE:
 	case BT_MSG_SUGGEST:
 	case BT_MSG_ALLOWED_FAST:
-		CHECK(m->index < lim->npieces);
+		CHECK(lim->metadata_pending || m->index < lim->npieces);
 		break;
 	case BT_MSG_REQUEST:
 	case BT_MSG_CANCEL:
 	case BT_MSG_REJECT:
+		CHECK(!lim->metadata_pending);
 		CHECK(m->index < lim->npieces);
 		CHECK(m->length >= 1 && m->length <= BT_MAX_BLOCK_SIZE);
 		CHECK((uint64_t)m->begin + m->length <=
 		      piece_size(lim, m->index));
 		break;
 	case BT_MSG_PIECE:
+		CHECK(!lim->metadata_pending);
 		CHECK(m->index < lim->npieces && m->data_len > 0);
 		CHECK((uint64_t)m->begin + m->data_len <=
 		      piece_size(lim, m->index));
 		break;
 	case BT_MSG_BITFIELD:
+		if (lim->metadata_pending) {
+			CHECK(m->data_len > 0);
+			break;
+		}
 		CHECK(m->data_len == ((uint64_t)lim->npieces + 7) / 8);
 		for (uint64_t i = lim->npieces; i < (uint64_t)m->data_len * 8;
 		     i++)
@@ -104,6 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lim.max_msg_len = rd32(data + 8) >> (data[12] & 31);
 	else
 		lim.max_msg_len = bt_wire_max_msg_len(lim.npieces);
+	/* before the metadata: the geometry is not known */
+	lim.metadata_pending = (mode & 4) != 0;
 
 	const uint8_t *p = data + 16;
 	size_t left = size - 16;

@@ -72,7 +72,8 @@ EOF
 [ "$(infohash "$T/bare.torrent")" = "$ih" ] || fail "stripping the header copy changed the info-hash"
 
 # ---- the capture -----------------------------------------------------------
-tcpdump -i lo -n -s 0 -U -Z root -w "$T/wire.pcap" \
+# a 32 MiB buffer: a loaded machine must not drop packets (checked below)
+tcpdump -i lo -n -s 0 -U -B 32768 -Z root -w "$T/wire.pcap" \
 	"tcp and (port $TRK or port $SEEDP or port $LEECHP or port $ARIASP or port $M1P or port $M2P)" \
 	>"$LOGS/tcpdump.out" 2>"$LOGS/tcpdump.err" </dev/null &
 it_track $!
@@ -176,6 +177,9 @@ refused 2 "key file '$T/trip.key' exists" "$P2PFS" create --seal --key-file "$T/
 kill -INT "$TCPDUMP"
 wait_exit "$TCPDUMP" 10 || fail "tcpdump did not stop"
 log "capture: $(stat -c %s "$T/wire.pcap") bytes; $(tail -n 2 "$LOGS/tcpdump.err" | tr '\n' ' ')"
+# a capture with holes would not show everything that crossed the wire
+drops=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$LOGS/tcpdump.err")
+[ "${drops:-0}" = 0 ] || fail "the capture is incomplete: tcpdump dropped $drops packets"
 find "$T/cache" "$T/cache2" "$T/aria" -type f ! -name seal-key >"$T/hay.list"
 printf '%s\n' "$T/wire.pcap" "$T/trip.torrent" "$T/bare.torrent" >>"$T/hay.list"
 "$IT_PY" - "$S" "$T/hay.list" "$KEY" "$ih" "$T/wire.pcap" "$(stat -c %s "$blob")" <<'EOF' >"$LOGS/scan.out" 2>&1 ||

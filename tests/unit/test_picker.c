@@ -189,6 +189,61 @@ static void test_hash_fail(void **state)
 	bt_picker_free(p);
 }
 
+/* After a failure with several senders: one peer at a time fetches the
+ * piece, without duplicates; it is freed when that peer gives it back or
+ * goes; the senders and signatures of its blocks are on record. */
+static void test_exclusive_and_senders(void **state)
+{
+	(void)state;
+	uint8_t bf[2];
+	struct bt_block out[16];
+	uint32_t ids[8];
+	uint64_t sigs[8];
+	struct bt_picker *p = bt_picker_new(10, PL, 10ull * PL);
+	all_bits(bf, 10);
+	bt_picker_want(p, 4, 0);
+	bt_picker_set_peer(p, 7);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 0, out, 2), 2);
+	bt_picker_set_peer(p, 8);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 0, out, 16), 2);
+	for (uint32_t b = 0; b < 4; b++) {
+		bt_picker_received(p, 4, b * BT_BLOCK_SIZE, b < 2 ? 7 : 8);
+		bt_picker_set_sig(p, 4, b * BT_BLOCK_SIZE, 100 + b);
+	}
+	assert_int_equal(bt_picker_senders(p, 4, ids, sigs, 8), 4);
+	assert_int_equal(ids[0], 7);
+	assert_int_equal(ids[3], 8);
+	assert_int_equal(sigs[2], 102);
+	bt_picker_set_exclusive(p, 4, true);
+	bt_picker_piece_failed(p, 4, NULL, 0);
+	assert_true(bt_picker_exclusive(p, 4));
+	/* peer 8 takes it: peer 7 gets none, even long past the deadline */
+	bt_picker_set_peer(p, 8);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 1000, out, 2), 2);
+	bt_picker_set_peer(p, 7);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 5000, out, 16), 0);
+	/* 8 gives its requests back before any block came: free again */
+	bt_picker_abort(p, 4, 0);
+	bt_picker_abort(p, 4, BT_BLOCK_SIZE);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 5000, out, 16), 4);
+	/* 7 sends one block, then goes: its block is fetched again, by
+	 * whoever comes next, all of it */
+	bt_picker_received(p, 4, 0, 7);
+	for (uint32_t b = 1; b < 4; b++)
+		bt_picker_abort(p, 4, b * BT_BLOCK_SIZE);
+	bt_picker_peer_gone(p, 7);
+	assert_int_equal(bt_picker_senders(p, 4, ids, sigs, 8), 4);
+	assert_int_equal(ids[0], 0);
+	bt_picker_set_peer(p, 9);
+	assert_int_equal(bt_picker_pick(p, bf, NULL, NULL, 6000, out, 16), 4);
+	assert_int_equal(bt_picker_check(p), 0);
+	/* verified: no longer exclusive (nor in progress) */
+	bt_picker_set_have(p, 4);
+	assert_false(bt_picker_exclusive(p, 4));
+	assert_int_equal(bt_picker_senders(p, 4, ids, sigs, 8), 0);
+	bt_picker_free(p);
+}
+
 static void test_fetch_all_rarest(void **state)
 {
 	(void)state;
@@ -417,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_abort_and_refetch),
 		cmocka_unit_test(test_duplicates_after_deadline),
 		cmocka_unit_test(test_hash_fail),
+		cmocka_unit_test(test_exclusive_and_senders),
 		cmocka_unit_test(test_fetch_all_rarest),
 		cmocka_unit_test(test_interesting),
 		cmocka_unit_test(test_late_duplicates),

@@ -543,6 +543,44 @@ static void test_inconsistent_limits(void **state)
 	assert_int_equal(bt_wire_parse(buf, n, &none, &m), -EPROTO);
 }
 
+/* Before the metadata: bitfields of any size and haves of any index pass
+ * (the caller checks them later); messages about blocks do not. */
+static void test_metadata_pending(void **state)
+{
+	(void)state;
+	struct bt_wire_limits lim = {.max_msg_len = bt_wire_max_msg_len(0),
+				     .metadata_pending = true};
+	uint8_t buf[64], bf[5] = {0xff, 0, 0, 0, 0x01};
+	struct bt_msg m;
+	size_t n = frame(buf, BT_MSG_BITFIELD, bf, sizeof(bf));
+	assert_int_equal(bt_wire_parse(buf, n, &lim, &m), (ssize_t)n);
+	assert_int_equal(m.data_len, 5);
+	n = frame(buf, BT_MSG_BITFIELD, NULL, 0);
+	assert_int_equal(bt_wire_parse(buf, n, &lim, &m), -EPROTO);
+	n = frame(buf, BT_MSG_HAVE, "\x7f\xff\xff\xff", 4);
+	assert_int_equal(bt_wire_parse(buf, n, &lim, &m), (ssize_t)n);
+	assert_int_equal(m.index, 0x7fffffff);
+	n = frame(buf, BT_MSG_ALLOWED_FAST, "\0\0\0\x09", 4);
+	assert_int_equal(bt_wire_parse(buf, n, &lim, &m), (ssize_t)n);
+	n = frame(buf, BT_MSG_HAVE_ALL, NULL, 0);
+	assert_int_equal(bt_wire_parse(buf, n, &lim, &m), (ssize_t)n);
+	uint8_t ext[3] = {0, 'd', 'e'};
+	n = frame(buf, BT_MSG_EXTENDED, ext, 3);
+	assert_int_equal(bt_wire_parse(buf, n, &lim, &m), (ssize_t)n);
+	static const uint8_t ids[] = {BT_MSG_REQUEST, BT_MSG_CANCEL,
+				      BT_MSG_REJECT};
+	for (size_t i = 0; i < sizeof(ids); i++) {
+		n = frame3(buf, ids[i], 0, 0, 16);
+		assert_int_equal(bt_wire_parse(buf, n, &lim, &m), -EPROTO);
+	}
+	uint8_t piece[8 + 4] = {0};
+	n = frame(buf, BT_MSG_PIECE, piece, sizeof(piece));
+	assert_int_equal(bt_wire_parse(buf, n, &lim, &m), -EPROTO);
+	/* the length bound holds as ever */
+	put_be32(buf, lim.max_msg_len + 1);
+	assert_int_equal(bt_wire_parse(buf, 4, &lim, &m), -EPROTO);
+}
+
 static void test_stream(void **state)
 {
 	(void)state;
@@ -609,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_build_overflow),
 		cmocka_unit_test(test_max_msg_len),
 		cmocka_unit_test(test_inconsistent_limits),
+		cmocka_unit_test(test_metadata_pending),
 		cmocka_unit_test(test_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
