@@ -2,9 +2,15 @@
  *
  * The decoder is a recursive descent whose depth is checked before every
  * descent (so the stack is bounded by BT_BENCODE_MAX_DEPTH frames). Strings
- * point into the caller's buffer; container arrays are allocated as items
- * arrive, grown geometrically but never past what the remaining input could
- * still hold, and trimmed to size when the container closes. The writer is a
+ * point into the caller's buffer. It runs twice over the input: a first
+ * pass validates everything and counts the list and dictionary items; the
+ * second builds the tree into one allocation of exactly that size (the
+ * root, then every list's items, then every dictionary's), so a tree costs
+ * one malloc and one free however many containers it holds (they were one
+ * malloc and a few reallocs each: the cost of a decode, under ASan above
+ * all). While the second pass runs, the items of the open containers wait
+ * on a stack (a second allocation of the same counts, freed at the end)
+ * and move into place when their container closes. The writer is a
  * growable buffer with a sticky error. */
 #include "bt_bencode.h"
 
@@ -23,6 +29,15 @@ struct dec {
 	size_t nodes;
 	char *err;
 	size_t errlen;
+	/* the counting pass: items of every list and of every dictionary */
+	size_t nlist, ndict;
+	/* the build pass (NULL while counting): the pending items of the open
+	 * containers, and the next free slots of the tree's block */
+	struct bt_bval *vstack;
+	struct bt_bkv *kstack;
+	size_t nv, nk;
+	struct bt_bval *vout;
+	struct bt_bkv *kout;
 };
 
 static int dec_fail(struct dec *d, const uint8_t *at, const char *fmt, ...)
@@ -130,40 +145,6 @@ static int dec_str(struct dec *d, const uint8_t **s, size_t *len)
 	return 0;
 }
 
-/* Makes room for item N of an array of ELSIZE-byte items. Growth doubles but
- * stops at what the rest of the input could fill (every item costs at least
- * two bytes), so "l" followed by a few bytes cannot reserve much. */
-static int dec_grow(struct dec *d, void **items, size_t *cap, size_t n,
-		    size_t elsize)
-{
-	if (n < *cap)
-		return 0;
-	size_t most = n + dec_left(d) / 2 + 1;
-	size_t ncap = *cap ? *cap * 2 : 1;
-	if (ncap > most)
-		ncap = most;
-	if (ncap <= n)
-		ncap = n + 1;
-	if (ncap > SIZE_MAX / elsize)
-		return -ENOMEM;
-	void *p = realloc(*items, ncap * elsize);
-	if (!p)
-		return -ENOMEM;
-	*items = p;
-	*cap = ncap;
-	return 0;
-}
-
-/* Gives back the growth slack of a closed container; failure is harmless. */
-static void dec_trim(void **items, size_t cap, size_t n, size_t elsize)
-{
-	if (n == 0 || n == cap)
-		return;
-	void *p = realloc(*items, n * elsize);
-	if (p)
-		*items = p;
-}
-
 static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
@@ -176,7 +157,7 @@ static int dec_value(struct dec *d, struct bt_bval *v, unsigned depth);
 
 static int dec_list(struct dec *d, struct bt_bval *v, unsigned depth)
 {
-	size_t cap = 0;
+	size_t base = d->nv;
 	int rc;
 
 	v->type = BT_BLIST;
@@ -186,29 +167,33 @@ static int dec_list(struct dec *d, struct bt_bval *v, unsigned depth)
 			return dec_fail(d, d->p, "truncated list");
 		if (*d->p == 'e')
 			break;
-		void *items = v->list.items;
-		rc = dec_grow(d, &items, &cap, v->list.n,
-			      sizeof(struct bt_bval));
-		v->list.items = items;
+		struct bt_bval item;
+		memset(&item, 0, sizeof(item));
+		rc = dec_value(d, &item, depth + 1);
 		if (rc)
 			return rc;
-		struct bt_bval *item = &v->list.items[v->list.n];
-		memset(item, 0, sizeof(*item));
-		v->list.n++; /* counted first so a failure frees it */
-		rc = dec_value(d, item, depth + 1);
-		if (rc)
-			return rc;
+		if (d->vstack)
+			d->vstack[d->nv++] = item;
+		else
+			d->nlist++;
+		v->list.n++;
 	}
 	d->p++;
-	void *items = v->list.items;
-	dec_trim(&items, cap, v->list.n, sizeof(struct bt_bval));
-	v->list.items = items;
+	if (d->vstack && v->list.n) {
+		/* every item of this list is done: into place, off the stack */
+		memcpy(d->vout, d->vstack + base, v->list.n * sizeof(*d->vout));
+		v->list.items = d->vout;
+		d->vout += v->list.n;
+		d->nv = base;
+	}
 	return 0;
 }
 
 static int dec_dict(struct dec *d, struct bt_bval *v, unsigned depth)
 {
-	size_t cap = 0;
+	size_t base = d->nk;
+	const uint8_t *prev = NULL;
+	size_t prev_len = 0;
 	int rc;
 
 	v->type = BT_BDICT;
@@ -222,15 +207,13 @@ static int dec_dict(struct dec *d, struct bt_bval *v, unsigned depth)
 		if (!is_digit(*d->p))
 			return dec_fail(d, kat,
 					"dictionary key is not a string");
-		const uint8_t *key;
-		size_t key_len;
-		rc = dec_str(d, &key, &key_len);
+		struct bt_bkv kv;
+		memset(&kv, 0, sizeof(kv));
+		rc = dec_str(d, &kv.key, &kv.key_len);
 		if (rc)
 			return rc;
-		if (v->dict.n) {
-			const struct bt_bkv *prev =
-				&v->dict.items[v->dict.n - 1];
-			int c = key_cmp(prev->key, prev->key_len, key, key_len);
+		if (prev) {
+			int c = key_cmp(prev, prev_len, kv.key, kv.key_len);
 			if (c == 0)
 				return dec_fail(d, kat,
 						"duplicate dictionary key");
@@ -238,28 +221,27 @@ static int dec_dict(struct dec *d, struct bt_bval *v, unsigned depth)
 				return dec_fail(d, kat,
 						"dictionary keys out of order");
 		}
+		prev = kv.key;
+		prev_len = kv.key_len;
 		if (d->p >= d->end)
 			return dec_fail(d, kat,
 					"dictionary key without a value");
-		void *items = v->dict.items;
-		rc = dec_grow(d, &items, &cap, v->dict.n,
-			      sizeof(struct bt_bkv));
-		v->dict.items = items;
+		rc = dec_value(d, &kv.val, depth + 1);
 		if (rc)
 			return rc;
-		struct bt_bkv *kv = &v->dict.items[v->dict.n];
-		memset(kv, 0, sizeof(*kv));
-		kv->key = key;
-		kv->key_len = key_len;
+		if (d->kstack)
+			d->kstack[d->nk++] = kv;
+		else
+			d->ndict++;
 		v->dict.n++;
-		rc = dec_value(d, &kv->val, depth + 1);
-		if (rc)
-			return rc;
 	}
 	d->p++;
-	void *items = v->dict.items;
-	dec_trim(&items, cap, v->dict.n, sizeof(struct bt_bkv));
-	v->dict.items = items;
+	if (d->kstack && v->dict.n) {
+		memcpy(d->kout, d->kstack + base, v->dict.n * sizeof(*d->kout));
+		v->dict.items = d->kout;
+		d->kout += v->dict.n;
+		d->nk = base;
+	}
 	return 0;
 }
 
@@ -302,32 +284,19 @@ static int dec_value(struct dec *d, struct bt_bval *v, unsigned depth)
 	return 0;
 }
 
-static void bval_release(struct bt_bval *v)
-{
-	if (v->type == BT_BLIST) {
-		for (size_t i = 0; i < v->list.n; i++)
-			bval_release(&v->list.items[i]);
-		free(v->list.items);
-	} else if (v->type == BT_BDICT) {
-		for (size_t i = 0; i < v->dict.n; i++)
-			bval_release(&v->dict.items[i].val);
-		free(v->dict.items);
-	}
-}
-
+/* The tree is one block: the root, the lists' items, the dictionaries'. */
 void bt_bval_free(struct bt_bval *v)
 {
-	if (!v)
-		return;
-	bval_release(v);
 	free(v);
 }
 
-int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
-		      size_t *used, char *err, size_t errlen)
+/* Both passes over BUF. WHOLE: trailing bytes are an error (checked
+ * between them, so such input builds nothing). */
+static int decode(const uint8_t *buf, size_t len, bool whole,
+		  struct bt_bval **out, size_t *used, char *err, size_t errlen)
 {
 	struct dec d = {.err = err, .errlen = errlen};
-	struct bt_bval *v = NULL;
+	struct bt_bval root;
 	int rc;
 
 	*out = NULL;
@@ -336,49 +305,68 @@ int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
 	if (!buf || len == 0) {
 		/* BUF may be NULL: point offsets at a real empty string */
 		d.start = d.p = d.end = (const uint8_t *)"";
-		rc = dec_fail(&d, d.p, "empty input");
-		goto out;
+		return dec_fail(&d, d.p, "empty input");
 	}
 	d.start = d.p = buf;
 	d.end = buf + len;
-	v = calloc(1, sizeof(*v));
-	if (!v) {
-		rc = -ENOMEM;
-		goto out;
+	memset(&root, 0, sizeof(root));
+	if ((rc = dec_value(&d, &root, 0)))
+		return rc;
+	size_t n = (size_t)(d.p - buf);
+	if (whole && n != len) {
+		if (err && errlen)
+			snprintf(err, errlen,
+				 "bencode: %zu bytes of trailing garbage at "
+				 "offset %zu",
+				 len - n, n);
+		return -EINVAL;
 	}
+
+	/* the build pass: the counts are exact, and bounded by the node cap */
+	size_t vbytes = (1 + d.nlist) * sizeof(struct bt_bval);
+	size_t kbytes = d.ndict * sizeof(struct bt_bkv);
+	uint8_t *block = malloc(vbytes + kbytes);
+	uint8_t *stack = malloc(vbytes + kbytes);
+	if (!block || !stack) {
+		free(block);
+		free(stack);
+		if (err && errlen)
+			snprintf(err, errlen, "bencode: out of memory");
+		return -ENOMEM;
+	}
+	/* the dictionaries' items go after the values: keep them aligned */
+	_Static_assert(sizeof(struct bt_bval) % _Alignof(struct bt_bkv) == 0,
+		       "bt_bkv items after bt_bval items stay aligned");
+	struct bt_bval *v = (struct bt_bval *)block;
+	memset(v, 0, sizeof(*v));
+	d.vout = v + 1;
+	d.kout = (struct bt_bkv *)(block + vbytes);
+	d.vstack = (struct bt_bval *)stack;
+	d.kstack = (struct bt_bkv *)(stack + vbytes);
+	d.p = buf;
+	d.nodes = 0;
 	rc = dec_value(&d, v, 0);
-	if (rc)
-		goto out;
+	free(stack);
+	if (rc) { /* cannot happen: the first pass accepted the same bytes */
+		free(block);
+		return rc;
+	}
 	if (used)
-		*used = (size_t)(d.p - buf);
+		*used = n;
 	*out = v;
-	v = NULL;
-out:
-	if (rc == -ENOMEM && err && errlen && !err[0])
-		snprintf(err, errlen, "bencode: out of memory");
-	bt_bval_free(v);
-	return rc;
+	return 0;
+}
+
+int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
+		      size_t *used, char *err, size_t errlen)
+{
+	return decode(buf, len, false, out, used, err, errlen);
 }
 
 int bt_bdecode(const uint8_t *buf, size_t len, struct bt_bval **out, char *err,
 	       size_t errlen)
 {
-	struct bt_bval *v = NULL;
-	size_t used = 0;
-	int rc = bt_bdecode_prefix(buf, len, &v, &used, err, errlen);
-	if (rc)
-		return rc;
-	if (used != len) {
-		bt_bval_free(v);
-		if (err && errlen)
-			snprintf(err, errlen,
-				 "bencode: %zu bytes of trailing garbage at "
-				 "offset %zu",
-				 len - used, used);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
+	return decode(buf, len, true, out, NULL, err, errlen);
 }
 
 const struct bt_bval *bt_bdict_get(const struct bt_bval *d, const char *key)
