@@ -86,6 +86,7 @@ struct fs_waiter {
 
 /* One open file. */
 struct fs_handle {
+	struct fs_handle *next, *prev; /* fs->handles, under fs->lock */
 	const struct fs_node *node;
 	pthread_mutex_t lock; /* guards ra (reads of one file run in parallel)
 			       * and orders this handle's prefetch posts */
@@ -119,6 +120,9 @@ struct fs {
 	struct fs_waiter waiting; /* circular list sentinel */
 	size_t nwaiting;
 	struct fs_waiter *rq_head, *rq_tail; /* reply queue */
+	/* every open handle (circular list sentinel): a mount that goes away
+	 * with files open gets no release for them, fs_free() frees them */
+	struct fs_handle handles;
 	uint32_t nreaders;     /* handles with a pinned window */
 	bool closing;          /* new misses fail with EIO */
 	bool worker_stop;
@@ -609,6 +613,24 @@ static uint32_t ra_step_ms(const struct fs *fs)
 	return ms ? ms : 1;
 }
 
+static void handle_link(struct fs *fs, struct fs_handle *h)
+{
+	pthread_mutex_lock(&fs->lock);
+	h->next = &fs->handles;
+	h->prev = fs->handles.prev;
+	fs->handles.prev->next = h;
+	fs->handles.prev = h;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void handle_unlink(struct fs *fs, struct fs_handle *h)
+{
+	pthread_mutex_lock(&fs->lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -632,6 +654,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->node = n;
 	pthread_mutex_init(&h->lock, NULL);
+	handle_link(fs, h);
 	fs_ra_init(&h->ra, fs->mi->piece_length);
 	if (fs->ra_share)
 		fs_ra_limit(&h->ra, fs->mi->piece_length, reader_budget(fs, 1));
@@ -662,6 +685,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (h->tail)
 			bt_session_unprefetch(fs->session, h->tail_first,
 					      h->tail_last);
+		handle_unlink(fs, h);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 		return;
@@ -693,6 +717,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 			fs->nreaders--;
 			pthread_mutex_unlock(&fs->lock);
 		}
+		handle_unlink(fs, h);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 	}
@@ -1109,6 +1134,7 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 	fs->watch_wake = -1;
 	fs->mountinfo_fd = -1;
 	fs->waiting.next = fs->waiting.prev = &fs->waiting;
+	fs->handles.next = fs->handles.prev = &fs->handles;
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->cond, NULL);
 	if (mi->creation_date > 0)
@@ -1331,7 +1357,17 @@ void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
-	/* fs_run() answered every waiter; nothing is left to free there */
+	/* fs_run() answered every waiter; nothing is left to free there. The
+	 * files still open when the mount went away (a lazy unmount, a
+	 * killed reader) never get a release: no FUSE thread runs any more,
+	 * and the engine and the cache their pins and prefetches were for
+	 * are gone or going with us. */
+	while (fs->handles.next != &fs->handles) {
+		struct fs_handle *h = fs->handles.next;
+		fs->handles.next = h->next;
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+	}
 	fs_tree_free(fs->tree);
 	free(fs->mountpoint);
 	free(fs->fuse_opts);
