@@ -1,7 +1,7 @@
 # p2pfs — plain Makefile.
 # Targets: all (./p2pfs), check (unit + asan + fuzz regression + integration),
-# unit, asan, integration, fuzz, fuzz-long, bench, demo, install, format,
-# clean.
+# unit, asan, integration, integration-hostile, fuzz, fuzz-long, bench, demo,
+# install, format, clean.
 # Quiet unless V=1.
 
 CC      ?= cc
@@ -39,7 +39,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 
-.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-build fuzz-regress fuzz-long bench demo install format clean deps
+.PHONY: all check check-layers unit asan asan-unit integration integration-asan integration-hostile fuzz fuzz-build fuzz-regress fuzz-long bench demo install format clean deps
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -79,8 +79,15 @@ integration: p2pfs
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
+# Its ports are shifted by 15000 more: `make -j2 check` runs both suites at
+# once, and the two must never bind the same port.
 integration-asan: asan
-	@P2PFS=./p2pfs-asan bash tests/integration/run.sh
+	@P2PFS=./p2pfs-asan IT_PORT_OFFSET=$$(($${IT_PORT_OFFSET:-0} + 15000)) \
+	  bash tests/integration/run.sh
+
+# Only the hostile-world suite (scripted misbehaving peers and trackers).
+integration-hostile: p2pfs
+	@bash tests/integration/run.sh 'hostile_*'
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
 # `make fuzz-regress` (part of check) replays each seed corpus once, plus a
