@@ -85,7 +85,7 @@ for bin in "$@"; do
 		running=$((running + 1))
 		if [ "$running" -ge "${FUZZ_LONG_JOBS:-1}" ]; then
 			for p in $pids; do wait "$p" || failed=$((failed + 1)); done
-			pids= running=0
+			pids='' running=0
 		fi
 	fi
 	n=$((n + 1))
