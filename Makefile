@@ -91,16 +91,17 @@ integration-hostile: p2pfs
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
 # `make fuzz-regress` (part of check) replays each seed corpus once, plus a
-# short mutation run; `make fuzz-long` fuzzes every target for
-# FUZZ_LONG_SECONDS and prints execs, execs/s and coverage per target
-# (tests/fuzz/run.sh). What makes them fast (see tests/fuzz/run.sh): -O2;
+# short mutation run; `make fuzz-long` runs every target FUZZ_LONG_RUNS
+# times (at most FUZZ_LONG_SECONDS each) and prints execs, execs/s and
+# coverage per target (tests/fuzz/run.sh). What makes them fast (see tests/fuzz/run.sh): -O2;
 # UBSan in trap mode (with its runtime handlers every check is a branch to a
 # call that SanitizerCoverage counts as an edge: three times the edges, and
 # libFuzzer's per-edge bookkeeping, for nothing); the library linked from an
 # archive, so a target carries only the modules it calls (not the whole
 # engine's coverage counters); a length cap per target.
 FUZZ_SECONDS ?= 60
-FUZZ_LONG_SECONDS ?= 300
+FUZZ_LONG_RUNS ?= 10000000
+FUZZ_LONG_SECONDS ?= 900
 FB := build-fuzz
 FUZZ_CFLAGS := -O2 -g -fno-omit-frame-pointer \
 	-fsanitize=fuzzer-no-link,address,undefined -fsanitize-trap=undefined \
@@ -128,7 +129,7 @@ fuzz-regress: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
 fuzz-long: $(FUZZ_BINS)
-	@sh tests/fuzz/run.sh long $(FUZZ_LONG_SECONDS) $(FUZZ_BINS)
+	@FUZZ_LONG_RUNS=$(FUZZ_LONG_RUNS) sh tests/fuzz/run.sh long $(FUZZ_LONG_SECONDS) $(FUZZ_BINS)
 
 # The layering rules of engine/ and cache/ (which folder may include which,
 # and no libevent or socket calls below io/).

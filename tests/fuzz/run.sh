@@ -4,9 +4,11 @@
 #                                a 5 s mutation run (into build-fuzz/)
 #   run.sh fuzz SECONDS BIN...   fuzz each target for SECONDS (corpus grows
 #                                in build-fuzz/corpus/NAME, seeds untouched)
-#   run.sh long SECONDS BIN...   the same, then one line per target: execs,
-#                                execs/s, coverage (edges, features), corpus
-#                                size, peak RSS; fails if any target crashed,
+#   run.sh long SECONDS BIN...   each target for FUZZ_LONG_RUNS executions
+#                                (10,000,000; 0 = no count), at most SECONDS,
+#                                then one line per target: execs, execs/s,
+#                                coverage (edges, features), corpus size,
+#                                peak RSS; fails if any target crashed,
 #                                leaked, timed out (an input running > 10 s)
 #                                or ran out of memory (crash inputs are kept
 #                                in build-fuzz/artifacts/); FUZZ_LONG_JOBS
@@ -34,9 +36,12 @@ final_stat() { sed -n "s/^stat::$2: *//p" "$1" | tail -n 1; }
 long_one() {
 	mkdir -p "build-fuzz/corpus/$2" build-fuzz/artifacts
 	lg=build-fuzz/$2.long.log
-	echo "fuzz-long: $2 for ${secs}s (max_len $3)"
+	echo "fuzz-long: $2, ${FUZZ_LONG_RUNS:-10000000} runs or ${secs}s (max_len $3)"
 	rc=0
-	"$1" -max_total_time="$secs" -max_len="$3" -timeout=10 \
+	runs=${FUZZ_LONG_RUNS:-10000000}
+	[ "$runs" = 0 ] && runs=-1
+	"$1" -runs="$runs" -max_total_time="$secs" \
+		-max_len="$3" -timeout=10 \
 		-print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$2-" \
 		"build-fuzz/corpus/$2" "tests/fuzz/corpus/$2" >"$lg" 2>&1 || rc=$?
 	last=$(grep -E '^#[0-9]+' "$lg" | tail -n 1)
@@ -99,7 +104,7 @@ if [ "$mode" = long ]; then
 		cat "build-fuzz/$name.long.txt" >>"$summary" 2>/dev/null ||
 			echo "$name: no result" >>"$summary"
 	done
-	echo "fuzz-long: ${secs}s per target, ${FUZZ_LONG_JOBS:-1} at a time:"
+	echo "fuzz-long: ${FUZZ_LONG_RUNS:-10000000} runs or ${secs}s per target, ${FUZZ_LONG_JOBS:-1} at a time:"
 	cat "$summary"
 	[ "$failed" = 0 ] || { echo "fuzz: $((n - failed)) passed, $failed failed"; exit 1; }
 fi
