@@ -1,7 +1,8 @@
 # p2pfs — plain Makefile.
 # Targets: all (./p2pfs), check (unit + asan + fuzz regression + integration),
-# unit, asan, integration, fuzz, bench, demo, install, uninstall, format,
-# clean; tools (test programs of the integration tests).
+# unit, asan, integration, integration-hostile, fuzz, fuzz-long, bench, demo,
+# install, uninstall, format, clean; tools (test programs of the integration
+# tests).
 # Quiet unless V=1.
 
 CC      ?= cc
@@ -41,7 +42,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 
-.PHONY: all check check-layers unit asan asan-unit integration integration-asan fuzz fuzz-regress bench demo install uninstall format clean deps tools
+.PHONY: all check check-layers unit asan asan-unit integration integration-asan integration-hostile fuzz fuzz-build fuzz-regress fuzz-long bench demo install uninstall format clean deps tools
 all: p2pfs
 
 p2pfs: $(B)/fs/main.o $(B)/libp2pfs.a
@@ -104,16 +105,37 @@ integration: p2pfs tools
 
 # The same integration suite against the ASan+UBSan binary: a leak or UB in
 # the daemon makes it exit non-zero, which the tests catch.
-# The probes of the interop tests are the ASan builds too (IT_TOOLS).
+# The probes of the interop tests are the ASan builds too (IT_TOOLS). Its
+# ports are shifted by 15000 more: `make -j2 check` runs both suites at
+# once, and the two must never bind the same port.
 integration-asan: asan
-	@P2PFS=./p2pfs-asan IT_TOOLS=build-asan/tools bash tests/integration/run.sh
+	@P2PFS=./p2pfs-asan IT_TOOLS=build-asan/tools \
+	  IT_PORT_OFFSET=$$(($${IT_PORT_OFFSET:-0} + 15000)) \
+	  bash tests/integration/run.sh
+
+# Only the hostile-world suite (scripted misbehaving peers and trackers).
+integration-hostile: p2pfs
+	@bash tests/integration/run.sh 'hostile_*'
 
 # libFuzzer targets (clang): `make fuzz` fuzzes each target for FUZZ_SECONDS;
-# `make fuzz-regress` (part of check) replays each seed corpus once.
+# `make fuzz-regress` (part of check) replays each seed corpus once, plus a
+# short mutation run; `make fuzz-long` runs every target FUZZ_LONG_RUNS
+# times (at most FUZZ_LONG_SECONDS each) and prints execs, execs/s and
+# coverage per target (tests/fuzz/run.sh). What makes them fast (see tests/fuzz/run.sh): -O2;
+# UBSan in trap mode (with its runtime handlers every check is a branch to a
+# call that SanitizerCoverage counts as an edge: three times the edges, and
+# libFuzzer's per-edge bookkeeping, for nothing); the library linked from an
+# archive, so a target carries only the modules it calls (not the whole
+# engine's coverage counters); a length cap per target.
 FUZZ_SECONDS ?= 60
+FUZZ_LONG_RUNS ?= 10000000
+FUZZ_LONG_SECONDS ?= 900
 FB := build-fuzz
-FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -std=c11 -Wall -Wextra -Werror
+FUZZ_CFLAGS := -O2 -g -fno-omit-frame-pointer \
+	-fsanitize=fuzzer-no-link,address,undefined -fsanitize-trap=undefined \
+	-std=c11 -Wall -Wextra -Werror
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FB)/%.o,$(foreach d,$(ENGINE_DIRS) cache,$(wildcard $(d)/*.c)) fs/fs_xattr.c fs/fs_ctl.c)
+FUZZ_LIB := $(FB)/libp2pfs-fuzz.a
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FB)/%)
 
 $(FB)/%.o: %.c
@@ -121,15 +143,21 @@ $(FB)/%.o: %.c
 	@echo "  FUZZCC  $<"
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
 
-$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
 	@echo "  FUZZLD  $@"
-	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
 fuzz-build: $(FUZZ_BINS)
 fuzz-regress: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh regress $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+fuzz-long: $(FUZZ_BINS)
+	@FUZZ_LONG_RUNS=$(FUZZ_LONG_RUNS) sh tests/fuzz/run.sh long $(FUZZ_LONG_SECONDS) $(FUZZ_BINS)
 
 # The layering rules of engine/ and cache/ (which folder may include which,
 # and no libevent or socket calls below io/).

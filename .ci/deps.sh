@@ -8,7 +8,7 @@ libcmocka-dev clang libclang-rt-dev"
 # libclang-rt-dev: the ASan/UBSan/libFuzzer runtimes; clang only recommends
 # it, and recommends are not installed here.
 TEST="opentracker aria2 python3 python3-libtorrent mktorrent ffmpeg iproute2
-psmisc procps util-linux coreutils kmod tcpdump"
+psmisc procps util-linux coreutils kmod tcpdump rtorrent"
 BENCH="btfs"
 
 SUDO=

@@ -14,11 +14,22 @@
  *   is still clear. One verify per piece runs at a time (`verifying` bits,
  *   `verify_cond`), so two verifies cannot clear each other's evidence.
  * - cache_flush, serialised by `flush_lock`, copies the bitmap under `lock`,
- *   then fdatasyncs the data, writes verified.tmp, fsyncs it, renames it
- *   over verified and fsyncs the folder. The map therefore never names a
- *   piece whose bytes were not already durable. A failed fdatasync is
- *   sticky (its dirty pages may be gone), so no later map can vouch for
- *   them.
+ *   then fdatasyncs the data, writes the map into verified.spare, fsyncs
+ *   it, renames it over verified and fsyncs the folder. The map therefore
+ *   never names a piece whose bytes were not already durable. A failed
+ *   fdatasync is sticky (its dirty pages may be gone), so no later map can
+ *   vouch for them.
+ * - The map's room on disk is kept reserved, so that a full disk (the data
+ *   writes failing with ENOSPC) cannot also keep the map of the pieces that
+ *   did verify from being written: verified.spare always exists at the
+ *   map's full size, written (not sparse), and a map is written into it in
+ *   place, which needs no free block on an overwrite-in-place file system
+ *   (ext4, xfs, tmpfs; a copy-on-write one gives no such promise). The old
+ *   map's blocks become the next spare: it is hard-linked to
+ *   verified.old.tmp before the rename replaces it, and that name is then
+ *   renamed to verified.spare. None of these steps allocates data blocks,
+ *   and every one leaves verified a complete map. A store without a map yet
+ *   gets both blocks at open (verified.spare and verified.old.tmp).
  * - On open a map is trusted only if it decodes (size, magic, version,
  *   geometry, SHA-256, spare bits) and the data file already had the right
  *   size; a rejected map is unlinked before the data file is resized, so a
@@ -51,7 +62,9 @@
 
 #define CACHE_HASH_CHUNK (256u * 1024)
 #define MAP_NAME "verified"
-#define MAP_TMP_NAME "verified.tmp"
+#define MAP_SPARE_NAME "verified.spare" /* the next map is written here */
+#define MAP_OLD_NAME "verified.old.tmp" /* the last map, becoming the spare */
+#define MAP_TMP_NAME "verified.tmp"     /* older versions' temporary map */
 #define DATA_NAME "data"
 
 struct cache {
@@ -100,6 +113,7 @@ struct cache {
 };
 
 static void files_free(struct cache_files *f);
+static int reserve_map_space(struct cache *c);
 static int files_pread(struct cache *c, uint64_t off, void *buf, size_t len);
 static int files_check(struct cache *c);
 
@@ -563,7 +577,7 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 		e = -EINVAL;
 		goto out;
 	}
-	/* a crash between write and rename leaves this behind: never used */
+	/* an older version's temporary map, left by a crash: never used */
 	if (unlinkat(c->dir_fd, MAP_TMP_NAME, 0) < 0 && errno != ENOENT) {
 		e = -errno;
 		goto out;
@@ -575,6 +589,11 @@ struct cache *cache_open(const char *root, const char *info_hash_hex,
 		e = -errno;
 		goto out;
 	}
+	int re = reserve_map_space(c);
+	if (re < 0)
+		pfs_log(PFS_LOG_WARN, "cache",
+			"cannot reserve room for the verified map in '%s': %s",
+			c->dir, strerror(-re));
 	memcpy(c->alloc, c->map, c->bm_len);
 	memcpy(c->disk_map, c->map, c->bm_len);
 	c->used = cache_bytes_verified(c);
@@ -839,30 +858,118 @@ out:
 
 /* ---- flush --------------------------------------------------------------- */
 
+/* Make NAME in the store a regular file of exactly LEN written bytes
+ * (zeros), unless it is one already (its blocks allocated). Returns 0 or
+ * -errno (-ENOSPC on a full disk). */
+static int reserve_file(struct cache *c, const char *name, size_t len)
+{
+	struct stat st;
+	int err = 0;
+	int fd = openat(c->dir_fd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+	} else if ((uint64_t)st.st_size != len ||
+		   (uint64_t)st.st_blocks * 512 < len) {
+		uint8_t *z = calloc(1, len);
+		if (!z)
+			err = -ENOMEM;
+		else if ((err = pwrite_full(fd, z, len, 0)) == 0 &&
+			 ftruncate(fd, (off_t)len) < 0)
+			err = -errno;
+		free(z);
+	}
+	if (close(fd) < 0 && err == 0)
+		err = -errno;
+	return err;
+}
+
+static bool store_has(struct cache *c, const char *name)
+{
+	return faccessat(c->dir_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* At open: the room of the next map writes (see the top of this file).
+ * Tidies what a crash in write_map_file may have left. Returns 0 or
+ * -errno; a failure only means a full disk may later lose the map. */
+static int reserve_map_space(struct cache *c)
+{
+	size_t len = cache_map_size(c->npieces);
+	int err = 0;
+	if (store_has(c, MAP_OLD_NAME)) {
+		/* a crash after the link: the old map is the spare, or (with
+		 * the spare still there) a second name of the live map */
+		if (!store_has(c, MAP_SPARE_NAME) && store_has(c, MAP_NAME))
+			renameat(c->dir_fd, MAP_OLD_NAME, c->dir_fd,
+				 MAP_SPARE_NAME);
+		else if (store_has(c, MAP_NAME))
+			unlinkat(c->dir_fd, MAP_OLD_NAME, 0);
+	}
+	if ((err = reserve_file(c, MAP_SPARE_NAME, len)) < 0)
+		return err;
+	/* no map yet: the first write has no old one to keep the blocks of */
+	if (!store_has(c, MAP_NAME))
+		err = reserve_file(c, MAP_OLD_NAME, len);
+	return err;
+}
+
+/* Write c->map_buf (LEN bytes) as the new map: into the spare, in place;
+ * fsync; the old map linked aside; the spare renamed over it; the old one
+ * renamed to be the next spare; the folder fsync'd. On failure the map on
+ * disk is the old one (or none, if there was none). */
 static int write_map_file(struct cache *c, size_t len)
 {
+	struct stat st;
 	int err = 0;
-	int fd = openat(c->dir_fd, MAP_TMP_NAME,
-			O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = openat(c->dir_fd, MAP_SPARE_NAME,
+			O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if ((err = pwrite_full(fd, c->map_buf, len, 0)) < 0)
 		goto out;
-	if (fsync(fd) < 0) {
+	if (fstat(fd, &st) < 0) {
 		err = -errno;
 		goto out;
 	}
+	if ((uint64_t)st.st_size > len && ftruncate(fd, (off_t)len) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (fsync(fd) < 0)
+		err = -errno;
 out:
 	if (close(fd) < 0 && err == 0)
 		err = -errno;
-	if (err == 0 && renameat(c->dir_fd, MAP_TMP_NAME, c->dir_fd,
-				 MAP_NAME) < 0)
+	if (err < 0)
+		return err; /* the spare is never read: nothing to undo */
+
+	bool kept;
+	if (store_has(c, MAP_NAME)) {
+		unlinkat(c->dir_fd, MAP_OLD_NAME, 0);
+		kept = linkat(c->dir_fd, MAP_NAME, c->dir_fd, MAP_OLD_NAME,
+			      0) == 0;
+	} else {
+		kept = store_has(c, MAP_OLD_NAME); /* reserved at open */
+	}
+	if (renameat(c->dir_fd, MAP_SPARE_NAME, c->dir_fd, MAP_NAME) < 0) {
 		err = -errno;
-	if (err < 0) {
-		unlinkat(c->dir_fd, MAP_TMP_NAME, 0);
+		if (kept && store_has(c, MAP_NAME))
+			unlinkat(c->dir_fd, MAP_OLD_NAME, 0);
 		return err;
 	}
-	/* make the rename itself durable */
+	if (!kept ||
+	    renameat(c->dir_fd, MAP_OLD_NAME, c->dir_fd, MAP_SPARE_NAME) < 0) {
+		/* no blocks to take over (no hard links here?): new ones */
+		int e = reserve_file(c, MAP_SPARE_NAME, len);
+		if (e < 0)
+			pfs_log(PFS_LOG_DEBUG, "cache",
+				"no room reserved for the next map in '%s': %s",
+				c->dir, strerror(-e));
+	}
+	/* make the renames themselves durable */
 	return fsync(c->dir_fd) < 0 ? -errno : 0;
 }
 

@@ -6,10 +6,16 @@
  * torrent file is one contiguous range of it (spliced by fs/ straight from
  * the fd). DIR/<infohash-hex>/verified is the verified-piece map: a header
  * (magic, piece count, piece length, total length), the bitmap and a
- * checksum; written to a temporary file, fsync'd, renamed over the old one,
- * and only after the data file has been fdatasync'd, so after a crash the map
- * never claims a piece whose bytes are not on disk. A damaged or mismatching
- * map is ignored (the cache starts empty) rather than trusted.
+ * checksum; written into DIR/<infohash-hex>/verified.spare, fsync'd, renamed
+ * over the old one, and only after the data file has been fdatasync'd, so
+ * after a crash the map never claims a piece whose bytes are not on disk. A
+ * damaged or mismatching map is ignored (the cache starts empty) rather than
+ * trusted. The map's room on disk stays reserved: verified.spare always
+ * holds the map's size in allocated blocks (the old map's become the next
+ * spare), so a full disk that fails the data writes with ENOSPC cannot also
+ * keep the map of the pieces that did verify from being written (on file
+ * systems that overwrite in place). The spare (and verified.old.tmp, the
+ * old map on its way to be the spare) is never read as a map.
  *
  * Blocks of a piece being fetched are written in place before verification;
  * that is safe because nothing is ever read from a piece that is not marked

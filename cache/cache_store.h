@@ -4,7 +4,7 @@
  * in its store (so `cache ls` can name it).
  *
  * A store is ROOT/<info-hash hex>/ as cache.h lays it out (data, verified,
- * verified.tmp) plus CACHE_STORE_TORRENT. A store is in use while a struct
+ * verified.spare, now and then verified.old.tmp) plus CACHE_STORE_TORRENT. A store is in use while a struct
  * cache holds the flock on its data file; removing and tidying take that
  * lock themselves, so they never pull a store from under a mount (and a
  * mount starting at that very moment fails with -EBUSY instead).

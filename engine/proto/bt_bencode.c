@@ -2,13 +2,22 @@
  *
  * The decoder is a recursive descent whose depth is checked before every
  * descent (so the stack is bounded by BT_BENCODE_MAX_DEPTH frames). Strings
- * point into the caller's buffer; container arrays are allocated as items
- * arrive, grown geometrically but never past what the remaining input could
- * still hold, and trimmed to size when the container closes. The writer is a
- * growable buffer with a sticky error. */
+ * point into the caller's buffer. It runs twice over the input: a first
+ * pass validates everything and counts the list and dictionary items; the
+ * second builds the tree into one allocation of exactly that size (the
+ * root, then every list's items, then every dictionary's), so a tree costs
+ * one malloc and one free however many containers it holds (they were one
+ * malloc and a few reallocs each: the cost of a decode, under ASan above
+ * all). While the second pass runs, the items of the open containers wait
+ * on a stack (a second allocation of the same counts, freed at the end)
+ * and move into place when their container closes. The lax decoder (for
+ * other clients' datagrams) skips the key-order check and sorts each
+ * dictionary once its items are in place, still refusing duplicates. The
+ * writer is a growable buffer with a sticky error. */
 #include "bt_bencode.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,9 +29,18 @@ struct dec {
 	const uint8_t *p;     /* next byte to read */
 	const uint8_t *end;
 	size_t nodes;
-	bool lax; /* dictionary keys in any order (sorted after decoding) */
 	char *err;
 	size_t errlen;
+	/* the counting pass: items of every list and of every dictionary */
+	size_t nlist, ndict;
+	/* the build pass (NULL while counting): the pending items of the open
+	 * containers, and the next free slots of the tree's block */
+	struct bt_bval *vstack;
+	struct bt_bkv *kstack;
+	size_t nv, nk;
+	struct bt_bval *vout;
+	struct bt_bkv *kout;
+	bool lax; /* dictionary keys in any order (sorted after decoding) */
 };
 
 static int dec_fail(struct dec *d, const uint8_t *at, const char *fmt, ...)
@@ -130,40 +148,6 @@ static int dec_str(struct dec *d, const uint8_t **s, size_t *len)
 	return 0;
 }
 
-/* Makes room for item N of an array of ELSIZE-byte items. Growth doubles but
- * stops at what the rest of the input could fill (every item costs at least
- * two bytes), so "l" followed by a few bytes cannot reserve much. */
-static int dec_grow(struct dec *d, void **items, size_t *cap, size_t n,
-		    size_t elsize)
-{
-	if (n < *cap)
-		return 0;
-	size_t most = n + dec_left(d) / 2 + 1;
-	size_t ncap = *cap ? *cap * 2 : 1;
-	if (ncap > most)
-		ncap = most;
-	if (ncap <= n)
-		ncap = n + 1;
-	if (ncap > SIZE_MAX / elsize)
-		return -ENOMEM;
-	void *p = realloc(*items, ncap * elsize);
-	if (!p)
-		return -ENOMEM;
-	*items = p;
-	*cap = ncap;
-	return 0;
-}
-
-/* Gives back the growth slack of a closed container; failure is harmless. */
-static void dec_trim(void **items, size_t cap, size_t n, size_t elsize)
-{
-	if (n == 0 || n == cap)
-		return;
-	void *p = realloc(*items, n * elsize);
-	if (p)
-		*items = p;
-}
-
 static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
@@ -181,7 +165,8 @@ static int kv_cmp(const void *a, const void *b)
 }
 
 /* Lax mode: sorts a closed dictionary so lookups can bisect it, and still
- * rejects duplicate keys (which would make a lookup ambiguous). */
+ * rejects duplicate keys (which would make a lookup ambiguous). Runs in
+ * the build pass, once the items are in place. */
 static int dict_sort(struct dec *d, struct bt_bval *v)
 {
 	struct bt_bkv *it = v->dict.items;
@@ -199,7 +184,7 @@ static int dict_sort(struct dec *d, struct bt_bval *v)
 
 static int dec_list(struct dec *d, struct bt_bval *v, unsigned depth)
 {
-	size_t cap = 0;
+	size_t base = d->nv;
 	int rc;
 
 	v->type = BT_BLIST;
@@ -209,29 +194,33 @@ static int dec_list(struct dec *d, struct bt_bval *v, unsigned depth)
 			return dec_fail(d, d->p, "truncated list");
 		if (*d->p == 'e')
 			break;
-		void *items = v->list.items;
-		rc = dec_grow(d, &items, &cap, v->list.n,
-			      sizeof(struct bt_bval));
-		v->list.items = items;
+		struct bt_bval item;
+		memset(&item, 0, sizeof(item));
+		rc = dec_value(d, &item, depth + 1);
 		if (rc)
 			return rc;
-		struct bt_bval *item = &v->list.items[v->list.n];
-		memset(item, 0, sizeof(*item));
-		v->list.n++; /* counted first so a failure frees it */
-		rc = dec_value(d, item, depth + 1);
-		if (rc)
-			return rc;
+		if (d->vstack)
+			d->vstack[d->nv++] = item;
+		else
+			d->nlist++;
+		v->list.n++;
 	}
 	d->p++;
-	void *items = v->list.items;
-	dec_trim(&items, cap, v->list.n, sizeof(struct bt_bval));
-	v->list.items = items;
+	if (d->vstack && v->list.n) {
+		/* every item of this list is done: into place, off the stack */
+		memcpy(d->vout, d->vstack + base, v->list.n * sizeof(*d->vout));
+		v->list.items = d->vout;
+		d->vout += v->list.n;
+		d->nv = base;
+	}
 	return 0;
 }
 
 static int dec_dict(struct dec *d, struct bt_bval *v, unsigned depth)
 {
-	size_t cap = 0;
+	size_t base = d->nk;
+	const uint8_t *prev = NULL;
+	size_t prev_len = 0;
 	int rc;
 
 	v->type = BT_BDICT;
@@ -245,15 +234,13 @@ static int dec_dict(struct dec *d, struct bt_bval *v, unsigned depth)
 		if (!is_digit(*d->p))
 			return dec_fail(d, kat,
 					"dictionary key is not a string");
-		const uint8_t *key;
-		size_t key_len;
-		rc = dec_str(d, &key, &key_len);
+		struct bt_bkv kv;
+		memset(&kv, 0, sizeof(kv));
+		rc = dec_str(d, &kv.key, &kv.key_len);
 		if (rc)
 			return rc;
-		if (v->dict.n && !d->lax) {
-			const struct bt_bkv *prev =
-				&v->dict.items[v->dict.n - 1];
-			int c = key_cmp(prev->key, prev->key_len, key, key_len);
+		if (prev && !d->lax) {
+			int c = key_cmp(prev, prev_len, kv.key, kv.key_len);
 			if (c == 0)
 				return dec_fail(d, kat,
 						"duplicate dictionary key");
@@ -261,30 +248,29 @@ static int dec_dict(struct dec *d, struct bt_bval *v, unsigned depth)
 				return dec_fail(d, kat,
 						"dictionary keys out of order");
 		}
+		prev = kv.key;
+		prev_len = kv.key_len;
 		if (d->p >= d->end)
 			return dec_fail(d, kat,
 					"dictionary key without a value");
-		void *items = v->dict.items;
-		rc = dec_grow(d, &items, &cap, v->dict.n,
-			      sizeof(struct bt_bkv));
-		v->dict.items = items;
+		rc = dec_value(d, &kv.val, depth + 1);
 		if (rc)
 			return rc;
-		struct bt_bkv *kv = &v->dict.items[v->dict.n];
-		memset(kv, 0, sizeof(*kv));
-		kv->key = key;
-		kv->key_len = key_len;
+		if (d->kstack)
+			d->kstack[d->nk++] = kv;
+		else
+			d->ndict++;
 		v->dict.n++;
-		rc = dec_value(d, &kv->val, depth + 1);
-		if (rc)
-			return rc;
 	}
 	d->p++;
-	void *items = v->dict.items;
-	dec_trim(&items, cap, v->dict.n, sizeof(struct bt_bkv));
-	v->dict.items = items;
-	if (d->lax)
-		return dict_sort(d, v);
+	if (d->kstack && v->dict.n) {
+		memcpy(d->kout, d->kstack + base, v->dict.n * sizeof(*d->kout));
+		v->dict.items = d->kout;
+		d->kout += v->dict.n;
+		d->nk = base;
+		if (d->lax)
+			return dict_sort(d, v);
+	}
 	return 0;
 }
 
@@ -327,32 +313,19 @@ static int dec_value(struct dec *d, struct bt_bval *v, unsigned depth)
 	return 0;
 }
 
-static void bval_release(struct bt_bval *v)
-{
-	if (v->type == BT_BLIST) {
-		for (size_t i = 0; i < v->list.n; i++)
-			bval_release(&v->list.items[i]);
-		free(v->list.items);
-	} else if (v->type == BT_BDICT) {
-		for (size_t i = 0; i < v->dict.n; i++)
-			bval_release(&v->dict.items[i].val);
-		free(v->dict.items);
-	}
-}
-
+/* The tree is one block: the root, the lists' items, the dictionaries'. */
 void bt_bval_free(struct bt_bval *v)
 {
-	if (!v)
-		return;
-	bval_release(v);
 	free(v);
 }
 
-static int decode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
-			 size_t *used, bool lax, char *err, size_t errlen)
+/* Both passes over BUF. WHOLE: trailing bytes are an error (checked
+ * between them, so such input builds nothing). */
+static int decode(const uint8_t *buf, size_t len, bool whole, bool lax,
+		  struct bt_bval **out, size_t *used, char *err, size_t errlen)
 {
 	struct dec d = {.err = err, .errlen = errlen, .lax = lax};
-	struct bt_bval *v = NULL;
+	struct bt_bval root;
 	int rc;
 
 	*out = NULL;
@@ -361,68 +334,74 @@ static int decode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
 	if (!buf || len == 0) {
 		/* BUF may be NULL: point offsets at a real empty string */
 		d.start = d.p = d.end = (const uint8_t *)"";
-		rc = dec_fail(&d, d.p, "empty input");
-		goto out;
+		return dec_fail(&d, d.p, "empty input");
 	}
 	d.start = d.p = buf;
 	d.end = buf + len;
-	v = calloc(1, sizeof(*v));
-	if (!v) {
-		rc = -ENOMEM;
-		goto out;
+	memset(&root, 0, sizeof(root));
+	if ((rc = dec_value(&d, &root, 0)))
+		return rc;
+	size_t n = (size_t)(d.p - buf);
+	if (whole && n != len) {
+		if (err && errlen)
+			snprintf(err, errlen,
+				 "bencode: %zu bytes of trailing garbage at "
+				 "offset %zu",
+				 len - n, n);
+		return -EINVAL;
 	}
+
+	/* the build pass: the counts are exact, and bounded by the node cap */
+	size_t vbytes = (1 + d.nlist) * sizeof(struct bt_bval);
+	size_t kbytes = d.ndict * sizeof(struct bt_bkv);
+	uint8_t *block = malloc(vbytes + kbytes);
+	uint8_t *stack = malloc(vbytes + kbytes);
+	if (!block || !stack) {
+		free(block);
+		free(stack);
+		if (err && errlen)
+			snprintf(err, errlen, "bencode: out of memory");
+		return -ENOMEM;
+	}
+	/* the dictionaries' items go after the values: keep them aligned */
+	_Static_assert(sizeof(struct bt_bval) % _Alignof(struct bt_bkv) == 0,
+		       "bt_bkv items after bt_bval items stay aligned");
+	struct bt_bval *v = (struct bt_bval *)block;
+	memset(v, 0, sizeof(*v));
+	d.vout = v + 1;
+	d.kout = (struct bt_bkv *)(block + vbytes);
+	d.vstack = (struct bt_bval *)stack;
+	d.kstack = (struct bt_bkv *)(stack + vbytes);
+	d.p = buf;
+	d.nodes = 0;
 	rc = dec_value(&d, v, 0);
-	if (rc)
-		goto out;
+	free(stack);
+	if (rc) { /* only lax mode's duplicate keys (found once sorted) */
+		free(block);
+		return rc;
+	}
 	if (used)
-		*used = (size_t)(d.p - buf);
+		*used = n;
 	*out = v;
-	v = NULL;
-out:
-	if (rc == -ENOMEM && err && errlen && !err[0])
-		snprintf(err, errlen, "bencode: out of memory");
-	bt_bval_free(v);
-	return rc;
+	return 0;
 }
 
 int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
 		      size_t *used, char *err, size_t errlen)
 {
-	return decode_prefix(buf, len, out, used, false, err, errlen);
-}
-
-static int decode_all(const uint8_t *buf, size_t len, struct bt_bval **out,
-		      bool lax, char *err, size_t errlen)
-{
-	struct bt_bval *v = NULL;
-	size_t used = 0;
-	int rc = decode_prefix(buf, len, &v, &used, lax, err, errlen);
-	*out = NULL;
-	if (rc)
-		return rc;
-	if (used != len) {
-		bt_bval_free(v);
-		if (err && errlen)
-			snprintf(err, errlen,
-				 "bencode: %zu bytes of trailing garbage at "
-				 "offset %zu",
-				 len - used, used);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
+	return decode(buf, len, false, false, out, used, err, errlen);
 }
 
 int bt_bdecode(const uint8_t *buf, size_t len, struct bt_bval **out, char *err,
 	       size_t errlen)
 {
-	return decode_all(buf, len, out, false, err, errlen);
+	return decode(buf, len, true, false, out, NULL, err, errlen);
 }
 
 int bt_bdecode_lax(const uint8_t *buf, size_t len, struct bt_bval **out,
 		   char *err, size_t errlen)
 {
-	return decode_all(buf, len, out, true, err, errlen);
+	return decode(buf, len, true, true, out, NULL, err, errlen);
 }
 
 const struct bt_bval *bt_bdict_get(const struct bt_bval *d, const char *key)

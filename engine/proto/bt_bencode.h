@@ -58,8 +58,9 @@ struct bt_bkv {
  * bt_bval_free(). Returns 0, -EINVAL (malformed, with a one-line reason and
  * the byte offset in ERR when ERR is not NULL) or -ENOMEM. Never aborts on
  * any input. Dictionary items keep their (strictly ascending) input order.
- * Container arrays grow geometrically but never beyond what the remaining
- * input could still fill, and the tree is capped at BT_BENCODE_MAX_NODES. */
+ * The tree is one allocation of exactly its nodes (a first pass over the
+ * input counts them), capped at BT_BENCODE_MAX_NODES; malformed input
+ * allocates nothing. */
 int bt_bdecode(const uint8_t *buf, size_t len, struct bt_bval **out,
 	       char *err, size_t errlen);
 /* Decode one value from the front of BUF, allowing trailing bytes; the
@@ -73,6 +74,8 @@ int bt_bdecode_prefix(const uint8_t *buf, size_t len, struct bt_bval **out,
  * input order, and re-encoding gives the canonical (sorted) form. */
 int bt_bdecode_lax(const uint8_t *buf, size_t len, struct bt_bval **out,
 		   char *err, size_t errlen);
+/* Free a tree from bt_bdecode(), bt_bdecode_prefix() or bt_bdecode_lax()
+ * (its root only: a subtree is part of the root's block). NULL is a no-op. */
 void bt_bval_free(struct bt_bval *v);
 
 /* Dictionary lookup by key (binary search: D must be sorted, as every

@@ -664,6 +664,11 @@ it_cleanup() {
 	for m in "${IT_MOUNTS[@]}"; do
 		is_mounted "$m" && fusermount3 -u -z "$m" 2>/dev/null
 	done
+	# anything else the test mounted under $T (a small tmpfs, say)
+	if [ -n "$T" ]; then
+		awk -v r="$T/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo |
+			sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+	fi
 	for p in "${IT_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${IT_PIDS[@]}"; do
 		if ! wait_exit "$p" 5; then

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs every tests/integration/test_*.sh (or those named as arguments), each
+# Runs every tests/integration/test_*.sh (or those named as arguments, shell
+# patterns allowed: run.sh 'hostile_*' runs the hostile-world suite), each
 # in its own process group with an overall timeout (TEST_TIMEOUT, 120 s).
 # Prints PASS/FAIL per test, the log of each failed test, and a closing line
 # "integration: N passed, N failed". Exit status 77 from a test = SKIP.
@@ -41,10 +42,19 @@ if [ -n "$missing" ]; then
 fi
 
 if [ $# -gt 0 ]; then
+	# names with or without the test_ prefix and .sh; shell patterns
+	# (quoted, or left unexpanded by the caller's shell) pick several:
+	# run.sh 'hostile_*'
 	tests=()
 	for a in "$@"; do
 		a=${a#tests/integration/}; a=${a%.sh}; a=${a#test_}
-		tests+=("tests/integration/test_$a.sh")
+		case $a in
+		*[*?[]*)
+			m=(tests/integration/test_$a.sh)
+			[ -e "${m[0]}" ] || { echo "integration: no test matches '$a'"; exit 1; }
+			tests+=("${m[@]}") ;;
+		*) tests+=("tests/integration/test_$a.sh") ;;
+		esac
 	done
 else
 	tests=(tests/integration/test_*.sh)

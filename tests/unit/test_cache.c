@@ -1,7 +1,8 @@
 /* Unit tests for cache: persistence across reopen, unverified data never
  * readable, hash mismatches, bounds, the short last piece, cache_has_range
  * edges, damaged maps, crash-safe map writes, default root, write errors
- * (EFBIG through RLIMIT_FSIZE), and several threads writing, verifying,
+ * (EFBIG through RLIMIT_FSIZE), a full disk (a small tmpfs: root only),
+ * and several threads writing, verifying,
  * querying and flushing at once. Each test works in its own mkdtemp folder
  * under /tmp, removed afterwards. */
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -689,23 +691,39 @@ static void copy_file(const char *from, const char *to)
 	close(out);
 }
 
+/* True when PATH is a regular file of LEN bytes, every one allocated. */
+static bool reserved(const char *path, size_t len)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (size_t)st.st_size == len && (size_t)st.st_blocks * 512 >= len;
+}
+
 static void test_crash_safety(void **state)
 {
 	struct fx *f = *state;
 	struct cache *c = open_std(f);
-	char tmp[512], map[512];
+	char spare[512], old[512], map[512], tmp[512];
+	size_t n = cache_map_size(NP);
+	snprintf(spare, sizeof(spare), "%s", store_file(f, c, "verified.spare"));
+	snprintf(old, sizeof(old), "%s", store_file(f, c, "verified.old.tmp"));
 	snprintf(tmp, sizeof(tmp), "%s", store_file(f, c, "verified.tmp"));
 	snprintf(map, sizeof(map), "%s", store_file(f, c, "verified"));
 
-	/* no map until something verifies and is flushed */
+	/* no map until something verifies and is flushed, but the room of
+	 * the first two map writes is taken at open */
 	assert_int_equal(cache_flush(c), 0);
 	assert_false(exists(map));
+	assert_true(reserved(spare, n));
+	assert_true(reserved(old, n));
 	put_piece(c, 5, PL, TOTAL);
 	assert_false(exists(map));
 	assert_int_equal(cache_flush(c), 0);
 	assert_true(exists(map));
-	assert_false(exists(tmp));
-	struct stat a, b;
+	/* the reserved blocks moved on: one spare, allocated, is left */
+	assert_true(reserved(spare, n));
+	assert_false(exists(old));
+	struct stat a, b, sp;
 	assert_int_equal(stat(map, &a), 0);
 	assert_int_equal(a.st_mode & 0777, 0600);
 	/* clean: nothing rewritten */
@@ -734,37 +752,58 @@ static void test_crash_safety(void **state)
 	check_piece(cc, 5, PL, TOTAL);
 	cache_close(cc);
 
-	/* the map is only ever replaced by rename: a new inode each time */
+	/* the map is only ever replaced by rename: a new inode each time,
+	 * and the old map's inode is the next spare */
+	assert_int_equal(stat(spare, &sp), 0);
 	assert_int_equal(cache_flush(c), 0);
 	assert_int_equal(stat(map, &b), 0);
 	assert_true(a.st_ino != b.st_ino);
+	assert_int_equal(b.st_ino, sp.st_ino);
+	assert_int_equal(stat(spare, &sp), 0);
+	assert_int_equal(sp.st_ino, a.st_ino);
+	assert_true(reserved(spare, n));
 
-	/* a flush that cannot write verified.tmp fails cleanly, keeps the
-	 * old map, and is retried by the next flush */
+	/* a flush that cannot write the spare fails cleanly, keeps the old
+	 * map, and is retried by the next flush */
 	put_piece(c, 7, PL, TOTAL);
-	assert_int_equal(mkdir(tmp, 0700), 0);
+	assert_int_equal(unlink(spare), 0);
+	assert_int_equal(mkdir(spare, 0700), 0);
 	assert_int_equal(cache_flush(c), -EISDIR);
 	assert_int_equal(stat(map, &a), 0);
 	assert_int_equal(a.st_ino, b.st_ino);
-	assert_int_equal(rmdir(tmp), 0);
+	assert_int_equal(rmdir(spare), 0);
 	assert_int_equal(cache_flush(c), 0);
-	assert_false(exists(tmp));
+	assert_true(reserved(spare, n));
 	cache_close(c);
 
-	/* a stale verified.tmp (a crash before the rename) is never trusted,
-	 * even when it is a perfectly valid map claiming more */
-	size_t n = cache_map_size(NP);
+	/* neither a stale spare, nor the old map left by a crash between the
+	 * link and its rename, nor an older version's verified.tmp is ever
+	 * trusted, even when it is a perfectly valid map claiming more */
 	uint8_t all[2] = {0xff, 0xc0}, enc[128];
 	assert_int_equal(cache_map_encode(all, NP, PL, TOTAL, enc, n), 0);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, enc, n), (ssize_t)n);
-	close(fd);
+	const char *stale[] = {spare, old, tmp};
+	for (size_t k = 0; k < 3; k++) {
+		int fd = open(stale[k], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, enc, n), (ssize_t)n);
+		close(fd);
+	}
 	c = open_std(f);
 	assert_int_equal(cache_count(c), 3);
 	assert_false(cache_has(c, 0));
 	assert_false(exists(tmp));
+	assert_false(exists(old));
+	assert_true(reserved(spare, n));
 	check_piece(c, 7, PL, TOTAL);
+	cache_close(c);
+
+	/* a crash after the link and the rename of the spare: the old map
+	 * under its aside name becomes the spare at the next open */
+	assert_int_equal(rename(spare, old), 0);
+	c = open_std(f);
+	assert_int_equal(cache_count(c), 3);
+	assert_false(exists(old));
+	assert_true(reserved(spare, n));
 	cache_close(c);
 }
 
@@ -848,6 +887,73 @@ static void test_write_errors(void **state)
 	put_piece(c, 3, PL, TOTAL);
 	assert_int_equal(cache_check(c), 0);
 	cache_close(c);
+}
+
+/* ---- a full disk ---------------------------------------------------------- */
+
+#define FNP 96u
+#define FPL 16384u
+#define FTOTAL ((uint64_t)FNP * FPL)
+
+/* A full disk must not cost the map: the pieces that verified before the
+ * data writes began to fail with ENOSPC are all known to the next open.
+ * The disk is a 512 KiB tmpfs mounted for the test (root only: skipped
+ * otherwise) holding a 1.5 MiB torrent's store; the map is written once
+ * early (so a map exists) and then only after the disk is full. */
+static void test_full_disk(void **state)
+{
+	struct fx *f = *state;
+	char root[128];
+	snprintf(root, sizeof(root), "%s/tmpfs", f->root);
+	assert_int_equal(mkdir(root, 0700), 0);
+	if (geteuid() != 0 ||
+	    mount("p2pfs-test", root, "tmpfs", 0, "size=512k,mode=0700") < 0) {
+		print_message("(no tmpfs to fill: needs root)\n");
+		skip();
+	}
+	int err = 1;
+	struct cache *c = cache_open(root, HEX, FNP, FPL, FTOTAL, &err);
+	assert_non_null(c);
+	uint8_t buf[FPL], h[20];
+	uint32_t ok = 0;
+	int werr = 0;
+	for (uint32_t i = 0; i < FNP; i++) {
+		fill(buf, FPL, i, 0);
+		if ((werr = cache_write(c, i, 0, buf, FPL)) < 0)
+			break;
+		hash_of(i, FPL, FTOTAL, h);
+		assert_int_equal(cache_verify(c, i, h), 0);
+		ok++;
+		if (ok == 2)
+			assert_int_equal(cache_flush(c), 0);
+	}
+	assert_int_equal(werr, -ENOSPC);
+	assert_true(ok > 2 && ok < FNP);
+	assert_int_equal(cache_count(c), ok);
+	/* the disk is full (not a byte more of a new piece fits), and yet */
+	assert_int_equal(cache_write(c, ok + 1, 0, buf, 1), -ENOSPC);
+	assert_int_equal(cache_flush(c), 0);
+	cache_close(c);
+	c = cache_open(root, HEX, FNP, FPL, FTOTAL, &err);
+	assert_non_null(c);
+	assert_int_equal(cache_count(c), ok);
+	for (uint32_t i = 0; i < ok; i++)
+		assert_true(cache_has(c, i));
+	/* and it goes on: a later flush on the still full disk works too */
+	assert_int_equal(cache_flush(c), 0);
+	cache_close(c);
+	print_message("(%u pieces verified before the disk was full, all kept)\n",
+		      ok);
+}
+
+/* teardown of test_full_disk: its tmpfs goes first (also after a failure) */
+static int teardown_tmpfs(void **state)
+{
+	struct fx *f = *state;
+	char root[128];
+	snprintf(root, sizeof(root), "%s/tmpfs", f->root);
+	umount2(root, MNT_DETACH);
+	return teardown(state);
 }
 
 /* ---- threads ------------------------------------------------------------- */
@@ -1850,8 +1956,9 @@ static void test_evict_map_write_fails(void **state)
 	put_piece(c, 0, PL, TOTAL);
 	put_piece(c, 1, PL, TOTAL);
 	assert_int_equal(cache_flush(c), 0); /* the map on disk claims both */
-	/* a folder where the temporary map goes: its open fails */
-	assert_int_equal(mkdir(store_file(f, c, "verified.tmp"), 0700), 0);
+	/* a folder where the next map goes: its open fails */
+	assert_int_equal(unlink(store_file(f, c, "verified.spare")), 0);
+	assert_int_equal(mkdir(store_file(f, c, "verified.spare"), 0700), 0);
 	put_piece(c, 2, PL, TOTAL);
 	assert_true(cache_has(c, 0) && cache_has(c, 1) && cache_has(c, 2));
 	check_piece(c, 0, PL, TOTAL);
@@ -1861,7 +1968,7 @@ static void test_evict_map_write_fails(void **state)
 	assert_int_equal(u.evictions, 0);
 	assert_int_equal(cache_check(c), 0);
 
-	assert_int_equal(rmdir(store_file(f, c, "verified.tmp")), 0);
+	assert_int_equal(rmdir(store_file(f, c, "verified.spare")), 0);
 	put_piece(c, 3, PL, TOTAL);
 	cache_usage(c, &u);
 	assert_true(u.used <= 2 * PL);
@@ -1899,6 +2006,8 @@ int main(void)
 		cmocka_unit_test(test_default_root),
 		cmocka_unit_test_setup_teardown(test_write_errors, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk, setup,
+						teardown_tmpfs),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_verify_race, setup,
 						teardown),
