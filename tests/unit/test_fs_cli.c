@@ -210,8 +210,8 @@ static void test_torrent_operand(void **state)
 					     err, sizeof(err)),
 			 -EPROTONOSUPPORT);
 	assert_string_equal(err, "'magnet:?xt=urn:btih:0123': a magnet link; "
-			    "this p2pfs takes .torrent files only (no magnet "
-			    "links yet)");
+			    "this command takes .torrent files only (p2pfs "
+			    "mount and p2pfs info take magnet links)");
 	assert_int_equal(fs_cli_load_torrent("https://t.example/x.torrent", &mi,
 					     err, sizeof(err)),
 			 -EPROTONOSUPPORT);
