@@ -46,6 +46,7 @@ struct bt_extn {
 	struct event *ev;
 	uint64_t at; /* when ev fires, UINT64_MAX = not armed */
 	bool found;  /* the dict was handed on (or failed to be) */
+	struct bt_addr yourip; /* our address as the last peer saw it */
 	uint32_t meta_have, meta_total; /* progress, engine thread */
 };
 
@@ -319,6 +320,27 @@ static void pex_send(struct bt_torrent *t, uint64_t now, uint64_t *next)
 	}
 }
 
+/* A is our own listening address (PEX lists us back to ourselves): our
+ * port on the address we are bound to, on the address peers see us at, or
+ * (bound to every address) on loopback. */
+static bool is_self(struct bt_torrent *t, const struct bt_addr *a)
+{
+	if (a->port != bt_engine_port(t->e))
+		return false;
+	struct bt_addr y = t->x->yourip;
+	y.port = a->port;
+	if (y.family && bt_addr_equal(&y, a))
+		return true;
+	const char *b = t->e->bind_ip;
+	if (!b)
+		return bt_addr_is_loopback(a);
+	char s[BT_ADDR_STRLEN + 4];
+	struct bt_addr ba;
+	snprintf(s, sizeof(s), strchr(b, ':') ? "[%s]:%u" : "%s:%u", b,
+		 a->port);
+	return bt_addr_parse(s, &ba) == 0 && bt_addr_equal(&ba, a);
+}
+
 static void on_pex(struct bt_tpeer *tp, const uint8_t *p, size_t len)
 {
 	struct bt_torrent *t = tp->t;
@@ -334,7 +356,8 @@ static void on_pex(struct bt_tpeer *tp, const uint8_t *p, size_t len)
 	if (rc == 0) {
 		size_t took = 0;
 		for (size_t i = 0; i < m->nadded; i++)
-			if (bt_torrent_add_peer(t, &m->added[i].addr,
+			if (!is_self(t, &m->added[i].addr) &&
+			    bt_torrent_add_peer(t, &m->added[i].addr,
 						BT_SRC_PEX) == 0)
 				took++;
 		pfs_log(PFS_LOG_DEBUG, "peer", "'%s': pex gave %zu peers",
@@ -362,6 +385,8 @@ static void on_hs(struct bt_tpeer *tp, const uint8_t *p, size_t len)
 	else
 		bt_ext_hs_merge(&xp->hs, &hs);
 	xp->got_hs = true;
+	if (hs.yourip.family && tp->t->x)
+		tp->t->x->yourip = hs.yourip;
 	if (xp->hs.reqq > 0)
 		tp->rq.limit = (uint32_t)xp->hs.reqq;
 	pfs_log(PFS_LOG_DEBUG, "peer", "'%s' extensions: v='%s' ut_metadata=%d "

@@ -678,6 +678,16 @@ static void on_handshake(struct bt_tpeer *tp)
 	for (struct bt_tpeer *q = t->peers; q; q = q->next) {
 		if (q != tp && q->w->handshaken &&
 		    !memcmp(q->w->peer_id, p->peer_id, 20)) {
+			/* both sides connected at once (PEX tells each of
+			 * the other): both keep the connection opened by the
+			 * side of the lower peer id, so one survives */
+			bool keep_ours = memcmp(t->e->peer_id, p->peer_id,
+						20) < 0;
+			if (q->w->outgoing != p->outgoing &&
+			    q->w->outgoing != keep_ours) {
+				close_peer(q, "already connected to this peer");
+				break;
+			}
 			close_peer(tp, "already connected to this peer");
 			return;
 		}
