@@ -914,6 +914,7 @@ def c_ut_pex_flood(ctx, c):
         c.ext_msg(1, bencode({'added': bytes(added),
                               'added.f': bytes(len(added) // 6)}))
         n += 2000
+        ctx.r['pex_peers_sent'] = n  # also when p2pfs drops us for it
         # answer what comes meanwhile (requests included) honestly
         end = time.monotonic() + 0.01
         while time.monotonic() < end:

@@ -12,7 +12,10 @@
 #   4. tr= an opentracker with an aria2c seeder (no x.pe): found and read;
 #   5. a hostile peer that serves a wrong metadata piece (right size, one
 #      bit flipped) beside an honest libtorrent seeder: it is banned, the
-#      mount completes from the honest one and reads the right bytes.
+#      mount completes from the honest one and reads the right bytes;
+#   6. a sealed share's link alone (create --seal; no .torrent, no
+#      --key-file): the mount opens the share with the link's key from a
+#      `p2pfs seed`, and the key is in neither the log nor the cache.
 # Every wait is bounded.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -118,4 +121,24 @@ elif [ "${lies:-0}" = 0 ]; then
 else
 	fail "the liar sent $lies false metadata pieces and was not banned: $(grep -i 'metadata\|ban' "$MOUNT_LOG" | tail -5)"
 fi
+
+# 6. a sealed share from its link alone
+mkdir -p "$T/Trip/sub"
+gen_data "$T/Trip/day1.bin" 3M
+echo secret >"$T/Trip/sub/note.txt"
+"$P2PFS" create --seal --key-file "$T/trip.key" "$T/Trip" -o "$T/trip.torrent" >"$LOGS/seal-create.out" 2>&1 ||
+	fail "create --seal: $(cat "$LOGS/seal-create.out")"
+link=$(cat "$T/trip.key")
+key=${link##*x.p2pfs.key=}
+[ ${#key} = 64 ] || fail "no key in the share link: $link"
+start_p2pfs_seed 127.0.0.59 $((IT_BASE + 8)) "$T/trip.torrent" "$T/Trip" --no-trackers --key-file "$T/trip.key"
+seal_seed=$LAST_PID
+mount_p2pfs "$link&x.pe=127.0.0.59:$((IT_BASE + 8))" "$T/mnt6" --cache "$T/c6" --bind 127.0.0.60 --metadata-timeout 30
+compare_trees "$T/Trip" "$T/mnt6/Trip"
+umount_p2pfs "$T/mnt6"
+stop_p2pfs_seed "$seal_seed"
+if grep -rqF "$key" "$MOUNT_LOG" "$T/c6"; then
+	fail "the sealed share's key was written to the log or the cache"
+fi
+log "6. a sealed share mounted from its link alone; its key stayed in the link"
 log "PASS"
