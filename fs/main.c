@@ -55,10 +55,14 @@ static const char usage_mount[] =
 	"              [--max-up RATE] [--max-down RATE] [--cache-size SIZE]\n"
 	"              [--read-timeout SECS] [--fetch-all] [--seed-after]\n"
 	"              [-v|-vv] [--log FILE] [--key-file F] [--remember-key]\n"
-	"              [--header-timeout SECS] FILE.torrent MNT\n"
+	"              [--header-timeout SECS] [--metadata-timeout SECS]\n"
+	"              FILE.torrent|MAGNET MNT\n"
 	"      Mount the torrent read-only on the folder MNT (empty, unless\n"
 	"      -o nonempty) and stream its files on demand; goes to the\n"
-	"      background once the mount is live, logging to syslog.\n"
+	"      background once the mount is live, logging to syslog. A\n"
+	"      magnet link (quote it) gets its metadata from its tr= trackers\n"
+	"      and x.pe= peers (and --peer), or from the cache folder of an\n"
+	"      earlier mount (then offline too).\n"
 	"      -f, --foreground   stay in the foreground (log to stderr)\n"
 	"      -d, --debug        FUSE debug output (implies -f and -vv)\n"
 	FS_CLI_MOUNT_OPTS_USAGE
@@ -87,7 +91,9 @@ static const char usage_mount[] =
 	"      --header-timeout SECS  how long a sealed share may take to\n"
 	"                         fetch its file table from the swarm when\n"
 	"                         neither the torrent nor the cache has it\n"
-	"                         (default 60)\n";
+	"                         (default 60)\n"
+	"      --metadata-timeout SECS  how long a magnet link's metadata\n"
+	"                         may take to arrive (default 120)\n";
 static const char usage_umount[] =
 	"  p2pfs umount MNT\n"
 	"      Unmount a p2pfs mount (lazily, even with files open) and wait\n"
