@@ -50,6 +50,8 @@ start_lt
 M1="magnet:?xt=urn:btih:$ih&dn=share&x.pe=$LT_IP:$LT_PORT"
 mount_p2pfs "$M1" "$T/mnt" --bind 127.0.0.52 --metadata-timeout 30
 grep -q 'metadata of .* fetched and verified' "$MOUNT_LOG" || fail "no metadata fetch in the log"
+with_timeout 20 dd if="$T/mnt/share/a.bin" of=/dev/null bs=64k count=1 2>/dev/null || fail "first 64 KiB"
+log "1. $(grep -o "metadata of 'share': .*" "$MOUNT_LOG"); first 64 KiB read $(($(now_ms) - MOUNT_T0)) ms after the mount began"
 compare_trees "$S" "$T/mnt/share"
 umount_p2pfs "$T/mnt"
 [ -s "$T/cache/$ih/torrent" ] || fail "the metadata is not kept in the cache folder"
