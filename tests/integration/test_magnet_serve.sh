@@ -4,7 +4,8 @@
 # link and p2pfs's address (connect_peer; no tracker, no DHT) fetches the
 # metadata from p2pfs, checks it against the info-hash, then downloads the
 # whole torrent; the files match the source. The metadata is 3 ut_metadata
-# pieces (the last one short). Bounded: 90 s for libtorrent.
+# pieces (the last one short). Then the same for aria2c, which finds
+# p2pfs through the link's tr= (an opentracker). Bounded: 90 s for each.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 9640
@@ -59,6 +60,26 @@ log "libtorrent: $(tr '\n' ' ' <"$LOGS/ltmag.out")"
 got=$(infohash "$T/fetched.torrent")
 [ "$got" = "$ih" ] || fail "the metadata libtorrent got has info-hash $got, not $ih"
 compare_trees "$S" "$T/leech/share"
-grep -q 'extensions: v=.libtorrent' "$SEED_LOG" || log "note: no ext handshake line in the seed log (debug level only)"
+stop_p2pfs_seed "$seed"
+
+# aria2c: the magnet's tr= only
+TRK=$((IT_BASE + 3))
+make_torrent "$S" 15 "$T/trk.torrent" "$(tracker_url $TRK)"
+ih2=$(infohash "$T/trk.torrent")
+[ "$ih2" = "$ih" ] || fail "a tracker changed the info-hash"
+start_opentracker $TRK "$ih"
+start_p2pfs_seed 127.0.0.23 $((IT_BASE + 4)) "$T/trk.torrent" "$S"
+seed=$LAST_PID
+wait_tracker_lists $TRK "$ih" 127.0.0.23:$((IT_BASE + 4))
+mkdir -p "$T/aria"
+t0=$(now_ms)
+with_timeout 90 aria2c "${IT_ARIA2_COMMON[@]}" --dir="$T/aria" --log="$LOGS/aria2-magnet.log" \
+	--interface=127.0.0.24 --bt-external-ip=127.0.0.24 --listen-port=$((IT_BASE + 5)) \
+	--seed-time=0 --bt-save-metadata=true --bt-stop-timeout=60 \
+	"magnet:?xt=urn:btih:$ih&dn=share&tr=$(tracker_url $TRK)" \
+	>"$LOGS/aria2-magnet.out" 2>&1 </dev/null ||
+	fail "aria2c did not complete from the magnet: $(tail -n 5 "$LOGS/aria2-magnet.out")"
+log "aria2c: magnet resolved and downloaded from p2pfs in $(($(now_ms) - t0)) ms"
+compare_trees "$S" "$T/aria/share"
 stop_p2pfs_seed "$seed"
 log "PASS"
