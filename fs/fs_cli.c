@@ -46,6 +46,7 @@ enum {
 	OPT_REMEMBER_KEY,
 	OPT_HEADER_TIMEOUT,
 	OPT_METADATA_TIMEOUT,
+	OPT_NO_WAIT,
 	OPT_READ_TIMEOUT,
 	OPT_COUNT,
 };
@@ -616,6 +617,7 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 		{"metadata-timeout", required_argument, NULL,
 		 OPT_METADATA_TIMEOUT},
+		{"no-wait", no_argument, NULL, OPT_NO_WAIT},
 		{"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -689,6 +691,9 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 				goto out;
 			}
 			m->metadata_timeout = (unsigned)v;
+			break;
+		case OPT_NO_WAIT:
+			m->no_wait = true;
 			break;
 		default:
 			if ((rc = engine_opt(c, optarg, &m->eng, err, errlen)) < 0)

@@ -80,8 +80,8 @@ static const char *label_of(const struct bt_magnet *m)
 
 /* The info dict of M from the swarm: *INFO (malloc'd), *LEN. */
 static int fetch(const struct bt_magnet *m, const struct bt_session_opts *so,
-		 unsigned timeout_s, bool progress, uint8_t **info,
-		 size_t *len, char *err, size_t errlen)
+		 unsigned timeout_s, bool progress, const bool *cancel,
+		 uint8_t **info, size_t *len, char *err, size_t errlen)
 {
 	struct fetch f = {.done = false};
 	struct bt_engine *e = NULL;
@@ -128,7 +128,8 @@ static int fetch(const struct bt_magnet *m, const struct bt_session_opts *so,
 	pthread_mutex_lock(&f.lock);
 	while (!f.done) {
 		uint64_t now = mono_ms();
-		if (now >= end)
+		if (now >= end ||
+		    (cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE)))
 			break;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -157,6 +158,11 @@ static int fetch(const struct bt_magnet *m, const struct bt_session_opts *so,
 	pthread_mutex_unlock(&f.lock);
 	if (shown)
 		fprintf(stderr, "\r%-78s\r", "");
+	if (!mi && cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE)) {
+		snprintf(err, errlen, "stopped before the metadata came");
+		rc = -ECANCELED;
+		goto out;
+	}
 	if (!mi) {
 		bt_torrent_stats(t, &st);
 		snprintf(err, errlen, "no metadata after %u s (%u peer%s "
@@ -216,6 +222,18 @@ int fs_magnet_metainfo(const struct bt_magnet *m, const char *root,
 		       uint8_t **torrent, size_t *tlen, bool *from_cache,
 		       char *err, size_t errlen)
 {
+	return fs_magnet_metainfo_cancel(m, root, so, timeout_s, progress,
+					 NULL, mi, torrent, tlen, from_cache,
+					 err, errlen);
+}
+
+int fs_magnet_metainfo_cancel(const struct bt_magnet *m, const char *root,
+			      const struct bt_session_opts *so,
+			      unsigned timeout_s, bool progress,
+			      const bool *cancel, struct bt_metainfo **mi,
+			      uint8_t **torrent, size_t *tlen,
+			      bool *from_cache, char *err, size_t errlen)
+{
 	struct bt_metainfo *kept = kept_copy(m, root);
 	uint8_t *info = NULL;
 	size_t len = 0;
@@ -233,8 +251,8 @@ int fs_magnet_metainfo(const struct bt_magnet *m, const char *root,
 			"cache", kept->name);
 		info = kept->info_raw;
 		len = kept->info_len;
-	} else if ((rc = fetch(m, so, timeout_s, progress, &info, &len, err,
-			       errlen)) < 0) {
+	} else if ((rc = fetch(m, so, timeout_s, progress, cancel, &info, &len,
+			       err, errlen)) < 0) {
 		goto out;
 	}
 	/* the link's trackers first, then those of the kept copy */

@@ -45,6 +45,15 @@ int fs_magnet_metainfo(const struct bt_magnet *m, const char *root,
 		       uint8_t **torrent, size_t *tlen, bool *from_cache,
 		       char *err, size_t errlen);
 
+/* The same, giving up (-ECANCELED) soon after *CANCEL (read atomically,
+ * from another thread) turns true; CANCEL may be NULL. */
+int fs_magnet_metainfo_cancel(const struct bt_magnet *m, const char *root,
+			      const struct bt_session_opts *so,
+			      unsigned timeout_s, bool progress,
+			      const bool *cancel, struct bt_metainfo **mi,
+			      uint8_t **torrent, size_t *tlen,
+			      bool *from_cache, char *err, size_t errlen);
+
 /* M's x.pe peers as "IP:PORT" / "HOST:PORT" strings appended to *PEERS
  * (a malloc'd array of *NPEERS, grown); the strings are malloc'd and also
  * listed in *OWNED (*NOWNED), for the caller to free. 0 or -ENOMEM. */

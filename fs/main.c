@@ -56,7 +56,7 @@ static const char usage_mount[] =
 	"              [--read-timeout SECS] [--fetch-all] [--seed-after]\n"
 	"              [-v|-vv] [--log FILE] [--key-file F] [--remember-key]\n"
 	"              [--header-timeout SECS] [--metadata-timeout SECS]\n"
-	"              FILE.torrent|MAGNET MNT\n"
+	"              [--no-wait] FILE.torrent|MAGNET MNT\n"
 	"      Mount the torrent read-only on the folder MNT (empty, unless\n"
 	"      -o nonempty) and stream its files on demand; goes to the\n"
 	"      background once the mount is live, logging to syslog. A\n"
@@ -93,7 +93,10 @@ static const char usage_mount[] =
 	"                         neither the torrent nor the cache has it\n"
 	"                         (default 60)\n"
 	"      --metadata-timeout SECS  how long a magnet link's metadata\n"
-	"                         may take to arrive (default 120)\n";
+	"                         may take to arrive (default 120)\n"
+	"      --no-wait          a magnet link's mount is live at once:\n"
+	"                         listing its root waits for the metadata\n"
+	"                         (interruptibly, --metadata-timeout at most)\n";
 static const char usage_umount[] =
 	"  p2pfs umount MNT\n"
 	"      Unmount a p2pfs mount (lazily, even with files open) and wait\n"
@@ -548,6 +551,75 @@ static void busy_error(const struct bt_metainfo *mi, const char *root)
 			     "--cache DIR", root, mi->name);
 }
 
+/* --no-wait: what the mount's resolver thread (fs_opts.resolve) gets the
+ * torrent with, and what it made (freed by cmd_mount). */
+struct late {
+	const struct fs_cli_mount *m;
+	const struct bt_magnet *mag;
+	const char *root;
+	struct bt_session_opts so;
+	unsigned timeout;
+	struct bt_metainfo *mi;
+	struct cache *cache;
+	struct bt_session *session;
+};
+
+static int late_resolve(void *arg, const bool *cancel,
+			const struct bt_metainfo **mi, struct cache **cache,
+			struct bt_session **session)
+{
+	struct late *l = arg;
+	const char *who = l->mag->name ? l->mag->name : l->mag->info_hash_hex;
+	uint8_t *tb = NULL;
+	size_t tl = 0;
+	bool cached;
+	char err[1024];
+	int e = fs_magnet_metainfo_cancel(l->mag, l->root, &l->so, l->timeout,
+					  false, cancel, &l->mi, &tb, &tl,
+					  &cached, err, sizeof(err));
+	if (e < 0) {
+		if (e != -ECANCELED)
+			pfs_log(PFS_LOG_ERROR, "magnet", "%s: %s", who, err);
+		return e;
+	}
+	if (bt_seal_is_sealed(l->mi)) {
+		pfs_log(PFS_LOG_ERROR, "magnet", "%s: a sealed share: mount it "
+			"without --no-wait", who);
+		free(tb);
+		return -EOPNOTSUPP;
+	}
+	l->cache = cache_open(l->root, l->mi->info_hash_hex, l->mi->npieces,
+			      l->mi->piece_length, l->mi->total_length, &e);
+	if (!l->cache) {
+		pfs_log(PFS_LOG_ERROR, "magnet", "%s: cannot open the cache: %s",
+			l->root, strerror(-e));
+		free(tb);
+		return e;
+	}
+	if ((e = cache_store_save(cache_dir(l->cache), CACHE_STORE_TORRENT, tb,
+				  tl)) < 0)
+		pfs_log(PFS_LOG_WARN, "cache", "cannot keep the metadata in "
+			"'%s': %s", cache_dir(l->cache), strerror(-e));
+	free(tb);
+	if (l->m->cache_size) {
+		uint64_t min = 2ull * l->mi->piece_length;
+		if ((e = cache_set_limit(l->cache, l->m->cache_size < min
+							? min
+							: l->m->cache_size)) < 0)
+			pfs_log(PFS_LOG_WARN, "cache", "cannot shrink the cache "
+				"to --cache-size: %s", strerror(-e));
+	}
+	if (!(l->session = bt_session_new(l->mi, l->cache, &l->so, &e))) {
+		pfs_log(PFS_LOG_ERROR, "magnet", "%s: cannot start the engine: "
+			"%s", who, strerror(-e));
+		return e;
+	}
+	*mi = l->mi;
+	*cache = l->cache;
+	*session = l->session;
+	return 0;
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	struct fs_cli_mount m;
@@ -558,6 +630,7 @@ static int cmd_mount(int argc, char **argv)
 	struct fs_seal_ctx sx = {0};
 	struct fs_syslog *sl = NULL;
 	struct bt_magnet *mag = NULL;
+	struct late late = {0};
 	uint8_t *tbytes = NULL; /* a magnet's .torrent, for the cache */
 	size_t tlen = 0;
 	bool sealed = false;
@@ -644,6 +717,29 @@ static int cmd_mount(int argc, char **argv)
 	struct bt_session_opts so;
 	fs_cli_session_opts(&m.eng, &so);
 	so.fetch_all = m.fetch_all;
+	char kpath[PATH_MAX];
+	if (mag && m.no_wait && mag->has_key) {
+		fs_cli_error("%s: --no-wait is not for a sealed share's link",
+			     m.torrent);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (mag && m.no_wait &&
+	    (snprintf(kpath, sizeof(kpath), "%s/%s/%s", root,
+		      mag->info_hash_hex, CACHE_STORE_TORRENT) >=
+		     (int)sizeof(kpath) ||
+	     access(kpath, R_OK) < 0)) {
+		/* not known yet: the mount goes live now, the metadata
+		 * comes in the background */
+		late.m = &m;
+		late.mag = mag;
+		late.root = root;
+		late.so = so;
+		late.timeout = m.metadata_timeout ? m.metadata_timeout
+						  : FS_MAGNET_TIMEOUT;
+		tpath = strdup(kpath);
+		goto mount;
+	}
 	if (mag) {
 		bool cached = false;
 		e = fs_magnet_metainfo(mag, root, &so,
@@ -715,6 +811,7 @@ static int cmd_mount(int argc, char **argv)
 		status = fs_cli_session_error(&m.eng, e);
 		goto out;
 	}
+mount:
 	/* In the background the log goes to syslog, unless --log: connected
 	 * now, so a missing syslog is said while there is a terminal. */
 	if (!m.foreground && !m.eng.log_file &&
@@ -741,6 +838,12 @@ static int cmd_mount(int argc, char **argv)
 		.syslog = sl,
 		.ctl = true,
 		.mounted = fuse_mounted,
+		.resolve = late.mag ? late_resolve : NULL,
+		.resolve_arg = &late,
+		.resolve_timeout = late.timeout,
+		.resolve_name = late.mag ? (late.mag->name ? late.mag->name
+						: late.mag->info_hash_hex)
+					 : NULL,
 	};
 	if (!(fs = fs_new(sx.view ? sx.view : mi, cache, session, &fo))) {
 		fs_cli_error("%s: cannot set up the file system", m.torrent);
@@ -765,6 +868,10 @@ out:
 	bt_session_free(session);
 	if (cache)
 		cache_close(cache);
+	bt_session_free(late.session);
+	if (late.cache)
+		cache_close(late.cache);
+	bt_metainfo_free(late.mi);
 	fs_seal_release(&sx);
 	bt_metainfo_free(mi);
 	bt_magnet_free(mag);
