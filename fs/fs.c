@@ -1936,7 +1936,7 @@ int fs_run(struct fs *fs)
 	fs->in_loop = !fs->gone;
 	pthread_mutex_unlock(&fs->lock);
 	int r = fs->in_loop ? fuse_session_loop_mt(fs->se, cfg) : 0;
-	if (fs->seed_after && r == 0) {
+	if (fs->seed_after && r == 0 && (!fs->resolve || is_ready(fs))) {
 		/* unmounted, not signalled: from now on a stop signal waits
 		 * for seed_until_signal() */
 		stop_signals(&stop);
