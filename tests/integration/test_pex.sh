@@ -8,7 +8,11 @@
 #   2. sending: ext_probe (tests/tools) connects to A; A's first ut_pex to
 #      it lists the peers A connected to (L, B);
 #   3. a private torrent: A's extension handshake has no ut_pex and the
-#      probe gets no ut_pex message.
+#      probe gets no ut_pex message;
+#   4. a seeder found through PEX alone: p2pfs is given only a libtorrent
+#      leecher L2 (that wants no piece), connected to an aria2c seeder; L2's
+#      ut_pex names the seeder, p2pfs connects to it, L2 is stopped, and the
+#      whole file reads right from the seeder.
 # Bounded: 40 s for the PEX to arrive.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -82,4 +86,45 @@ grep -q "^peer 0 pex" "$LOGS/probe-priv.out" && fail "a private torrent sent ut_
 grep -q "^metadata [0-9]* bytes verified" "$LOGS/probe-priv.out" || fail "no metadata from the private torrent's mount"
 log "3. private: no ut_pex offered or sent (probe status $rc: it waited for PEX in vain)"
 umount_p2pfs "$T/mntP"
+
+# 4. a seeder learnt from PEX
+AR_IP=127.0.0.76 AR_PORT=$((IT_BASE + 6))
+start_aria2_seeder "$AR_IP" "$AR_PORT" "$T/share.torrent" "$T/src"
+L2_IP=127.0.0.77 L2_PORT=$((IT_BASE + 7))
+cat >"$T/slowleech.py" <<'PY'
+import sys, time
+import libtorrent as lt
+ip, port, torrent, save, seed = sys.argv[1:6]
+ses = lt.session({
+    'listen_interfaces': '%s:%s' % (ip, port), 'outgoing_interfaces': ip,
+    'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False,
+    'enable_natpmp': False, 'dht_bootstrap_nodes': '',
+    'enable_outgoing_utp': False, 'enable_incoming_utp': False,
+    'close_redundant_connections': False, 'alert_mask': 0})
+atp = lt.add_torrent_params()
+atp.ti = lt.torrent_info(torrent)
+atp.save_path = save
+h = ses.add_torrent(atp)
+h.prioritize_pieces([0] * atp.ti.num_pieces())  # never a seed
+sip, sport = seed.rsplit(':', 1)
+print('ready', flush=True)
+while True:
+    h.connect_peer((sip, int(sport)))
+    print('peers', [str(p.ip) for p in h.get_peer_info()],
+          'progress %.3f' % h.status().progress, flush=True)
+    time.sleep(2)
+PY
+"$IT_LT_PY" "$T/slowleech.py" "$L2_IP" "$L2_PORT" "$T/share.torrent" "$T/l2" "$AR_IP:$AR_PORT" \
+	>"$LOGS/slowleech.out" 2>&1 </dev/null &
+it_track $!
+L2=$LAST_PID
+wait_port "$L2_IP" "$L2_PORT" 10 || fail "the slow leecher does not listen"
+sleep 2 # it connects to the seeder
+mount_p2pfs "$T/share.torrent" "$T/mnt4" --cache "$T/c4" --bind 127.0.0.78 --no-trackers --peer $L2_IP:$L2_PORT -vv
+wait_log "$MOUNT_LOG" "connected to '$AR_IP:$AR_PORT'" 40 "p2pfs did not learn the seeder from the leecher's PEX"
+grep -q "'$L2_IP:$L2_PORT': pex gave [1-9]" "$MOUNT_LOG" || fail "no PEX from the leecher"
+stop_pid "$L2"
+[ "$(sha_of "$T/mnt4/share/a.bin")" = "$(sha_of "$S/a.bin")" ] || fail "the read from the PEX-found seeder differs"
+log "4. the seeder came from libtorrent's PEX; with the leecher gone, the file read right from it"
+umount_p2pfs "$T/mnt4"
 log "PASS"
