@@ -351,6 +351,19 @@ static void exit_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(e->base, NULL);
 }
 
+struct bt_tracker_tls *bt_engine_tls(struct bt_engine *e)
+{
+	if (!e->tls && !e->tls_failed) {
+		char why[256];
+		if (!(e->tls = bt_tracker_tls_new(NULL, why, sizeof(why)))) {
+			e->tls_failed = true;
+			pfs_log(PFS_LOG_WARN, "tracker",
+				"no https:// announces: %s", why);
+		}
+	}
+	return e->tls;
+}
+
 void bt_engine_stop_done(struct bt_engine *e)
 {
 	if (e->pending_stops && --e->pending_stops == 0 && e->stopping)
@@ -539,6 +552,8 @@ int bt_engine_start(struct bt_engine *e)
 		return -ENOMEM;
 	if ((err = bt_udp_start(e->udp, e->base)) < 0)
 		return err;
+	if (!(e->udptrk = bt_udptrk_io_new(e->base, e->dns, e->udp, &err)))
+		return err;
 	if (e->max_up || e->max_down) {
 		if (!(e->rl = bt_ratelimit_new(e->base, e->max_up, e->max_down,
 					       &err)))
@@ -628,6 +643,8 @@ void bt_engine_free(struct bt_engine *e)
 		sniff_drop(e->sniffing, "freed");
 	while (e->torrents)
 		bt_torrent_remove(e->torrents);
+	bt_udptrk_io_free(e->udptrk);
+	bt_tracker_tls_free(e->tls);
 	if (e->listener)
 		evconnlistener_free(e->listener);
 	else if (e->listen_fd >= 0)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bt_addrbook.h"
+#include "bt_announcer.h"
 #include "bt_blame.h"
 #include "bt_choker.h"
 #include "bt_conn.h"
@@ -20,6 +21,7 @@
 #include "bt_torrent.h"
 #include "bt_tracker_io.h"
 #include "bt_udp.h"
+#include "bt_udptrk_io.h"
 #include "bt_wire.h"
 #include "pfs_nh.h"
 
@@ -98,6 +100,10 @@ struct bt_engine {
 	int listen_fd;
 	struct evconnlistener *listener;
 	struct bt_udp *udp;
+	struct bt_udptrk_io *udptrk; /* udp:// announces on udp */
+	struct bt_tracker_tls *tls;  /* https:// announces (made when first
+				      * needed) */
+	bool tls_failed;	     /* ... and it could not be made */
 	uint8_t peer_id[20];
 	uint32_t key; /* the tracker "key" */
 	struct pfs_nh *nh; /* the key blocks are signed with (read-only) */
@@ -155,21 +161,14 @@ struct bt_engine {
 
 /* ---- torrents ---- */
 
+/* One tracker of a torrent, beside its bt_announcer state (same index). */
+struct bt_tcall;
 struct bt_tracker_state {
-	struct bt_torrent *t;
-	const char *url;
-	struct bt_tracker_req *req;
-	uint64_t next_announce; /* ms */
-	uint32_t interval;	/* s */
-	uint32_t fails;
-	bool started;	  /* "started" was accepted */
-	bool stop_sent;	  /* a "stopped" announce is out */
-	char *tracker_id; /* "tracker id" of its last reply, or NULL */
+	struct bt_tcall *call; /* its announce in flight, or NULL */
+	bool failed;	       /* its last announce failed (for the log) */
 	/* for bt_torrent_sources() */
-	int64_t last_wall;   /* wall clock of the last announce sent, s */
-	uint32_t last_peers; /* peers in its last good reply */
-	int last_errno;	     /* of the last failure, 0 = none or not one */
-	char last_err[128];  /* the last failure in words, "" = none */
+	int64_t last_wall; /* wall clock of the last announce sent, s */
+	int last_errno;	   /* of the last failure, 0 = none or not one */
 };
 
 /* An address given with --peer, as bt_torrent_sources() reports it. */
@@ -244,8 +243,9 @@ struct bt_torrent {
 	struct bt_tpeer *peers;
 	uint32_t npeers; /* including connecting */
 	uint32_t next_peer_id;
-	struct bt_tracker_state *trackers;
-	size_t ntrackers;
+	struct bt_announcer *an; /* BEP 12 tiers, events; NULL: no tracker */
+	struct bt_tracker_state *trackers; /* by the announcer's index */
+	size_t ntrackers, cap_trackers;
 	uint32_t unchoked;
 	struct bt_choker *choker;
 	struct bt_choker_peer **choke_list; /* scratch for bt_choker_run */
@@ -296,6 +296,9 @@ void bt_torrent_free(struct bt_torrent *t);
 struct bt_torrent *bt_engine_find(struct bt_engine *e, const uint8_t ih[20]);
 void bt_engine_link(struct bt_engine *e, struct bt_torrent *t);
 void bt_engine_unlink(struct bt_engine *e, struct bt_torrent *t);
+/* The one TLS context of the engine's https:// announces (the system's
+ * trust store), made at the first call; NULL when it cannot be made. */
+struct bt_tracker_tls *bt_engine_tls(struct bt_engine *e);
 /* One "stopped" announce came back (or gave up). */
 void bt_engine_stop_done(struct bt_engine *e);
 
