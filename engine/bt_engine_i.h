@@ -14,6 +14,7 @@
 #include "bt_blame.h"
 #include "bt_choker.h"
 #include "bt_conn.h"
+#include "bt_lsd_io.h"
 #include "bt_engine.h"
 #include "bt_peer.h"
 #include "bt_picker.h"
@@ -100,10 +101,15 @@ struct bt_engine {
 	int listen_fd;
 	struct evconnlistener *listener;
 	struct bt_udp *udp;
-	struct bt_udptrk_io *udptrk; /* udp:// announces on udp */
+	struct bt_udptrk_io *udptrk; /* udp:// announces on udp (made when
+				      * first needed: it takes the socket's
+				      * BT_UDP_TRACKER handler) */
 	struct bt_tracker_tls *tls;  /* https:// announces (made when first
 				      * needed) */
 	bool tls_failed;	     /* ... and it could not be made */
+	bool lsd_on;		     /* LSD wanted (opts and environment) */
+	struct bt_lsd_io *lsd;	     /* its socket, once started */
+	struct event *lsd_ev;	     /* the periodic announce */
 	uint8_t peer_id[20];
 	uint32_t key; /* the tracker "key" */
 	struct pfs_nh *nh; /* the key blocks are signed with (read-only) */
@@ -296,9 +302,14 @@ void bt_torrent_free(struct bt_torrent *t);
 struct bt_torrent *bt_engine_find(struct bt_engine *e, const uint8_t ih[20]);
 void bt_engine_link(struct bt_engine *e, struct bt_torrent *t);
 void bt_engine_unlink(struct bt_engine *e, struct bt_torrent *t);
+/* The UDP tracker client on the engine's socket, made at the first call;
+ * NULL when it cannot be made. */
+struct bt_udptrk_io *bt_engine_udptrk(struct bt_engine *e);
 /* The one TLS context of the engine's https:// announces (the system's
  * trust store), made at the first call; NULL when it cannot be made. */
 struct bt_tracker_tls *bt_engine_tls(struct bt_engine *e);
+/* Announce T on the LAN now (BEP 14), unless LSD is off or T private. */
+void bt_engine_lsd_announce(struct bt_engine *e, struct bt_torrent *t);
 /* One "stopped" announce came back (or gave up). */
 void bt_engine_stop_done(struct bt_engine *e);
 

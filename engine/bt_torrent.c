@@ -1262,13 +1262,14 @@ static bool tracker_send(struct bt_torrent *t,
 	c->stop = stop;
 	if (act->kind == BT_ANNOUNCER_UDP) {
 		c->udp = true;
-		why = "no UDP socket";
+		struct bt_udptrk_io *uio = bt_engine_udptrk(t->e);
+		why = "no udp:// client (see the log)";
 		err = -ENOTCONN;
-		if (t->e->udptrk)
+		if (uio)
 			c->ureq = bt_udptrk_io_announce(
-			    t->e->udptrk, act->url, &a,
-			    stop ? act->timeout_ms : 0, tracker_cb, c);
-		if (!c->ureq && t->e->udptrk) {
+			    uio, act->url, &a, stop ? act->timeout_ms : 0,
+			    tracker_cb, c);
+		if (!c->ureq && uio) {
 			why = "not a usable udp:// URL (want udp://HOST:PORT)";
 			err = -EINVAL;
 		}
@@ -1820,6 +1821,13 @@ int bt_torrent_metadata_found(struct bt_torrent *t,
 	return bt_torrent_set_metadata(t, mi, c);
 }
 
+bool bt_torrent_private(const struct bt_torrent *t)
+{
+	if (__atomic_load_n(&t->phase, __ATOMIC_ACQUIRE) != BT_PHASE_DATA)
+		return false;
+	return t->mi->private_flag;
+}
+
 enum bt_phase bt_torrent_phase(const struct bt_torrent *t)
 {
 	return t->phase;
@@ -1851,6 +1859,7 @@ int bt_torrent_start(struct bt_torrent *t)
 	arm(t->rate_ev, now + RATE_MS, now);
 	t->connect_at = now;
 	arm(t->connect_ev, now, now);
+	bt_engine_lsd_announce(t->e, t);
 	rechoke(t);
 	publish_stats(t);
 	return 0;

@@ -24,6 +24,10 @@
 
 set -euo pipefail
 
+# nothing but loopback (pfs_env.h): no LSD multicast, no public DHT
+# routers; a test that wants LSD passes --lsd inside its own namespace
+export P2PFS_LOOPBACK_ONLY=1
+
 IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 P2PFS=${P2PFS:-$IT_ROOT/p2pfs}
 # the probes of the interop tests (make tools; make integration-asan points
