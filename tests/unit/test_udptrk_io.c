@@ -244,6 +244,22 @@ static void test_refused(void **state)
 	assert_non_null(strstr(w->why, "refused"));
 }
 
+/* The same on a dual-stack socket (no --bind): IPv4 goes out v4-mapped and
+ * its ICMP error comes back through the IPv6 socket's error queue. */
+static void test_refused_dual_stack(void **state)
+{
+	struct world *w = *state;
+	int err = 0;
+	bt_udptrk_io_free(w->io);
+	bt_udp_free(w->udp);
+	w->udp = bt_udp_new(NULL, 0, &err);
+	assert_non_null(w->udp);
+	assert_int_equal(bt_udp_start(w->udp, w->base), 0);
+	w->io = bt_udptrk_io_new(w->base, w->dns, w->udp, &err);
+	assert_non_null(w->io);
+	test_refused(state);
+}
+
 static void test_cancel_and_bad_url(void **state)
 {
 	struct world *w = *state;
@@ -288,6 +304,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_announce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_dual_stack, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_and_bad_url, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_tid, setup, teardown),
