@@ -1294,6 +1294,10 @@ static bool tracker_send(struct bt_torrent *t,
 		}
 	}
 	ts->call = c;
+	static const char *const ev_name[] = {"", " (started)", " (stopped)",
+					      " (completed)"};
+	pfs_log(PFS_LOG_DEBUG, "tracker", "announcing to '%s'%s", act->url,
+		(unsigned)act->event < 4 ? ev_name[act->event] : "");
 	return true;
 fail:
 	free(c);

@@ -51,9 +51,17 @@ first_peer() {
 	fail "no peer from $url within 10 s: $(grep -F tracker "$lg" | tail -n 3)"
 }
 
+# rtt LOG URL: ms from the log's "announcing to URL" to "URL gave" (-vv)
+rtt() {
+	awk -v u="'$2'" 'index($0, "announcing to " u) && !a { split($2, t, ":"); a = t[1] * 3600000 + t[2] * 60000 + t[3] * 1000 }
+		index($0, u " gave") && !b { split($2, t, ":"); b = t[1] * 3600000 + t[2] * 60000 + t[3] * 1000 }
+		END { printf "%d", b - a }' "$1"
+}
+
 # ---- 1. udp:// only ----
-mount_p2pfs "$T/udp.torrent" "$T/mnt1" --cache "$T/c1" --bind 127.0.0.5 --port $((TRK + 50))
+mount_p2pfs "$T/udp.torrent" "$T/mnt1" --cache "$T/c1" --bind 127.0.0.5 --port $((TRK + 50)) -v
 udp_ms=$(first_peer "$MOUNT_LOG" "$UDP")
+udp_rtt=$(rtt "$MOUNT_LOG" "$UDP")
 timed_read "$T/mnt1/u/movie.bin" "$S/movie.bin" 60
 out=$(with_timeout 10 "$P2PFS" status "$T/mnt1" 2>&1) || fail "status failed: $out"
 echo "$out" | sed 's/^/    /' >&2
@@ -61,10 +69,11 @@ echo "$out" | grep -qE "^  tracker +$UDP +ok" || fail "status does not show the 
 umount_p2pfs "$T/mnt1"
 
 # the same over HTTP, for the comparison
-mount_p2pfs "$T/http.torrent" "$T/mnt2" --cache "$T/c2" --bind 127.0.0.5 --port $((TRK + 51))
+mount_p2pfs "$T/http.torrent" "$T/mnt2" --cache "$T/c2" --bind 127.0.0.5 --port $((TRK + 51)) -v
 http_ms=$(first_peer "$MOUNT_LOG" "$(tracker_url $TRK)")
+http_rtt=$(rtt "$MOUNT_LOG" "$(tracker_url $TRK)")
 umount_p2pfs "$T/mnt2"
-log "time to first peer: udp:// $udp_ms ms, http:// $http_ms ms (from the start of p2pfs mount)"
+log "time to first peer: udp:// $udp_ms ms, http:// $http_ms ms from the start of p2pfs mount; announce to answer: udp:// $udp_rtt ms, http:// $http_rtt ms"
 
 # ---- 2. tiers: a dead tier 0 ----
 mount_p2pfs "$T/tiers.torrent" "$T/mnt3" --cache "$T/c3" --bind 127.0.0.5 --port $((TRK + 52))
