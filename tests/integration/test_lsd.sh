@@ -76,6 +76,40 @@ timed_read "$T/mnt1/l/a.bin" "$S/a.bin" 30
 log "LSD: the mount read the file $(($(now_ms) - t0)) ms after it started"
 grep -q "lsd: '127.0.0.3:$((P + 3))' has" "$SEED_LOG" ||
 	fail "the seed did not hear the mount's announce: $(grep lsd "$SEED_LOG")"
+# a hostile LAN: garbage, oversized datagrams, announces of unknown
+# torrents, of ours with port 0 or 99999, 100 hashes in one: the seed and
+# the mount stay up and answer
+nsenter --net="$NSFILE" "$IT_PY" - "$ih" <<'PY' || fail "the LSD flood did not run"
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('127.0.0.9'))
+s.bind(('127.0.0.9', 0))
+g = ('239.192.152.143', 6771)
+def ann(port, hashes):
+    return ('BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: %s\r\n%s\r\n\r\n'
+            % (port, ''.join('Infohash: %s\r\n' % h for h in hashes))).encode()
+for i in range(3000):
+    k = i % 6
+    if k == 0:
+        m = os.urandom(i % 1500)
+    elif k == 1:
+        m = b'BT-SEARCH * HTTP/1.1\r\n' + b'A' * 60000
+    elif k == 2:
+        m = ann(6881, [os.urandom(20).hex()])
+    elif k == 3:
+        m = ann(0 if i % 2 else 99999, [sys.argv[1]])
+    elif k == 4:
+        m = ann(7000 + i % 100, [os.urandom(20).hex() for _ in range(100)])
+    else:
+        m = ann('x' * 500, [sys.argv[1]])
+    s.sendto(m, g)
+print('sent')
+PY
+sleep 1
+pid_alive "$seed" || fail "the seed died of the LSD flood"
+with_timeout 10 "$P2PFS" status "$T/mnt1" >/dev/null 2>&1 || fail "the mount does not answer after the LSD flood"
+timed_read "$T/mnt1/l/a.bin" "$S/a.bin" 10
+log "a flood of 3000 bad LSD datagrams changed nothing"
 umount_p2pfs "$T/mnt1"
 stop_p2pfs_seed "$seed"
 
@@ -130,6 +164,8 @@ pih=$(infohash "$T/priv.torrent")
 [ "$pih" != "$ih" ] || fail "the private torrent has the public one's info-hash"
 start_p2pfs_seed 127.0.0.6 $((P + 6)) "$T/priv.torrent" "$S" --lsd -v --cache "$T/c-priv"
 pseed=$LAST_PID
+# LSD runs (so no announce below means: not for a private torrent)
+grep -q 'local peer discovery on' "$SEED_LOG" || fail "the private seed did not start LSD"
 mount_p2pfs "$T/priv.torrent" "$T/mnt3" --cache "$T/c3" --lsd -v --bind 127.0.0.7 --port $((P + 7))
 sleep 3
 np=$(with_timeout 10 "$P2PFS" status "$T/mnt3" 2>&1 | grep -c '^  peer ' || true)
@@ -139,9 +175,12 @@ sleep 0.5
 kill -INT "$TCPDUMP" 2>/dev/null
 wait_exit "$TCPDUMP" 5 || true
 tcpdump -n -r "$T/lsd.pcap" -A 2>/dev/null >"$T/lsd.txt" || true
-pub=$(grep -ci "infohash: *$ih" "$T/lsd.txt" || true)
+# the public torrent's announces by p2pfs (the flood named it too)
+tcpdump -n -r "$T/lsd.pcap" -A 'src host 127.0.0.2 or src host 127.0.0.3' \
+	2>/dev/null >"$T/lsd-p2pfs.txt" || true
+pub=$(grep -ci "infohash: *$ih" "$T/lsd-p2pfs.txt" || true)
 priv=$(grep -ci "infohash: *$pih" "$T/lsd.txt" || true)
-log "captured LSD announces: $pub of the public torrent, $priv of the private one"
+log "captured LSD announces: $pub of the public torrent by p2pfs, $priv of the private one by anyone"
 ((pub >= 2)) || fail "tcpdump saw $pub announces of the public torrent (wanted the seed's and the mount's)"
 [ "$priv" = 0 ] || fail "the private torrent was announced by LSD ($priv datagrams)"
 [ "${np:-0}" = 0 ] || fail "the private mount found $np peer(s) without a tracker"
