@@ -2,7 +2,8 @@
 # udp:// trackers (BEP 15) in the daemon, against opentracker's UDP port:
 #  1. a mount whose torrent's only tracker is udp:// finds a
 #     python3-libtorrent seeder through it and reads the right bytes;
-#     `p2pfs status` shows the tracker ok with its peer. The time from the
+#     `p2pfs status` shows the tracker ok with its peer; once the whole
+#     torrent is read, `completed` makes the tracker count it a seeder. The time from the
 #     mount to the first peer from the tracker is measured, then the same
 #     over opentracker's HTTP port (printed as "time to first peer").
 #  2. BEP 12 tiers: tier 0 is a refused udp:// and a refused http://, tier
@@ -63,6 +64,9 @@ mount_p2pfs "$T/udp.torrent" "$T/mnt1" --cache "$T/c1" --bind 127.0.0.5 --port $
 udp_ms=$(first_peer "$MOUNT_LOG" "$UDP")
 udp_rtt=$(rtt "$MOUNT_LOG" "$UDP")
 timed_read "$T/mnt1/u/movie.bin" "$S/movie.bin" 60
+# the whole torrent was read: `completed` over UDP makes it a seeder there
+wait_tracker_peers $TRK "$ih" 2 0 10
+grep -q "announcing to '$UDP' (completed)" "$MOUNT_LOG" || fail "no completed announce"
 out=$(with_timeout 10 "$P2PFS" status "$T/mnt1" 2>&1) || fail "status failed: $out"
 echo "$out" | sed 's/^/    /' >&2
 echo "$out" | grep -qE "^  tracker +$UDP +ok" || fail "status does not show the udp tracker ok"
