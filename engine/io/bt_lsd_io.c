@@ -21,7 +21,7 @@
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
-#define LSD_RATE 50
+#define LSD_RATE     50
 #define LSD_PER_WAKE 64
 
 struct bt_lsd_io {
@@ -68,7 +68,8 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		struct bt_addr from;
 		if ((size_t)n > BT_LSD_MAX_MSG ||
-		    bt_addr_from_sockaddr(&from, (struct sockaddr *)&ss, sl) < 0) {
+		    bt_addr_from_sockaddr(&from, (struct sockaddr *)&ss, sl) <
+			0) {
 			l->st.bad++;
 			continue;
 		}
@@ -135,8 +136,8 @@ struct bt_lsd_io *bt_lsd_io_new(struct event_base *base, const char *bind_ip,
 	inet_pton(AF_INET, BT_LSD_GROUP4, &l->group.sin_addr);
 	struct ip_mreq mr = {.imr_multiaddr = l->group.sin_addr,
 			     .imr_interface = ifaddr};
-	if (setsockopt(l->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr,
-		       sizeof(mr)) < 0) {
+	if (setsockopt(l->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) <
+	    0) {
 		e = -errno;
 		goto fail;
 	}

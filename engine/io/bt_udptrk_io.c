@@ -32,7 +32,7 @@
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
-#define TID_RING BT_UDP_MAX_TIDS
+#define TID_RING   BT_UDP_MAX_TIDS
 #define TID_TTL_MS (10 * 60 * 1000)
 
 struct bt_udptrk_io {
@@ -59,7 +59,7 @@ struct bt_udptrk_ioreq {
 	size_t url_len;
 	struct bt_announce a;
 	char *tracker_id, *local_ip; /* copies behind a */
-	uint64_t deadline; /* 0: none */
+	uint64_t deadline;	     /* 0: none */
 	struct evdns_getaddrinfo_request *lookup;
 	struct bt_udptrk_req *creq;
 	struct event *fail_ev; /* deferred failure, or the lookup's deadline */
@@ -84,7 +84,8 @@ static void rearm(struct bt_udptrk_io *io)
 		return;
 	}
 	uint64_t now = now_ms(), ms = at > now ? at - now : 0;
-	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	struct timeval tv = {(time_t)(ms / 1000),
+			     (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(io->timer, &tv);
 }
 
@@ -99,8 +100,7 @@ static void ring_drop_oldest(struct bt_udptrk_io *io)
 
 static void tid_expect(struct bt_udptrk_io *io, uint32_t tid, uint64_t now)
 {
-	while (io->ring_n &&
-	       now - io->ring[io->ring_head].at > TID_TTL_MS)
+	while (io->ring_n && now - io->ring[io->ring_head].at > TID_TTL_MS)
 		ring_drop_oldest(io);
 	for (size_t k = 0; k < io->ring_n; k++) {
 		size_t i = (io->ring_head + k) % TID_RING;
@@ -174,8 +174,7 @@ static void input_cb(void *arg, const uint8_t *pkt, size_t len,
 	rearm(io);
 }
 
-static void icmp_cb(void *arg, const struct bt_addr *to, int err,
-		    uint64_t now)
+static void icmp_cb(void *arg, const struct bt_addr *to, int err, uint64_t now)
 {
 	struct bt_udptrk_io *io = arg;
 	bt_udptrk_client_unreachable(io->c, to, err, now);
@@ -322,9 +321,9 @@ static void start(struct bt_udptrk_ioreq *r, const struct bt_addr *to)
 	}
 	event_del(r->fail_ev);
 	int err = 0;
-	r->creq = bt_udptrk_client_announce(io->c, to, r->url_data, r->url_len,
-					    &r->a, left, now, client_cb, r,
-					    &err);
+	r->creq =
+	    bt_udptrk_client_announce(io->c, to, r->url_data, r->url_len, &r->a,
+				      left, now, client_cb, r, &err);
 	if (!r->creq) {
 		char why[160];
 		snprintf(why, sizeof(why), "cannot announce: %s",
@@ -364,8 +363,8 @@ static void lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
 		to = v6; /* IPv4 first: the socket may be IPv4 only */
 	if (!to.family) {
 		char why[192];
-		snprintf(why, sizeof(why), "cannot resolve '%.100s'%s%.60s", r->host,
-			 result ? ": " : "",
+		snprintf(why, sizeof(why), "cannot resolve '%.100s'%s%.60s",
+			 r->host, result ? ": " : "",
 			 result ? evutil_gai_strerror(result) : "");
 		fail_later(r, -EHOSTUNREACH, why);
 		return;
