@@ -35,10 +35,6 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 
 B := build
-
-# every recipe (check, bench, demo, ...) talks to loopback only: no LSD
-# multicast, no public DHT routers (engine/base/pfs_env.h)
-export P2PFS_LOOPBACK_ONLY := 1
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
