@@ -1825,16 +1825,14 @@ int bt_torrent_metadata_found(struct bt_torrent *t,
 	return bt_torrent_set_metadata(t, mi, c);
 }
 
-bool bt_torrent_private(const struct bt_torrent *t)
-{
-	if (__atomic_load_n(&t->phase, __ATOMIC_ACQUIRE) != BT_PHASE_DATA)
-		return false;
-	return t->mi->private_flag;
-}
-
 enum bt_phase bt_torrent_phase(const struct bt_torrent *t)
 {
 	return t->phase;
+}
+
+bool bt_torrent_private(const struct bt_torrent *t)
+{
+	return t->mi && t->mi->private_flag;
 }
 
 const uint8_t *bt_torrent_info_hash(const struct bt_torrent *t)

@@ -81,9 +81,8 @@ void bt_torrent_on_metadata(struct bt_torrent *t, bt_torrent_open_cache_fn fn,
 int bt_torrent_metadata_found(struct bt_torrent *t,
 			      const struct bt_metainfo *mi);
 enum bt_phase bt_torrent_phase(const struct bt_torrent *t);
-/* BEP 27: the metainfo says private=1 (false before the metadata). Its
- * trackers are then its only peer source: no DHT, PEX or LSD for it (the
- * engine's LSD checks this; the DHT and PEX must too). Any thread. */
+/* Its info dict says private=1 (BEP 27: no DHT, PEX or LSD); false
+ * before the metadata is known. */
 bool bt_torrent_private(const struct bt_torrent *t);
 const uint8_t *bt_torrent_info_hash(const struct bt_torrent *t);
 
