@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -181,14 +182,16 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		ssize_t n = recvfrom(fd, u->buf, MAX_DGRAM, 0,
 				     (struct sockaddr *)&ss, &sl);
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR) {
-				/* an ICMP error is pending: its details are
-				 * in the error queue; datagrams may follow */
-				read_errors(u);
-				continue;
-			}
-			return;
+			bool again = errno == EAGAIN || errno == EWOULDBLOCK ||
+				     errno == EINTR;
+			/* an ICMP error: its details are in the error queue,
+			 * which must be drained even when a send already
+			 * took the socket's error (the queue alone keeps
+			 * the socket readable) */
+			read_errors(u);
+			if (again)
+				return;
+			continue; /* datagrams may follow */
 		}
 		struct bt_addr from;
 		if (bt_addr_from_sockaddr(&from, (struct sockaddr *)&ss, sl) < 0)
@@ -266,6 +269,13 @@ void bt_udp_tracker_done(struct bt_udp *u, uint32_t tid)
 		}
 }
 
+static bool icmp_errno(int e)
+{
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+	       e == EHOSTDOWN || e == ENETDOWN || e == EPROTO || e == EMSGSIZE ||
+	       e == ETIMEDOUT || e == ENOPROTOOPT;
+}
+
 int bt_udp_send(struct bt_udp *u, const struct bt_addr *to, const void *pkt,
 		size_t len)
 {
@@ -290,6 +300,13 @@ int bt_udp_send(struct bt_udp *u, const struct bt_addr *to, const void *pkt,
 		return -EAFNOSUPPORT;
 	}
 	ssize_t n = sendto(u->fd, pkt, len, 0, (struct sockaddr *)&ss, sl);
+	if (n < 0 && icmp_errno(errno)) {
+		/* with IP_RECVERR the ICMP error of an earlier datagram (to
+		 * anyone) is also the socket's pending error, which the next
+		 * send reports and clears: that is not this datagram's fate
+		 * (the error queue tells whose it was), so send again */
+		n = sendto(u->fd, pkt, len, 0, (struct sockaddr *)&ss, sl);
+	}
 	if (n < 0) {
 		int e = errno == EWOULDBLOCK ? EAGAIN : errno;
 		u->st.send_errors++;

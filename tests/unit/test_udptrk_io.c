@@ -265,6 +265,52 @@ static void test_refused_dual_stack(void **state)
 	test_refused(state);
 }
 
+struct two {
+	int calls, ok, refused;
+	struct event_base *base;
+};
+
+static void two_cb(int err, const char *why, const struct bt_tracker_reply *r,
+		   void *arg)
+{
+	struct two *t = arg;
+	(void)why;
+	(void)r;
+	t->calls++;
+	t->ok += err == 0;
+	t->refused += err == -ECONNREFUSED;
+	if (t->calls == 2)
+		event_base_loopbreak(t->base);
+}
+
+/* A refusal (ICMP) is also the socket's pending error, which the next
+ * send to anyone would report: an announce to a live tracker right after
+ * one to a dead port must still go out. */
+static void test_refusal_not_taken_by_next_send(void **state)
+{
+	struct world *w = *state;
+	struct bt_announce a;
+	announce_of(&a);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	socklen_t sl = sizeof(sa);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	close(fd); /* a port nothing listens on */
+	char dead[64], live[64];
+	snprintf(dead, sizeof(dead), "udp://127.0.0.1:%u", ntohs(sa.sin_port));
+	snprintf(live, sizeof(live), "udp://127.0.0.1:%u", w->trk.port);
+	struct two t = {.base = w->base};
+	assert_non_null(bt_udptrk_io_announce(w->io, dead, &a, 0, two_cb, &t));
+	usleep(20000); /* the ICMP error is back */
+	assert_non_null(bt_udptrk_io_announce(w->io, live, &a, 0, two_cb, &t));
+	run(w, 3000);
+	assert_int_equal(t.calls, 2);
+	assert_int_equal(t.refused, 1);
+	assert_int_equal(t.ok, 1);
+}
+
 static void test_cancel_and_bad_url(void **state)
 {
 	struct world *w = *state;
@@ -312,6 +358,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused_dual_stack, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_refusal_not_taken_by_next_send,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_and_bad_url, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_tid, setup, teardown),
