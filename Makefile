@@ -39,6 +39,10 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 
+# Every test, benchmark and demo run stays on loopback: with this set p2pfs
+# never uses the public DHT routers, LSD multicast or port mapping.
+export P2PFS_LOOPBACK_ONLY := 1
+
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:
 

@@ -35,11 +35,19 @@ struct bt_udp;
 struct event_base;
 struct evdns_base;
 
+/* Local service discovery (BEP 14 multicast on the LAN). */
+enum bt_engine_lsd {
+	BT_ENGINE_LSD_AUTO, /* on, unless P2PFS_LOOPBACK_ONLY is set (pfs_env.h) */
+	BT_ENGINE_LSD_OFF,  /* --no-lsd */
+	BT_ENGINE_LSD_ON,   /* --lsd: on even with P2PFS_LOOPBACK_ONLY */
+};
+
 struct bt_engine_opts {
 	const char *bind_ip; /* listen/outgoing address; NULL = any */
 	uint16_t port;	     /* TCP and UDP port; 0 = an ephemeral one */
 	uint64_t max_up;     /* bytes/s over every torrent; 0 = no limit */
 	uint64_t max_down;
+	int lsd;	     /* enum bt_engine_lsd; never for private torrents */
 };
 
 /* Binds the listening TCP socket and the UDP socket (so a busy port is

@@ -52,7 +52,7 @@ struct bt_extn {
 
 static bool pex_allowed(const struct bt_torrent *t)
 {
-	return !(t->phase == BT_PHASE_DATA && t->mi && t->mi->private_flag);
+	return !bt_torrent_private(t); /* BEP 27 */
 }
 
 static struct bt_extn *extn_of(struct bt_torrent *t)

@@ -84,6 +84,9 @@ void bt_torrent_on_metadata(struct bt_torrent *t, bt_torrent_open_cache_fn fn,
 int bt_torrent_metadata_found(struct bt_torrent *t,
 			      const struct bt_metainfo *mi);
 enum bt_phase bt_torrent_phase(const struct bt_torrent *t);
+/* Its info dict says private=1 (BEP 27: no DHT, PEX or LSD); false
+ * before the metadata is known. */
+bool bt_torrent_private(const struct bt_torrent *t);
 const uint8_t *bt_torrent_info_hash(const struct bt_torrent *t);
 
 /* Called on the engine thread each time a piece verifies (after it is

@@ -49,6 +49,8 @@ enum {
 	OPT_NO_WAIT,
 	OPT_READ_TIMEOUT,
 	OPT_COUNT,
+	OPT_LSD,
+	OPT_NO_LSD,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -136,6 +138,8 @@ static int append_opts(char **dst, const char *add)
 	{"bind", required_argument, NULL, OPT_BIND},                           \
 	{"peer", required_argument, NULL, OPT_PEER},                           \
 	{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},                   \
+	{"lsd", no_argument, NULL, OPT_LSD},                                   \
+	{"no-lsd", no_argument, NULL, OPT_NO_LSD},                             \
 	{"max-peers", required_argument, NULL, OPT_MAX_PEERS},                 \
 	{"max-up", required_argument, NULL, OPT_MAX_UP},                       \
 	{"max-down", required_argument, NULL, OPT_MAX_DOWN},                   \
@@ -178,6 +182,10 @@ static int engine_opt(int c, char *arg, struct fs_cli_engine *e, char *err,
 	case OPT_NO_TRACKERS:
 		e->no_trackers = true;
 		return 1;
+	case OPT_LSD:
+	case OPT_NO_LSD:
+		e->lsd = c == OPT_LSD ? 1 : -1;
+		return 1;
 	case OPT_MAX_PEERS:
 		if (parse_uint(arg, 1, 10000, &v) < 0) {
 			snprintf(err, errlen,
@@ -211,6 +219,8 @@ void fs_cli_session_opts(const struct fs_cli_engine *e,
 	so->peers = e->peers;
 	so->npeers = e->npeers;
 	so->no_trackers = e->no_trackers;
+	so->lsd = e->lsd > 0 ? BT_ENGINE_LSD_ON
+		  : e->lsd < 0 ? BT_ENGINE_LSD_OFF : BT_ENGINE_LSD_AUTO;
 	so->max_peers = e->max_peers;
 	so->max_up = e->max_up;
 	so->max_down = e->max_down;

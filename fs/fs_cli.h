@@ -28,6 +28,7 @@ struct fs_cli_engine {
 	uint64_t max_down;      /* --max-down, bytes/s, 0 = unlimited */
 	int verbose;            /* number of -v */
 	bool no_trackers;       /* --no-trackers */
+	int lsd;                /* --lsd 1, --no-lsd -1, default 0 */
 };
 
 /* The --help lines of the options in struct fs_cli_engine that reach the
@@ -38,6 +39,10 @@ struct fs_cli_engine {
 	"      --peer HOST:PORT   also connect to this peer (repeatable; a name\n" \
 	"                         is resolved at start-up; IPv6 as [ADDR]:PORT)\n" \
 	"      --no-trackers      ignore the torrent's trackers\n" \
+	"      --no-lsd           no local peer discovery (BEP 14 multicast on\n" \
+	"                         the LAN; never used for private torrents)\n" \
+	"      --lsd              local peer discovery even when\n" \
+	"                         P2PFS_LOOPBACK_ONLY is set\n" \
 	"      --max-peers N      connection limit (default 50)\n" \
 	"      --max-up RATE      upload limit in bytes/s for all peers together,\n" \
 	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n" \
