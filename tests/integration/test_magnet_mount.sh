@@ -9,7 +9,8 @@
 #      dict kept in the cache folder) and serves the cached bytes offline;
 #      `info` of the link is instant too; an unknown magnet with nobody to
 #      ask fails after --metadata-timeout with a clear error;
-#   4. tr= an opentracker with an aria2c seeder (no x.pe): found and read;
+#   4. tr= an opentracker with an aria2c seeder (no x.pe): found and read,
+#      through its HTTP and its UDP (BEP 15) side;
 #   5. a hostile peer that serves a wrong metadata piece (right size, one
 #      bit flipped) beside an honest libtorrent seeder: it is banned, the
 #      mount completes from the honest one and reads the right bytes;
@@ -99,6 +100,12 @@ M4="magnet:?xt=urn:btih:$ih2&dn=share&tr=$(tracker_url $TRK)"
 mount_p2pfs "$M4" "$T/mnt4" --cache "$T/c4" --bind 127.0.0.56 --metadata-timeout 30
 [ "$(sha_of "$T/mnt4/share/a.bin")" = "$(sha_of "$S/a.bin")" ] || fail "tracker-found read differs"
 umount_p2pfs "$T/mnt4"
+# the same tracker's UDP side (BEP 15) as the link's only tr=
+mount_p2pfs "magnet:?xt=urn:btih:$ih2&dn=share&tr=udp://127.0.0.1:$TRK" "$T/mnt4" \
+	--cache "$T/c4u" --bind 127.0.0.56 --metadata-timeout 30
+[ "$(sha_of "$T/mnt4/share/sub/b.bin")" = "$(sha_of "$S/sub/b.bin")" ] || fail "udp-tracker-found read differs"
+umount_p2pfs "$T/mnt4"
+log "4. found through tr=http:// and tr=udp://"
 
 # 5. a liar beside an honest seeder
 start_lt
