@@ -95,6 +95,7 @@ static int fetch(const struct bt_magnet *m, const struct bt_session_opts *so,
 		.port = so->port,
 		.max_up = so->max_up,
 		.max_down = so->max_down,
+		.lsd = so->lsd, /* a LAN peer may have the metadata */
 	};
 	if (!(e = bt_engine_new(&eo, &rc))) {
 		snprintf(err, errlen, "cannot start the engine: %s",

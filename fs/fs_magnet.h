@@ -2,7 +2,8 @@
  * `p2pfs info MAGNET`): turn a parsed link into a metainfo, from the copy
  * kept in the torrent's cache folder when there is one (instant, offline),
  * else from the swarm (BEP 9 ut_metadata through a short-lived engine that
- * uses the link's tr= trackers and x.pe= peers), and write it as a .torrent
+ * uses the link's tr= trackers and x.pe= peers, and LSD as the session
+ * options say), and write it as a .torrent
  * (the info dict plus the link's trackers).
  *
  * The key of a sealed share link (x.p2pfs.key) is never used here: not in
