@@ -207,6 +207,7 @@ struct bt_tpeer {
 	uint64_t recv_bytes, sent_bytes; /* payload, this second */
 	double down_rate, up_rate;	 /* bytes/s, smoothed */
 	uint64_t total_down, total_up;
+	struct bt_extn_peer *x; /* its BEP 10 extensions (bt_extn.c) */
 };
 
 struct bt_torrent {
@@ -267,6 +268,7 @@ struct bt_torrent {
 	void *piece_arg;
 	bt_torrent_ext_fn ext_fn;
 	void *ext_arg;
+	struct bt_extn *x; /* BEP 10 extensions: metadata fetch, PEX */
 
 	/* counters, published to stats under stats_lock */
 	uint64_t downloaded, uploaded, down_sec, up_sec;
@@ -297,6 +299,22 @@ void bt_torrent_piece_done(struct bt_torrent *t, struct bt_job *j);
 void bt_torrent_read_done(struct bt_torrent *t, struct bt_read *r);
 /* Free everything; the engine unlinked it and its jobs are gone. */
 void bt_torrent_free(struct bt_torrent *t);
+
+/* bt_extn.c: the BEP 10 extensions of a torrent's peers */
+struct bt_extn;
+struct bt_extn_peer;
+/* TP's handshake is done: send ours when it speaks BEP 10. */
+void bt_extn_greet(struct bt_tpeer *tp);
+/* An extended message of TP (ID is the id we gave the extension). */
+void bt_extn_on_msg(struct bt_tpeer *tp, uint8_t id, const uint8_t *p,
+		    size_t len);
+/* TP is closing: forget it. */
+void bt_extn_peer_gone(struct bt_tpeer *tp);
+/* T entered the DATA phase: stop fetching, tell peers the size we serve. */
+void bt_extn_data_phase(struct bt_torrent *t);
+/* The metadata pieces fetched and their count (0/0: none known yet). */
+void bt_extn_progress(struct bt_torrent *t, uint32_t *have, uint32_t *total);
+void bt_extn_free(struct bt_torrent *t);
 
 /* bt_engine.c, for the torrents */
 struct bt_torrent *bt_engine_find(struct bt_engine *e, const uint8_t ih[20]);

@@ -685,6 +685,16 @@ static void on_handshake(struct bt_tpeer *tp)
 	for (struct bt_tpeer *q = t->peers; q; q = q->next) {
 		if (q != tp && q->w->handshaken &&
 		    !memcmp(q->w->peer_id, p->peer_id, 20)) {
+			/* both sides connected at once (PEX tells each of
+			 * the other): both keep the connection opened by the
+			 * side of the lower peer id, so one survives */
+			bool keep_ours = memcmp(t->e->peer_id, p->peer_id,
+						20) < 0;
+			if (q->w->outgoing != p->outgoing &&
+			    q->w->outgoing != keep_ours) {
+				close_peer(q, "already connected to this peer");
+				break;
+			}
 			close_peer(tp, "already connected to this peer");
 			return;
 		}
@@ -692,6 +702,7 @@ static void on_handshake(struct bt_tpeer *tp)
 	pfs_log(PFS_LOG_INFO, "peer", "connected to '%s'%s", p->name,
 		p->fast ? " (fast)" : "");
 	rank(t);
+	bt_extn_greet(tp); /* BEP 10: the extension handshake goes first */
 	send_have_state(tp);
 	peer_timer_at(t, bt_peer_tick(p, bt_now_ms()));
 }
@@ -707,6 +718,7 @@ static void on_gone(struct bt_tpeer *tp, const struct bt_peer_event *ev)
 		snprintf(m->why, sizeof(m->why), "%s",
 			 ev->reason ? ev->reason : "");
 	}
+	bt_extn_peer_gone(tp);
 	bt_rq_peer_release(t->rq, &tp->rq);
 	if (data_phase(t))
 		bt_picker_peer_gone(t->picker, tp->id);
@@ -848,7 +860,8 @@ static void own_event(void *arg, struct bt_peer *p,
 		fill(tp);
 		break;
 	case BT_PEV_EXTENDED:
-		if (t->ext_fn)
+		bt_extn_on_msg(tp, ev->ext_id, ev->data, ev->len);
+		if (t->ext_fn && !tp->w->closed)
 			t->ext_fn(t->ext_arg, t, tp->w, ev->ext_id, ev->data,
 				  ev->len);
 		break;
@@ -897,6 +910,7 @@ static struct bt_tpeer *peer_add(struct bt_torrent *t, struct bt_conn *c,
 		.nprefix = n,
 	};
 	po.reserved[BT_RESERVED_FAST_BYTE] |= BT_RESERVED_FAST_BIT;
+	po.reserved[BT_RESERVED_EXT_BYTE] |= BT_RESERVED_EXT_BIT;
 	tp->t = t;
 	tp->id = ++t->next_peer_id;
 	tp->src = (uint8_t)src;
@@ -1504,6 +1518,7 @@ static void publish_stats(struct bt_torrent *t)
 	t->stats.nseeds = seeds;
 	t->stats.have = data_phase(t) ? bt_picker_have_count(t->picker) : 0;
 	t->stats.hash_fails = t->hash_fails;
+	bt_extn_progress(t, &t->stats.meta_have, &t->stats.meta_total);
 	t->stats.down_rate = t->down_rate;
 	t->stats.up_rate = t->up_rate;
 	pthread_mutex_unlock(&t->stats_lock);
@@ -1790,6 +1805,7 @@ int bt_torrent_set_metadata(struct bt_torrent *t, const struct bt_metainfo *mi,
 	__atomic_store_n(&t->phase, BT_PHASE_DATA, __ATOMIC_RELEASE);
 	pfs_log(PFS_LOG_INFO, "torrent", "'%s': %u pieces of %u bytes",
 		t->name, mi->npieces, mi->piece_length);
+	bt_extn_data_phase(t);
 	/* the peers so far: what they said they have is checked now */
 	for (struct bt_tpeer *tp = t->peers, *next; tp; tp = next) {
 		next = tp->next;
@@ -1917,6 +1933,7 @@ void bt_torrent_free(struct bt_torrent *t)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);
+	bt_extn_free(t);
 	bt_choker_free(t->choker);
 	free(t->choke_list);
 	free(t->rank_list);

@@ -75,9 +75,12 @@ typedef int (*bt_torrent_open_cache_fn)(void *arg, struct bt_torrent *t,
 void bt_torrent_on_metadata(struct bt_torrent *t, bt_torrent_open_cache_fn fn,
 			    void *arg);
 /* The info dict of a METADATA-phase torrent arrived and matched its
- * info-hash: the owner's callback opens its cache (it takes MI), then
- * bt_torrent_set_metadata(). Returns its result, or -ENOSYS without a
- * callback. */
+ * info-hash: the owner's callback opens its cache (it takes MI, also when
+ * it fails), then bt_torrent_set_metadata(). Returns its result, or
+ * -ENOSYS without a callback (MI is then still the caller's). A callback
+ * that only wanted the metadata (p2pfs info MAGNET) returns -ECANCELED:
+ * the torrent stays in the METADATA phase. The torrent calls this itself
+ * once its peers' ut_metadata (BEP 9) gave a verified dict. */
 int bt_torrent_metadata_found(struct bt_torrent *t,
 			      const struct bt_metainfo *mi);
 enum bt_phase bt_torrent_phase(const struct bt_torrent *t);
@@ -117,6 +120,8 @@ struct bt_stats {
 	uint32_t hash_fails;
 	double down_rate;    /* bytes/s over the last few seconds */
 	double up_rate;
+	uint32_t meta_have;  /* METADATA phase: ut_metadata pieces fetched */
+	uint32_t meta_total; /* and their count (0: no peer offered yet) */
 };
 /* Thread-safe snapshot (published about once a second). */
 void bt_torrent_stats(struct bt_torrent *t, struct bt_stats *st);

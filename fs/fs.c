@@ -86,6 +86,9 @@
 /* mtime of every node when the torrent has no creation date: fixed, so
  * that rsync and make see the same times on every mount (2000-01-01) */
 #define FS_MTIME_DEFAULT 946684800
+/* --no-wait: lookups wait this much past the resolve timeout, so that its
+ * own error (not ours) is what they get */
+#define FS_RESOLVE_SLACK_MS 3000
 #define FS_BLKSIZE (128 * 1024) /* st_blksize: the size of a FUSE read */
 #define FS_HEAD_BYTES (1u << 20)
 #define FS_TAIL_BYTES (1u << 20)
@@ -182,6 +185,20 @@ struct fs {
 
 	pthread_t worker, watcher;
 	bool worker_started, watcher_started;
+	/* --no-wait: the torrent comes later (fs_opts.resolve); pending and
+	 * resolve_err under lock, ready_cond signalled when it came */
+	bool pending;
+	int resolve_err;
+	bool resolve_cancel; /* atomic */
+	uint64_t resolve_deadline; /* ms, monotonic */
+	pthread_cond_t ready_cond;
+	int (*resolve)(void *, const bool *, const struct bt_metainfo **,
+		       struct cache **, struct bt_session **);
+	void *resolve_arg;
+	unsigned resolve_timeout;
+	char *resolve_name; /* the source findmnt shows meanwhile */
+	pthread_t resolver;
+	bool resolver_started;
 	int watch_wake;        /* eventfd: the watcher re-reads its state */
 	int mountinfo_fd;
 	char dev[64];          /* "major:minor" of our mount */
@@ -192,6 +209,53 @@ static uint64_t mono_ms(void)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+/* --no-wait: wait (interruptibly, until the resolve deadline) for the
+ * torrent. True when it is there; else REQ got its answer (EINTR,
+ * ETIMEDOUT, or EIO when it could not be had). */
+static bool ready_or_reply(struct fs *fs, fuse_req_t req)
+{
+	int err = 0;
+	pthread_mutex_lock(&fs->lock);
+	while (fs->pending && !fs->closing) {
+		if (fuse_req_interrupted(req)) {
+			err = EINTR;
+			break;
+		}
+		if (fs->gone || (fs->se && fuse_session_exited(fs->se))) {
+			err = EIO; /* unmounted: let the loop end */
+			break;
+		}
+		uint64_t now = mono_ms();
+		if (now >= fs->resolve_deadline) {
+			err = ETIMEDOUT;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&fs->ready_cond, &fs->lock, &ts);
+	}
+	if (!err && (fs->pending || fs->resolve_err))
+		err = fs->resolve_err ? fs->resolve_err : EIO;
+	pthread_mutex_unlock(&fs->lock);
+	if (err)
+		fuse_reply_err(req, err);
+	return err == 0;
+}
+
+/* Without waiting: the torrent is there. */
+static bool is_ready(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	bool r = !fs->pending && !fs->resolve_err;
+	pthread_mutex_unlock(&fs->lock);
+	return r;
 }
 
 static double ms_since(const struct timespec *t)
@@ -450,6 +514,7 @@ static void mount_gone(struct fs *fs)
 	fs->gone = true;
 	fs->closing = true;
 	fail_all(fs, -EIO);
+	pthread_cond_broadcast(&fs->ready_cond); /* --no-wait's waiters */
 	if (fs->in_loop) {
 		fuse_session_exit(fs->se);
 		pthread_kill(fs->main_thread, FS_WAKE_SIGNAL);
@@ -575,7 +640,9 @@ static void *mount_watcher(void *arg)
 	for (;;) {
 		uint64_t now = mono_ms();
 		if (now >= check_at)
-			check_at = check_sources(fs, &ns, now);
+			check_at = fs->resolve && !is_ready(fs)
+					   ? now + 1000 /* no torrent yet */
+					   : check_sources(fs, &ns, now);
 		pthread_mutex_lock(&fs->lock);
 		bool stop = fs->watch_stop;
 		uint64_t next = stop ? 0 : expire_reads(fs, now);
@@ -661,6 +728,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fuse_req_userdata(req);
+	if (fs->resolve && !ready_or_reply(fs, req))
+		return;
 	const struct fs_node *d = fs_tree_get(fs->tree, parent);
 	if (!d) {
 		fuse_reply_err(req, ENOENT);
@@ -694,6 +763,21 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	(void)fi;
 	struct fs *fs = fuse_req_userdata(req);
+	if (fs->resolve && ino == FUSE_ROOT_ID && !is_ready(fs)) {
+		/* the root before the torrent: an empty folder, not cached */
+		struct stat st;
+		memset(&st, 0, sizeof(st));
+		st.st_ino = FUSE_ROOT_ID;
+		st.st_mode = S_IFDIR | (0777 & ~fs->umask);
+		st.st_nlink = 2;
+		st.st_uid = fs->uid;
+		st.st_gid = fs->gid;
+		st.st_mtim = st.st_ctim = st.st_atim = fs->mtime;
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	if (fs->resolve && !ready_or_reply(fs, req))
+		return;
 	const struct fs_node *n = fs_tree_get(fs->tree, ino);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
@@ -708,6 +792,8 @@ static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     bool plus)
 {
 	struct fs *fs = fuse_req_userdata(req);
+	if (fs->resolve && !ready_or_reply(fs, req))
+		return;
 	const struct fs_node *d = fs_tree_get(fs->tree, ino);
 	if (!d) {
 		fuse_reply_err(req, ENOENT);
@@ -777,6 +863,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
+	if (fs->resolve && ino == FUSE_ROOT_ID && !is_ready(fs)) {
+		fuse_reply_open(req, fi); /* its listing waits */
+		return;
+	}
+	if (fs->resolve && !ready_or_reply(fs, req))
+		return;
 	const struct fs_node *n = fs_tree_get(fs->tree, ino);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
@@ -1116,6 +1208,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct fs *fs = fuse_req_userdata(req);
 	struct statvfs st;
 	memset(&st, 0, sizeof(st));
+	if (fs->resolve && !is_ready(fs)) { /* nothing known yet */
+		st.f_bsize = FS_BLKSIZE;
+		st.f_frsize = 4096;
+		st.f_namemax = 255;
+		st.f_flag = ST_RDONLY;
+		fuse_reply_statfs(req, &st);
+		return;
+	}
 	/* size: the torrent; used: what is verified in the cache; free and
 	 * available: the rest, what reads may still fetch */
 	uint64_t blocks = (fs->mi->total_length + 4095) / 4096;
@@ -1217,6 +1317,18 @@ static int ctl_handler(void *arg, enum fs_ctl_verb verb, char *out,
 		       size_t cap)
 {
 	struct fs *fs = arg;
+	if (fs->resolve && !is_ready(fs) && verb != FS_CTL_STOP) {
+		if (verb != FS_CTL_INFO)
+			return snprintf(out, cap, "waiting for the metadata\n");
+		struct fs_ctl_info in = {.pid = (long)getpid()};
+		snprintf(in.kind, sizeof(in.kind), "mount");
+		snprintf(in.name, sizeof(in.name), "(waiting for the metadata)");
+		snprintf(in.path, sizeof(in.path), "%s", fs->mountpoint);
+		snprintf(in.torrent, sizeof(in.torrent), "%s",
+			 fs->torrent_path ? fs->torrent_path : "");
+		in.mounted = true;
+		return (int)fs_ctl_info_format(&in, out, cap);
+	}
 	switch (verb) {
 	case FS_CTL_INFO: {
 		struct fs_ctl_info in = {.pid = (long)getpid()};
@@ -1280,6 +1392,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
 	struct fs *fs = fuse_req_userdata(req);
+	if (fs->resolve && !ready_or_reply(fs, req))
+		return;
 	const struct fs_node *n = fs_tree_get(fs->tree, ino);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
@@ -1311,6 +1425,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct fs *fs = fuse_req_userdata(req);
+	if (fs->resolve && !ready_or_reply(fs, req))
+		return;
 	const struct fs_node *n = fs_tree_get(fs->tree, ino);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
@@ -1351,6 +1467,12 @@ static bool seal_exec(const struct fs *fs, const struct fs_node *n)
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct fs *fs = fuse_req_userdata(req);
+	if (fs->resolve && ino == FUSE_ROOT_ID && !is_ready(fs)) {
+		fuse_reply_err(req, mask & W_OK ? EROFS : 0);
+		return;
+	}
+	if (fs->resolve && !ready_or_reply(fs, req))
+		return;
 	const struct fs_node *n = fs_tree_get(fs->tree, ino);
 	if (!n)
 		fuse_reply_err(req, ENOENT);
@@ -1478,6 +1600,10 @@ static const struct fuse_lowlevel_ops fs_ops = {
 
 /* ---- lifetime ---- */
 
+static int attach(struct fs *fs, const struct bt_metainfo *mi,
+		  struct cache *cache, struct bt_session *session,
+		  const struct bt_seal *seal);
+
 struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 		  struct bt_session *session, const struct fs_opts *o)
 {
@@ -1505,20 +1631,49 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 	fs->handles.next = fs->handles.prev = &fs->handles;
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->cond, NULL);
-	/* stable for an info-hash: its creation date, else a fixed one */
-	fs->mtime.tv_sec = mi->creation_date > 0 &&
-				   mi->creation_date < (int64_t)1 << 40
-			   ? (time_t)mi->creation_date : FS_MTIME_DEFAULT;
+	pthread_cond_init(&fs->ready_cond, NULL);
+	fs->mtime.tv_sec = FS_MTIME_DEFAULT;
 	if (!(fs->mountpoint = strdup(o->mountpoint)))
 		goto out;
 	if (o->torrent_path && !(fs->torrent_path = strdup(o->torrent_path)))
 		goto out;
 	if (o->fuse_opts && !(fs->fuse_opts = strdup(o->fuse_opts)))
 		goto out;
+	if (o->resolve) {
+		fs->resolve = o->resolve;
+		fs->resolve_arg = o->resolve_arg;
+		fs->resolve_timeout = o->resolve_timeout;
+		fs->pending = true;
+		if (o->resolve_name &&
+		    !(fs->resolve_name = strdup(o->resolve_name)))
+			goto out;
+		return fs;
+	}
+	if ((err = attach(fs, mi, cache, session, o->seal)) < 0)
+		goto out;
+	return fs;
+out:
+	fs_free(fs);
+	return NULL;
+}
+
+/* The torrent's part of the set-up (at once, or once resolved). */
+static int attach(struct fs *fs, const struct bt_metainfo *mi,
+		  struct cache *cache, struct bt_session *session,
+		  const struct bt_seal *seal)
+{
+	int err = -ENOMEM;
+	fs->mi = mi;
+	fs->cache = cache;
+	fs->session = session;
+	/* stable for an info-hash: its creation date, else a fixed one */
+	fs->mtime.tv_sec = mi->creation_date > 0 &&
+				   mi->creation_date < (int64_t)1 << 40
+			   ? (time_t)mi->creation_date : FS_MTIME_DEFAULT;
 	if (!(fs->tree = fs_tree_new(mi, &err))) {
 		pfs_log(PFS_LOG_ERROR, "fs", "cannot build the tree of '%s': %s",
 			mi->name, strerror(-err));
-		goto out;
+		return err;
 	}
 	/* With a cache limit, the readers' read-ahead together may take half
 	 * of it, so readers never ask for more than the cache can keep while
@@ -1526,24 +1681,51 @@ struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,
 	struct cache_usage cu;
 	cache_usage(cache, &cu);
 	fs->ra_share = cu.limit / 2;
-	if (o->seal) {
+	if (seal) {
 		if (!(fs->seal_files = calloc(mi->nfiles ? mi->nfiles : 1,
 					      sizeof(*fs->seal_files))))
-			goto out;
+			return -ENOMEM;
 		for (size_t i = 0, k = 0; i < mi->nfiles; i++)
-			if (!mi->files[i].pad && k < o->seal->nfiles)
-				fs->seal_files[i] = &o->seal->files[k++];
+			if (!mi->files[i].pad && k < seal->nfiles)
+				fs->seal_files[i] = &seal->files[k++];
 	}
 	bt_session_on_piece(session, on_piece, fs);
-	return fs;
-out:
-	fs_free(fs);
-	return NULL;
+	return 0;
 }
 
 static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	return -pthread_create(t, NULL, fn, arg);
+}
+
+/* --no-wait: get the torrent, set it up, start the engine, then let the
+ * waiting lookups and listings go. */
+static void *resolver_main(void *arg)
+{
+	struct fs *fs = arg;
+	const struct bt_metainfo *mi = NULL;
+	struct cache *c = NULL;
+	struct bt_session *se = NULL;
+	int rc = fs->resolve(fs->resolve_arg, &fs->resolve_cancel, &mi, &c,
+			     &se);
+	if (rc == 0)
+		rc = attach(fs, mi, c, se, NULL);
+	if (rc == 0)
+		rc = bt_session_start(se);
+	if (rc == 0) {
+		pfs_log(PFS_LOG_INFO, "fs", "'%s' is live on '%s' (%" PRIu64
+			" inodes)", mi->name, fs->mountpoint,
+			fs_tree_count(fs->tree));
+	} else if (rc != -ECANCELED) {
+		pfs_log(PFS_LOG_ERROR, "fs", "'%s': no torrent to show: %s",
+			fs->mountpoint, strerror(-rc));
+	}
+	pthread_mutex_lock(&fs->lock);
+	fs->resolve_err = rc < 0 ? -rc : 0;
+	fs->pending = false;
+	pthread_cond_broadcast(&fs->ready_cond);
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
 }
 
 /* After the loop (or a failed start): answer everything, stop our threads. */
@@ -1555,7 +1737,13 @@ static void stop_threads(struct fs *fs)
 	fail_all(fs, -EIO);
 	fs->worker_stop = true;
 	pthread_cond_signal(&fs->cond);
+	pthread_cond_broadcast(&fs->ready_cond);
 	pthread_mutex_unlock(&fs->lock);
+	if (fs->resolver_started) {
+		__atomic_store_n(&fs->resolve_cancel, true, __ATOMIC_RELEASE);
+		pthread_join(fs->resolver, NULL);
+		fs->resolver_started = false;
+	}
 	if (fs->watcher_started) {
 		pthread_mutex_lock(&fs->lock);
 		fs->watch_stop = true;
@@ -1603,8 +1791,10 @@ static char *mount_opts(const struct fs *fs)
 {
 	char name[FS_FSNAME_MAX + 8] = "fsname=";
 	size_t o = strlen(name), i = 0;
-	const unsigned char *n = (const unsigned char *)fs->mi->name;
-	size_t nl = strlen(fs->mi->name);
+	const char *nm = fs->mi ? fs->mi->name
+			 : fs->resolve_name ? fs->resolve_name : "p2pfs";
+	const unsigned char *n = (const unsigned char *)nm;
+	size_t nl = strlen(nm);
 	if (nl > FS_FSNAME_MAX) {
 		nl = FS_FSNAME_MAX;
 		while (nl && (n[nl] & 0xc0) == 0x80)
@@ -1680,8 +1870,13 @@ int fs_run(struct fs *fs)
 	 * before the parent is told is also printed on the terminal) */
 	if (notify >= 0 && fs->syslog)
 		pfs_log_set_sink(fs_syslog_sink, fs->syslog);
-	pfs_log(PFS_LOG_INFO, "fs", "mounted '%s' on '%s' (%" PRIu64 " inodes)",
-		fs->mi->name, fs->mountpoint, fs_tree_count(fs->tree));
+	if (fs->resolve)
+		pfs_log(PFS_LOG_INFO, "fs", "mounted on '%s', waiting for the "
+			"metadata", fs->mountpoint);
+	else
+		pfs_log(PFS_LOG_INFO, "fs", "mounted '%s' on '%s' (%" PRIu64
+			" inodes)", fs->mi->name, fs->mountpoint,
+			fs_tree_count(fs->tree));
 
 	/* Signals go to this thread only: libfuse's handlers end the loop by
 	 * interrupting its sem_wait() here. Threads inherit the mask. */
@@ -1692,7 +1887,16 @@ int fs_run(struct fs *fs)
 	sigaddset(&block, SIGQUIT);
 	sigaddset(&block, FS_WAKE_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	rc = bt_session_start(fs->session);
+	if (fs->resolve) {
+		fs->resolve_deadline = mono_ms() +
+				       (uint64_t)fs->resolve_timeout * 1000 +
+				       FS_RESOLVE_SLACK_MS;
+		rc = start_thread(&fs->resolver, resolver_main, fs);
+		if (rc == 0)
+			fs->resolver_started = true;
+	} else {
+		rc = bt_session_start(fs->session);
+	}
 	if (rc == 0 && (rc = start_thread(&fs->worker, reply_worker, fs)) == 0)
 		fs->worker_started = true;
 	if (rc == 0) {
@@ -1732,7 +1936,7 @@ int fs_run(struct fs *fs)
 	fs->in_loop = !fs->gone;
 	pthread_mutex_unlock(&fs->lock);
 	int r = fs->in_loop ? fuse_session_loop_mt(fs->se, cfg) : 0;
-	if (fs->seed_after && r == 0) {
+	if (fs->seed_after && r == 0 && (!fs->resolve || is_ready(fs))) {
 		/* unmounted, not signalled: from now on a stop signal waits
 		 * for seed_until_signal() */
 		stop_signals(&stop);
@@ -1789,7 +1993,8 @@ out:
 	fs_ctl_free(fs->ctl);
 	fs->ctl = NULL;
 	pfs_log(PFS_LOG_DEBUG, "fs", "stopping the engine");
-	bt_session_stop(fs->session);
+	if (fs->session)
+		bt_session_stop(fs->session);
 	pfs_log(PFS_LOG_DEBUG, "fs", "engine stopped");
 	if (handlers)
 		fuse_remove_signal_handlers(fs->se);
@@ -1825,6 +2030,7 @@ void fs_free(struct fs *fs)
 	fs_tree_free(fs->tree);
 	free(fs->seal_files);
 	free(fs->torrent_path);
+	free(fs->resolve_name);
 	free(fs->mountpoint);
 	free(fs->fuse_opts);
 	if (fs->watch_wake >= 0)
@@ -1834,5 +2040,6 @@ void fs_free(struct fs *fs)
 	free(fs->conn_opts);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->cond);
+	pthread_cond_destroy(&fs->ready_cond);
 	free(fs);
 }

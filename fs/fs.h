@@ -42,6 +42,19 @@ struct fs_opts {
 	void (*mounted)(void);  /* called once the kernel mount is made, or
 				 * NULL (main stops holding libfuse's
 				 * errors back then) */
+	/* --no-wait (a magnet link): the mount is live before the torrent is
+	 * known. fs_new() then takes MI, CACHE and SESSION NULL; once the
+	 * mount is made (and in the background), RESOLVE runs on a thread of
+	 * its own and returns them (borrowed, as fs_new's), or -errno; it
+	 * should give up soon after *CANCEL turns true (the mount is going).
+	 * Until it returns, listing the root and looking names up wait for
+	 * it, interruptibly and for at most RESOLVE_TIMEOUT seconds. */
+	int (*resolve)(void *arg, const bool *cancel,
+		       const struct bt_metainfo **mi, struct cache **cache,
+		       struct bt_session **session);
+	void *resolve_arg;
+	unsigned resolve_timeout;
+	const char *resolve_name; /* the mount's source meanwhile, or NULL */
 };
 
 struct fs *fs_new(const struct bt_metainfo *mi, struct cache *cache,

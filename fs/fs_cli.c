@@ -45,6 +45,8 @@ enum {
 	OPT_KEY_FILE,
 	OPT_REMEMBER_KEY,
 	OPT_HEADER_TIMEOUT,
+	OPT_METADATA_TIMEOUT,
+	OPT_NO_WAIT,
 	OPT_READ_TIMEOUT,
 	OPT_COUNT,
 	OPT_LSD,
@@ -569,10 +571,10 @@ int fs_cli_load_torrent(const char *arg, struct bt_metainfo **mi, char *err,
 	*mi = NULL;
 	switch (fs_cli_source_kind(arg)) {
 	case FS_CLI_SOURCE_MAGNET:
-		/* the one place to change once magnet links are taken */
-		snprintf(err, errlen, "'%.60s%s': a magnet link; this p2pfs "
-			 "takes .torrent files only (no magnet links yet)", arg,
-			 strlen(arg) > 60 ? "..." : "");
+		/* mount and info take magnet links before calling this */
+		snprintf(err, errlen, "'%.60s%s': a magnet link; this command "
+			 "takes .torrent files only (p2pfs mount and p2pfs info "
+			 "take magnet links)", arg, strlen(arg) > 60 ? "..." : "");
 		return -EPROTONOSUPPORT;
 	case FS_CLI_SOURCE_URL:
 		if (access(arg, F_OK) == 0)
@@ -623,6 +625,9 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 		{"key-file", required_argument, NULL, OPT_KEY_FILE},
 		{"remember-key", no_argument, NULL, OPT_REMEMBER_KEY},
 		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+		{"metadata-timeout", required_argument, NULL,
+		 OPT_METADATA_TIMEOUT},
+		{"no-wait", no_argument, NULL, OPT_NO_WAIT},
 		{"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -689,6 +694,17 @@ int fs_cli_parse_mount(int argc, char **argv, struct fs_cli_mount *m,
 			m->header_timeout = (unsigned)v;
 			break;
 		}
+		case OPT_METADATA_TIMEOUT:
+			if (parse_uint(optarg, 1, 86400, &v) < 0) {
+				snprintf(err, errlen, "bad metadata timeout "
+					 "'%s' (want 1..86400 seconds)", optarg);
+				goto out;
+			}
+			m->metadata_timeout = (unsigned)v;
+			break;
+		case OPT_NO_WAIT:
+			m->no_wait = true;
+			break;
 		default:
 			if ((rc = engine_opt(c, optarg, &m->eng, err, errlen)) < 0)
 				goto out;

@@ -95,6 +95,10 @@ struct fs_cli_mount {
 	const char *key_file;   /* --key-file: the share link or the key */
 	bool remember_key;      /* --remember-key: keep it in the cache */
 	unsigned header_timeout; /* --header-timeout secs, 0 = default */
+	unsigned metadata_timeout; /* --metadata-timeout secs (a magnet
+				    * link), 0 = FS_MAGNET_TIMEOUT */
+	bool no_wait;           /* --no-wait: a magnet link's mount is live
+				 * before its metadata */
 };
 
 /* Parse ARGV[1..] (ARGV[0] is "mount"). Returns 0, or -EINVAL with a

@@ -11,6 +11,7 @@
  * then hands over to fs_run(). */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -34,10 +35,12 @@
 #include "bt_metainfo.h"
 #include "bt_session.h"
 #include "cache.h"
+#include "cache_store.h"
 #include "fs.h"
 #include "fs_cli.h"
 #include "fs_cmd.h"
 #include "fs_ctl.h"
+#include "fs_magnet.h"
 #include "fs_seal.h"
 #include "fs_syslog.h"
 #include "fs_tree.h"
@@ -53,10 +56,14 @@ static const char usage_mount[] =
 	"              [--cache-size SIZE]\n"
 	"              [--read-timeout SECS] [--fetch-all] [--seed-after]\n"
 	"              [-v|-vv] [--log FILE] [--key-file F] [--remember-key]\n"
-	"              [--header-timeout SECS] FILE.torrent MNT\n"
+	"              [--header-timeout SECS] [--metadata-timeout SECS]\n"
+	"              [--no-wait] FILE.torrent|MAGNET MNT\n"
 	"      Mount the torrent read-only on the folder MNT (empty, unless\n"
 	"      -o nonempty) and stream its files on demand; goes to the\n"
-	"      background once the mount is live, logging to syslog.\n"
+	"      background once the mount is live, logging to syslog. A\n"
+	"      magnet link (quote it) gets its metadata from its tr= trackers\n"
+	"      and x.pe= peers (and --peer), or from the cache folder of an\n"
+	"      earlier mount (then offline too).\n"
 	"      -f, --foreground   stay in the foreground (log to stderr)\n"
 	"      -d, --debug        FUSE debug output (implies -f and -vv)\n"
 	FS_CLI_MOUNT_OPTS_USAGE
@@ -85,16 +92,27 @@ static const char usage_mount[] =
 	"      --header-timeout SECS  how long a sealed share may take to\n"
 	"                         fetch its file table from the swarm when\n"
 	"                         neither the torrent nor the cache has it\n"
-	"                         (default 60)\n";
+	"                         (default 60)\n"
+	"      --metadata-timeout SECS  how long a magnet link's metadata\n"
+	"                         may take to arrive (default 120)\n"
+	"      --no-wait          a magnet link's mount is live at once:\n"
+	"                         listing its root waits for the metadata\n"
+	"                         (interruptibly, --metadata-timeout at most)\n";
 static const char usage_umount[] =
 	"  p2pfs umount MNT\n"
 	"      Unmount a p2pfs mount (lazily, even with files open) and wait\n"
 	"      up to 5 seconds for its daemon to exit (not for one started\n"
 	"      with --seed-after: it keeps seeding until SIGTERM).\n";
 static const char usage_info[] =
-	"  p2pfs info FILE.torrent\n"
+	"  p2pfs info [-o OUT.torrent] [--metadata-timeout SECS]\n"
+	"             [--peer HOST:PORT]... [--port N] [--bind IP] [--cache DIR]\n"
+	"             FILE.torrent|MAGNET\n"
 	"      Show the torrent's name, info-hash, pieces, files, trackers and\n"
-	"      magnet link.\n";
+	"      magnet link. A magnet link's metadata comes from the cache (an\n"
+	"      earlier mount) or from its peers (tr=, x.pe=, --peer), within\n"
+	"      --metadata-timeout (default 120 s).\n"
+	"      -o OUT.torrent     also write it as a .torrent (the info dict\n"
+	"                         and the link's trackers)\n";
 
 static void usage(FILE *out)
 {
@@ -225,8 +243,9 @@ out:
  * cache folder), then its header from the torrent's copy, the cache or
  * the swarm; fills X. Returns 0 or the exit status, with one line said. */
 static int open_sealed(const struct fs_cli_mount *m,
-		       const struct bt_metainfo *mi, struct cache *cache,
-		       const struct bt_session_opts *so, struct fs_seal_ctx *x)
+		       const struct bt_metainfo *mi, const char *torrent,
+		       struct cache *cache, const struct bt_session_opts *so,
+		       struct fs_seal_ctx *x)
 {
 	struct bt_seal *seal = NULL;
 	uint8_t *copy = NULL;
@@ -240,16 +259,16 @@ static int open_sealed(const struct fs_cli_mount *m,
 			fprintf(stderr, "p2pfs: %s: a sealed share: its files "
 				"open only with its key: give --key-file F (F "
 				"holds the share link or the key)\n",
-				m->torrent);
+				torrent);
 			return EXIT_USAGE;
 		}
 		x->have_key = true;
 		pfs_log(PFS_LOG_INFO, "seal", "using the key remembered in '%s'",
 			cache_dir(cache));
 	}
-	if ((e = fs_seal_torrent_copy(m->torrent, &copy, &clen)) < 0 &&
+	if ((e = fs_seal_torrent_copy(torrent, &copy, &clen)) < 0 &&
 	    e != -ENOENT)
-		pfs_log(PFS_LOG_WARN, "seal", "'%s': %s", m->torrent,
+		pfs_log(PFS_LOG_WARN, "seal", "'%s': %s", torrent,
 			strerror(-e));
 	e = fs_seal_open_local(mi, copy, clen, cache, x->key, &seal, &need, err,
 			       sizeof(err));
@@ -268,11 +287,11 @@ static int open_sealed(const struct fs_cli_mount *m,
 	else
 		bt_seal_free(seal);
 	if (e < 0)
-		return fs_seal_report(m->torrent, e, err);
+		return fs_seal_report(torrent, e, err);
 	if (m->remember_key) {
 		if ((e = fs_seal_remember(cache_dir(cache), x->key)) < 0) {
 			fprintf(stderr, "p2pfs: %s: cannot remember the key in "
-				"'%s': %s\n", m->torrent, cache_dir(cache),
+				"'%s': %s\n", torrent, cache_dir(cache),
 				strerror(-e));
 			return 1;
 		}
@@ -285,6 +304,30 @@ static int open_sealed(const struct fs_cli_mount *m,
 }
 
 static int run_fusermount(const char *mnt);
+
+/* The sealed-share checks of a mount of MI (from TORRENT): --key-file and
+ * --remember-key only for a sealed share; the key read. Sets *SEALED.
+ * Returns 0 or the exit status, with one line said. */
+static int check_sealed(const struct fs_cli_mount *m,
+			const struct bt_metainfo *mi, const char *torrent,
+			struct fs_seal_ctx *x, bool *sealed)
+{
+	*sealed = fs_seal_is_sealed(mi, torrent);
+	if ((m->key_file || m->remember_key || x->have_key) && !*sealed) {
+		fprintf(stderr, "p2pfs: %s: not a sealed share: --key-file, "
+			"--remember-key and a link's key are for sealed "
+			"shares\n", m->torrent);
+		return EXIT_USAGE;
+	}
+	if (m->key_file) {
+		int status = fs_seal_read_key(m->key_file, mi, m->torrent,
+					      x->key);
+		if (status != 0)
+			return status;
+		x->have_key = true;
+	}
+	return 0;
+}
 
 /* The folder MNT must be: a folder, not a live mount of p2pfs, empty unless
  * NONEMPTY. A dead mount there (a crashed FUSE daemon: ENOTCONN) is lazily
@@ -509,6 +552,75 @@ static void busy_error(const struct bt_metainfo *mi, const char *root)
 			     "--cache DIR", root, mi->name);
 }
 
+/* --no-wait: what the mount's resolver thread (fs_opts.resolve) gets the
+ * torrent with, and what it made (freed by cmd_mount). */
+struct late {
+	const struct fs_cli_mount *m;
+	const struct bt_magnet *mag;
+	const char *root;
+	struct bt_session_opts so;
+	unsigned timeout;
+	struct bt_metainfo *mi;
+	struct cache *cache;
+	struct bt_session *session;
+};
+
+static int late_resolve(void *arg, const bool *cancel,
+			const struct bt_metainfo **mi, struct cache **cache,
+			struct bt_session **session)
+{
+	struct late *l = arg;
+	const char *who = l->mag->name ? l->mag->name : l->mag->info_hash_hex;
+	uint8_t *tb = NULL;
+	size_t tl = 0;
+	bool cached;
+	char err[1024];
+	int e = fs_magnet_metainfo_cancel(l->mag, l->root, &l->so, l->timeout,
+					  false, cancel, &l->mi, &tb, &tl,
+					  &cached, err, sizeof(err));
+	if (e < 0) {
+		if (e != -ECANCELED)
+			pfs_log(PFS_LOG_ERROR, "magnet", "%s: %s", who, err);
+		return e;
+	}
+	if (bt_seal_is_sealed(l->mi)) {
+		pfs_log(PFS_LOG_ERROR, "magnet", "%s: a sealed share: mount it "
+			"without --no-wait", who);
+		free(tb);
+		return -EOPNOTSUPP;
+	}
+	l->cache = cache_open(l->root, l->mi->info_hash_hex, l->mi->npieces,
+			      l->mi->piece_length, l->mi->total_length, &e);
+	if (!l->cache) {
+		pfs_log(PFS_LOG_ERROR, "magnet", "%s: cannot open the cache: %s",
+			l->root, strerror(-e));
+		free(tb);
+		return e;
+	}
+	if ((e = cache_store_save(cache_dir(l->cache), CACHE_STORE_TORRENT, tb,
+				  tl)) < 0)
+		pfs_log(PFS_LOG_WARN, "cache", "cannot keep the metadata in "
+			"'%s': %s", cache_dir(l->cache), strerror(-e));
+	free(tb);
+	if (l->m->cache_size) {
+		uint64_t min = 2ull * l->mi->piece_length;
+		if ((e = cache_set_limit(l->cache, l->m->cache_size < min
+							? min
+							: l->m->cache_size)) < 0)
+			pfs_log(PFS_LOG_WARN, "cache", "cannot shrink the cache "
+				"to --cache-size: %s", strerror(-e));
+	}
+	if (!(l->session = bt_session_new(l->mi, l->cache, &l->so, &e))) {
+		pfs_log(PFS_LOG_ERROR, "magnet", "%s: cannot start the engine: "
+			"%s", who, strerror(-e));
+		return e;
+	}
+	*mi = l->mi;
+	*cache = l->cache;
+	*session = l->session;
+	return 0;
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	struct fs_cli_mount m;
@@ -518,7 +630,12 @@ static int cmd_mount(int argc, char **argv)
 	struct fs *fs = NULL;
 	struct fs_seal_ctx sx = {0};
 	struct fs_syslog *sl = NULL;
-	char *mnt = NULL, *root = NULL, *tpath = NULL;
+	struct bt_magnet *mag = NULL;
+	struct late late = {0};
+	uint8_t *tbytes = NULL; /* a magnet's .torrent, for the cache */
+	size_t tlen = 0;
+	bool sealed = false;
+	char *mnt = NULL, *root = NULL, *tpath = NULL, *kept = NULL;
 	char err[1024];
 	int e, status = 1;
 
@@ -541,27 +658,34 @@ static int cmd_mount(int argc, char **argv)
 	}
 	fuse_set_log_func(fuse_log_cb);
 
-	/* The torrent first: a bad one is refused before anything else. */
-	if ((e = fs_cli_load_torrent(m.torrent, &mi, err, sizeof(err))) < 0) {
-		fs_cli_error("%s", err);
-		status = e == -ENOMEM ? 1 : EXIT_USAGE;
-		goto out;
-	}
-	bool sealed = fs_seal_is_sealed(mi, m.torrent);
-	if ((m.key_file || m.remember_key) && !sealed) {
-		fprintf(stderr, "p2pfs: %s: not a sealed share: --key-file and "
-			"--remember-key are for sealed shares\n", m.torrent);
-		status = EXIT_USAGE;
-		goto out;
-	}
-	if (m.key_file) {
-		if ((status = fs_seal_read_key(m.key_file, mi, m.torrent,
-					       sx.key)) != 0)
+	/* The torrent first: a bad one is refused before anything else (a
+	 * magnet link is parsed now, resolved once the cache is known). */
+	if (bt_magnet_is_link(m.torrent)) {
+		if ((e = bt_magnet_parse(m.torrent, &mag, err, sizeof(err))) <
+		    0) {
+			fs_cli_error("%s: %s", m.torrent, err);
+			status = e == -ENOMEM ? 1 : EXIT_USAGE;
 			goto out;
-		sx.have_key = true;
+		}
+		if (fs_magnet_add_peers(mag, &m.eng.peers, &m.eng.npeers,
+					&m.eng.resolved, &m.eng.nresolved) <
+		    0) {
+			fs_cli_error("%s", strerror(ENOMEM));
+			goto out;
+		}
+	} else {
+		if ((e = fs_cli_load_torrent(m.torrent, &mi, err,
+					     sizeof(err))) < 0) {
+			fs_cli_error("%s", err);
+			status = e == -ENOMEM ? 1 : EXIT_USAGE;
+			goto out;
+		}
+		if ((status = check_sealed(&m, mi, m.torrent, &sx, &sealed)) !=
+		    0)
+			goto out;
 		status = 1;
+		tpath = realpath(m.torrent, NULL);
 	}
-	tpath = realpath(m.torrent, NULL);
 	if ((status = check_mountpoint(m.mountpoint, m.nonempty, &mnt)) != 0)
 		goto out;
 	status = 1;
@@ -591,6 +715,60 @@ static int cmd_mount(int argc, char **argv)
 		fs_cli_error("%s", strerror(errno));
 		goto out;
 	}
+	struct bt_session_opts so;
+	fs_cli_session_opts(&m.eng, &so);
+	so.fetch_all = m.fetch_all;
+	char kpath[PATH_MAX];
+	if (mag && m.no_wait && mag->has_key) {
+		fs_cli_error("%s: --no-wait is not for a sealed share's link",
+			     m.torrent);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (mag && m.no_wait &&
+	    (snprintf(kpath, sizeof(kpath), "%s/%s/%s", root,
+		      mag->info_hash_hex, CACHE_STORE_TORRENT) >=
+		     (int)sizeof(kpath) ||
+	     access(kpath, R_OK) < 0)) {
+		/* not known yet: the mount goes live now, the metadata
+		 * comes in the background */
+		late.m = &m;
+		late.mag = mag;
+		late.root = root;
+		late.so = so;
+		late.timeout = m.metadata_timeout ? m.metadata_timeout
+						  : FS_MAGNET_TIMEOUT;
+		tpath = strdup(kpath);
+		goto mount;
+	}
+	if (mag) {
+		bool cached = false;
+		e = fs_magnet_metainfo(mag, root, &so,
+				       m.metadata_timeout ? m.metadata_timeout
+							  : FS_MAGNET_TIMEOUT,
+				       isatty(STDERR_FILENO), &mi, &tbytes,
+				       &tlen, &cached, err, sizeof(err));
+		if (e < 0) {
+			fs_cli_error("%s: %s", mag->name ? mag->name
+						       : mag->info_hash_hex,
+				     err);
+			status = e == -EINVAL ? EXIT_USAGE : 1;
+			goto out;
+		}
+		if (asprintf(&kept, "%s/%s/%s", root, mi->info_hash_hex,
+			     CACHE_STORE_TORRENT) < 0) {
+			kept = NULL;
+			goto out;
+		}
+		if (mag->has_key) { /* a sealed share link: the key is ours */
+			memcpy(sx.key, mag->key, sizeof(sx.key));
+			sx.have_key = true;
+		}
+		if ((status = check_sealed(&m, mi, kept, &sx, &sealed)) != 0)
+			goto out;
+		status = 1;
+		tpath = strdup(kept);
+	}
 	cache = cache_open(root, mi->info_hash_hex, mi->npieces,
 			   mi->piece_length, mi->total_length, &e);
 	if (!cache) {
@@ -615,21 +793,26 @@ static int cmd_mount(int argc, char **argv)
 				     "--cache-size: %s", cache_dir(cache),
 				     strerror(-e));
 	}
-	/* for `p2pfs cache ls` (its name) and later runs; not vital */
-	fs_cache_remember(cache_dir(cache), m.torrent);
+	/* for `p2pfs cache ls` (its name) and later runs (a magnet's next
+	 * mount, offline too); not vital */
+	if (!mag)
+		fs_cache_remember(cache_dir(cache), m.torrent);
+	else if ((e = cache_store_save(cache_dir(cache), CACHE_STORE_TORRENT,
+				       tbytes, tlen)) < 0)
+		pfs_log(PFS_LOG_WARN, "cache", "cannot keep the metadata in "
+			"'%s': %s", cache_dir(cache), strerror(-e));
 	pfs_log(PFS_LOG_INFO, "main", "cache of '%s' in '%s': %u of %u pieces",
 		mi->name, cache_dir(cache), cache_count(cache), mi->npieces);
 
-	struct bt_session_opts so;
-	fs_cli_session_opts(&m.eng, &so);
-	so.fetch_all = m.fetch_all;
-	if (sealed && (status = open_sealed(&m, mi, cache, &so, &sx)) != 0)
+	if (sealed && (status = open_sealed(&m, mi, kept ? kept : m.torrent,
+					    cache, &so, &sx)) != 0)
 		goto out;
 	status = 1;
 	if (!(session = bt_session_new(mi, cache, &so, &e))) {
 		status = fs_cli_session_error(&m.eng, e);
 		goto out;
 	}
+mount:
 	/* In the background the log goes to syslog, unless --log: connected
 	 * now, so a missing syslog is said while there is a terminal. */
 	if (!m.foreground && !m.eng.log_file &&
@@ -656,6 +839,12 @@ static int cmd_mount(int argc, char **argv)
 		.syslog = sl,
 		.ctl = true,
 		.mounted = fuse_mounted,
+		.resolve = late.mag ? late_resolve : NULL,
+		.resolve_arg = &late,
+		.resolve_timeout = late.timeout,
+		.resolve_name = late.mag ? (late.mag->name ? late.mag->name
+						: late.mag->info_hash_hex)
+					 : NULL,
 	};
 	if (!(fs = fs_new(sx.view ? sx.view : mi, cache, session, &fo))) {
 		fs_cli_error("%s: cannot set up the file system", m.torrent);
@@ -680,8 +869,15 @@ out:
 	bt_session_free(session);
 	if (cache)
 		cache_close(cache);
+	bt_session_free(late.session);
+	if (late.cache)
+		cache_close(late.cache);
+	bt_metainfo_free(late.mi);
 	fs_seal_release(&sx);
 	bt_metainfo_free(mi);
+	bt_magnet_free(mag);
+	free(tbytes);
+	free(kept);
 	free(mnt);
 	free(root);
 	free(tpath);
@@ -853,23 +1049,217 @@ static int print_tree(const struct fs_tree *t)
 	return rc;
 }
 
+/* Write LEN bytes of BUF to PATH (PATH.tmp, then renamed). */
+static int write_file(const char *path, const void *buf, size_t len)
+{
+	char *tmp = NULL;
+	if (asprintf(&tmp, "%s.tmp", path) < 0)
+		return -ENOMEM;
+	FILE *f = fopen(tmp, "wb");
+	int rc = 0;
+	if (!f)
+		rc = -errno;
+	else if (fwrite(buf, 1, len, f) != len)
+		rc = -EIO;
+	if (f && fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+enum { INFO_TIMEOUT = 1000, INFO_PEER, INFO_PORT, INFO_BIND, INFO_CACHE };
+
+/* `p2pfs info`'s command line into PATH, OUT, the engine options (for a
+ * magnet link) and TIMEOUT. 1: --help. */
+static int parse_info(int argc, char **argv, const char **path,
+		      const char **out, struct fs_cli_engine *eng,
+		      unsigned *timeout, char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"metadata-timeout", required_argument, NULL, INFO_TIMEOUT},
+		{"peer", required_argument, NULL, INFO_PEER},
+		{"port", required_argument, NULL, INFO_PORT},
+		{"bind", required_argument, NULL, INFO_BIND},
+		{"cache", required_argument, NULL, INFO_CACHE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	bool help = false;
+	char *end;
+	unsigned long v;
+	err[0] = '\0';
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			help = true;
+			break;
+		case 'o':
+			*out = optarg;
+			break;
+		case INFO_TIMEOUT:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 ||
+			    v > 86400) {
+				snprintf(err, errlen, "bad metadata timeout "
+					 "'%s' (want 1..86400 seconds)", optarg);
+				return -EINVAL;
+			}
+			*timeout = (unsigned)v;
+			break;
+		case INFO_PEER: {
+			const char **np = realloc(
+			    eng->peers, (eng->npeers + 1) * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			eng->peers = np;
+			np[eng->npeers++] = optarg;
+			break;
+		}
+		case INFO_PORT:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || v > 65535) {
+				snprintf(err, errlen, "bad port '%s'", optarg);
+				return -EINVAL;
+			}
+			eng->port = (uint16_t)v;
+			break;
+		case INFO_BIND:
+			eng->bind_ip = optarg;
+			break;
+		case INFO_CACHE:
+			eng->cache_dir = optarg;
+			break;
+		case ':':
+			snprintf(err, errlen, "option '%s' needs a value",
+				 argv[optind - 1]);
+			return -EINVAL;
+		default:
+			snprintf(err, errlen, "unknown option '%s'",
+				 argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (help)
+		return 1;
+	if (argc - optind != 1) {
+		snprintf(err, errlen, "%s", argc - optind < 1
+			 ? "missing operand" : "too many arguments");
+		return -EINVAL;
+	}
+	*path = argv[optind];
+	return 0;
+}
+
+/* The metainfo of magnet link PATH (cache or swarm); *TORRENT its
+ * .torrent. Returns 0 or the exit status, with one line said. */
+static int info_magnet(const char *path, struct fs_cli_engine *eng,
+		       unsigned timeout, struct bt_metainfo **mi,
+		       uint8_t **torrent, size_t *tlen)
+{
+	struct bt_magnet *mag = NULL;
+	char err[1024], buf[PATH_MAX];
+	char *root = NULL;
+	bool cached;
+	int e, status = EXIT_USAGE;
+	if ((e = bt_magnet_parse(path, &mag, err, sizeof(err))) < 0) {
+		fs_cli_error("%s: %s", path, err);
+		return e == -ENOMEM ? 1 : EXIT_USAGE;
+	}
+	snprintf(err, sizeof(err), "%s", strerror(ENOMEM));
+	if (fs_magnet_add_peers(mag, &eng->peers, &eng->npeers,
+				&eng->resolved, &eng->nresolved) < 0 ||
+	    fs_cli_resolve_peers(eng, err, sizeof(err)) < 0) {
+		fs_cli_error("%s", err);
+		goto out;
+	}
+	if (eng->cache_dir)
+		root = absolute(eng->cache_dir);
+	else if (cache_default_root(buf, sizeof(buf)) == 0)
+		root = absolute(buf);
+	struct bt_session_opts so;
+	fs_cli_session_opts(eng, &so);
+	status = 1;
+	e = fs_magnet_metainfo(mag, root, &so, timeout ? timeout
+						       : FS_MAGNET_TIMEOUT,
+			       isatty(STDERR_FILENO), mi, torrent, tlen,
+			       &cached, err, sizeof(err));
+	if (e < 0) {
+		fs_cli_error("%s: %s", mag->name ? mag->name
+						 : mag->info_hash_hex, err);
+		status = e == -EINVAL ? EXIT_USAGE : 1;
+		goto out;
+	}
+	status = 0;
+out:
+	free(root);
+	bt_magnet_free(mag);
+	return status;
+}
+
 static int cmd_info(int argc, char **argv)
 {
-	const char *path = NULL;
+	const char *path = NULL, *outp = NULL;
 	char err[512];
 	struct bt_metainfo *mi = NULL;
 	struct fs_tree *t = NULL;
+	struct fs_cli_mount eng = {0}; /* its eng only, for the release */
+	uint8_t *tbytes = NULL;
+	size_t tlen = 0;
+	unsigned timeout = 0;
 	int status = 1, e;
-	int rc = fs_cli_parse_one(argc, argv, &path, err, sizeof(err));
-	if (rc < 0)
-		return usage_error("info", err);
+	int rc = parse_info(argc, argv, &path, &outp, &eng.eng, &timeout, err,
+			    sizeof(err));
+	if (rc < 0) {
+		fs_cli_mount_release(&eng);
+		return rc == -ENOMEM ? 1 : usage_error("info", err);
+	}
 	if (rc == 1) {
+		fs_cli_mount_release(&eng);
 		printf("usage:\n%s", usage_info);
 		return 0;
 	}
-	if ((e = fs_cli_load_torrent(path, &mi, err, sizeof(err))) < 0) {
-		fs_cli_error("%s", err);
-		return e == -ENOMEM ? 1 : EXIT_USAGE;
+	if (bt_magnet_is_link(path)) {
+		status = info_magnet(path, &eng.eng, timeout, &mi, &tbytes,
+				     &tlen);
+		fs_cli_mount_release(&eng);
+		if (status != 0)
+			return status;
+		status = 1;
+	} else {
+		fs_cli_mount_release(&eng);
+		if ((e = fs_cli_load_torrent(path, &mi, err, sizeof(err))) <
+		    0) {
+			fs_cli_error("%s", err);
+			return e == -ENOMEM ? 1 : EXIT_USAGE;
+		}
+	}
+	if (outp) {
+		struct bt_benc b;
+		bt_benc_init(&b);
+		if (!tbytes &&
+		    fs_magnet_torrent(mi->info_raw, mi->info_len,
+				      (const char *const *)mi->trackers,
+				      mi->ntrackers, &b) == 0) {
+			tbytes = b.buf;
+			tlen = b.len;
+			b.buf = NULL;
+		}
+		bt_benc_release(&b);
+		if (!tbytes || (e = write_file(outp, tbytes, tlen)) < 0) {
+			fs_cli_error("%s: %s", outp,
+				     strerror(tbytes ? -e : ENOMEM));
+			goto out;
+		}
 	}
 	if (!(t = fs_tree_new(mi, &e))) {
 		fprintf(stderr, "p2pfs: %s: %s\n", path, strerror(-e));
@@ -926,6 +1316,7 @@ static int cmd_info(int argc, char **argv)
 out:
 	fs_tree_free(t);
 	bt_metainfo_free(mi);
+	free(tbytes);
 	return status;
 }
 

@@ -121,13 +121,21 @@ static bool queued_fn(void *arg, uint32_t piece, uint32_t begin)
 	return bt_requester_queued(arg, piece, begin);
 }
 
+/* The most requests P may have out: ours, or less if it queues less. */
+static size_t peer_max(const struct bt_requester *rq,
+		       const struct bt_rq_peer *p)
+{
+	return p->limit && p->limit < rq->max_out ? p->limit : rq->max_out;
+}
+
 static size_t target_depth(const struct bt_requester *rq,
 			   const struct bt_rq_peer *p)
 {
 	size_t d = rq->pipeline_min +
 		   (size_t)(p->down_rate * rq->pipeline_ms / 1000.0 /
 			    BT_BLOCK_SIZE);
-	return d > rq->max_out ? rq->max_out : d;
+	size_t m = peer_max(rq, p);
+	return d > m ? m : d;
 }
 
 void bt_requester_rank(struct bt_requester *rq, struct bt_rq_peer *const *peers,
@@ -208,7 +216,8 @@ static size_t preempt(struct bt_requester *rq, struct bt_rq_peer *p,
 		      uint64_t now, struct bt_rq_action *act, size_t na)
 {
 	struct bt_block blocks[BT_RQ_PREEMPT_MAX];
-	size_t room = rq->max_out - p->nout;
+	size_t cap = peer_max(rq, p);
+	size_t room = p->nout < cap ? cap - p->nout : 0;
 	if (room > rq->preempt_max)
 		room = rq->preempt_max;
 	/* usually nothing due is left unrequested: then this is all */

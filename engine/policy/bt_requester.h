@@ -69,6 +69,8 @@ struct bt_rq_peer {
 	bool choked;	     /* it chokes us */
 	double down_rate;    /* payload bytes/s it sends us, smoothed */
 	uint32_t id;	     /* for the picker (who sent a block) */
+	uint32_t limit;	     /* the most it queues (its BEP 10 reqq), 0 =
+			      * none: caps its pipeline below max_out */
 	/* the requester's */
 	struct bt_rq_out *out; /* outstanding, oldest first but for removals */
 	size_t nout;

@@ -101,6 +101,7 @@ class Torrent:
         meta, _ = bdecode(raw, 0, spans)
         info = meta[b'info']
         self.info_hash = hashlib.sha1(spans[-1]).digest()
+        self.info_raw = spans[-1]
         self.piece_length = info[b'piece length']
         p = info[b'pieces']
         self.hashes = [p[i:i + 20] for i in range(0, len(p), 20)]
@@ -856,6 +857,49 @@ def c_ut_metadata_bad(ctx, c):
     serve_honestly(ctx, c)
 
 
+@case('ut-metadata-liar', 'seed', 'announces the true metadata_size, '
+      'answers ut_metadata requests with pieces of the right size whose '
+      'bytes are wrong (one bit flipped), serves blocks honestly')
+def c_ut_metadata_liar(ctx, c):
+    raw = ctx.t.info_raw
+    ext_open(ctx, c, bencode({'m': {'ut_metadata': 3},
+                              'metadata_size': len(raw)}))
+    their = None
+    ctx.r.setdefault('meta_lies', 0)
+    while ctx.left() > 0:
+        m = c.recv(min(1.0, ctx.left()))
+        if not m:
+            continue
+        ctx.on_msg(c, m)
+        if m[0] == REQUEST and len(m[1]) == 12:
+            i, b, n = struct.unpack('>III', m[1])
+            data = ctx.t.read(i * ctx.t.piece_length + b, n) \
+                if ctx.t.data else os.urandom(n)
+            c.piece(i, b, data)
+            ctx.r['blocks_sent'] += 1
+        if m[0] != EXTENDED or len(m[1]) < 1:
+            continue
+        eid, body = m[1][0], m[1][1:]
+        try:
+            d, _ = bdecode(body, 0)
+        except Exception:
+            continue
+        if eid == 0 and isinstance(d, dict):
+            their = d.get(b'm', {}).get(b'ut_metadata')
+            continue
+        if eid == 3 and isinstance(d, dict) and d.get(b'msg_type') == 0 \
+                and their:
+            k = d.get(b'piece', 0)
+            piece = bytearray(raw[k * 16384:(k + 1) * 16384])
+            if not piece:
+                continue
+            piece[len(piece) // 2] ^= 1
+            c.ext_msg(their, bencode({'msg_type': 1, 'piece': k,
+                                      'total_size': len(raw)}) +
+                      bytes(piece))
+            ctx.r['meta_lies'] += 1
+
+
 @case('ut-pex-flood', 'seed', 'announces ut_pex, then floods PEX messages '
       'with thousands of fake loopback peers (127.4.x.y, nothing listens)')
 def c_ut_pex_flood(ctx, c):
@@ -870,6 +914,7 @@ def c_ut_pex_flood(ctx, c):
         c.ext_msg(1, bencode({'added': bytes(added),
                               'added.f': bytes(len(added) // 6)}))
         n += 2000
+        ctx.r['pex_peers_sent'] = n  # also when p2pfs drops us for it
         # answer what comes meanwhile (requests included) honestly
         end = time.monotonic() + 0.01
         while time.monotonic() < end:

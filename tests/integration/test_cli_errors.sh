@@ -42,8 +42,10 @@ for cmd in info "mount -f" "seed -f"; do
 	# shellcheck disable=SC2086
 	expect 2 "^p2pfs: $T/song.torrent: not a \.torrent file$" "$P2PFS" $cmd "$T/song.torrent" "${extra[@]}"
 done
-expect 2 "^p2pfs: 'magnet:\?xt=urn:btih:0123456789abcdef0123456789abcdef01234567': a magnet link; this p2pfs takes \.torrent files only" \
-	"$P2PFS" mount -f "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567" "$T/mnt"
+expect 2 "^p2pfs: 'magnet:\?xt=urn:btih:0123456789abcdef0123456789abcdef01234567': a magnet link; this command takes \.torrent files only" \
+	"$P2PFS" seed -f "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567" "$T/src"
+expect 2 "^p2pfs: magnet:\?xt=urn:btih:0123: " \
+	"$P2PFS" mount -f "magnet:?xt=urn:btih:0123" "$T/mnt"
 expect 2 "^p2pfs: 'https://tracker\.example/e\.torrent': a URL; p2pfs does not download \.torrent files: fetch it first" \
 	"$P2PFS" info "https://tracker.example/e.torrent"
 expect 2 "^p2pfs: $T/nothere\.torrent: No such file or directory$" "$P2PFS" info "$T/nothere.torrent"

@@ -35,6 +35,28 @@ static int parse(struct fs_cli_mount *m, char *err, size_t len, ...)
 	return fs_cli_parse_mount(argc, argv, m, err, len);
 }
 
+/* A magnet link's options: --metadata-timeout (1..86400), --no-wait. */
+static void test_magnet_opts(void **state)
+{
+	(void)state;
+	struct fs_cli_mount m;
+	char err[256];
+	assert_int_equal(parse(&m, err, sizeof(err), "magnet:?xt=urn:btih:ab",
+			       "/mnt", NULL), 0);
+	assert_int_equal(m.metadata_timeout, 0);
+	assert_false(m.no_wait);
+	fs_cli_mount_release(&m);
+	assert_int_equal(parse(&m, err, sizeof(err), "--metadata-timeout", "7",
+			       "--no-wait", "magnet:?x", "/mnt", NULL), 0);
+	assert_int_equal(m.metadata_timeout, 7);
+	assert_true(m.no_wait);
+	fs_cli_mount_release(&m);
+	assert_int_equal(parse(&m, err, sizeof(err), "--metadata-timeout", "0",
+			       "magnet:?x", "/mnt", NULL), -EINVAL);
+	assert_non_null(strstr(err, "bad metadata timeout '0'"));
+	fs_cli_mount_release(&m);
+}
+
 static void test_mount_opts(void **state)
 {
 	(void)state;
@@ -210,8 +232,8 @@ static void test_torrent_operand(void **state)
 					     err, sizeof(err)),
 			 -EPROTONOSUPPORT);
 	assert_string_equal(err, "'magnet:?xt=urn:btih:0123': a magnet link; "
-			    "this p2pfs takes .torrent files only (no magnet "
-			    "links yet)");
+			    "this command takes .torrent files only (p2pfs "
+			    "mount and p2pfs info take magnet links)");
 	assert_int_equal(fs_cli_load_torrent("https://t.example/x.torrent", &mi,
 					     err, sizeof(err)),
 			 -EPROTONOSUPPORT);
@@ -334,6 +356,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mount_opts),
+		cmocka_unit_test(test_magnet_opts),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_torrent_operand),
 		cmocka_unit_test(test_status_opts),

@@ -1,6 +1,7 @@
 /* Unit tests for bt_requester, driven by hand-picked `now` values: pipeline
  * depth from the rate, no requests to a choking, unready or snubbed peer,
- * blocks recognised as ours or not, rejects and chokes giving requests back,
+ * a peer's own queue limit (reqq) respected, blocks recognised as ours or
+ * not, rejects and chokes giving requests back,
  * preemption for a due piece, slow peers kept off due blocks (and robbed of
  * them), due blocks spread over peers, late blocks asked of a second peer
  * and the loser cancelled, and snub detection. */
@@ -105,6 +106,30 @@ static void test_depth_and_gates(void **state)
 	/* capped at BT_RQ_MAX_OUT */
 	p->down_rate = 1e9;
 	bt_requester_fill(w->rq, p, 0, w->act);
+	assert_int_equal(p->nout, BT_RQ_MAX_OUT);
+	assert_int_equal(bt_picker_check(w->pk), 0);
+}
+
+/* A peer that queues fewer requests than we would send (its BEP 10 reqq)
+ * is never asked for more, not even for a due piece. */
+static void test_peer_limit(void **state)
+{
+	struct world *w = *state;
+	struct bt_rq_peer *p = &w->p[0];
+	want_all(w, 100000);
+	rank(w, 1);
+	p->limit = 40;
+	p->down_rate = 1e9;
+	bt_requester_fill(w->rq, p, 0, w->act);
+	assert_int_equal(p->nout, 40);
+	assert_int_equal(bt_requester_fill(w->rq, p, 0, w->act), 0);
+	/* a piece due now: no preemption past the limit either */
+	bt_picker_want(w->pk, NPIECES - 1, 0);
+	bt_requester_fill(w->rq, p, 1, w->act);
+	assert_true(p->nout <= 40);
+	/* a limit above ours changes nothing */
+	p->limit = 100000;
+	bt_requester_fill(w->rq, p, 1, w->act);
 	assert_int_equal(p->nout, BT_RQ_MAX_OUT);
 	assert_int_equal(bt_picker_check(w->pk), 0);
 }
@@ -293,6 +318,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_depth_and_gates, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_peer_limit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_got_reject_choke, setup,
 						teardown),
