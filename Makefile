@@ -9,6 +9,9 @@ CC      ?= cc
 CLANG   ?= clang
 PREFIX  ?= /usr/local
 VERSION := 0.1.0
+# every test, the demo and the bench talk to loopback only (no public DHT
+# router, no LSD multicast): see P2PFS_LOOPBACK_ONLY in man/p2pfs.1
+export P2PFS_LOOPBACK_ONLY := 1
 
 PKGS     := fuse3 libevent libevent_pthreads libevent_openssl openssl
 # engine/ is layered by folder (see tests/check-layers.sh): base, proto,

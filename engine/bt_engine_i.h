@@ -13,6 +13,7 @@
 #include "bt_blame.h"
 #include "bt_choker.h"
 #include "bt_conn.h"
+#include "bt_dhtnode.h"
 #include "bt_engine.h"
 #include "bt_peer.h"
 #include "bt_picker.h"
@@ -98,6 +99,8 @@ struct bt_engine {
 	int listen_fd;
 	struct evconnlistener *listener;
 	struct bt_udp *udp;
+	struct bt_dhtnode *dht; /* NULL: no DHT */
+	bool loopback_only;
 	uint8_t peer_id[20];
 	uint32_t key; /* the tracker "key" */
 	struct pfs_nh *nh; /* the key blocks are signed with (read-only) */

@@ -28,6 +28,10 @@ struct fs_cli_engine {
 	uint64_t max_down;      /* --max-down, bytes/s, 0 = unlimited */
 	int verbose;            /* number of -v */
 	bool no_trackers;       /* --no-trackers */
+	bool no_dht;            /* --no-dht */
+	const char **dht_bootstrap; /* --dht-bootstrap, repeatable (array
+				 * owned); numeric after fs_cli_resolve_peers() */
+	size_t ndht_bootstrap;
 };
 
 /* The --help lines of the options in struct fs_cli_engine that reach the
@@ -38,6 +42,11 @@ struct fs_cli_engine {
 	"      --peer HOST:PORT   also connect to this peer (repeatable; a name\n" \
 	"                         is resolved at start-up; IPv6 as [ADDR]:PORT)\n" \
 	"      --no-trackers      ignore the torrent's trackers\n" \
+	"      --no-dht           no DHT (it is on unless the torrent is private)\n" \
+	"      --dht-bootstrap HOST:PORT  a DHT node to join through (repeatable;\n" \
+	"                         default: the nodes saved under the cache root,\n" \
+	"                         else the public routers, never those with\n" \
+	"                         P2PFS_LOOPBACK_ONLY=1)\n" \
 	"      --max-peers N      connection limit (default 50)\n" \
 	"      --max-up RATE      upload limit in bytes/s for all peers together,\n" \
 	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n" \
@@ -131,7 +140,8 @@ void fs_cli_seed_release(struct fs_cli_seed *m);
 int fs_cli_mount_opts(struct fs_cli_mount *m, const char *opts, char *err,
 		      size_t errlen);
 
-/* Resolve every --peer of E that is HOST:PORT rather than a numeric address
+/* Resolve every --peer and --dht-bootstrap of E that is HOST:PORT rather
+ * than a numeric address
  * (getaddrinfo: /etc/hosts or DNS; call it at start-up, before daemonising,
  * never on the engine thread). Afterwards E->peers holds numeric "IP:PORT"
  * strings only (each address of a name, at most 8 a name). Returns 0, or

@@ -622,6 +622,7 @@ static int cmd_mount(int argc, char **argv)
 	struct bt_session_opts so;
 	fs_cli_session_opts(&m.eng, &so);
 	so.fetch_all = m.fetch_all;
+	so.dht_state_dir = root;
 	if (sealed && (status = open_sealed(&m, mi, cache, &so, &sx)) != 0)
 		goto out;
 	status = 1;
