@@ -23,6 +23,8 @@
 # the cleanup); call them directly, never inside $(...).
 
 set -euo pipefail
+# p2pfs never contacts a public DHT router (nor anything off loopback) here
+export P2PFS_LOOPBACK_ONLY=1
 
 IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 P2PFS=${P2PFS:-$IT_ROOT/p2pfs}
