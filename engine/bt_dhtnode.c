@@ -103,6 +103,21 @@ static bool allow_cb(void *arg, const struct bt_addr *a)
 	return bt_dhtnode_allowed(arg, a);
 }
 
+/* Our own announce, come back: our port on our address (any loopback
+ * address when the socket is bound to none). */
+static bool is_us(const struct bt_dhtnode *n, const struct bt_addr *a)
+{
+	if (a->port != bt_engine_port(n->e))
+		return false;
+	struct bt_addr b;
+	if (!n->e->bind_ip)
+		return bt_addr_is_loopback(a);
+	char s[BT_ADDR_STRLEN + 8];
+	snprintf(s, sizeof(s), strchr(n->e->bind_ip, ':') ? "[%s]:%u" : "%s:%u",
+		 n->e->bind_ip, a->port);
+	return bt_addr_parse(s, &b) == 0 && bt_addr_same_ip(a, &b);
+}
+
 static struct dtor *tor_find(struct bt_dhtnode *n, const uint8_t ih[20])
 {
 	for (size_t i = 0; i < n->ntors; i++)
@@ -138,9 +153,12 @@ static void peers_cb(void *arg, const uint8_t ih[20], const struct bt_addr *p,
 		return;
 	uint32_t added = 0;
 	for (size_t i = 0; i < np; i++) {
-		if (!bt_dhtnode_allowed(n, &p[i]))
+		if (!bt_dhtnode_allowed(n, &p[i]) || is_us(n, &p[i]))
 			continue;
-		if (bt_torrent_add_peer(t, &p[i], BT_SRC_DHT) == 0)
+		/* counted once an address (lookups repeat themselves) */
+		const struct bt_abentry *ab = bt_addrbook_find(t->book, &p[i]);
+		bool known = ab && (ab->src & BT_SRC_DHT);
+		if (bt_torrent_add_peer(t, &p[i], BT_SRC_DHT) == 0 && !known)
 			added++;
 	}
 	dt->peers += added;
@@ -403,6 +421,14 @@ static void tor_drop(struct bt_dhtnode *n, size_t i)
 	n->tors[i] = n->tors[--n->ntors];
 }
 
+/* A get_peers lookup of IH in every family. */
+static void lookup(struct bt_dhtnode *n, const uint8_t ih[20], uint64_t now)
+{
+	for (int f = BT_DHT_V4; f <= BT_DHT_V6; f <<= 1)
+		if (n->families & (unsigned)f)
+			bt_dht_search(n->d, ih, BT_DHT_GET_PEERS, f, now);
+}
+
 static void tick_arm(struct bt_dhtnode *n, uint64_t now)
 {
 	uint64_t at = n->next_save;
@@ -448,6 +474,10 @@ void bt_dhtnode_sync(struct bt_dhtnode *n)
 		dt->added = now;
 		dt->backoff = LOOKUP_FIRST_MS;
 		dt->next_lookup = now + dt->backoff;
+		/* the announce waits for the bootstrap to fill the table; a
+		 * lookup now (from the bootstrap contacts if need be) finds
+		 * the first peers at once */
+		lookup(n, dt->ih, now);
 		pfs_log(PFS_LOG_DEBUG, "dht", "'%s': announced on port %u",
 			dt->name, bt_engine_port(e));
 	}
@@ -481,10 +511,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 			    st.have == t->mi->npieces;
 		if (t && !done && st.npeers < BT_DHTNODE_FEW_PEERS) {
 			/* few peers: ask again, sooner than the re-announce */
-			for (int f = BT_DHT_V4; f <= BT_DHT_V6; f <<= 1)
-				if (n->families & (unsigned)f)
-					bt_dht_search(n->d, dt->ih,
-						      BT_DHT_GET_PEERS, f, now);
+			lookup(n, dt->ih, now);
 			dt->backoff = dt->backoff * 2 > LOOKUP_MAX_MS
 					      ? LOOKUP_MAX_MS
 					      : dt->backoff * 2;

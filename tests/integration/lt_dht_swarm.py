@@ -11,8 +11,10 @@
 #                                      (a node's own "boot" overrides it)
 #    "watch": [HEX..]}                 the router looks these up until a peer
 # Prints "router: HEX has peers A,B" once each watched info-hash is seen in
-# the DHT, "leech: HEX done after S s from [peers]" when a leecher has it all,
-# "leech: HEX peer IP:PORT" for each peer it connects to. No tracker, no LSD,
+# the DHT (a router's lookup asks the other nodes, not itself: give two
+# routers, each the other's bootstrap), "leech: HEX done after S s at IP"
+# when the leecher on IP has it all, "leech: HEX peer IP:PORT at IP" for each
+# peer it connects to. No tracker, no LSD,
 # no PEX (ut_pex is off), no UPnP: the DHT is the only way they meet. Exits
 # after `secs` or when its parent goes.
 import binascii, json, os, sys, time
@@ -74,12 +76,12 @@ while time.time() - t0 < cfg['secs'] and os.getppid() == parent:
             ih = str(h.info_hash())
             for p in h.get_peer_info():
                 ep = '%s:%d' % p.ip
-                if (ih, ep) not in seen_peers:
-                    seen_peers[(ih, ep)] = True
-                    print('leech: %s peer %s' % (ih, ep), flush=True)
-            if st.is_seeding and ih not in done:
-                done.add(ih)
-                print('leech: %s done after %.1f s' % (ih, time.time() - t0), flush=True)
+                if (n['ip'], ih, ep) not in seen_peers:
+                    seen_peers[(n['ip'], ih, ep)] = True
+                    print('leech: %s peer %s at %s' % (ih, ep, n['ip']), flush=True)
+            if st.is_seeding and (n['ip'], ih) not in done:
+                done.add((n['ip'], ih))
+                print('leech: %s done after %.1f s at %s' % (ih, time.time() - t0, n['ip']), flush=True)
     if time.time() - last_ask > 1:
         last_ask = time.time()
         for n, ses, hs in nodes:

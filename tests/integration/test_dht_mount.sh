@@ -48,7 +48,7 @@ log "$(grep '^router:' "$LOGS/swarm.log" | tr '\n' ' ')"
 
 # (a) through the DHT alone
 mount_p2pfs "$T/a.torrent" "$T/mnt" --no-trackers --bind "$P_IP" --port "$P_PORT" \
-	--dht-bootstrap "$R0:$R0_PORT"
+	--dht-bootstrap "$R0:$R0_PORT" ${IT_DHT_MOUNT_ARGS:-}
 LOG1=$MOUNT_LOG
 for f in one.bin two.bin; do
 	got=$(with_timeout 60 sha256sum <"$T/mnt/a/$f" | cut -d' ' -f1) ||
