@@ -699,7 +699,11 @@ void bt_dhtnode_port(struct bt_dhtnode *n, const struct bt_addr *a)
 	if (!n || !n->running || !bt_dhtnode_allowed(n, a))
 		return;
 	uint64_t now = bt_now_ms();
-	bt_dht_ping(n->d, a, now);
+	char s[BT_ADDR_STRLEN];
+	bt_addr_str(a, s, sizeof(s));
+	int err = bt_dht_ping(n->d, a, now);
+	pfs_log(PFS_LOG_DEBUG, "dht", "a peer's PORT message: pinging '%s'%s%s",
+		s, err ? ": " : "", err ? strerror(-err) : "");
 	arm_core(n, now);
 }
 

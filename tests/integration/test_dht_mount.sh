@@ -4,7 +4,8 @@
 # loopback (tests/integration/lt_dht_swarm.py), no tracker, no --peer.
 #  (a) `mount A.torrent --no-trackers --dht-bootstrap ROUTER`: the seeder is
 #      found through the DHT (the peer's source is the DHT), every byte
-#      read has the right sha256, `p2pfs status` shows the DHT;
+#      read has the right sha256, `p2pfs status` shows the DHT, the
+#      seeder's PORT message (BEP 5) makes p2pfs ping its DHT node;
 #  (c) the node id and nodes saved at the unmount (CACHE/dht.dat) bring a
 #      second mount, of B, with no --dht-bootstrap back into the DHT: it
 #      finds the seeder again, under the same node id.
@@ -48,7 +49,7 @@ log "$(grep '^router:' "$LOGS/swarm.log" | tr '\n' ' ')"
 
 # (a) through the DHT alone
 mount_p2pfs "$T/a.torrent" "$T/mnt" --no-trackers --bind "$P_IP" --port "$P_PORT" \
-	--dht-bootstrap "$R0:$R0_PORT" ${IT_DHT_MOUNT_ARGS:-}
+	--dht-bootstrap "$R0:$R0_PORT" -v
 LOG1=$MOUNT_LOG
 for f in one.bin two.bin; do
 	got=$(with_timeout 60 sha256sum <"$T/mnt/a/$f" | cut -d' ' -f1) ||
@@ -71,6 +72,10 @@ log "status: $(grep -m1 '^  dht' <<<"$st")"
 src=$(xattr_of "$T/mnt" user.p2pfs.sources)
 grep -Eq '^dht state=ok nodes=[1-9]' <<<"$src" || fail "user.p2pfs.sources: no dht record: $src"
 umount_p2pfs "$T/mnt"
+# BEP 5's PORT: both set the DHT bit, libtorrent told its DHT port, p2pfs
+# pinged it
+grep -q "dht: a peer's PORT message: pinging '$S_IP:$S_PORT'" "$LOG1" ||
+	fail "no PORT message from the libtorrent seeder was acted on"
 [ -s "$T/cache/dht.dat" ] || fail "no DHT state saved under the cache root"
 ID1=$(grep -m1 -o 'dht: node [0-9a-f]\{40\}' "$LOG1" | cut -d' ' -f3)
 grep -q 'dht: stopped: ' "$LOG1" || fail "no DHT stop line"
