@@ -42,11 +42,13 @@ struct fs_cli_engine {
 	"      --peer HOST:PORT   also connect to this peer (repeatable; a name\n" \
 	"                         is resolved at start-up; IPv6 as [ADDR]:PORT)\n" \
 	"      --no-trackers      ignore the torrent's trackers\n" \
-	"      --no-dht           no DHT (it is on unless the torrent is private)\n" \
-	"      --dht-bootstrap HOST:PORT  a DHT node to join through (repeatable;\n" \
+	"      --no-dht           no DHT (on by default, never for a private\n" \
+	"                         torrent; its port is the listening port, UDP)\n" \
+	"      --dht-bootstrap HOST:PORT\n" \
+	"                         join the DHT through this node (repeatable;\n" \
 	"                         default: the nodes saved under the cache root,\n" \
-	"                         else the public routers, never those with\n" \
-	"                         P2PFS_LOOPBACK_ONLY=1)\n" \
+	"                         else the public routers, which\n" \
+	"                         P2PFS_LOOPBACK_ONLY=1 never uses)\n" \
 	"      --max-peers N      connection limit (default 50)\n" \
 	"      --max-up RATE      upload limit in bytes/s for all peers together,\n" \
 	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n" \
