@@ -1,6 +1,7 @@
 /* Unit tests for the parts of fs_cli that issue 10 added: mount's own -o
  * options (timeout, uid, gid, umask, nonempty) and the FUSE ones it lets
- * through, --read-timeout, --peer HOST:PORT resolution (numeric and
+ * through, --read-timeout, --peer and --dht-bootstrap HOST:PORT
+ * resolution (numeric and
  * /etc/hosts names only: no DNS), what a torrent operand is and the
  * message for one that cannot be loaded, the announce schemes create
  * warns about, `status` options, and the mount a path lies in. The older
