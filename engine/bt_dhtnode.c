@@ -25,15 +25,15 @@
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
-#define STATE_MAX (64 * 1024) /* a saved state is a few KiB */
-#define LOOKUP_FIRST_MS 5000  /* the first extra lookup while few peers */
-#define LOOKUP_MAX_MS (5 * 60 * 1000) /* extra lookups back off to this */
-#define MAX_RESOLVING 8
+#define STATE_MAX	(64 * 1024) /* a saved state is a few KiB */
+#define LOOKUP_FIRST_MS 5000	    /* the first extra lookup while few peers */
+#define LOOKUP_MAX_MS	(5 * 60 * 1000) /* extra lookups back off to this */
+#define MAX_RESOLVING	8
 
 static const char *const routers[] = {
-	"router.bittorrent.com:6881",
-	"dht.transmissionbt.com:6881",
-	"router.utorrent.com:6881",
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
 };
 
 /* One torrent the node announces. */
@@ -82,7 +82,8 @@ static void arm_at(struct event *ev, uint64_t at, uint64_t now)
 	uint64_t ms = at > now ? at - now : 0;
 	if (ms > 3600000)
 		ms = 3600000;
-	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	struct timeval tv = {(time_t)(ms / 1000),
+			     (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(ev, &tv);
 }
 
@@ -152,24 +153,27 @@ static void peers_cb(void *arg, const uint8_t ih[20], const struct bt_addr *p,
 	if (!t || !dt || t->stopping)
 		return;
 	uint32_t added = 0;
+	size_t first = 0;
 	for (size_t i = 0; i < np; i++) {
 		if (!bt_dhtnode_allowed(n, &p[i]) || is_us(n, &p[i]))
 			continue;
 		/* counted once an address (lookups repeat themselves) */
 		const struct bt_abentry *ab = bt_addrbook_find(t->book, &p[i]);
 		bool known = ab && (ab->src & BT_SRC_DHT);
-		if (bt_torrent_add_peer(t, &p[i], BT_SRC_DHT) == 0 && !known)
-			added++;
+		if (bt_torrent_add_peer(t, &p[i], BT_SRC_DHT) == 0 && !known &&
+		    !added++)
+			first = i;
 	}
 	dt->peers += added;
 	n->st.peers += added;
 	if (added && !dt->first_peer_logged) {
 		dt->first_peer_logged = true;
 		char s[BT_ADDR_STRLEN];
-		bt_addr_str(&p[0], s, sizeof(s));
+		bt_addr_str(&p[first], s, sizeof(s));
 		pfs_log(PFS_LOG_INFO, "dht",
 			"'%s': first peer from the DHT ('%s') %llu ms after "
-			"the start", dt->name, s,
+			"its announce began",
+			dt->name, s,
 			(unsigned long long)(bt_now_ms() - dt->added));
 	}
 }
@@ -224,8 +228,10 @@ static void add_contact(struct bt_dhtnode *n, const struct bt_addr *a,
 	char s[BT_ADDR_STRLEN];
 	bt_addr_str(a, s, sizeof(s));
 	if (!bt_dhtnode_allowed(n, a)) {
-		pfs_log(PFS_LOG_INFO, "dht", "bootstrap '%s' (%s) not used: "
-			"not a loopback address (P2PFS_LOOPBACK_ONLY)", s, what);
+		pfs_log(PFS_LOG_INFO, "dht",
+			"bootstrap '%s' (%s) not used: "
+			"not a loopback address (P2PFS_LOOPBACK_ONLY)",
+			s, what);
 		return;
 	}
 	int err = bt_dht_add_bootstrap(n->d, a, bt_now_ms());
@@ -249,14 +255,14 @@ static void resolved_cb(int result, struct evutil_addrinfo *ai, void *arg)
 						  (socklen_t)p->ai_addrlen) < 0)
 				continue;
 			a.port = r->port;
-			if (!(n->families & (a.family == BT_ADDR_V6 ? BT_DHT_V6
-								    : BT_DHT_V4)))
+			if (!(n->families &
+			      (a.family == BT_ADDR_V6 ? BT_DHT_V6 : BT_DHT_V4)))
 				continue;
 			add_contact(n, &a, r->name);
 		}
 	} else if (n && result != EVUTIL_EAI_CANCEL) {
-		pfs_log(PFS_LOG_INFO, "dht", "cannot resolve '%s': %s",
-			r->name, evutil_gai_strerror(result));
+		pfs_log(PFS_LOG_INFO, "dht", "cannot resolve '%s': %s", r->name,
+			evutil_gai_strerror(result));
 	}
 	if (ai)
 		evutil_freeaddrinfo(ai);
@@ -304,7 +310,7 @@ static void bootstrap(struct bt_dhtnode *n, const char *arg)
 	n->res[slot] = r;
 	struct evutil_addrinfo hints = {.ai_socktype = SOCK_DGRAM};
 	struct evdns_getaddrinfo_request *req =
-		evdns_getaddrinfo(dns, r->name, NULL, &hints, resolved_cb, r);
+	    evdns_getaddrinfo(dns, r->name, NULL, &hints, resolved_cb, r);
 	if (r->done) {
 		free(r); /* answered within the call (resolved_cb kept it) */
 		return;
@@ -322,8 +328,10 @@ static void add_routers(struct bt_dhtnode *n, const char *why)
 			n->loopback_only ? " (P2PFS_LOOPBACK_ONLY)" : "");
 		return;
 	}
-	pfs_log(PFS_LOG_INFO, "dht", "%s: bootstrapping from the public "
-		"routers", why);
+	pfs_log(PFS_LOG_INFO, "dht",
+		"%s: bootstrapping from the public "
+		"routers",
+		why);
 	for (size_t i = 0; i < sizeof(routers) / sizeof(routers[0]); i++)
 		bootstrap(n, routers[i]);
 }
@@ -400,8 +408,10 @@ out:
 		close(fd);
 	if (err < 0) {
 		unlink(tmp);
-		pfs_log(PFS_LOG_WARN, "dht", "cannot save the DHT state to "
-			"'%s': %s", n->state_path, strerror(-err));
+		pfs_log(PFS_LOG_WARN, "dht",
+			"cannot save the DHT state to "
+			"'%s': %s",
+			n->state_path, strerror(-err));
 	}
 	bt_benc_release(&b);
 }
@@ -463,8 +473,9 @@ void bt_dhtnode_sync(struct bt_dhtnode *n)
 		int err = bt_dht_announce(n->d, t->info_hash, bt_engine_port(e),
 					  0, now);
 		if (err < 0) {
-			pfs_log(PFS_LOG_WARN, "dht", "'%s' is not announced: %s",
-				t->name, strerror(-err));
+			pfs_log(PFS_LOG_WARN, "dht",
+				"'%s' is not announced: %s", t->name,
+				strerror(-err));
 			continue;
 		}
 		struct dtor *dt = &n->tors[n->ntors++];
@@ -491,7 +502,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	uint64_t now = bt_now_ms();
-	if (!n->routers_added && now >= n->started + BT_DHTNODE_ROUTER_AFTER_MS) {
+	if (!n->routers_added &&
+	    now >= n->started + BT_DHTNODE_ROUTER_AFTER_MS) {
 		unsigned good, total;
 		bt_dht_node_count(n->d, &good, &total, now);
 		if (!good)
@@ -513,10 +525,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 			/* few peers: ask again, sooner than the re-announce */
 			lookup(n, dt->ih, now);
 			dt->backoff = dt->backoff * 2 > LOOKUP_MAX_MS
-					      ? LOOKUP_MAX_MS
-					      : dt->backoff * 2;
+					  ? LOOKUP_MAX_MS
+					  : dt->backoff * 2;
 		} else {
-			dt->backoff = LOOKUP_MAX_MS; /* the 15-min announce does */
+			dt->backoff =
+			    LOOKUP_MAX_MS; /* the 15-min announce does */
 		}
 		dt->next_lookup = now + dt->backoff;
 	}
@@ -543,8 +556,8 @@ struct bt_dhtnode *bt_dhtnode_new(struct bt_engine *e,
 	if (o->state_dir && !(n->state_dir = strdup(o->state_dir)))
 		goto fail;
 	size_t nb = o->nbootstrap < BT_DHTNODE_MAX_BOOTSTRAP
-			    ? o->nbootstrap
-			    : BT_DHTNODE_MAX_BOOTSTRAP;
+			? o->nbootstrap
+			: BT_DHTNODE_MAX_BOOTSTRAP;
 	if (nb && !(n->boot = calloc(nb, sizeof(*n->boot))))
 		goto fail;
 	for (size_t i = 0; i < nb; i++)
@@ -574,27 +587,29 @@ int bt_dhtnode_start(struct bt_dhtnode *n)
 		n->own_state = n->lock_fd >= 0 &&
 			       flock(n->lock_fd, LOCK_EX | LOCK_NB) == 0;
 		if (!n->own_state)
-			pfs_log(PFS_LOG_INFO, "dht", "the DHT identity in '%s' "
+			pfs_log(PFS_LOG_INFO, "dht",
+				"the DHT identity in '%s' "
 				"is in use by another p2pfs: using its nodes "
-				"under a new id", n->state_dir);
+				"under a new id",
+				n->state_dir);
 		state_len = state_read(n, &state);
 	}
 	/* one family where the socket is bound to one address, both on a
 	 * dual-stack socket */
-	n->families = !e->bind_ip		 ? BT_DHT_V4 | BT_DHT_V6
+	n->families = !e->bind_ip		? BT_DHT_V4 | BT_DHT_V6
 		      : strchr(e->bind_ip, ':') ? BT_DHT_V6
-						 : BT_DHT_V4;
+						: BT_DHT_V4;
 	struct bt_dht_opts o = {
-		.families = n->families,
-		.send = send_cb,
-		.on_peers = peers_cb,
-		.on_done = done_cb,
-		.arg = n,
-		.version = {'P', '2', 0, 1},
-		.state = state,
-		.state_len = state_len,
-		.allow = allow_cb,
-		.state_nodes_only = !n->own_state,
+	    .families = n->families,
+	    .send = send_cb,
+	    .on_peers = peers_cb,
+	    .on_done = done_cb,
+	    .arg = n,
+	    .version = {'P', '2', 0, 1},
+	    .state = state,
+	    .state_len = state_len,
+	    .allow = allow_cb,
+	    .state_nodes_only = !n->own_state,
 	};
 	if ((err = pfs_random(&o.seed, sizeof(o.seed))) < 0)
 		goto out;
@@ -610,17 +625,20 @@ int bt_dhtnode_start(struct bt_dhtnode *n)
 	bt_dht_stats(n->d, &ds, now);
 	n->st.state_loaded = ds.state_loaded;
 	if (state_len && !ds.state_loaded)
-		pfs_log(PFS_LOG_WARN, "dht", "ignoring '%s': not a DHT state "
-			"file", n->state_path);
+		pfs_log(PFS_LOG_WARN, "dht",
+			"ignoring '%s': not a DHT state "
+			"file",
+			n->state_path);
 	bt_udp_set_handler(bt_engine_udp(e), BT_UDP_DHT, input_cb, n);
 	n->running = true;
 	n->started = now;
 	n->next_save = now + BT_DHTNODE_SAVE_MS;
 	char hex[41];
 	pfs_hex(ds.id, 20, hex);
-	pfs_log(PFS_LOG_INFO, "dht", "node %s on UDP port %u: %s saved "
-		"state, %zu bootstrap node%s%s", hex, bt_engine_port(e),
-		ds.state_loaded ? "a" : "no", n->nboot,
+	pfs_log(PFS_LOG_INFO, "dht",
+		"node %s on UDP port %u: %s saved "
+		"state, %zu bootstrap node%s%s",
+		hex, bt_engine_port(e), ds.state_loaded ? "a" : "no", n->nboot,
 		n->nboot == 1 ? "" : "s",
 		n->loopback_only ? ", loopback only" : "");
 	for (size_t i = 0; i < n->nboot; i++)
@@ -659,7 +677,8 @@ void bt_dhtnode_stop(struct bt_dhtnode *n)
 		event_del(n->ev);
 	if (n->tick_ev)
 		event_del(n->tick_ev);
-	pfs_log(PFS_LOG_INFO, "dht", "stopped: %llu datagrams (%llu bytes) "
+	pfs_log(PFS_LOG_INFO, "dht",
+		"stopped: %llu datagrams (%llu bytes) "
 		"sent, %llu (%llu bytes) received, %llu lookups, %llu peers",
 		(unsigned long long)n->st.sent,
 		(unsigned long long)n->st.sent_bytes,
@@ -727,7 +746,9 @@ bool bt_dhtnode_source(struct bt_dhtnode *n, const uint8_t ih[20],
 	memset(o, 0, sizeof(*o));
 	o->kind = BT_SOURCE_DHT;
 	snprintf(o->name, sizeof(o->name), "DHT");
-	o->state = good ? BT_SOURCE_OK : total ? BT_SOURCE_BUSY : BT_SOURCE_IDLE;
+	o->state = good	   ? BT_SOURCE_OK
+		   : total ? BT_SOURCE_BUSY
+			   : BT_SOURCE_IDLE;
 	o->peers = dt->peers;
 	o->nodes = good;
 	o->nodes_total = total;

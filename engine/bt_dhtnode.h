@@ -38,11 +38,11 @@ struct bt_engine;
 struct bt_torrent;
 struct bt_source_info;
 
-#define BT_DHTNODE_SAVE_MS (5 * 60 * 1000)
+#define BT_DHTNODE_SAVE_MS	   (5 * 60 * 1000)
 #define BT_DHTNODE_ROUTER_AFTER_MS 30000 /* saved nodes all silent: routers */
-#define BT_DHTNODE_FEW_PEERS 5	   /* below this, lookups come sooner */
-#define BT_DHTNODE_MAX_BOOTSTRAP 16 /* --dht-bootstrap names kept */
-#define BT_DHTNODE_STATE_FILE "dht.dat"
+#define BT_DHTNODE_FEW_PEERS	   5	 /* below this, lookups come sooner */
+#define BT_DHTNODE_MAX_BOOTSTRAP   16	 /* --dht-bootstrap names kept */
+#define BT_DHTNODE_STATE_FILE	   "dht.dat"
 
 struct bt_dhtnode_opts {
 	const char *const *bootstrap; /* "HOST:PORT", "[IPv6]:PORT" */
@@ -84,7 +84,7 @@ bool bt_dhtnode_source(struct bt_dhtnode *n, const uint8_t ih[20],
 		       struct bt_source_info *o);
 
 struct bt_dhtnode_stats {
-	unsigned good, total;	 /* table nodes */
+	unsigned good, total; /* table nodes */
 	uint64_t sent, sent_bytes, received, received_bytes;
 	uint64_t blocked;	 /* sends refused by LOOPBACK_ONLY */
 	uint64_t lookups, peers; /* get_peers lookups done, peers given */

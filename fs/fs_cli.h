@@ -143,10 +143,9 @@ int fs_cli_mount_opts(struct fs_cli_mount *m, const char *opts, char *err,
 		      size_t errlen);
 
 /* Resolve every --peer and --dht-bootstrap of E that is HOST:PORT rather
- * than a numeric address
- * (getaddrinfo: /etc/hosts or DNS; call it at start-up, before daemonising,
- * never on the engine thread). Afterwards E->peers holds numeric "IP:PORT"
- * strings only (each address of a name, at most 8 a name). Returns 0, or
+ * than a numeric address (getaddrinfo: /etc/hosts or DNS; call it at
+ * start-up, before daemonising, never on the engine thread). Afterwards
+ * E->peers and E->dht_bootstrap hold numeric "IP:PORT" strings only (each address of a name, at most 8 a name). Returns 0, or
  * -EINVAL with a one-line reason in ERR (bad syntax, a name that does not
  * resolve), or -ENOMEM. */
 int fs_cli_resolve_peers(struct fs_cli_engine *e, char *err, size_t errlen);

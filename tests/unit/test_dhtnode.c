@@ -60,12 +60,12 @@ static struct bt_engine *engine(const char *ip, const char *boot,
 {
 	const char *b[1] = {boot};
 	struct bt_engine_opts o = {
-		.bind_ip = ip,
-		.dht = true,
-		.dht_bootstrap = boot ? b : NULL,
-		.ndht_bootstrap = boot ? 1 : 0,
-		.dht_state_dir = state,
-		.loopback_only = lo,
+	    .bind_ip = ip,
+	    .dht = true,
+	    .dht_bootstrap = boot ? b : NULL,
+	    .ndht_bootstrap = boot ? 1 : 0,
+	    .dht_state_dir = state,
+	    .loopback_only = lo,
 	};
 	int err = 0;
 	struct bt_engine *e = bt_engine_new(&o, &err);
@@ -120,16 +120,21 @@ static void test_find_and_save(void **state)
 	static uint8_t hashes[20];
 	struct bt_file file = {.path = "p.bin", .length = 100};
 	struct bt_metainfo mi = {
-		.piece_length = 16384, .npieces = 1, .total_length = 100,
-		.piece_hashes = hashes, .name = "p.bin", .files = &file,
-		.nfiles = 1, .private_flag = true,
+	    .piece_length = 16384,
+	    .npieces = 1,
+	    .total_length = 100,
+	    .piece_hashes = hashes,
+	    .name = "p.bin",
+	    .files = &file,
+	    .nfiles = 1,
+	    .private_flag = true,
 	};
 	pfs_sha1("private", 7, ihp);
 	memcpy(mi.info_hash, ihp, 20);
 	pfs_hex(ihp, 20, mi.info_hash_hex);
 	int err = 0;
-	struct cache *cp = cache_open(sa, mi.info_hash_hex, 1, 16384, 100,
-				      &err);
+	struct cache *cp =
+	    cache_open(sa, mi.info_hash_hex, 1, 16384, 100, &err);
 	assert_non_null(cp);
 	struct bt_torrent *tp = bt_torrent_new(a, ihp, &to, NULL);
 	assert_non_null(tp);
@@ -152,9 +157,11 @@ static void test_find_and_save(void **state)
 		found = (has_dht_peer(ta) || has_dht_peer(tb)) && si.peers >= 1;
 	}
 	if (!found)
-		fprintf(stderr, "dht source: state %d nodes %u/%u lookups %u "
-			"peers %u\n", si.state, si.nodes, si.nodes_total,
-			si.lookups, si.peers);
+		fprintf(stderr,
+			"dht source: state %d nodes %u/%u lookups %u "
+			"peers %u\n",
+			si.state, si.nodes, si.nodes_total, si.lookups,
+			si.peers);
 	assert_true(found);
 	assert_int_equal(si.state, BT_SOURCE_OK);
 	assert_true(si.nodes >= 1);
@@ -248,10 +255,10 @@ int main(void)
 	/* the environment must not decide for the tests above */
 	unsetenv("P2PFS_LOOPBACK_ONLY");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_find_and_save, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_loopback_only, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_find_and_save, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_loopback_only, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

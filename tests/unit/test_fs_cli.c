@@ -1,8 +1,8 @@
 /* Unit tests for the parts of fs_cli that issue 10 added: mount's own -o
  * options (timeout, uid, gid, umask, nonempty) and the FUSE ones it lets
- * through, --read-timeout, --peer and --dht-bootstrap HOST:PORT
- * resolution (numeric and
- * /etc/hosts names only: no DNS), what a torrent operand is and the
+ * through, --read-timeout, --peer and --dht-bootstrap HOST:PORT resolution
+ * (numeric and /etc/hosts names only: no DNS), --no-dht and
+ * P2PFS_LOOPBACK_ONLY in the session options, what a torrent operand is and the
  * message for one that cannot be loaded, the announce schemes create
  * warns about, `status` options, and the mount a path lies in. The older
  * parsers are tested in test_fs_tree.c. */
