@@ -8,7 +8,8 @@
 #      seeder's PORT message (BEP 5) makes p2pfs ping its DHT node;
 #  (c) the node id and nodes saved at the unmount (CACHE/dht.dat) bring a
 #      second mount, of B, with no --dht-bootstrap back into the DHT: it
-#      finds the seeder again, under the same node id.
+#      finds the seeder again, under the same node id; a third p2pfs on
+#      the same cache root meanwhile uses another id.
 # Loopback only; every wait bounded.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -91,5 +92,13 @@ got=$(with_timeout 60 sha256sum <"$T/mnt2/b.bin" | cut -d' ' -f1) || fail "readi
 grep -q "first peer from the DHT ('$S_IP:$S_PORT')" "$LOG2" ||
 	fail "the second mount did not find the seeder through the DHT"
 log "second mount, saved nodes only: $(grep -m1 -o 'first peer from the DHT.*' "$LOG2")"
+# a third p2pfs on the same cache root meanwhile: the saved identity is
+# in use, so it takes the saved nodes under an id of its own
+mount_p2pfs "$T/a.torrent" "$T/mnt3" --no-trackers --bind "$P_IP" --port $((IT_BASE + 5))
+LOG3=$MOUNT_LOG
+grep -q "dht: the DHT identity in '$T/cache' is in use by another p2pfs" "$LOG3" ||
+	fail "a concurrent p2pfs did not see the identity in use: $(grep -m3 dht "$LOG3")"
+grep -q "dht: node $ID1 " "$LOG3" && fail "two processes run the same DHT node id"
+umount_p2pfs "$T/mnt3"
 umount_p2pfs "$T/mnt2"
 log "ok"
