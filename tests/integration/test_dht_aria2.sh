@@ -3,8 +3,9 @@
 # trackerless torrent with its DHT on (its own routing-table file, its
 # entry point a python3-libtorrent DHT node), p2pfs mounts it with
 # --no-trackers --dht-bootstrap on the libtorrent node, and reads every
-# byte right. aria2c is a second, independent DHT implementation beside
-# libtorrent. Loopback only; every wait bounded.
+# byte right; then an aria2c leecher whose only DHT entry point is p2pfs's
+# node (of a `p2pfs seed`) finds that seed and downloads from it. aria2c
+# is a second, independent DHT implementation beside libtorrent. Loopback only; every wait bounded.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 9880
@@ -58,4 +59,28 @@ grep -q "first peer from the DHT ('$A_IP:$A_PORT')" "$MOUNT_LOG" ||
 	fail "aria2c was not found through the DHT: $(grep -m5 dht "$MOUNT_LOG")"
 log "$(grep -m1 -o 'first peer from the DHT.*' "$MOUNT_LOG"); right sha256"
 umount_p2pfs "$T/mnt"
+
+# the reverse: p2pfs seeds a torrent of its own; an aria2c leecher whose
+# only DHT entry point is p2pfs's node finds it there and downloads it
+gen_data "$T/src/notes.bin" 2M
+make_torrent "$T/src/notes.bin" 16 "$T/notes.torrent"
+start_p2pfs_seed "$P_IP" $((P_PORT + 1)) "$T/notes.torrent" "$T/src/notes.bin" \
+	--no-trackers --dht-bootstrap "$R0:$R0_PORT"
+seed=$LAST_PID
+mkdir -p "$T/leech"
+with_timeout 90 aria2c --no-conf --enable-rpc=false --daemon=false \
+	--bt-enable-lpd=false --enable-peer-exchange=false --disable-ipv6=true \
+	--enable-dht=true --enable-dht6=false --dht-listen-port=$((IT_BASE + 5)) \
+	--dht-entry-point="$P_IP:$((P_PORT + 1))" --dht-file-path="$T/aria2/dht2.dat" \
+	--interface=127.0.0.105 --bt-external-ip=127.0.0.105 --listen-port=$((IT_BASE + 6)) \
+	--seed-time=0 --bt-stop-timeout=80 --dir="$T/leech" --log="$LOGS/aria2-leech.log" \
+	--log-level=info --console-log-level=warn --summary-interval=0 \
+	"$T/notes.torrent" >"$LOGS/aria2-leech.out" 2>&1 </dev/null ||
+	fail "the aria2c leecher did not complete: $(tail -n 3 "$LOGS/aria2-leech.out")"
+[ "$(sha_of "$T/leech/notes.bin")" = "$(sha_of "$T/src/notes.bin")" ] ||
+	fail "aria2c's copy differs"
+grep -q "peer: connected to '127.0.0.105:" "$SEED_LOG" ||
+	fail "aria2c never connected to p2pfs"
+stop_p2pfs_seed "$seed"
+log "aria2c found p2pfs's seed through p2pfs's own DHT node: right sha256"
 log "ok"
