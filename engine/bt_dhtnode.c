@@ -677,11 +677,15 @@ void bt_dhtnode_stop(struct bt_dhtnode *n)
 		event_del(n->ev);
 	if (n->tick_ev)
 		event_del(n->tick_ev);
+	struct bt_dht_stats ds;
+	bt_dht_stats(n->d, &ds, bt_now_ms());
 	pfs_log(PFS_LOG_INFO, "dht",
-		"stopped: %llu datagrams (%llu bytes) "
-		"sent, %llu (%llu bytes) received, %llu lookups, %llu peers",
+		"stopped: %llu datagrams (%llu bytes) sent, %llu of them "
+		"answers; %llu (%llu bytes) received; %llu lookups, %llu "
+		"peers",
 		(unsigned long long)n->st.sent,
 		(unsigned long long)n->st.sent_bytes,
+		(unsigned long long)ds.queries_in,
 		(unsigned long long)n->st.received,
 		(unsigned long long)n->st.received_bytes,
 		(unsigned long long)n->st.lookups,
