@@ -59,7 +59,7 @@ struct bt_dhtnode {
 	struct bt_engine *e;
 	struct bt_dht *d;
 	struct event *ev, *tick_ev;
-	bool running, loopback_only, no_routers, routers_added;
+	bool running, loopback_only, routers_added;
 	char **boot;
 	size_t nboot;
 	char *state_dir;
@@ -323,7 +323,7 @@ static void add_routers(struct bt_dhtnode *n, const char *why)
 	if (n->routers_added)
 		return;
 	n->routers_added = true;
-	if (n->loopback_only || n->no_routers) {
+	if (n->loopback_only) {
 		pfs_log(PFS_LOG_INFO, "dht", "%s; no public router used%s", why,
 			n->loopback_only ? " (P2PFS_LOOPBACK_ONLY)" : "");
 		return;
@@ -552,7 +552,6 @@ struct bt_dhtnode *bt_dhtnode_new(struct bt_engine *e,
 	n->e = e;
 	n->lock_fd = -1;
 	n->loopback_only = o->loopback_only;
-	n->no_routers = o->no_routers;
 	if (o->state_dir && !(n->state_dir = strdup(o->state_dir)))
 		goto fail;
 	size_t nb = o->nbootstrap < BT_DHTNODE_MAX_BOOTSTRAP

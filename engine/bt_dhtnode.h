@@ -39,7 +39,7 @@ struct bt_torrent;
 struct bt_source_info;
 
 #define BT_DHTNODE_SAVE_MS	   (5 * 60 * 1000)
-#define BT_DHTNODE_ROUTER_AFTER_MS 30000 /* saved nodes all silent: routers */
+#define BT_DHTNODE_ROUTER_AFTER_MS 30000 /* no node answered: the routers */
 #define BT_DHTNODE_FEW_PEERS	   5	 /* below this, lookups come sooner */
 #define BT_DHTNODE_MAX_BOOTSTRAP   16	 /* --dht-bootstrap names kept */
 #define BT_DHTNODE_STATE_FILE	   "dht.dat"
@@ -49,7 +49,6 @@ struct bt_dhtnode_opts {
 	size_t nbootstrap;
 	const char *state_dir; /* where dht.dat is kept; NULL = not kept */
 	bool loopback_only;    /* see above */
-	bool no_routers;       /* never the public routers (tests) */
 };
 
 struct bt_dhtnode;
