@@ -9,9 +9,6 @@ CC      ?= cc
 CLANG   ?= clang
 PREFIX  ?= /usr/local
 VERSION := 0.1.0
-# every test, the demo and the bench talk to loopback only (no public DHT
-# router, no LSD multicast): see P2PFS_LOOPBACK_ONLY in man/p2pfs.1
-export P2PFS_LOOPBACK_ONLY := 1
 
 PKGS     := fuse3 libevent libevent_pthreads libevent_openssl openssl
 # engine/ is layered by folder (see tests/check-layers.sh): base, proto,
@@ -41,6 +38,10 @@ B := build
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
+
+# Every test, benchmark and demo run stays on loopback: with this set p2pfs
+# never uses the public DHT routers, LSD multicast or port mapping.
+export P2PFS_LOOPBACK_ONLY := 1
 
 # fuzz objects are intermediates of the fuzz binaries: keep them
 .SECONDARY:

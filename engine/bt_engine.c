@@ -28,11 +28,14 @@
 
 #include "bt_conn_tcp.h"
 #include "bt_engine_i.h"
+#include "bt_lsd.h"
+#include "pfs_env.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 #include "pfs_version.h"
 
 #define STOP_ANNOUNCE_MS 2000
+#define LSD_INTERVAL_MS (5 * 60 * 1000) /* BEP 14 announces, per torrent */
 #define SNIFF_PREFIX 48 /* pstrlen, pstr, reserved, info-hash */
 
 struct post_item {
@@ -351,6 +354,108 @@ static void exit_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(e->base, NULL);
 }
 
+struct bt_udptrk_io *bt_engine_udptrk(struct bt_engine *e)
+{
+	if (!e->udptrk && e->base) {
+		int err = 0;
+		if (!(e->udptrk = bt_udptrk_io_new(e->base, e->dns, e->udp,
+						   &err)))
+			pfs_log(PFS_LOG_WARN, "tracker",
+				"no udp:// announces: %s", strerror(-err));
+	}
+	return e->udptrk;
+}
+
+struct bt_tracker_tls *bt_engine_tls(struct bt_engine *e)
+{
+	if (!e->tls && !e->tls_failed) {
+		char why[256];
+		if (!(e->tls = bt_tracker_tls_new(NULL, why, sizeof(why)))) {
+			e->tls_failed = true;
+			pfs_log(PFS_LOG_WARN, "tracker",
+				"no https:// announces: %s", why);
+		}
+	}
+	return e->tls;
+}
+
+/* ---- local service discovery ---- */
+
+static bool lsd_wants(const struct bt_torrent *t)
+{
+	return !t->removing && !t->stopping && !bt_torrent_private(t);
+}
+
+void bt_engine_lsd_announce(struct bt_engine *e, struct bt_torrent *t)
+{
+	if (!e->lsd || !lsd_wants(t))
+		return;
+	int err = bt_lsd_io_announce(e->lsd, (const uint8_t(*)[20])t->info_hash,
+				     1);
+	if (err < 0)
+		pfs_log(PFS_LOG_DEBUG, "lsd", "announce of '%s': %s", t->name,
+			strerror(-err));
+	else
+		pfs_log(PFS_LOG_DEBUG, "lsd", "announced '%s'", t->name);
+}
+
+static void lsd_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bt_engine *e = arg;
+	(void)fd;
+	(void)what;
+	size_t n = 0, k = 0;
+	for (struct bt_torrent *t = e->torrents; t; t = t->next)
+		n += lsd_wants(t);
+	uint8_t(*v)[20] = n ? calloc(n, 20) : NULL;
+	for (struct bt_torrent *t = e->torrents; v && t; t = t->next)
+		if (lsd_wants(t) && k < n)
+			memcpy(v[k++], t->info_hash, 20);
+	if (k) {
+		int err = bt_lsd_io_announce(e->lsd, (const uint8_t(*)[20])v, k);
+		if (err < 0)
+			pfs_log(PFS_LOG_DEBUG, "lsd", "announce: %s",
+				strerror(-err));
+	}
+	free(v);
+	struct timeval tv = {LSD_INTERVAL_MS / 1000, 0};
+	evtimer_add(e->lsd_ev, &tv);
+}
+
+static void lsd_peer_cb(void *arg, const uint8_t ih[20],
+			const struct bt_addr *peer)
+{
+	struct bt_engine *e = arg;
+	struct bt_torrent *t = bt_engine_find(e, ih);
+	if (!t || !lsd_wants(t) || e->stopping)
+		return;
+	char name[BT_ADDR_STRLEN];
+	bt_addr_str(peer, name, sizeof(name));
+	if (bt_torrent_add_peer(t, peer, BT_SRC_LSD) == 0)
+		pfs_log(PFS_LOG_DEBUG, "lsd", "'%s' has '%s'", name, t->name);
+}
+
+static void lsd_start(struct bt_engine *e)
+{
+	if (!e->lsd_on)
+		return;
+	int err = 0;
+	e->lsd = bt_lsd_io_new(e->base, e->bind_ip, e->port, lsd_peer_cb, e,
+			       &err);
+	if (!e->lsd) {
+		pfs_log(PFS_LOG_WARN, "lsd",
+			"no local peer discovery: cannot join %s:%d: %s",
+			BT_LSD_GROUP4, BT_LSD_PORT, strerror(-err));
+		return;
+	}
+	if ((e->lsd_ev = evtimer_new(e->base, lsd_timer_cb, e))) {
+		struct timeval tv = {LSD_INTERVAL_MS / 1000, 0};
+		evtimer_add(e->lsd_ev, &tv);
+	}
+	pfs_log(PFS_LOG_INFO, "lsd", "local peer discovery on %s:%d",
+		BT_LSD_GROUP4, BT_LSD_PORT);
+}
+
 void bt_engine_stop_done(struct bt_engine *e)
 {
 	if (e->pending_stops && --e->pending_stops == 0 && e->stopping)
@@ -485,6 +590,8 @@ struct bt_engine *bt_engine_new(const struct bt_engine_opts *o, int *err)
 	pthread_cond_init(&e->read_cond, NULL);
 	e->max_up = o->max_up;
 	e->max_down = o->max_down;
+	e->lsd_on = o->lsd == BT_ENGINE_LSD_ON ||
+		    (o->lsd == BT_ENGINE_LSD_AUTO && !pfs_loopback_only());
 	if (o->bind_ip && !(e->bind_ip = strdup(o->bind_ip)))
 		goto out;
 	pfs_version_peer_id(PFS_VERSION, e->peer_id);
@@ -494,8 +601,7 @@ struct bt_engine *bt_engine_new(const struct bt_engine_opts *o, int *err)
 	e_ = -ENOMEM;
 	if (!(e->nh = malloc(sizeof(*e->nh))) || (e_ = pfs_nh_init(e->nh)) < 0)
 		goto out;
-	const char *lo = getenv("P2PFS_LOOPBACK_ONLY");
-	e->loopback_only = o->loopback_only || (lo && !strcmp(lo, "1"));
+	e->loopback_only = o->loopback_only || pfs_loopback_only();
 	if (o->dht) {
 		struct bt_dhtnode_opts dno = {
 			.bootstrap = o->dht_bootstrap,
@@ -556,6 +662,7 @@ int bt_engine_start(struct bt_engine *e)
 		return -ENOMEM;
 	if ((err = bt_udp_start(e->udp, e->base)) < 0)
 		return err;
+	lsd_start(e);
 	if (e->max_up || e->max_down) {
 		if (!(e->rl = bt_ratelimit_new(e->base, e->max_up, e->max_down,
 					       &err)))
@@ -648,6 +755,11 @@ void bt_engine_free(struct bt_engine *e)
 	e->dht = NULL;
 	while (e->torrents)
 		bt_torrent_remove(e->torrents);
+	bt_udptrk_io_free(e->udptrk);
+	bt_tracker_tls_free(e->tls);
+	if (e->lsd_ev)
+		event_free(e->lsd_ev);
+	bt_lsd_io_free(e->lsd);
 	if (e->listener)
 		evconnlistener_free(e->listener);
 	else if (e->listen_fd >= 0)

@@ -35,6 +35,13 @@ struct bt_udp;
 struct event_base;
 struct evdns_base;
 
+/* Local service discovery (BEP 14 multicast on the LAN). */
+enum bt_engine_lsd {
+	BT_ENGINE_LSD_AUTO, /* on, unless P2PFS_LOOPBACK_ONLY is set (pfs_env.h) */
+	BT_ENGINE_LSD_OFF,  /* --no-lsd */
+	BT_ENGINE_LSD_ON,   /* --lsd: on even with P2PFS_LOOPBACK_ONLY */
+};
+
 struct bt_engine_opts {
 	const char *bind_ip; /* listen/outgoing address; NULL = any */
 	uint16_t port;	     /* TCP and UDP port; 0 = an ephemeral one */
@@ -45,9 +52,10 @@ struct bt_engine_opts {
 	const char *const *dht_bootstrap; /* HOST:PORT, repeatable */
 	size_t ndht_bootstrap;
 	const char *dht_state_dir; /* where its state is saved (cache root) */
-	/* talk to loopback addresses only (the DHT, and later LSD and port
-	 * mapping); also on with P2PFS_LOOPBACK_ONLY=1 in the environment */
+	/* the DHT talks to loopback addresses only; also on with
+	 * P2PFS_LOOPBACK_ONLY=1 in the environment (pfs_env.h) */
 	bool loopback_only;
+	int lsd;	     /* enum bt_engine_lsd; never for private torrents */
 };
 
 /* Binds the listening TCP socket and the UDP socket (so a busy port is
@@ -80,7 +88,8 @@ struct evdns_base *bt_engine_dns(struct bt_engine *e);
 struct bt_udp *bt_engine_udp(struct bt_engine *e);
 /* The engine's DHT node (bt_dhtnode.h), or NULL (--no-dht). */
 struct bt_dhtnode *bt_engine_dht(struct bt_engine *e);
-/* opts.loopback_only, or P2PFS_LOOPBACK_ONLY=1 in the environment. */
+/* opts.loopback_only, or P2PFS_LOOPBACK_ONLY in the environment
+ * (pfs_loopback_only()). */
 bool bt_engine_loopback_only(const struct bt_engine *e);
 /* Monotonic milliseconds (the engine's clock). */
 uint64_t bt_now_ms(void);

@@ -10,10 +10,12 @@
 #include <stdint.h>
 
 #include "bt_addrbook.h"
+#include "bt_announcer.h"
 #include "bt_blame.h"
 #include "bt_choker.h"
 #include "bt_conn.h"
 #include "bt_dhtnode.h"
+#include "bt_lsd_io.h"
 #include "bt_engine.h"
 #include "bt_peer.h"
 #include "bt_picker.h"
@@ -21,6 +23,7 @@
 #include "bt_torrent.h"
 #include "bt_tracker_io.h"
 #include "bt_udp.h"
+#include "bt_udptrk_io.h"
 #include "bt_wire.h"
 #include "pfs_nh.h"
 
@@ -101,6 +104,15 @@ struct bt_engine {
 	struct bt_udp *udp;
 	struct bt_dhtnode *dht; /* NULL: no DHT */
 	bool loopback_only;
+	struct bt_udptrk_io *udptrk; /* udp:// announces on udp (made when
+				      * first needed: it takes the socket's
+				      * BT_UDP_TRACKER handler) */
+	struct bt_tracker_tls *tls;  /* https:// announces (made when first
+				      * needed) */
+	bool tls_failed;	     /* ... and it could not be made */
+	bool lsd_on;		     /* LSD wanted (opts and environment) */
+	struct bt_lsd_io *lsd;	     /* its socket, once started */
+	struct event *lsd_ev;	     /* the periodic announce */
 	uint8_t peer_id[20];
 	uint32_t key; /* the tracker "key" */
 	struct pfs_nh *nh; /* the key blocks are signed with (read-only) */
@@ -158,21 +170,14 @@ struct bt_engine {
 
 /* ---- torrents ---- */
 
+/* One tracker of a torrent, beside its bt_announcer state (same index). */
+struct bt_tcall;
 struct bt_tracker_state {
-	struct bt_torrent *t;
-	const char *url;
-	struct bt_tracker_req *req;
-	uint64_t next_announce; /* ms */
-	uint32_t interval;	/* s */
-	uint32_t fails;
-	bool started;	  /* "started" was accepted */
-	bool stop_sent;	  /* a "stopped" announce is out */
-	char *tracker_id; /* "tracker id" of its last reply, or NULL */
+	struct bt_tcall *call; /* its announce in flight, or NULL */
+	bool failed;	       /* its last announce failed (for the log) */
 	/* for bt_torrent_sources() */
-	int64_t last_wall;   /* wall clock of the last announce sent, s */
-	uint32_t last_peers; /* peers in its last good reply */
-	int last_errno;	     /* of the last failure, 0 = none or not one */
-	char last_err[128];  /* the last failure in words, "" = none */
+	int64_t last_wall; /* wall clock of the last announce sent, s */
+	int last_errno;	   /* of the last failure, 0 = none or not one */
 };
 
 /* An address given with --peer, as bt_torrent_sources() reports it. */
@@ -247,8 +252,9 @@ struct bt_torrent {
 	struct bt_tpeer *peers;
 	uint32_t npeers; /* including connecting */
 	uint32_t next_peer_id;
-	struct bt_tracker_state *trackers;
-	size_t ntrackers;
+	struct bt_announcer *an; /* BEP 12 tiers, events; NULL: no tracker */
+	struct bt_tracker_state *trackers; /* by the announcer's index */
+	size_t ntrackers, cap_trackers;
 	uint32_t unchoked;
 	struct bt_choker *choker;
 	struct bt_choker_peer **choke_list; /* scratch for bt_choker_run */
@@ -299,6 +305,14 @@ void bt_torrent_free(struct bt_torrent *t);
 struct bt_torrent *bt_engine_find(struct bt_engine *e, const uint8_t ih[20]);
 void bt_engine_link(struct bt_engine *e, struct bt_torrent *t);
 void bt_engine_unlink(struct bt_engine *e, struct bt_torrent *t);
+/* The UDP tracker client on the engine's socket, made at the first call;
+ * NULL when it cannot be made. */
+struct bt_udptrk_io *bt_engine_udptrk(struct bt_engine *e);
+/* The one TLS context of the engine's https:// announces (the system's
+ * trust store), made at the first call; NULL when it cannot be made. */
+struct bt_tracker_tls *bt_engine_tls(struct bt_engine *e);
+/* Announce T on the LAN now (BEP 14), unless LSD is off or T private. */
+void bt_engine_lsd_announce(struct bt_engine *e, struct bt_torrent *t);
 /* One "stopped" announce came back (or gave up). */
 void bt_engine_stop_done(struct bt_engine *e);
 

@@ -27,6 +27,7 @@ struct bt_session_opts {
 	const char *const *peers; /* "IP:PORT" / "[IPv6]:PORT" added by hand */
 	size_t npeers;
 	bool no_trackers;     /* ignore the torrent's trackers */
+	int lsd;              /* enum bt_engine_lsd: BEP 14 on the LAN */
 	int max_peers;        /* connection cap; 0 = default (50) */
 	uint64_t max_up;      /* upload limit, bytes/s (all peers); 0 = none */
 	uint64_t max_down;    /* download limit, bytes/s; 0 = none */

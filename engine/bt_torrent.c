@@ -26,7 +26,8 @@
 
 #define RATE_MS 1000
 #define OUTPUT_HIGH (512u * 1024) /* stop serving blocks above this */
-#define RETRY_MAX_MS 300000
+#define TRACKER_TIMEOUT_MS 15000     /* an http(s) announce */
+#define TRACKER_STOP_TIMEOUT_MS 2000 /* a `stopped` at shutdown */
 
 static void rechoke(struct bt_torrent *t);
 static void fill(struct bt_tpeer *tp);
@@ -37,6 +38,7 @@ static void peer_timer_at(struct bt_torrent *t, uint64_t at);
 static void serve(struct bt_tpeer *tp);
 static void set_choke(struct bt_tpeer *tp, bool choke);
 static void publish_sources(struct bt_torrent *t, uint64_t now);
+static void tracker_run(struct bt_torrent *t, uint64_t now);
 
 static bool data_phase(const struct bt_torrent *t)
 {
@@ -632,6 +634,11 @@ void bt_torrent_piece_done(struct bt_torrent *t, struct bt_job *j)
 		pthread_mutex_unlock(&t->stats_lock);
 		if (t->piece_cb)
 			t->piece_cb(t->piece_arg, piece);
+		if (t->an && seeding(t)) {
+			/* `completed` (the announcer sends it once) */
+			bt_announcer_completed(t->an, bt_now_ms());
+			tracker_run(t, bt_now_ms());
+		}
 		fill_all(t);
 		return;
 	}
@@ -1149,10 +1156,41 @@ static void choke_cb(evutil_socket_t fd, short what, void *arg)
 	rechoke(arg);
 }
 
-/* ---- trackers ---- */
+/* ---- trackers ----
+ * The announce policy is bt_announcer's (BEP 12 tiers, events, intervals,
+ * back-off); here each action it hands out becomes an HTTP(S) announce
+ * (bt_tracker_io, through the engine's one TLS context) or a UDP one
+ * (bt_udptrk_io, on the engine's UDP socket), and each result goes back to
+ * it. One struct bt_tcall per request in flight, so that a result finds its
+ * torrent and action whatever happened to the arrays meanwhile. */
 
-static void fill_announce(struct bt_torrent *t, const struct bt_tracker_state *ts,
-			  struct bt_announce *a, enum bt_tracker_event ev)
+struct bt_tcall {
+	struct bt_torrent *t;
+	size_t idx;  /* the announcer's tracker index */
+	uint64_t id; /* the announcer's action id */
+	bool stop;   /* a `stopped` at shutdown, counted in pending_stops */
+	bool udp;
+	struct bt_tracker_req *req;
+	struct bt_udptrk_ioreq *ureq;
+};
+
+static void tcall_cancel(struct bt_tcall *c)
+{
+	if (!c)
+		return;
+	if (c->req)
+		bt_tracker_cancel(c->req);
+	if (c->ureq)
+		bt_udptrk_io_cancel(c->ureq);
+	c->t->trackers[c->idx].call = NULL;
+	if (c->stop)
+		bt_engine_stop_done(c->t->e);
+	free(c);
+}
+
+static void fill_announce(struct bt_torrent *t,
+			  const struct bt_announcer_action *act,
+			  struct bt_announce *a)
 {
 	memset(a, 0, sizeof(*a));
 	memcpy(a->info_hash, t->info_hash, 20);
@@ -1164,152 +1202,186 @@ static void fill_announce(struct bt_torrent *t, const struct bt_tracker_state *t
 	a->left = data_phase(t) ? t->mi->total_length -
 					  cache_bytes_verified(t->cache)
 				: (uint64_t)1 << 40;
-	a->event = ev;
-	a->numwant = ev == BT_EVENT_STOPPED ? 0 : 80;
+	a->event = act->event;
+	a->numwant = act->numwant;
 	a->key = t->e->key;
-	a->tracker_id = ts->tracker_id;
+	a->tracker_id = act->tracker_id;
 	a->local_ip = t->e->bind_ip;
 }
 
-static void tracker_arm(struct bt_torrent *t, uint64_t now)
+static void tracker_cb(int err, const char *why,
+		       const struct bt_tracker_reply *r, void *arg)
 {
-	uint64_t next = UINT64_MAX;
-	for (size_t i = 0; i < t->ntrackers; i++)
-		if (!t->trackers[i].req && t->trackers[i].next_announce < next)
-			next = t->trackers[i].next_announce;
-	if (next != UINT64_MAX)
-		arm(t->tracker_ev, next, now);
-}
-
-static void tracker_cb(int err, const struct bt_tracker_reply *r, void *arg)
-{
-	struct bt_tracker_state *ts = arg;
-	struct bt_torrent *t = ts->t;
+	struct bt_tcall *c = arg;
+	struct bt_torrent *t = c->t;
+	struct bt_tracker_state *ts = &t->trackers[c->idx];
 	uint64_t now = bt_now_ms();
-	ts->req = NULL;
-	if (err < 0 || r->failure) {
-		ts->fails++;
-		uint64_t wait = 15000ull << (ts->fails < 6 ? ts->fails - 1 : 5);
-		ts->next_announce = now + wait;
-		ts->last_errno = err < 0 ? -err : 0;
-		snprintf(ts->last_err, sizeof(ts->last_err), "%s%s",
-			 err < 0 ? "" : "tracker says: ",
-			 err < 0 ? strerror(-err) : r->failure);
-		/* once, not at every retry: the state stays in status */
-		pfs_log(ts->fails == 1 ? PFS_LOG_WARN : PFS_LOG_DEBUG, "tracker",
-			"announce to '%s' failed: %s", ts->url, ts->last_err);
-		tracker_arm(t, now);
-		publish_sources(t, now);
+	ts->call = NULL;
+	bool stop = c->stop;
+	uint64_t id = c->id;
+	size_t idx = c->idx;
+	free(c);
+	bool ok = err == 0 && r && !r->failure;
+	ts->last_errno = err < 0 ? -err : 0;
+	bt_announcer_result(t->an, id, err, why, r, now);
+	if (stop) {
+		bt_engine_stop_done(t->e);
 		return;
 	}
-	if (ts->fails)
-		pfs_log(PFS_LOG_INFO, "tracker", "'%s' answers again", ts->url);
-	ts->fails = 0;
-	ts->last_errno = 0;
-	ts->last_err[0] = '\0';
-	ts->last_peers = (uint32_t)r->npeers;
-	ts->started = true;
-	ts->interval = r->interval;
-	if (r->min_interval > ts->interval)
-		ts->interval = r->min_interval < 86400 ? r->min_interval : 86400;
-	ts->next_announce = now + (uint64_t)ts->interval * 1000;
-	if (r->tracker_id && *r->tracker_id) {
-		char *id = strdup(r->tracker_id);
-		if (id) {
-			free(ts->tracker_id);
-			ts->tracker_id = id;
-		}
+	struct bt_announcer_info in;
+	bt_announcer_info(t->an, idx, &in);
+	if (!ok) {
+		/* once, not at every retry: the state stays in status */
+		pfs_log(in.fails == 1 ? PFS_LOG_WARN : PFS_LOG_DEBUG, "tracker",
+			"announce to '%s' failed: %s", in.url, in.last_error);
+	} else {
+		if (ts->failed)
+			pfs_log(PFS_LOG_INFO, "tracker", "'%s' answers again",
+				in.url);
+		pfs_log(PFS_LOG_INFO, "tracker", "'%s' gave %zu peers", in.url,
+			r->npeers);
+		for (size_t i = 0; i < r->npeers; i++)
+			bt_addrbook_add(t->book, &r->peers[i], BT_SRC_TRACKER,
+					now);
 	}
-	pfs_log(PFS_LOG_INFO, "tracker", "'%s' gave %zu peers", ts->url,
-		r->npeers);
-	for (size_t i = 0; i < r->npeers; i++)
-		bt_addrbook_add(t->book, &r->peers[i], BT_SRC_TRACKER, now);
-	tracker_arm(t, now);
-	connect_more(t, now);
+	ts->failed = !ok;
+	tracker_run(t, now);
+	if (ok)
+		connect_more(t, now);
 	publish_sources(t, now); /* status shows the answer at once */
 }
 
-static void announce(struct bt_torrent *t, struct bt_tracker_state *ts,
-		     enum bt_tracker_event ev, bt_tracker_cb cb)
+/* Start the announce of ACT; false when it could not even start (its
+ * result is then given to the announcer at once). */
+static bool tracker_send(struct bt_torrent *t,
+			 const struct bt_announcer_action *act, bool stop,
+			 uint64_t now)
 {
+	struct bt_tracker_state *ts = &t->trackers[act->tracker];
 	struct bt_announce a;
-	fill_announce(t, ts, &a, ev);
+	struct bt_tcall *c = calloc(1, sizeof(*c));
+	const char *why = "out of memory";
+	int err = -ENOMEM;
+	fill_announce(t, act, &a);
 	ts->last_wall = (int64_t)time(NULL);
-	ts->req = bt_tracker_announce(t->e->base, t->e->dns, ts->url, &a,
-				      ev == BT_EVENT_STOPPED ? 2 : 15, cb, ts);
-	if (!ts->req) {
-		ts->fails++;
-		ts->next_announce = bt_now_ms() + RETRY_MAX_MS;
-		ts->last_errno = 0;
-		snprintf(ts->last_err, sizeof(ts->last_err),
-			 "this build cannot announce to such a URL");
+	if (!c)
+		goto fail;
+	c->t = t;
+	c->idx = act->tracker;
+	c->id = act->id;
+	c->stop = stop;
+	if (act->kind == BT_ANNOUNCER_UDP) {
+		c->udp = true;
+		struct bt_udptrk_io *uio = bt_engine_udptrk(t->e);
+		why = "no udp:// client (see the log)";
+		err = -ENOTCONN;
+		if (uio)
+			c->ureq = bt_udptrk_io_announce(
+			    uio, act->url, &a, stop ? act->timeout_ms : 0,
+			    tracker_cb, c);
+		if (!c->ureq && uio) {
+			why = "not a usable udp:// URL (want udp://HOST:PORT)";
+			err = -EINVAL;
+		}
+		if (!c->ureq)
+			goto fail;
+	} else {
+		struct bt_tracker_tls *tls = NULL;
+		if (act->kind == BT_ANNOUNCER_HTTPS &&
+		    !(tls = bt_engine_tls(t->e))) {
+			why = "no TLS context (see the log)";
+			err = -EPROTO;
+			goto fail;
+		}
+		int secs = (int)((act->timeout_ms + 999) / 1000);
+		c->req = bt_tracker_announce_tls(t->e->base, t->e->dns, tls,
+						 act->url, &a, secs,
+						 tracker_cb, c);
+		if (!c->req) {
+			why = "this build cannot announce to such a URL";
+			err = -EINVAL;
+			goto fail;
+		}
 	}
+	ts->call = c;
+	static const char *const ev_name[] = {"", " (started)", " (stopped)",
+					      " (completed)"};
+	pfs_log(PFS_LOG_DEBUG, "tracker", "announcing to '%s'%s", act->url,
+		(unsigned)act->event < 4 ? ev_name[act->event] : "");
+	return true;
+fail:
+	free(c);
+	ts->last_errno = 0;
+	bt_announcer_result(t->an, act->id, err, why, NULL, now);
+	return false;
+}
+
+/* Hand out what the announcer has due and re-arm its timer. */
+static void tracker_run(struct bt_torrent *t, uint64_t now)
+{
+	if (!t->an || t->stopping || !t->e->base)
+		return;
+	struct bt_announcer_action act;
+	while (bt_announcer_next(t->an, now, &act))
+		tracker_send(t, &act, false, now);
+	uint64_t next = bt_announcer_deadline(t->an);
+	if (next != UINT64_MAX)
+		arm(t->tracker_ev, next, now);
 }
 
 static void tracker_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct bt_torrent *t = arg;
-	uint64_t now = bt_now_ms();
-	for (size_t i = 0; i < t->ntrackers; i++) {
-		struct bt_tracker_state *ts = &t->trackers[i];
-		if (ts->req || now < ts->next_announce)
-			continue;
-		announce(t, ts, ts->started ? BT_EVENT_NONE : BT_EVENT_STARTED,
-			 tracker_cb);
-	}
-	tracker_arm(t, now);
+	tracker_run(arg, bt_now_ms());
 }
 
-static void stop_announce_cb(int err, const struct bt_tracker_reply *r,
-			     void *arg)
-{
-	struct bt_tracker_state *ts = arg;
-	(void)err;
-	(void)r;
-	ts->req = NULL;
-	ts->stop_sent = false;
-	bt_engine_stop_done(ts->t->e);
-}
-
-/* The trackers of T: the metainfo's (DATA phase) and the extra ones. */
+/* The trackers of T into its announcer: the extra ones (a magnet's tr=)
+ * in tier 0, then the metainfo's in their BEP 12 tiers (DATA phase); a
+ * URL already there is kept as it is. */
 static int set_trackers(struct bt_torrent *t)
 {
 	if (t->no_trackers)
 		return 0;
-	size_t nmi = t->mi ? t->mi->ntrackers : 0, n = nmi + t->nextra;
-	if (!n)
+	size_t nmi = t->mi ? t->mi->ntrackers : 0;
+	if (!nmi && !t->nextra)
 		return 0;
-	struct bt_tracker_state *v = calloc(n, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	size_t k = 0;
-	for (size_t i = 0; i < t->nextra; i++)
-		v[k++].url = t->extra_trackers[i];
-	for (size_t i = 0; i < nmi; i++) {
-		bool dup = false;
-		for (size_t j = 0; j < t->nextra && !dup; j++)
-			dup = !strcmp(t->extra_trackers[j], t->mi->trackers[i]);
-		if (!dup)
-			v[k++].url = t->mi->trackers[i];
+	if (!t->an) {
+		struct bt_announcer_cfg cfg;
+		bt_announcer_defaults(&cfg);
+		cfg.timeout_ms = TRACKER_TIMEOUT_MS;
+		cfg.stop_timeout_ms = TRACKER_STOP_TIMEOUT_MS;
+		if (pfs_random(&cfg.seed, sizeof(cfg.seed)) < 0)
+			cfg.seed = bt_now_ms();
+		if (!(t->an = bt_announcer_new(&cfg)))
+			return -ENOMEM;
 	}
-	/* keep the state of those already running */
-	for (size_t i = 0; i < k; i++) {
-		v[i].t = t;
-		for (size_t j = 0; j < t->ntrackers; j++)
-			if (!strcmp(t->trackers[j].url, v[i].url)) {
-				v[i] = t->trackers[j];
-				break;
-			}
+	size_t want = bt_announcer_count(t->an) + nmi + t->nextra;
+	if (want > t->cap_trackers) {
+		struct bt_tracker_state *v =
+		    realloc(t->trackers, want * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memset(v + t->cap_trackers, 0,
+		       (want - t->cap_trackers) * sizeof(*v));
+		/* the calls in flight point back at their state by index */
+		t->trackers = v;
+		t->cap_trackers = want;
 	}
-	free(t->trackers);
-	t->trackers = v;
-	t->ntrackers = k;
-	/* the states moved: requests in flight point at their new place */
-	for (size_t i = 0; i < k; i++)
-		if (v[i].req)
-			bt_tracker_cancel(v[i].req), v[i].req = NULL;
+	for (size_t i = 0; i < t->nextra + nmi; i++) {
+		const char *url = i < t->nextra ? t->extra_trackers[i]
+						: t->mi->trackers[i - t->nextra];
+		unsigned tier = i < t->nextra ? 0
+			       : t->mi->tracker_tiers[i - t->nextra];
+		int r = bt_announcer_add(t->an, url, tier);
+		if (r == -EPROTONOSUPPORT)
+			pfs_log(PFS_LOG_INFO, "tracker",
+				"'%s': not an http://, https:// or udp:// "
+				"tracker, skipped", url);
+		else if (r == -ENOMEM)
+			return r;
+	}
+	t->ntrackers = bt_announcer_count(t->an);
 	return 0;
 }
 
@@ -1380,18 +1452,23 @@ static void publish_sources(struct bt_torrent *t, uint64_t now)
 		return; /* keep the last one */
 	for (size_t i = 0; i < t->ntrackers; i++) {
 		const struct bt_tracker_state *ts = &t->trackers[i];
+		struct bt_announcer_info in;
+		if (bt_announcer_info(t->an, i, &in) < 0)
+			continue;
 		struct bt_source_info *o = &v[k++];
 		o->kind = BT_SOURCE_TRACKER;
-		snprintf(o->name, sizeof(o->name), "%s", ts->url);
-		snprintf(o->error, sizeof(o->error), "%s", ts->last_err);
-		o->err = ts->last_errno;
-		o->state = ts->req ? BT_SOURCE_BUSY
-			   : ts->last_err[0] ? BT_SOURCE_FAILED
-			   : ts->started ? BT_SOURCE_OK : BT_SOURCE_IDLE;
-		o->last = ts->last_wall;
-		o->next = ts->req ? 0 : wall_of(ts->next_announce, now);
-		o->peers = ts->last_peers;
-		o->fails = ts->fails;
+		snprintf(o->name, sizeof(o->name), "%s", in.url);
+		snprintf(o->error, sizeof(o->error), "%.127s", in.last_error);
+		o->err = in.last_error[0] ? ts->last_errno : 0;
+		o->state = in.updating ? BT_SOURCE_BUSY
+			   : in.last_error[0] ? BT_SOURCE_FAILED
+			   : in.working ? BT_SOURCE_OK : BT_SOURCE_IDLE;
+		o->last = in.last_announce_ms ? ts->last_wall : 0;
+		o->next = in.updating || !in.next_try_ms
+				  ? 0
+				  : wall_of(in.next_try_ms, now);
+		o->peers = (uint32_t)in.last_peers;
+		o->fails = in.fails;
 	}
 	struct bt_source_info dht;
 	bool has_dht = bt_dhtnode_source(t->e->dht, t->info_hash, &dht);
@@ -1732,8 +1809,12 @@ int bt_torrent_set_metadata(struct bt_torrent *t, const struct bt_metainfo *mi,
 		next = tp->next;
 		peer_enter_data(tp);
 	}
-	if (t->tracker_ev)
+	if (t->tracker_ev) {
+		/* trackers may have come with the metadata */
+		if (t->an)
+			bt_announcer_start(t->an, seeding(t), bt_now_ms());
 		arm(t->tracker_ev, bt_now_ms(), bt_now_ms());
+	}
 	if (t->rate_ev) /* started: a private one leaves the DHT */
 		bt_dhtnode_sync(t->e->dht);
 	rank(t);
@@ -1790,10 +1871,13 @@ int bt_torrent_start(struct bt_torrent *t)
 		return -ENOMEM;
 	uint64_t now = bt_now_ms();
 	/* announce and connect at once */
+	if (t->an)
+		bt_announcer_start(t->an, seeding(t), now);
 	arm(t->tracker_ev, now, now);
 	arm(t->rate_ev, now + RATE_MS, now);
 	t->connect_at = now;
 	arm(t->connect_ev, now, now);
+	bt_engine_lsd_announce(t->e, t);
 	rechoke(t);
 	bt_dhtnode_sync(t->e->dht);
 	publish_stats(t);
@@ -1805,20 +1889,16 @@ void bt_torrent_shutdown(struct bt_torrent *t)
 	t->stopping = true;
 	while (t->peers)
 		close_peer(t->peers, "shutting down");
-	for (size_t i = 0; i < t->ntrackers; i++) {
-		struct bt_tracker_state *ts = &t->trackers[i];
-		if (ts->req) {
-			bt_tracker_cancel(ts->req);
-			ts->req = NULL;
-		}
-		if (ts->started) {
-			announce(t, ts, BT_EVENT_STOPPED, stop_announce_cb);
-			if (ts->req) {
-				ts->stop_sent = true;
-				t->e->pending_stops++;
-			}
-		}
-	}
+	for (size_t i = 0; i < t->ntrackers; i++)
+		tcall_cancel(t->trackers[i].call);
+	if (!t->an)
+		return;
+	uint64_t now = bt_now_ms();
+	bt_announcer_stop(t->an, now);
+	struct bt_announcer_action act;
+	while (bt_announcer_next(t->an, now, &act))
+		if (tracker_send(t, &act, true, now))
+			t->e->pending_stops++;
 }
 
 void bt_torrent_remove(struct bt_torrent *t)
@@ -1829,12 +1909,7 @@ void bt_torrent_remove(struct bt_torrent *t)
 	while (t->peers)
 		close_peer(t->peers, "removed");
 	for (size_t i = 0; i < t->ntrackers; i++)
-		if (t->trackers[i].req) {
-			bt_tracker_cancel(t->trackers[i].req);
-			t->trackers[i].req = NULL;
-			if (t->trackers[i].stop_sent)
-				bt_engine_stop_done(e);
-		}
+		tcall_cancel(t->trackers[i].call);
 	bt_hasher_forget(e, t);
 	bt_reader_forget(e, t);
 	bt_engine_unlink(e, t);
@@ -1848,12 +1923,10 @@ void bt_torrent_free(struct bt_torrent *t)
 		return;
 	while (t->peers)
 		close_peer(t->peers, "freed");
-	for (size_t i = 0; i < t->ntrackers; i++) {
-		if (t->trackers[i].req)
-			bt_tracker_cancel(t->trackers[i].req);
-		free(t->trackers[i].tracker_id);
-	}
+	for (size_t i = 0; i < t->ntrackers; i++)
+		tcall_cancel(t->trackers[i].call);
 	free(t->trackers);
+	bt_announcer_free(t->an);
 	for (size_t i = 0; i < t->nextra; i++)
 		free(t->extra_trackers[i]);
 	free(t->extra_trackers);

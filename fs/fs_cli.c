@@ -47,6 +47,8 @@ enum {
 	OPT_HEADER_TIMEOUT,
 	OPT_READ_TIMEOUT,
 	OPT_COUNT,
+	OPT_LSD,
+	OPT_NO_LSD,
 	OPT_NO_DHT,
 	OPT_DHT_BOOTSTRAP,
 };
@@ -136,6 +138,8 @@ static int append_opts(char **dst, const char *add)
 	{"bind", required_argument, NULL, OPT_BIND},                           \
 	{"peer", required_argument, NULL, OPT_PEER},                           \
 	{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},                   \
+	{"lsd", no_argument, NULL, OPT_LSD},                                   \
+	{"no-lsd", no_argument, NULL, OPT_NO_LSD},                             \
 	{"no-dht", no_argument, NULL, OPT_NO_DHT},                             \
 	{"dht-bootstrap", required_argument, NULL, OPT_DHT_BOOTSTRAP},         \
 	{"max-peers", required_argument, NULL, OPT_MAX_PEERS},                 \
@@ -179,6 +183,10 @@ static int engine_opt(int c, char *arg, struct fs_cli_engine *e, char *err,
 	}
 	case OPT_NO_TRACKERS:
 		e->no_trackers = true;
+		return 1;
+	case OPT_LSD:
+	case OPT_NO_LSD:
+		e->lsd = c == OPT_LSD ? 1 : -1;
 		return 1;
 	case OPT_NO_DHT:
 		e->no_dht = true;
@@ -225,14 +233,14 @@ void fs_cli_session_opts(const struct fs_cli_engine *e,
 	so->peers = e->peers;
 	so->npeers = e->npeers;
 	so->no_trackers = e->no_trackers;
+	so->lsd = e->lsd > 0 ? BT_ENGINE_LSD_ON
+		  : e->lsd < 0 ? BT_ENGINE_LSD_OFF : BT_ENGINE_LSD_AUTO;
 	so->max_peers = e->max_peers;
 	so->max_up = e->max_up;
 	so->max_down = e->max_down;
 	so->dht = !e->no_dht;
 	so->dht_bootstrap = e->dht_bootstrap;
 	so->ndht_bootstrap = e->ndht_bootstrap;
-	const char *lo = getenv("P2PFS_LOOPBACK_ONLY");
-	so->loopback_only = lo && !strcmp(lo, "1");
 }
 
 int fs_cli_session_error(const struct fs_cli_engine *e, int err)

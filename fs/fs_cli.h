@@ -32,6 +32,7 @@ struct fs_cli_engine {
 	const char **dht_bootstrap; /* --dht-bootstrap, repeatable (array
 				 * owned); numeric after fs_cli_resolve_peers() */
 	size_t ndht_bootstrap;
+	int lsd;                /* --lsd 1, --no-lsd -1, default 0 */
 };
 
 /* The --help lines of the options in struct fs_cli_engine that reach the
@@ -49,6 +50,10 @@ struct fs_cli_engine {
 	"                         default: the nodes saved under the cache root,\n" \
 	"                         else the public routers, which\n" \
 	"                         P2PFS_LOOPBACK_ONLY=1 never uses)\n" \
+	"      --no-lsd           no local peer discovery (BEP 14 multicast on\n" \
+	"                         the LAN; never used for private torrents)\n" \
+	"      --lsd              local peer discovery even when\n" \
+	"                         P2PFS_LOOPBACK_ONLY is set\n" \
 	"      --max-peers N      connection limit (default 50)\n" \
 	"      --max-up RATE      upload limit in bytes/s for all peers together,\n" \
 	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n" \

@@ -65,7 +65,7 @@
 
 const char fs_cmd_seed_usage[] =
 	"  p2pfs seed [-f] [--port N] [--bind IP] [--peer HOST:PORT]...\n"
-	"             [--no-trackers] [--max-peers N] [--max-up RATE]\n"
+	"             [--no-trackers] [--no-lsd] [--max-peers N] [--max-up RATE]\n"
 	"             [--max-down RATE] [--partial] [--recheck]\n"
 	"             [--threads N] [--cache DIR] [--key-file F] [-v|-vv]\n"
 	"             [--log FILE] [--no-dht] [--dht-bootstrap HOST:PORT]...\n"

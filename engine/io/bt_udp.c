@@ -7,7 +7,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +30,8 @@ struct bt_udp {
 	struct event *ev;
 	bt_udp_handler fn[BT_UDP_NKINDS];
 	void *arg[BT_UDP_NKINDS];
+	bt_udp_error_handler err_fn;
+	void *err_arg;
 	uint32_t tids[BT_UDP_MAX_TIDS];
 	size_t ntids;
 	struct bt_udp_stats st;
@@ -69,9 +73,14 @@ struct bt_udp *bt_udp_new(const char *bind_ip, uint16_t port, int *err)
 		e = -errno;
 		goto fail;
 	}
+	/* ICMP errors (port unreachable: a UDP tracker that is not there)
+	 * are queued for read_errors() instead of being lost */
+	int one = 1;
+	setsockopt(u->fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
 	if (family == AF_INET6) {
 		int zero = 0;
 		setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		setsockopt(u->fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
 		in6->sin6_family = AF_INET6;
 		in6->sin6_port = htons(port);
 		len = sizeof(*in6);
@@ -116,6 +125,53 @@ enum bt_udp_kind bt_udp_classify(const struct bt_udp *u, const uint8_t *pkt,
 	return BT_UDP_UTP;
 }
 
+/* Drain the socket's error queue (IP_RECVERR): each ICMP error names the
+ * destination of the datagram that caused it, for the error handler. */
+static void read_errors(struct bt_udp *u)
+{
+	for (int i = 0; i < MAX_PER_WAKE; i++) {
+		struct sockaddr_storage ss;
+		uint8_t data[64];
+		union {
+			struct cmsghdr h;
+			uint8_t b[512];
+		} ctl;
+		struct iovec iov = {data, sizeof(data)};
+		struct msghdr m = {
+			.msg_name = &ss,
+			.msg_namelen = sizeof(ss),
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = ctl.b,
+			.msg_controllen = sizeof(ctl.b),
+		};
+		if (recvmsg(u->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			return;
+		struct bt_addr to;
+		if (bt_addr_from_sockaddr(&to, (struct sockaddr *)&ss,
+					  m.msg_namelen) < 0)
+			continue;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c;
+		     c = CMSG_NXTHDR(&m, c)) {
+			bool v4 = c->cmsg_level == IPPROTO_IP &&
+				  c->cmsg_type == IP_RECVERR;
+			bool v6 = c->cmsg_level == IPPROTO_IPV6 &&
+				  c->cmsg_type == IPV6_RECVERR;
+			if (!v4 && !v6)
+				continue;
+			struct sock_extended_err ee;
+			memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+			if (ee.ee_origin != SO_EE_ORIGIN_ICMP &&
+			    ee.ee_origin != SO_EE_ORIGIN_ICMP6)
+				continue;
+			u->st.icmp_errors++;
+			if (u->err_fn && ee.ee_errno)
+				u->err_fn(u->err_arg, &to, -(int)ee.ee_errno,
+					  now_ms());
+		}
+	}
+}
+
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bt_udp *u = arg;
@@ -125,8 +181,18 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		socklen_t sl = sizeof(ss);
 		ssize_t n = recvfrom(fd, u->buf, MAX_DGRAM, 0,
 				     (struct sockaddr *)&ss, &sl);
-		if (n < 0)
-			return; /* EAGAIN, or an ICMP error: nothing to read */
+		if (n < 0) {
+			bool again = errno == EAGAIN || errno == EWOULDBLOCK ||
+				     errno == EINTR;
+			/* an ICMP error: its details are in the error queue,
+			 * which must be drained even when a send already
+			 * took the socket's error (the queue alone keeps
+			 * the socket readable) */
+			read_errors(u);
+			if (again)
+				return;
+			continue; /* datagrams may follow */
+		}
 		struct bt_addr from;
 		if (bt_addr_from_sockaddr(&from, (struct sockaddr *)&ss, sl) < 0)
 			continue;
@@ -176,6 +242,13 @@ void bt_udp_set_handler(struct bt_udp *u, enum bt_udp_kind kind,
 	u->arg[kind] = fn ? arg : NULL;
 }
 
+void bt_udp_set_error_handler(struct bt_udp *u, bt_udp_error_handler fn,
+			      void *arg)
+{
+	u->err_fn = fn;
+	u->err_arg = fn ? arg : NULL;
+}
+
 int bt_udp_tracker_expect(struct bt_udp *u, uint32_t tid)
 {
 	for (size_t i = 0; i < u->ntids; i++)
@@ -194,6 +267,13 @@ void bt_udp_tracker_done(struct bt_udp *u, uint32_t tid)
 			u->tids[i] = u->tids[--u->ntids];
 			return;
 		}
+}
+
+static bool icmp_errno(int e)
+{
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+	       e == EHOSTDOWN || e == ENETDOWN || e == EPROTO || e == EMSGSIZE ||
+	       e == ETIMEDOUT || e == ENOPROTOOPT;
 }
 
 int bt_udp_send(struct bt_udp *u, const struct bt_addr *to, const void *pkt,
@@ -220,6 +300,13 @@ int bt_udp_send(struct bt_udp *u, const struct bt_addr *to, const void *pkt,
 		return -EAFNOSUPPORT;
 	}
 	ssize_t n = sendto(u->fd, pkt, len, 0, (struct sockaddr *)&ss, sl);
+	if (n < 0 && icmp_errno(errno)) {
+		/* with IP_RECVERR the ICMP error of an earlier datagram (to
+		 * anyone) is also the socket's pending error, which the next
+		 * send reports and clears: that is not this datagram's fate
+		 * (the error queue tells whose it was), so send again */
+		n = sendto(u->fd, pkt, len, 0, (struct sockaddr *)&ss, sl);
+	}
 	if (n < 0) {
 		int e = errno == EWOULDBLOCK ? EAGAIN : errno;
 		u->st.send_errors++;

@@ -44,6 +44,14 @@ uint16_t bt_udp_port(const struct bt_udp *u);
 /* Register (or, with FN NULL, remove) the handler of KIND. */
 void bt_udp_set_handler(struct bt_udp *u, enum bt_udp_kind kind,
 			bt_udp_handler fn, void *arg);
+/* An ICMP error (port or host unreachable) came back for a datagram we
+ * sent to TO; ERR is its -errno (-ECONNREFUSED, -EHOSTUNREACH...). The
+ * socket has IP_RECVERR on, so such errors are not lost. */
+typedef void (*bt_udp_error_handler)(void *arg, const struct bt_addr *to,
+				     int err, uint64_t now);
+void bt_udp_set_error_handler(struct bt_udp *u, bt_udp_error_handler fn,
+			      void *arg);
+
 /* The UDP-tracker client expects a reply with transaction id TID (until
  * bt_udp_tracker_done). Returns 0 or -ENOSPC (BT_UDP_MAX_TIDS are out). */
 #define BT_UDP_MAX_TIDS 256
@@ -63,6 +71,7 @@ struct bt_udp_stats {
 	uint64_t received[BT_UDP_NKINDS]; /* handed to a handler */
 	uint64_t dropped[BT_UDP_NKINDS];  /* no handler for its kind */
 	uint64_t sent, send_errors;
+	uint64_t icmp_errors; /* ICMP errors read from the error queue */
 };
 void bt_udp_stats(const struct bt_udp *u, struct bt_udp_stats *st);
 

@@ -22,6 +22,17 @@ the client closed it before the answer was complete. Modes:
   peers-100k     a valid answer with 100,000 compact peers (127.5.x.y,
                  nothing listens there) and the --peer addresses
 
+With --udp it is a BEP 15 (udp://) tracker instead, on the UDP port, and
+logs one JSON line per datagram received (when, length, action). Modes:
+
+  udp-wrong-tid  answers every request with another transaction id
+  udp-short      a right connect reply, then 12-byte announce replies
+  udp-huge       announce replies of 65,506 bytes: 10,914 fake peers
+                 (127.5.x.y) after the --peer addresses
+  udp-error      an error action with a 4 KiB message holding newlines
+                 and an escape sequence
+  udp-garbage    the right transaction id, then random bytes
+
 Loopback only: it refuses to listen anywhere else, and every peer it hands
 out is a 127.x address.
 """
@@ -153,6 +164,46 @@ class Handler(socketserver.BaseRequestHandler):
             raise SystemExit('unknown mode ' + m)
 
 
+def udp_serve(a, ip, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, port))
+    print('listening on %s (udp, %s)' % (a.listen, a.mode), flush=True)
+    rnd = random.Random(1)
+    while True:
+        d, src = s.recvfrom(65536)
+        rec = {'t_ms': int((time.monotonic() - T0) * 1000), 'len': len(d)}
+        if len(d) < 16:
+            rec['action'] = -1
+        else:
+            rec['action'] = struct.unpack('>I', d[8:12])[0]
+        with LOCK, open(a.log, 'a') as f:
+            f.write(json.dumps(rec) + '\n')
+        if len(d) < 16:
+            continue
+        action, tid = struct.unpack('>II', d[8:16])
+        m = a.mode
+        if m == 'udp-wrong-tid':
+            s.sendto(struct.pack('>IIQ', 0, tid ^ 1, 0x1234), src)
+        elif action == 0:
+            s.sendto(struct.pack('>IIQ', 0, tid, 0x5eed), src)
+        elif m == 'udp-short':
+            s.sendto(struct.pack('>III', 1, tid, 1800), src)
+        elif m == 'udp-huge':
+            body = compact(a.peer)
+            while len(body) + 6 <= 65507 - 20:
+                body += bytes([127, 5, rnd.randrange(256),
+                               rnd.randrange(1, 255)]) + \
+                    struct.pack('>H', rnd.randrange(1024, 65535))
+            s.sendto(struct.pack('>IIIII', 1, tid, 1800, 0, 1) + body, src)
+        elif m == 'udp-error':
+            msg = ('go away\n\x1b[31m%s\r\n' % ('x' * 4000)).encode()
+            s.sendto(struct.pack('>II', 3, tid) + msg, src)
+        elif m == 'udp-garbage':
+            s.sendto(struct.pack('>II', action, tid) + os.urandom(37), src)
+        else:
+            raise SystemExit('unknown mode ' + m)
+
+
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -164,6 +215,8 @@ def main():
     ap.add_argument('--listen', required=True)
     ap.add_argument('--log', required=True)
     ap.add_argument('--peer', action='append', default=[])
+    ap.add_argument('--udp', action='store_true',
+                    help='a BEP 15 tracker on the UDP port')
     ap.add_argument('--secs', type=float, default=60,
                     help='longest a huge/endless answer goes on')
     a = ap.parse_args()
@@ -172,6 +225,8 @@ def main():
         if not x.startswith('127.'):
             ap.error('loopback addresses only: %s' % x)
     open(a.log, 'w').close()
+    if a.udp:
+        return udp_serve(a, ip, int(port))
     srv = Server((ip, int(port)), Handler)
     srv.args = a
     print('listening on %s (%s)' % (a.listen, a.mode), flush=True)

@@ -23,8 +23,11 @@
 # the cleanup); call them directly, never inside $(...).
 
 set -euo pipefail
-# p2pfs never contacts a public DHT router (nor anything off loopback) here
+# no test, demo or benchmark run of p2pfs leaves loopback (or a namespace
+# the test made): no public DHT router, no LSD multicast, no port mapping
 export P2PFS_LOOPBACK_ONLY=1
+# (engine/base/pfs_env.h); a test that wants LSD passes --lsd inside its
+# own namespace
 
 IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 P2PFS=${P2PFS:-$IT_ROOT/p2pfs}

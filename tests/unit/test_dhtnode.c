@@ -66,6 +66,7 @@ static struct bt_engine *engine(const char *ip, const char *boot,
 	    .ndht_bootstrap = boot ? 1 : 0,
 	    .dht_state_dir = state,
 	    .loopback_only = lo,
+	    .lsd = BT_ENGINE_LSD_OFF, /* no multicast from a unit test */
 	};
 	int err = 0;
 	struct bt_engine *e = bt_engine_new(&o, &err);

@@ -173,7 +173,8 @@ static void test_two_torrents(void **state)
 {
 	struct fixture *f = *state;
 	int err = 0;
-	struct bt_engine_opts eo = {.bind_ip = "127.0.0.1"};
+	struct bt_engine_opts eo = {.bind_ip = "127.0.0.1",
+				    .lsd = BT_ENGINE_LSD_OFF};
 	struct bt_engine *seed = bt_engine_new(&eo, &err);
 	struct bt_engine *leech = bt_engine_new(&eo, &err);
 	assert_non_null(seed);

@@ -1,8 +1,8 @@
 /* Unit tests for the parts of fs_cli that issue 10 added: mount's own -o
  * options (timeout, uid, gid, umask, nonempty) and the FUSE ones it lets
  * through, --read-timeout, --peer and --dht-bootstrap HOST:PORT resolution
- * (numeric and /etc/hosts names only: no DNS), --no-dht and
- * P2PFS_LOOPBACK_ONLY in the session options, what a torrent operand is and the
+ * (numeric and /etc/hosts names only: no DNS), --no-dht in the session
+ * options, what a torrent operand is and the
  * message for one that cannot be loaded, the announce schemes create
  * warns about, `status` options, and the mount a path lies in. The older
  * parsers are tested in test_fs_tree.c. */
@@ -178,14 +178,9 @@ static void test_dht_opts(void **state)
 		assert_true(!strcmp(m.eng.dht_bootstrap[i], "127.0.0.1:7000") ||
 			    !strcmp(m.eng.dht_bootstrap[i], "[::1]:7000"));
 	struct bt_session_opts so;
-	setenv("P2PFS_LOOPBACK_ONLY", "1", 1);
 	fs_cli_session_opts(&m.eng, &so);
 	assert_true(so.dht);
-	assert_true(so.loopback_only);
 	assert_int_equal(so.ndht_bootstrap, m.eng.ndht_bootstrap);
-	unsetenv("P2PFS_LOOPBACK_ONLY");
-	fs_cli_session_opts(&m.eng, &so);
-	assert_false(so.loopback_only);
 	fs_cli_mount_release(&m);
 
 	memset(&m, 0, sizeof(m));
