@@ -585,7 +585,11 @@ int bt_dhtnode_start(struct bt_dhtnode *n)
 		n->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		n->own_state = n->lock_fd >= 0 &&
 			       flock(n->lock_fd, LOCK_EX | LOCK_NB) == 0;
-		if (!n->own_state)
+		if (n->lock_fd < 0)
+			pfs_log(PFS_LOG_WARN, "dht",
+				"the DHT state is not kept in '%s': %s",
+				n->state_dir, strerror(errno));
+		else if (!n->own_state)
 			pfs_log(PFS_LOG_INFO, "dht",
 				"the DHT identity in '%s' "
 				"is in use by another p2pfs: using its nodes "
