@@ -475,6 +475,7 @@ static void stop_cb(struct bt_engine *e, void *arg)
 		sniff_drop(e->sniffing, "shutting down");
 	for (struct bt_torrent *t = e->torrents; t; t = t->next)
 		bt_torrent_shutdown(t);
+	bt_dhtnode_stop(e->dht); /* saves its state */
 	if (!e->pending_stops) {
 		event_base_loopexit(e->base, NULL);
 		return;
@@ -489,6 +490,10 @@ static void stop_cb(struct bt_engine *e, void *arg)
 static void start_cb(struct bt_engine *e, void *arg)
 {
 	(void)arg;
+	if (e->dht && bt_dhtnode_start(e->dht) < 0) {
+		bt_dhtnode_free(e->dht); /* said why; the rest runs without */
+		e->dht = NULL;
+	}
 	for (struct bt_torrent *t = e->torrents; t; t = t->next)
 		bt_torrent_start(t);
 }
@@ -596,6 +601,17 @@ struct bt_engine *bt_engine_new(const struct bt_engine_opts *o, int *err)
 	e_ = -ENOMEM;
 	if (!(e->nh = malloc(sizeof(*e->nh))) || (e_ = pfs_nh_init(e->nh)) < 0)
 		goto out;
+	e->loopback_only = o->loopback_only || pfs_loopback_only();
+	if (o->dht) {
+		struct bt_dhtnode_opts dno = {
+			.bootstrap = o->dht_bootstrap,
+			.nbootstrap = o->ndht_bootstrap,
+			.state_dir = o->dht_state_dir,
+			.loopback_only = e->loopback_only,
+		};
+		if (!(e->dht = bt_dhtnode_new(e, &dno, &e_)))
+			goto out;
+	}
 	if ((e_ = open_sockets(e, o->port)) < 0) {
 		/* the caller reports it (fs_cli_session_error) */
 		pfs_log(PFS_LOG_DEBUG, "engine", "cannot listen on port %u: %s",
@@ -734,6 +750,9 @@ void bt_engine_free(struct bt_engine *e)
 	}
 	while (e->sniffing)
 		sniff_drop(e->sniffing, "freed");
+	bt_dhtnode_stop(e->dht); /* (stopped already if it ran) */
+	bt_dhtnode_free(e->dht);
+	e->dht = NULL;
 	while (e->torrents)
 		bt_torrent_remove(e->torrents);
 	bt_udptrk_io_free(e->udptrk);
@@ -793,4 +812,14 @@ struct evdns_base *bt_engine_dns(struct bt_engine *e)
 struct bt_udp *bt_engine_udp(struct bt_engine *e)
 {
 	return e->udp;
+}
+
+struct bt_dhtnode *bt_engine_dht(struct bt_engine *e)
+{
+	return e->dht;
+}
+
+bool bt_engine_loopback_only(const struct bt_engine *e)
+{
+	return e->loopback_only;
 }

@@ -47,6 +47,14 @@ struct bt_engine_opts {
 	uint16_t port;	     /* TCP and UDP port; 0 = an ephemeral one */
 	uint64_t max_up;     /* bytes/s over every torrent; 0 = no limit */
 	uint64_t max_down;
+	/* the DHT node (bt_dhtnode.h), on the UDP socket; off unless DHT */
+	bool dht;
+	const char *const *dht_bootstrap; /* HOST:PORT, repeatable */
+	size_t ndht_bootstrap;
+	const char *dht_state_dir; /* where its state is saved (cache root) */
+	/* the DHT talks to loopback addresses only; also on with
+	 * P2PFS_LOOPBACK_ONLY=1 in the environment (pfs_env.h) */
+	bool loopback_only;
 	int lsd;	     /* enum bt_engine_lsd; never for private torrents */
 };
 
@@ -78,6 +86,11 @@ struct event_base *bt_engine_base(struct bt_engine *e);
 struct evdns_base *bt_engine_dns(struct bt_engine *e);
 /* The shared UDP socket and its demultiplexer (see bt_udp.h). */
 struct bt_udp *bt_engine_udp(struct bt_engine *e);
+/* The engine's DHT node (bt_dhtnode.h), or NULL (--no-dht). */
+struct bt_dhtnode *bt_engine_dht(struct bt_engine *e);
+/* opts.loopback_only, or P2PFS_LOOPBACK_ONLY in the environment
+ * (pfs_loopback_only()). */
+bool bt_engine_loopback_only(const struct bt_engine *e);
 /* Monotonic milliseconds (the engine's clock). */
 uint64_t bt_now_ms(void);
 

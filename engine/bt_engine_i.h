@@ -14,6 +14,7 @@
 #include "bt_blame.h"
 #include "bt_choker.h"
 #include "bt_conn.h"
+#include "bt_dhtnode.h"
 #include "bt_lsd_io.h"
 #include "bt_engine.h"
 #include "bt_peer.h"
@@ -101,6 +102,8 @@ struct bt_engine {
 	int listen_fd;
 	struct evconnlistener *listener;
 	struct bt_udp *udp;
+	struct bt_dhtnode *dht; /* NULL: no DHT */
+	bool loopback_only;
 	struct bt_udptrk_io *udptrk; /* udp:// announces on udp (made when
 				      * first needed: it takes the socket's
 				      * BT_UDP_TRACKER handler) */

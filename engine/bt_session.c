@@ -23,6 +23,11 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 		.port = o->port,
 		.max_up = o->max_up,
 		.max_down = o->max_down,
+		.dht = o->dht,
+		.dht_bootstrap = o->dht_bootstrap,
+		.ndht_bootstrap = o->ndht_bootstrap,
+		.dht_state_dir = o->dht_state_dir,
+		.loopback_only = o->loopback_only,
 		.lsd = o->lsd,
 	};
 	if (!(s->e = bt_engine_new(&eo, &e)))

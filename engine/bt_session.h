@@ -33,6 +33,11 @@ struct bt_session_opts {
 	uint64_t max_down;    /* download limit, bytes/s; 0 = none */
 	bool fetch_all;       /* idle bandwidth fetches the rest, rarest
 			       * first (default: only what is wanted) */
+	bool dht;             /* run the DHT node (see bt_engine_opts) */
+	const char *const *dht_bootstrap;
+	size_t ndht_bootstrap;
+	const char *dht_state_dir;
+	bool loopback_only;
 };
 
 /* Returns NULL with *ERR = -errno (e.g. -EADDRINUSE for the port, -EINVAL

@@ -704,6 +704,8 @@ static void on_handshake(struct bt_tpeer *tp)
 	rank(t);
 	bt_extn_greet(tp); /* BEP 10: the extension handshake goes first */
 	send_have_state(tp);
+	if (p->dht && bt_dhtnode_running(t->e->dht)) /* both set the bit */
+		bt_peer_send_port(p, bt_engine_port(t->e));
 	peer_timer_at(t, bt_peer_tick(p, bt_now_ms()));
 }
 
@@ -869,6 +871,12 @@ static void own_event(void *arg, struct bt_peer *p,
 		serve(tp);
 		break;
 	case BT_PEV_PORT:
+		if (tp->w->dht && ev->port) {
+			struct bt_addr a = tp->w->addr;
+			a.port = ev->port;
+			bt_dhtnode_port(t->e->dht, &a); /* BEP 5: ping it */
+		}
+		break;
 	case BT_PEV_SUGGEST:
 	case BT_PEV_ALLOWED_FAST:
 		break; /* not used (yet) */
@@ -911,6 +919,8 @@ static struct bt_tpeer *peer_add(struct bt_torrent *t, struct bt_conn *c,
 	};
 	po.reserved[BT_RESERVED_FAST_BYTE] |= BT_RESERVED_FAST_BIT;
 	po.reserved[BT_RESERVED_EXT_BYTE] |= BT_RESERVED_EXT_BIT;
+	if (bt_dhtnode_running(t->e->dht) && !bt_torrent_private(t))
+		po.reserved[BT_RESERVED_DHT_BYTE] |= BT_RESERVED_DHT_BIT;
 	tp->t = t;
 	tp->id = ++t->next_peer_id;
 	tp->src = (uint8_t)src;
@@ -1447,12 +1457,12 @@ static bool addr_handshaken(const struct bt_torrent *t,
 }
 
 /* The snapshot behind bt_torrent_sources(): every tracker, then every
- * --peer address, with its state and last error. */
+ * --peer address, with its state and last error, then the DHT. */
 static void publish_sources(struct bt_torrent *t, uint64_t now)
 {
-	size_t n = t->ntrackers + t->nmanual, k = 0;
-	struct bt_source_info *v = n ? calloc(n, sizeof(*v)) : NULL;
-	if (n && !v)
+	size_t n = t->ntrackers + t->nmanual + 1, k = 0; /* + the DHT */
+	struct bt_source_info *v = calloc(n, sizeof(*v));
+	if (!v)
 		return; /* keep the last one */
 	for (size_t i = 0; i < t->ntrackers; i++) {
 		const struct bt_tracker_state *ts = &t->trackers[i];
@@ -1474,6 +1484,8 @@ static void publish_sources(struct bt_torrent *t, uint64_t now)
 		o->peers = (uint32_t)in.last_peers;
 		o->fails = in.fails;
 	}
+	struct bt_source_info dht;
+	bool has_dht = bt_dhtnode_source(t->e->dht, t->info_hash, &dht);
 	for (size_t i = 0; i < t->nmanual; i++) {
 		const struct bt_manual_peer *m = &t->manual[i];
 		const struct bt_abentry *ab = bt_addrbook_find(t->book, &m->addr);
@@ -1494,6 +1506,8 @@ static void publish_sources(struct bt_torrent *t, uint64_t now)
 		o->next = connected || !ab ? 0 : wall_of(ab->next_try, now);
 		o->fails = fails;
 	}
+	if (has_dht)
+		v[k++] = dht;
 	pthread_mutex_lock(&t->stats_lock);
 	struct bt_source_info *old = t->source_snap;
 	t->source_snap = v;
@@ -1817,6 +1831,8 @@ int bt_torrent_set_metadata(struct bt_torrent *t, const struct bt_metainfo *mi,
 			bt_announcer_start(t->an, seeding(t), bt_now_ms());
 		arm(t->tracker_ev, bt_now_ms(), bt_now_ms());
 	}
+	if (t->rate_ev) /* started: a private one leaves the DHT */
+		bt_dhtnode_sync(t->e->dht);
 	rank(t);
 	fill_all(t);
 	return 0;
@@ -1879,6 +1895,7 @@ int bt_torrent_start(struct bt_torrent *t)
 	arm(t->connect_ev, now, now);
 	bt_engine_lsd_announce(t->e, t);
 	rechoke(t);
+	bt_dhtnode_sync(t->e->dht);
 	publish_stats(t);
 	return 0;
 }
@@ -1912,6 +1929,7 @@ void bt_torrent_remove(struct bt_torrent *t)
 	bt_hasher_forget(e, t);
 	bt_reader_forget(e, t);
 	bt_engine_unlink(e, t);
+	bt_dhtnode_sync(e->dht); /* no longer announced */
 	bt_torrent_free(t);
 }
 

@@ -164,10 +164,11 @@ void bt_torrent_set_ext_handler(struct bt_torrent *t, bt_torrent_ext_fn fn,
  * before refusing more (what the BEP 10 handshake advertises as `reqq`). */
 uint32_t bt_torrent_reqq(const struct bt_torrent *t);
 
-/* One source of peers: a tracker of the torrent, or an address given with
- * --peer (BT_SOURCE_PEER). Other kinds (the DHT, PEX) are added at the end
- * of the enum; readers skip kinds they do not know. */
-enum bt_source_kind { BT_SOURCE_TRACKER, BT_SOURCE_PEER };
+/* One source of peers: a tracker of the torrent, an address given with
+ * --peer (BT_SOURCE_PEER), the DHT (BT_SOURCE_DHT, one entry). Other kinds
+ * (PEX) are added at the end of the enum; readers skip kinds they do not
+ * know. */
+enum bt_source_kind { BT_SOURCE_TRACKER, BT_SOURCE_PEER, BT_SOURCE_DHT };
 enum bt_source_state {
 	BT_SOURCE_IDLE,   /* not tried yet */
 	BT_SOURCE_BUSY,   /* tracker: an announce is out; peer: connecting */
@@ -184,8 +185,11 @@ struct bt_source_info {
 	int64_t last;          /* wall clock (s) of the last announce or
 				* connection attempt, 0 = never */
 	int64_t next;          /* wall clock (s) of the next one, 0 = none */
-	uint32_t peers;        /* tracker: peers its last good reply gave */
+	uint32_t peers;        /* tracker: peers its last good reply gave;
+				* DHT: peers its lookups gave */
 	uint32_t fails;        /* failures in a row */
+	uint32_t nodes, nodes_total; /* DHT: good nodes, nodes in the table */
+	uint32_t lookups;      /* DHT: get_peers lookups done */
 };
 /* Thread-safe, never blocks on the engine: copy up to MAX sources of the
  * snapshot the engine publishes every second and after each tracker answer

@@ -574,8 +574,10 @@ static void sources_summary(struct fs *fs, char *out, size_t len)
 					"and no --peer to ask");
 	for (size_t i = 0; i < n && i < 8 && pos < len; i++) {
 		bool tracker = src[i].kind == BT_SOURCE_TRACKER;
+		bool dht = src[i].kind == BT_SOURCE_DHT;
 		pos += (size_t)snprintf(out + pos, len - pos, "; %s '%s': %s%s%s",
-					tracker ? "tracker" : "peer", src[i].name,
+					tracker ? "tracker" : dht ? "source" : "peer",
+					src[i].name,
 					fs_xattr_source_state(&src[i]),
 					src[i].error[0] ? ", " : "",
 					src[i].error);

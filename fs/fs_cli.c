@@ -51,6 +51,8 @@ enum {
 	OPT_COUNT,
 	OPT_LSD,
 	OPT_NO_LSD,
+	OPT_NO_DHT,
+	OPT_DHT_BOOTSTRAP,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -140,6 +142,8 @@ static int append_opts(char **dst, const char *add)
 	{"no-trackers", no_argument, NULL, OPT_NO_TRACKERS},                   \
 	{"lsd", no_argument, NULL, OPT_LSD},                                   \
 	{"no-lsd", no_argument, NULL, OPT_NO_LSD},                             \
+	{"no-dht", no_argument, NULL, OPT_NO_DHT},                             \
+	{"dht-bootstrap", required_argument, NULL, OPT_DHT_BOOTSTRAP},         \
 	{"max-peers", required_argument, NULL, OPT_MAX_PEERS},                 \
 	{"max-up", required_argument, NULL, OPT_MAX_UP},                       \
 	{"max-down", required_argument, NULL, OPT_MAX_DOWN},                   \
@@ -186,6 +190,18 @@ static int engine_opt(int c, char *arg, struct fs_cli_engine *e, char *err,
 	case OPT_NO_LSD:
 		e->lsd = c == OPT_LSD ? 1 : -1;
 		return 1;
+	case OPT_NO_DHT:
+		e->no_dht = true;
+		return 1;
+	case OPT_DHT_BOOTSTRAP: {
+		const char **p = realloc(e->dht_bootstrap,
+					 (e->ndht_bootstrap + 1) * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		e->dht_bootstrap = p;
+		e->dht_bootstrap[e->ndht_bootstrap++] = arg;
+		return 1;
+	}
 	case OPT_MAX_PEERS:
 		if (parse_uint(arg, 1, 10000, &v) < 0) {
 			snprintf(err, errlen,
@@ -224,6 +240,9 @@ void fs_cli_session_opts(const struct fs_cli_engine *e,
 	so->max_peers = e->max_peers;
 	so->max_up = e->max_up;
 	so->max_down = e->max_down;
+	so->dht = !e->no_dht;
+	so->dht_bootstrap = e->dht_bootstrap;
+	so->ndht_bootstrap = e->ndht_bootstrap;
 }
 
 int fs_cli_session_error(const struct fs_cli_engine *e, int err)
@@ -442,17 +461,20 @@ static int add_resolved(struct fs_cli_engine *e, const char **out, size_t *n,
 
 #define RESOLVE_MAX 8 /* addresses taken from one name */
 
-int fs_cli_resolve_peers(struct fs_cli_engine *e, char *err, size_t errlen)
+/* Resolve the HOST:PORT names of *LIST (option OPT) into numeric strings. */
+static int resolve_list(struct fs_cli_engine *e, const char ***list,
+			size_t *nlist, const char *opt, char *err,
+			size_t errlen)
 {
-	if (!e->npeers)
+	if (!*nlist)
 		return 0;
-	size_t cap = e->npeers * RESOLVE_MAX, n = 0;
+	size_t cap = *nlist * RESOLVE_MAX, n = 0;
 	const char **out = calloc(cap, sizeof(*out));
 	int rc = -ENOMEM;
 	if (!out)
 		return -ENOMEM;
-	for (size_t i = 0; i < e->npeers; i++) {
-		const char *arg = e->peers[i];
+	for (size_t i = 0; i < *nlist; i++) {
+		const char *arg = (*list)[i];
 		struct bt_addr a;
 		if (bt_addr_parse(arg, &a) == 0) {
 			out[n++] = arg;
@@ -470,8 +492,9 @@ int fs_cli_resolve_peers(struct fs_cli_engine *e, char *err, size_t errlen)
 		unsigned long port = 0;
 		if (!colon || !hl || hl >= sizeof(host) ||
 		    parse_uint(colon + 1, 1, 65535, &port) < 0) {
-			snprintf(err, errlen, "--peer '%s': want HOST:PORT (a "
-				 "port of 1..65535; IPv6 as [ADDR]:PORT)", arg);
+			snprintf(err, errlen, "%s '%s': want HOST:PORT (a "
+				 "port of 1..65535; IPv6 as [ADDR]:PORT)", opt,
+				 arg);
 			rc = -EINVAL;
 			goto out;
 		}
@@ -480,8 +503,8 @@ int fs_cli_resolve_peers(struct fs_cli_engine *e, char *err, size_t errlen)
 		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 		int g = getaddrinfo(host, NULL, &hints, &res);
 		if (g != 0) {
-			snprintf(err, errlen, "--peer '%s': cannot resolve '%s': "
-				 "%s", arg, host, g == EAI_SYSTEM
+			snprintf(err, errlen, "%s '%s': cannot resolve '%s': "
+				 "%s", opt, arg, host, g == EAI_SYSTEM
 				 ? strerror(errno) : gai_strerror(g));
 			rc = -EINVAL;
 			goto out;
@@ -509,26 +532,38 @@ int fs_cli_resolve_peers(struct fs_cli_engine *e, char *err, size_t errlen)
 		}
 		freeaddrinfo(res);
 		if (!got) {
-			snprintf(err, errlen, "--peer '%s': '%s' has no usable "
-				 "address", arg, host);
+			snprintf(err, errlen, "%s '%s': '%s' has no usable "
+				 "address", opt, arg, host);
 			rc = -EINVAL;
 			goto out;
 		}
-		pfs_log(PFS_LOG_INFO, "main", "peer '%s' is %s%s", arg,
+		pfs_log(PFS_LOG_INFO, "main", "%s '%s' is %s%s", opt + 2, arg,
 			out[n - got], got > 1 ? " (and more)" : "");
 	}
-	free(e->peers);
-	e->peers = out;
-	e->npeers = n;
+	free(*list);
+	*list = out;
+	*nlist = n;
 	return 0;
 out:
 	free(out);
 	return rc;
 }
 
+int fs_cli_resolve_peers(struct fs_cli_engine *e, char *err, size_t errlen)
+{
+	int rc = resolve_list(e, &e->peers, &e->npeers, "--peer", err, errlen);
+	if (rc == 0)
+		rc = resolve_list(e, &e->dht_bootstrap, &e->ndht_bootstrap,
+				  "--dht-bootstrap", err, errlen);
+	return rc;
+}
+
 static void engine_release(struct fs_cli_engine *e)
 {
 	free(e->peers);
+	free(e->dht_bootstrap);
+	e->dht_bootstrap = NULL;
+	e->ndht_bootstrap = 0;
 	for (size_t i = 0; i < e->nresolved; i++)
 		free(e->resolved[i]);
 	free(e->resolved);

@@ -28,6 +28,10 @@ struct fs_cli_engine {
 	uint64_t max_down;      /* --max-down, bytes/s, 0 = unlimited */
 	int verbose;            /* number of -v */
 	bool no_trackers;       /* --no-trackers */
+	bool no_dht;            /* --no-dht */
+	const char **dht_bootstrap; /* --dht-bootstrap, repeatable (array
+				 * owned); numeric after fs_cli_resolve_peers() */
+	size_t ndht_bootstrap;
 	int lsd;                /* --lsd 1, --no-lsd -1, default 0 */
 };
 
@@ -39,6 +43,13 @@ struct fs_cli_engine {
 	"      --peer HOST:PORT   also connect to this peer (repeatable; a name\n" \
 	"                         is resolved at start-up; IPv6 as [ADDR]:PORT)\n" \
 	"      --no-trackers      ignore the torrent's trackers\n" \
+	"      --no-dht           no DHT (on by default, never for a private\n" \
+	"                         torrent; its port is the listening port, UDP)\n" \
+	"      --dht-bootstrap HOST:PORT\n" \
+	"                         join the DHT through this node (repeatable;\n" \
+	"                         default: the nodes saved under the cache root,\n" \
+	"                         else the public routers, which\n" \
+	"                         P2PFS_LOOPBACK_ONLY=1 never uses)\n" \
 	"      --no-lsd           no local peer discovery (BEP 14 multicast on\n" \
 	"                         the LAN; never used for private torrents)\n" \
 	"      --lsd              local peer discovery even when\n" \
@@ -140,10 +151,10 @@ void fs_cli_seed_release(struct fs_cli_seed *m);
 int fs_cli_mount_opts(struct fs_cli_mount *m, const char *opts, char *err,
 		      size_t errlen);
 
-/* Resolve every --peer of E that is HOST:PORT rather than a numeric address
- * (getaddrinfo: /etc/hosts or DNS; call it at start-up, before daemonising,
- * never on the engine thread). Afterwards E->peers holds numeric "IP:PORT"
- * strings only (each address of a name, at most 8 a name). Returns 0, or
+/* Resolve every --peer and --dht-bootstrap of E that is HOST:PORT rather
+ * than a numeric address (getaddrinfo: /etc/hosts or DNS; call it at
+ * start-up, before daemonising, never on the engine thread). Afterwards
+ * E->peers and E->dht_bootstrap hold numeric "IP:PORT" strings only (each address of a name, at most 8 a name). Returns 0, or
  * -EINVAL with a one-line reason in ERR (bad syntax, a name that does not
  * resolve), or -ENOMEM. */
 int fs_cli_resolve_peers(struct fs_cli_engine *e, char *err, size_t errlen);

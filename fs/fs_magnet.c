@@ -96,6 +96,11 @@ static int fetch(const struct bt_magnet *m, const struct bt_session_opts *so,
 		.max_up = so->max_up,
 		.max_down = so->max_down,
 		.lsd = so->lsd, /* a LAN peer may have the metadata */
+		/* and the DHT: a bare magnet link has no other source */
+		.dht = so->dht,
+		.dht_bootstrap = so->dht_bootstrap,
+		.ndht_bootstrap = so->ndht_bootstrap,
+		.dht_state_dir = so->dht_state_dir,
 	};
 	if (!(e = bt_engine_new(&eo, &rc))) {
 		snprintf(err, errlen, "cannot start the engine: %s",

@@ -68,7 +68,8 @@ const char fs_cmd_seed_usage[] =
 	"             [--no-trackers] [--no-lsd] [--max-peers N] [--max-up RATE]\n"
 	"             [--max-down RATE] [--partial] [--recheck]\n"
 	"             [--threads N] [--cache DIR] [--key-file F] [-v|-vv]\n"
-	"             [--log FILE] FILE.torrent PATH\n"
+	"             [--log FILE] [--no-dht] [--dht-bootstrap HOST:PORT]...\n"
+	"             FILE.torrent PATH\n"
 	"      Check the data at PATH against the torrent, then seed it from\n"
 	"      PATH itself (read-only, nothing is copied or written there);\n"
 	"      goes to the background once the data is checked and the port\n"
@@ -597,7 +598,8 @@ int fs_cmd_seed(int argc, char **argv)
 	struct layout l = {0};
 	struct fs_syslog *sl = NULL;
 	struct fs_ctl *ctl = NULL;
-	char err[1024], *state = NULL, *rpath = NULL, *rtorrent = NULL;
+	char err[1024], *state = NULL, *dht_root = NULL, *rpath = NULL,
+	     *rtorrent = NULL;
 	int e, status = 1, notify = -1;
 
 	if (fs_cli_parse_seed(argc, argv, &m, err, sizeof(err)) < 0) {
@@ -734,7 +736,7 @@ int fs_cmd_seed(int argc, char **argv)
 	}
 	if (state) {
 		char *sp = state_path(state, mi, l.base);
-		free(state);
+		dht_root = state; /* the DHT's state is kept there too */
 		state = sp;
 	}
 	if (state && fp_ok && !m.recheck) {
@@ -801,6 +803,7 @@ int fs_cmd_seed(int argc, char **argv)
 
 	struct bt_session_opts so;
 	fs_cli_session_opts(&m.eng, &so);
+	so.dht_state_dir = dht_root;
 	if (!(session = bt_session_new(torrent, c, &so, &e))) {
 		status = fs_cli_session_error(&m.eng, e);
 		goto out;
@@ -878,6 +881,7 @@ out:
 	free(paths);
 	layout_release(&l);
 	free(state);
+	free(dht_root);
 	fs_seal_release(&sx);
 	bt_metainfo_free(torrent);
 	free(rpath);

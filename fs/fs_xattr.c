@@ -448,6 +448,10 @@ int fs_rec_get_i64(const struct fs_rec *r, const char *key, int64_t *v)
 const char *fs_xattr_source_state(const struct bt_source_info *s)
 {
 	bool tracker = s->kind == BT_SOURCE_TRACKER;
+	if (s->kind == BT_SOURCE_DHT)
+		return s->state == BT_SOURCE_OK	    ? "ok"
+		       : s->state == BT_SOURCE_BUSY ? "bootstrapping"
+						    : "no-nodes";
 	switch (s->state) {
 	case BT_SOURCE_BUSY:
 		return tracker ? "announcing" : "connecting";
@@ -468,6 +472,17 @@ size_t fs_xattr_sources_format(const struct bt_source_info *s, size_t n,
 	fs_rec_out_init(&o, out, len);
 	for (size_t i = 0; i < n; i++) {
 		bool tracker = s[i].kind == BT_SOURCE_TRACKER;
+		if (s[i].kind == BT_SOURCE_DHT) {
+			fs_rec_begin(&o, "dht");
+			fs_rec_str(&o, "state", fs_xattr_source_state(&s[i]));
+			fs_rec_u64(&o, "nodes", s[i].nodes);
+			fs_rec_u64(&o, "table", s[i].nodes_total);
+			fs_rec_u64(&o, "lookups", s[i].lookups);
+			fs_rec_u64(&o, "peers", s[i].peers);
+			if (!fs_rec_end(&o))
+				break;
+			continue;
+		}
 		if (!tracker && s[i].kind != BT_SOURCE_PEER)
 			continue;
 		char name[sizeof(s[i].name)], error[sizeof(s[i].error)];
@@ -539,6 +554,19 @@ void fs_xattr_source_line(const struct fs_rec *r, int64_t now, char *out,
 	if (!len)
 		return;
 	out[0] = '\0';
+	uint64_t nodes = 0, table = 0, lookups = 0, dpeers = 0;
+	if (!strcmp(r->kind, "dht") && !fs_rec_get_u64(r, "nodes", &nodes) &&
+	    !fs_rec_get_u64(r, "table", &table) &&
+	    !fs_rec_get_u64(r, "lookups", &lookups) &&
+	    !fs_rec_get_u64(r, "peers", &dpeers)) {
+		const char *st = fs_rec_get(r, "state");
+		PUT("%-8s %" PRIu64 " good node%s (%" PRIu64 " in the table), "
+		    "%" PRIu64 " lookup%s, %" PRIu64 " peer%s  %s", "dht", nodes,
+		    nodes == 1 ? "" : "s", table, lookups,
+		    lookups == 1 ? "" : "s", dpeers, dpeers == 1 ? "" : "s",
+		    st ? st : "?");
+		return;
+	}
 	if (!tracker && !peer) {
 		PUT("%-8s", r->kind);
 		for (size_t i = 0; i < r->n; i++)

@@ -137,13 +137,14 @@ int fs_rec_get_i64(const struct fs_rec *r, const char *key, int64_t *v);
  * (whole lines, no NUL); returns the length. A source is
  *   tracker url=URL state=STATE last=T next=T peers=N fails=N [error=TEXT]
  *   peer addr=IP:PORT state=STATE last=T next=T fails=N [error=TEXT]
+ *   dht state=STATE nodes=GOOD table=N lookups=N peers=N
  * T is a Unix time in seconds (0: never, or nothing planned); STATE is
  * fs_xattr_source_state()'s. */
 size_t fs_xattr_sources_format(const struct bt_source_info *s, size_t n,
 			       char *out, size_t len);
 /* "idle", "announcing", "ok", "error" for a tracker; "idle", "connecting",
  * "connected", "refused" (the connection was refused), "failed" for a
- * peer. */
+ * peer; "ok" (good nodes), "bootstrapping", "no-nodes" for the DHT. */
 const char *fs_xattr_source_state(const struct bt_source_info *s);
 
 /* ---- lines of `p2pfs status` (pure) ---- */
@@ -153,6 +154,7 @@ void fs_xattr_duration(uint64_t secs, char *out, size_t len);
 /* One source record R as a status line (no newline), NOW the Unix time:
  *   "tracker  http://t/announce  error: Connection refused, next in 25 s"
  *   "peer     127.0.0.2:7001  refused: Connection refused, next in 5 s"
+ *   "dht      12 good nodes (14 in the table), 3 lookups, 2 peers  ok"
  * a kind it does not know as "KIND  key=value ...". */
 void fs_xattr_source_line(const struct fs_rec *r, int64_t now, char *out,
 			  size_t len);

@@ -57,7 +57,8 @@ static const char usage_mount[] =
 	"              [--read-timeout SECS] [--fetch-all] [--seed-after]\n"
 	"              [-v|-vv] [--log FILE] [--key-file F] [--remember-key]\n"
 	"              [--header-timeout SECS] [--metadata-timeout SECS]\n"
-	"              [--no-wait] FILE.torrent|MAGNET MNT\n"
+	"              [--no-wait] [--no-dht] [--dht-bootstrap HOST:PORT]...\n"
+	"              FILE.torrent|MAGNET MNT\n"
 	"      Mount the torrent read-only on the folder MNT (empty, unless\n"
 	"      -o nonempty) and stream its files on demand; goes to the\n"
 	"      background once the mount is live, logging to syslog. A\n"
@@ -718,6 +719,7 @@ static int cmd_mount(int argc, char **argv)
 	struct bt_session_opts so;
 	fs_cli_session_opts(&m.eng, &so);
 	so.fetch_all = m.fetch_all;
+	so.dht_state_dir = root;
 	char kpath[PATH_MAX];
 	if (mag && m.no_wait && mag->has_key) {
 		fs_cli_error("%s: --no-wait is not for a sealed share's link",
@@ -1188,6 +1190,7 @@ static int info_magnet(const char *path, struct fs_cli_engine *eng,
 		root = absolute(buf);
 	struct bt_session_opts so;
 	fs_cli_session_opts(eng, &so);
+	so.dht_state_dir = root;
 	status = 1;
 	e = fs_magnet_metainfo(mag, root, &so, timeout ? timeout
 						       : FS_MAGNET_TIMEOUT,

@@ -263,7 +263,8 @@ struct bt_dht {
 	unsigned store_hashes, store_peers;
 	uint64_t max_ms;
 	bool allow_same_ip;
-	bool state_loaded;
+	bool state_loaded, state_nodes_only;
+	bool (*allow)(void *arg, const struct bt_addr *a);
 
 	uint64_t srtt, rttvar; /* of our queries' replies, ms (RFC 6298) */
 	uint64_t next;	       /* deadline */
@@ -304,6 +305,12 @@ struct bt_dht {
 
 	struct bt_dht_stats st;
 };
+
+/* The caller lets us talk to A (opts.allow). */
+static bool allowed(const struct bt_dht *d, const struct bt_addr *a)
+{
+	return !d->allow || d->allow(d->arg, a);
+}
 
 static bool is_self(const struct bt_dht *d, const struct bt_addr *a)
 {
@@ -1004,7 +1011,7 @@ static void send_msg(struct bt_dht *d, const struct bt_addr *to,
 {
 	d->out.len = 0;
 	d->out.err = 0;
-	if (bt_krpc_encode(m, &d->out))
+	if (!allowed(d, to) || bt_krpc_encode(m, &d->out))
 		return;
 	d->st.sent++;
 	d->send(d->arg, to, d->out.buf, d->out.len);
@@ -1146,7 +1153,7 @@ static struct cand *cand_add(struct bt_dht *d, struct search *s,
 {
 	if ((c->has_id && !memcmp(c->id, d->id, ID_LEN)) ||
 	    !bt_addr_usable(&c->addr) || fam_index(&c->addr) != s->fi ||
-	    is_self(d, &c->addr))
+	    is_self(d, &c->addr) || !allowed(d, &c->addr))
 		return NULL;
 	for (unsigned i = 0; i < s->n; i++) {
 		const struct cand *x = &s->c[i];
@@ -1572,6 +1579,8 @@ struct bt_dht *bt_dht_new(const struct bt_dht_opts *o, int *err)
 	if (d->store_peers > 65535)
 		d->store_peers = 65535;
 	d->allow_same_ip = o->allow_same_ip;
+	d->allow = o->allow;
+	d->state_nodes_only = o->state_nodes_only;
 	d->next_search_id = 0;
 	d->next = UINT64_MAX;
 	d->searches = calloc(d->max_searches, sizeof(*d->searches));
@@ -1629,7 +1638,7 @@ void bt_dht_free(struct bt_dht *d)
 int bt_dht_add_bootstrap(struct bt_dht *d, const struct bt_addr *a,
 			 uint64_t now)
 {
-	if (!bt_addr_usable(a))
+	if (!bt_addr_usable(a) || !allowed(d, a))
 		return -EINVAL;
 	if (!(d->families & fam_bit(fam_index(a))))
 		return -EAFNOSUPPORT;
@@ -1650,7 +1659,7 @@ int bt_dht_add_bootstrap(struct bt_dht *d, const struct bt_addr *a,
 
 int bt_dht_ping(struct bt_dht *d, const struct bt_addr *a, uint64_t now)
 {
-	if (!bt_addr_usable(a))
+	if (!bt_addr_usable(a) || !allowed(d, a))
 		return -EINVAL;
 	if (!(d->families & fam_bit(fam_index(a))))
 		return -EAFNOSUPPORT;
@@ -1854,7 +1863,7 @@ int bt_dht_input(struct bt_dht *d, const uint8_t *buf, size_t len,
 	if (!(d->families & fam_bit(fam_index(from))))
 		return -EAFNOSUPPORT;
 	d->st.received++;
-	if (ignored(d, from, now)) {
+	if (ignored(d, from, now) || !allowed(d, from)) {
 		d->st.dropped_ignored++;
 		return 0;
 	}
@@ -2156,7 +2165,8 @@ static void state_load(struct bt_dht *d, const uint8_t *buf, size_t len)
 	if (!id || id->s.len != ID_LEN || !ns[0] || !ns[1] ||
 	    ns[0]->s.len % entry[0] || ns[1]->s.len % entry[1])
 		goto out;
-	memcpy(d->id, id->s.p, ID_LEN);
+	if (!d->state_nodes_only)
+		memcpy(d->id, id->s.p, ID_LEN);
 	for (int f = 0; f < 2; f++) {
 		struct table *t = &d->tab[f];
 		for (size_t off = 0;
@@ -2167,7 +2177,7 @@ static void state_load(struct bt_dht *d, const uint8_t *buf, size_t len)
 			if (bt_addr_from_compact(&b->addr, p + ID_LEN,
 						 entry[f] - ID_LEN) ||
 			    fam_index(&b->addr) != f ||
-			    !bt_addr_usable(&b->addr) ||
+			    !bt_addr_usable(&b->addr) || !allowed(d, &b->addr) ||
 			    !memcmp(p, d->id, ID_LEN))
 				continue;
 			memcpy(b->id, p, ID_LEN);

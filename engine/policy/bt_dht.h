@@ -135,6 +135,13 @@ struct bt_dht_opts {
 	unsigned store_hashes; /* info-hashes stored: 1024 */
 	unsigned store_peers;  /* peers per info-hash and family: 128 */
 	bool allow_same_ip;    /* several nodes per IP (tests on one IP) */
+	/* which addresses the node may talk to (e.g. loopback only): a
+	 * contact it says no to is never queried, answered, inserted or
+	 * saved; NULL = any usable address */
+	bool (*allow)(void *arg, const struct bt_addr *a);
+	/* use only the nodes of opts.state, not its id (another process
+	 * holds the saved identity) */
+	bool state_nodes_only;
 };
 
 struct bt_dht_stats {

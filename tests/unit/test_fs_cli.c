@@ -1,7 +1,8 @@
 /* Unit tests for the parts of fs_cli that issue 10 added: mount's own -o
  * options (timeout, uid, gid, umask, nonempty) and the FUSE ones it lets
- * through, --read-timeout, --peer HOST:PORT resolution (numeric and
- * /etc/hosts names only: no DNS), what a torrent operand is and the
+ * through, --read-timeout, --peer and --dht-bootstrap HOST:PORT resolution
+ * (numeric and /etc/hosts names only: no DNS), --no-dht in the session
+ * options, what a torrent operand is and the
  * message for one that cannot be loaded, the announce schemes create
  * warns about, `status` options, and the mount a path lies in. The older
  * parsers are tested in test_fs_tree.c. */
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "bt_metainfo.h"
+#include "bt_session.h"
 #include "fs_cli.h"
 
 static int parse(struct fs_cli_mount *m, char *err, size_t len, ...)
@@ -175,6 +177,52 @@ static void test_resolve(void **state)
 		struct fs_cli_mount mb = {.eng = b};
 		fs_cli_mount_release(&mb);
 	}
+}
+
+/* --no-dht and --dht-bootstrap (repeatable), resolved like --peer, and
+ * what reaches the session's options. */
+static void test_dht_opts(void **state)
+{
+	(void)state;
+	struct fs_cli_mount m;
+	char err[256];
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(parse(&m, err, sizeof(err), "--dht-bootstrap",
+			       "127.0.0.5:6881", "--dht-bootstrap",
+			       "localhost:7000", "x.torrent", "/mnt", NULL),
+			 0);
+	assert_false(m.eng.no_dht);
+	assert_int_equal(m.eng.ndht_bootstrap, 2);
+	assert_int_equal(fs_cli_resolve_peers(&m.eng, err, sizeof(err)), 0);
+	assert_true(m.eng.ndht_bootstrap >= 2);
+	assert_string_equal(m.eng.dht_bootstrap[0], "127.0.0.5:6881");
+	for (size_t i = 1; i < m.eng.ndht_bootstrap; i++)
+		assert_true(!strcmp(m.eng.dht_bootstrap[i], "127.0.0.1:7000") ||
+			    !strcmp(m.eng.dht_bootstrap[i], "[::1]:7000"));
+	struct bt_session_opts so;
+	fs_cli_session_opts(&m.eng, &so);
+	assert_true(so.dht);
+	assert_int_equal(so.ndht_bootstrap, m.eng.ndht_bootstrap);
+	fs_cli_mount_release(&m);
+
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(parse(&m, err, sizeof(err), "--no-dht", "x.torrent",
+			       "/mnt", NULL),
+			 0);
+	assert_true(m.eng.no_dht);
+	fs_cli_session_opts(&m.eng, &so);
+	assert_false(so.dht);
+	fs_cli_mount_release(&m);
+
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(parse(&m, err, sizeof(err), "--dht-bootstrap", "host",
+			       "x.torrent", "/mnt", NULL),
+			 0);
+	assert_int_equal(fs_cli_resolve_peers(&m.eng, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "--dht-bootstrap 'host': want HOST:PORT (a "
+				 "port of 1..65535; IPv6 as [ADDR]:PORT)");
+	fs_cli_mount_release(&m);
 }
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -358,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_mount_opts),
 		cmocka_unit_test(test_magnet_opts),
 		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_dht_opts),
 		cmocka_unit_test(test_torrent_operand),
 		cmocka_unit_test(test_status_opts),
 		cmocka_unit_test(test_mount_containing),

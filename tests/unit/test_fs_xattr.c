@@ -505,6 +505,26 @@ static void test_sources(void **state)
 	assert_string_equal(line, "dht      nodes=35 state=ok");
 	fs_xattr_source_line(&r, 1000, line, 5); /* cut, NUL-terminated */
 	assert_string_equal(line, "dht ");
+
+	/* the DHT's own record, as the engine gives it, and its line */
+	struct bt_source_info d = {.kind = BT_SOURCE_DHT,
+				   .state = BT_SOURCE_OK,
+				   .nodes = 12,
+				   .nodes_total = 14,
+				   .lookups = 1,
+				   .peers = 3};
+	n = fs_xattr_sources_format(&d, 1, out, sizeof(out));
+	out[n] = '\0';
+	assert_string_equal(out, "dht state=ok nodes=12 table=14 lookups=1 "
+				 "peers=3\n");
+	assert_int_equal(fs_rec_parse(out, n - 1, &r), 0);
+	fs_xattr_source_line(&r, 1000, line, sizeof(line));
+	assert_string_equal(line, "dht      12 good nodes (14 in the table), "
+				  "1 lookup, 3 peers  ok");
+	d.state = BT_SOURCE_BUSY;
+	assert_string_equal(fs_xattr_source_state(&d), "bootstrapping");
+	d.state = BT_SOURCE_IDLE;
+	assert_string_equal(fs_xattr_source_state(&d), "no-nodes");
 }
 
 static void test_durations(void **state)
