@@ -446,8 +446,8 @@ static int frame(const struct target *t, struct history *hist)
 
 	printf("peers:\n");
 	if (*peers)
-		printf("  %-24s %-20s %12s %12s  %s\n", "ADDRESS", "CLIENT",
-		       "DOWN", "UP", "FLAGS");
+		printf("  %-24s %-20s %12s %12s  %-6s %s\n", "ADDRESS",
+		       "CLIENT", "DOWN", "UP", "FLAGS", "FROM");
 	for (char *line = peers; *line;) {
 		char *nl = strchr(line, '\n');
 		size_t ll = nl ? (size_t)(nl - line) : strlen(line);
@@ -455,8 +455,9 @@ static int frame(const struct target *t, struct history *hist)
 		if (fs_xattr_peer_parse(line, ll, &p) == 0) {
 			rate(p.down_rate, a, sizeof(a));
 			rate(p.up_rate, c, sizeof(c));
-			printf("  %-24s %-20s %12s %12s  %s\n", p.addr,
-			       p.client, a, c, p.flags);
+			printf("  %-24s %-20s %12s %12s  %-6s %s\n", p.addr,
+			       p.client, a, c, p.flags,
+			       p.source[0] ? p.source : "?");
 		}
 		line += ll + (nl != NULL);
 	}

@@ -3,6 +3,8 @@
  * read them too. */
 #include "fs_xattr.h"
 
+#include "bt_addrbook.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -180,12 +182,39 @@ void fs_xattr_flags(const struct bt_peer_info *p, char *out)
 	out[o] = '\0';
 }
 
+void fs_xattr_source(unsigned src, char *out, size_t len)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{BT_SRC_MANUAL, "manual"}, {BT_SRC_TRACKER, "tracker"},
+		{BT_SRC_DHT, "dht"},	   {BT_SRC_PEX, "pex"},
+		{BT_SRC_LSD, "lsd"},	   {BT_SRC_INCOMING, "incoming"},
+	};
+	size_t o = 0;
+	if (!len)
+		return;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(src & names[i].bit))
+			continue;
+		int k = snprintf(out + o, len - o, "%s%s", o ? "+" : "",
+				 names[i].name);
+		if (k < 0 || (size_t)k >= len - o)
+			break;
+		o += (size_t)k;
+	}
+	if (!o)
+		snprintf(out, len, "-");
+}
+
 size_t fs_xattr_peers_format(const struct bt_peer_info *p, size_t n, char *out,
 			     size_t len)
 {
 	size_t pos = 0;
 	for (size_t i = 0; i < n; i++) {
-		char client[32], flags[8], addr[64];
+		char client[32], flags[8], addr[64], source[48];
 		/* untrusted or odd text never splits a line into fields */
 		snprintf(addr, sizeof(addr), "%s",
 			 p[i].addr[0] ? p[i].addr : "?");
@@ -194,10 +223,11 @@ size_t fs_xattr_peers_format(const struct bt_peer_info *p, size_t n, char *out,
 				*c = '?';
 		fs_xattr_client(p[i].peer_id, client, sizeof(client));
 		fs_xattr_flags(&p[i], flags);
+		fs_xattr_source(p[i].src, source, sizeof(source));
 		int k = snprintf(out + pos, len - pos,
-				 "%s %s %" PRIu64 " %" PRIu64 " %s\n", addr,
+				 "%s %s %" PRIu64 " %" PRIu64 " %s %s\n", addr,
 				 client, (uint64_t)p[i].down_rate,
-				 (uint64_t)p[i].up_rate, flags);
+				 (uint64_t)p[i].up_rate, flags, source);
 		if (k < 0 || (size_t)k >= len - pos)
 			break;
 		pos += (size_t)k;
@@ -242,8 +272,11 @@ int fs_xattr_peer_parse(const char *line, size_t len, struct fs_xattr_peer *p)
 	    !next_field(&s, end, p->client, sizeof(p->client)) ||
 	    !next_field(&s, end, down, sizeof(down)) ||
 	    !next_field(&s, end, up, sizeof(up)) ||
-	    !next_field(&s, end, p->flags, sizeof(p->flags)) ||
-	    next_field(&s, end, extra, sizeof(extra)) || s != end ||
+	    !next_field(&s, end, p->flags, sizeof(p->flags)))
+		return -EINVAL;
+	if (!next_field(&s, end, p->source, sizeof(p->source)))
+		p->source[0] = '\0'; /* an older daemon's line */
+	if (next_field(&s, end, extra, sizeof(extra)) || s != end ||
 	    !to_u64(down, &p->down_rate) || !to_u64(up, &p->up_rate))
 		return -EINVAL;
 	return 0;

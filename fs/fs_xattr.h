@@ -67,8 +67,13 @@ void fs_xattr_client(const uint8_t id[20], char *out, size_t len);
  *   I it connected to us   S it is a seed   F fast extension
  * "-" when none applies. */
 void fs_xattr_flags(const struct bt_peer_info *p, char *out);
-/* The lines of N peers into OUT of LEN bytes, whole lines only, no NUL.
- * Returns the length. */
+/* Where a peer's address came from (BT_SRC_ bits of bt_addrbook.h) as
+ * words joined by '+', e.g. "tracker+dht", into OUT (at least 48 bytes):
+ * manual, tracker, dht, pex, lsd, incoming; "-" for none. */
+void fs_xattr_source(unsigned src, char *out, size_t len);
+/* The lines of N peers into OUT of LEN bytes, whole lines only, no NUL:
+ * "ADDR CLIENT DOWN UP FLAGS SOURCE" (an older daemon's lines end after
+ * FLAGS). Returns the length. */
 size_t fs_xattr_peers_format(const struct bt_peer_info *p, size_t n, char *out,
 			     size_t len);
 
@@ -78,6 +83,7 @@ struct fs_xattr_peer {
 	char client[32];
 	uint64_t down_rate, up_rate;
 	char flags[16];
+	char source[48]; /* "" from an older daemon */
 };
 /* Parse the line LINE of LEN bytes. Returns 0 or -EINVAL. */
 int fs_xattr_peer_parse(const char *line, size_t len, struct fs_xattr_peer *p);

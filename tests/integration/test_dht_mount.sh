@@ -52,6 +52,15 @@ log "$(grep '^router:' "$LOGS/swarm.log" | tr '\n' ' ')"
 mount_p2pfs "$T/a.torrent" "$T/mnt" --no-trackers --bind "$P_IP" --port "$P_PORT" \
 	--dht-bootstrap "$R0:$R0_PORT" -v
 LOG1=$MOUNT_LOG
+# before any read: the seeder is listed as found through the DHT (the
+# peer snapshot is published every second)
+for ((i = 0; i < 50; i++)); do
+	pl=$(xattr_of "$T/mnt" user.p2pfs.peers)
+	grep -Eq "^$S_IP:$S_PORT .* dht$" <<<"$pl" && break
+	sleep 0.2
+done
+grep -Eq "^$S_IP:$S_PORT .* dht$" <<<"$pl" ||
+	fail "the peer list does not give the seeder's source as dht: $pl"
 for f in one.bin two.bin; do
 	got=$(with_timeout 60 sha256sum <"$T/mnt/a/$f" | cut -d' ' -f1) ||
 		fail "reading a/$f failed"

@@ -19,6 +19,7 @@
 #include "fs_cli.h"
 #include "fs_tree.h"
 #include "fs_xattr.h"
+#include "bt_addrbook.h"
 
 #define MIB (1024ull * 1024)
 
@@ -167,20 +168,23 @@ static void test_peers(void **state)
 	id(p[0].peer_id, "A2-1-36-0-");
 	p[0].down_rate = 1500.7;
 	p[0].up_rate = 3;
+	p[0].src = BT_SRC_TRACKER | BT_SRC_DHT;
 	snprintf(p[1].addr, sizeof(p[1].addr), "[::1]:7 x\n"); /* odd text */
 	id(p[1].peer_id, "-TR3000-");
 	size_t n = fs_xattr_peers_format(p, 2, buf, sizeof(buf));
-	assert_int_equal(n, strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"
-				   "[::1]:7?x? Transmission/3000 0 0 -\n"));
-	assert_memory_equal(buf,
-			    "127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"
-			    "[::1]:7?x? Transmission/3000 0 0 -\n",
-			    n);
+	assert_int_equal(
+	    n, strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF tracker+dht\n"
+		      "[::1]:7?x? Transmission/3000 0 0 - -\n"));
+	assert_memory_equal(
+	    buf,
+	    "127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF tracker+dht\n"
+	    "[::1]:7?x? Transmission/3000 0 0 - -\n",
+	    n);
 
 	/* whole lines only */
-	size_t one = fs_xattr_peers_format(p, 2, buf, 45);
-	assert_int_equal(one,
-			 strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF\n"));
+	size_t one = fs_xattr_peers_format(p, 2, buf, 57);
+	assert_int_equal(
+	    one, strlen("127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF tracker+dht\n"));
 	assert_int_equal(fs_xattr_peers_format(p, 2, buf, 10), 0);
 	assert_int_equal(fs_xattr_peers_format(p, 0, buf, sizeof(buf)), 0);
 
@@ -193,10 +197,24 @@ static void test_peers(void **state)
 	assert_int_equal(q.down_rate, 1500);
 	assert_int_equal(q.up_rate, 3);
 	assert_string_equal(q.flags, "DUISF");
+	assert_string_equal(q.source, ""); /* an older daemon's line */
+	const char *l6 = "127.0.0.2:6881 aria2/1.36.0 1500 3 DUISF pex+incoming";
+	assert_int_equal(fs_xattr_peer_parse(l6, strlen(l6), &q), 0);
+	assert_string_equal(q.flags, "DUISF");
+	assert_string_equal(q.source, "pex+incoming");
+	char src[48];
+	fs_xattr_source(0, src, sizeof(src));
+	assert_string_equal(src, "-");
+	fs_xattr_source(BT_SRC_MANUAL | BT_SRC_TRACKER | BT_SRC_DHT |
+			    BT_SRC_PEX | BT_SRC_LSD | BT_SRC_INCOMING,
+			src, sizeof(src));
+	assert_string_equal(src, "manual+tracker+dht+pex+lsd+incoming");
+	fs_xattr_source(BT_SRC_LSD, src, sizeof(src));
+	assert_string_equal(src, "lsd");
 	const char *bad[] = {
 	    "",
 	    "a b c d",
-	    "a b 1 2 F extra",
+	    "a b 1 2 F src extra",
 	    "a b x 2 F",
 	    "a b 1 -2 F",
 	    "a b 1 99999999999999999999999 F",
