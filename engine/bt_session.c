@@ -23,6 +23,7 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 		.port = o->port,
 		.max_up = o->max_up,
 		.max_down = o->max_down,
+		.encryption = o->encryption,
 	};
 	if (!(s->e = bt_engine_new(&eo, &e)))
 		goto out;

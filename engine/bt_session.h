@@ -32,6 +32,8 @@ struct bt_session_opts {
 	uint64_t max_down;    /* download limit, bytes/s; 0 = none */
 	bool fetch_all;       /* idle bandwidth fetches the rest, rarest
 			       * first (default: only what is wanted) */
+	int encryption;       /* --encryption: enum bt_mse_policy (0 =
+			       * prefer); see bt_engine_opts */
 };
 
 /* Returns NULL with *ERR = -errno (e.g. -EADDRINUSE for the port, -EINVAL

@@ -66,7 +66,8 @@
 const char fs_cmd_seed_usage[] =
 	"  p2pfs seed [-f] [--port N] [--bind IP] [--peer HOST:PORT]...\n"
 	"             [--no-trackers] [--max-peers N] [--max-up RATE]\n"
-	"             [--max-down RATE] [--partial] [--recheck]\n"
+	"             [--max-down RATE] [--encryption prefer|require|off]\n"
+	"             [--partial] [--recheck]\n"
 	"             [--threads N] [--cache DIR] [--key-file F] [-v|-vv]\n"
 	"             [--log FILE] FILE.torrent PATH\n"
 	"      Check the data at PATH against the torrent, then seed it from\n"

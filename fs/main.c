@@ -50,6 +50,7 @@ static const char usage_mount[] =
 	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
 	"              [--peer HOST:PORT]... [--no-trackers] [--max-peers N]\n"
 	"              [--max-up RATE] [--max-down RATE] [--cache-size SIZE]\n"
+	"              [--encryption prefer|require|off]\n"
 	"              [--read-timeout SECS] [--fetch-all] [--seed-after]\n"
 	"              [-v|-vv] [--log FILE] [--key-file F] [--remember-key]\n"
 	"              [--header-timeout SECS] FILE.torrent MNT\n"

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bt_conn.h"
+#include "bt_mse.h"
 #include "bt_torrent.h"
 #include "bt_udp.h"
 #include "bt_wire.h"
@@ -305,7 +306,7 @@ static void test_sniffer(void **state)
 	assert_int_equal(pfs_log_open(logpath), 0);
 	int level = pfs_log_get_level();
 	pfs_log_set_level(PFS_LOG_INFO);
-	struct bt_engine_opts eo = {.bind_ip = "127.0.0.1"};
+	struct bt_engine_opts eo = {.bind_ip = "127.0.0.1", .encryption = BT_MSE_OFF};
 	struct bt_engine *e = bt_engine_new(&eo, &err);
 	assert_non_null(e);
 	struct bt_torrent_opts o = {.no_trackers = true};
