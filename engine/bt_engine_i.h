@@ -181,7 +181,7 @@ struct bt_manual_peer {
 	struct bt_addr addr;
 	int64_t last_try; /* wall clock, s; 0 = never */
 	int last_errno;	  /* why the last connection ended, 0 = not one */
-	char why[64];	  /* and in words; "" = none yet */
+	char why[128];	  /* and in words; "" = none yet */
 };
 
 /* A torrent's view of one of its peers (the wire protocol is bt_peer's). */

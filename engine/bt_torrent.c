@@ -686,8 +686,11 @@ static void on_handshake(struct bt_tpeer *tp)
 			return;
 		}
 	}
-	pfs_log(PFS_LOG_INFO, "peer", "connected to '%s'%s", p->name,
-		p->fast ? " (fast)" : "");
+	pfs_log(PFS_LOG_INFO, "peer", "connected to '%s'%s%s", p->name,
+		p->fast ? " (fast)" : "",
+		bt_conn_mse_rc4(p->conn)    ? " (encrypted)"
+		: bt_conn_mse_done(p->conn) ? " (mse, plaintext payload)"
+					    : "");
 	rank(t);
 	send_have_state(tp);
 	peer_timer_at(t, bt_peer_tick(p, bt_now_ms()));
@@ -718,9 +721,9 @@ static void on_gone(struct bt_tpeer *tp, const struct bt_peer_event *ev)
 		m->last_errno = ev->err;
 		if (mse_failed)
 			snprintf(m->why, sizeof(m->why),
-				 "encrypted handshake failed: %s%s",
-				 bt_conn_mse_reason(p->conn),
-				 retry_plain ? "" : " (--encryption require)");
+				 "encrypted handshake failed%s: %s",
+				 retry_plain ? "" : " (--encryption require)",
+				 bt_conn_mse_reason(p->conn));
 		else
 			snprintf(m->why, sizeof(m->why), "%s",
 				 ev->reason ? ev->reason : "");

@@ -21,6 +21,7 @@
 
 #define HS_READ 4096	/* a read during the handshake */
 #define ENC_CHUNK 16384 /* copy writes are encrypted through this */
+#define PEER_CLOSED "the peer closed the connection during the handshake"
 
 struct mse_conn {
 	struct bt_conn c;
@@ -178,9 +179,7 @@ static void hs_readable(struct mse_conn *mc)
 		if (r == 0)
 			return;
 		if (r < 0) {
-			fail(mc, -ECONNRESET,
-			     "the peer closed the connection during the "
-			     "encryption handshake");
+			fail(mc, -ECONNRESET, PEER_CLOSED);
 			return;
 		}
 		if (!feed(mc, buf, (size_t)r))
@@ -235,8 +234,7 @@ static void in_closed(struct bt_conn *c, void *arg, int err)
 		     err ? strerror(-err) : "connection closed");
 		return;
 	}
-	fail(mc, -ECONNRESET,
-	     "the peer closed the connection during the encryption handshake");
+	fail(mc, -ECONNRESET, PEER_CLOSED);
 }
 
 static const struct bt_conn_cbs in_cbs = {
