@@ -34,7 +34,7 @@ done
 peers=$(xattr "$T/mnt" user.p2pfs.peers)
 log "user.p2pfs.peers:"$'\n'"$peers"
 for ip in 127.0.0.2 127.0.0.3; do
-	grep -Eq "^$ip:[0-9]+ aria2/[0-9.]+ [0-9]+ [0-9]+ [DdUuISF-]+$" <<<"$peers" ||
+	grep -Eq "^$ip:[0-9]+ aria2/[0-9.]+ [0-9]+ [0-9]+ [DdUuISFEe-]+$" <<<"$peers" ||
 		fail "user.p2pfs.peers has no well-formed line for $ip"
 done
 stats=$(xattr "$T/mnt" user.p2pfs.stats)
