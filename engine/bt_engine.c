@@ -26,10 +26,12 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "bt_conn_mse.h"
 #include "bt_conn_tcp.h"
 #include "bt_engine_i.h"
 #include "bt_lsd.h"
 #include "pfs_env.h"
+#include "bt_mse.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 #include "pfs_version.h"
@@ -50,6 +52,7 @@ struct bt_sniff {
 	struct bt_engine *e;
 	struct bt_conn *conn;
 	uint64_t since;
+	bool mse; /* conn is an MSE handshake in progress */
 	size_t n;
 	uint8_t buf[BT_HANDSHAKE_LEN];
 };
@@ -184,11 +187,89 @@ static void log_unknown(struct bt_engine *e, const struct bt_addr *a)
 static const char bt_pstr[20] = "\x13"
 				"BitTorrent protocol";
 
+/* ---- incoming MSE ---- */
+
+int bt_engine_find_req2(void *arg, const uint8_t req2[20], uint8_t skey[20])
+{
+	struct bt_engine *e = arg;
+	uint8_t h[20];
+	for (struct bt_torrent *t = e->torrents; t; t = t->next) {
+		if (t->removing || bt_mse_req2(t->info_hash, h) < 0)
+			continue;
+		if (!memcmp(h, req2, 20)) {
+			memcpy(skey, t->info_hash, 20);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* The MSE handshake of S ended: its decrypted stream is sniffed as a
+ * plain connection is (S->mse), or the layer frees it. */
+static void mse_ready(void *arg, struct bt_conn *c, int err)
+{
+	struct bt_sniff *s = arg;
+	struct bt_engine *e = s->e;
+	char name[BT_ADDR_STRLEN];
+	bt_addr_str(&c->remote, name, sizeof(name));
+	sniff_unlink(s);
+	free(s);
+	if (err < 0) {
+		pfs_log(PFS_LOG_DEBUG, "engine", "closing '%s': %s", name,
+			bt_conn_mse_reason(c));
+		return;
+	}
+	bt_engine_accept_conn(e, c, NULL, 0);
+	/* mark the new sniff: its plain handshake is inside MSE */
+	for (struct bt_sniff *q = e->sniffing; q; q = q->next)
+		if (q->conn == c)
+			q->mse = true;
+}
+
+/* S's first bytes are no plain handshake: answer with MSE. Returns false
+ * (S's bytes are taken; S stays listed, as the MSE handshake, until it
+ * ends or times out). */
+static bool mse_accept(struct bt_sniff *s)
+{
+	struct bt_engine *e = s->e;
+	if (s->mse) {
+		/* a second MSE layer inside the first: no */
+		sniff_drop(s, "no BitTorrent handshake inside MSE");
+		return false;
+	}
+	struct bt_conn_mse_opts mo = {
+		.policy = e->encryption == BT_MSE_REQUIRE ? BT_MSE_REQUIRE
+							  : BT_MSE_PREFER,
+		.find = bt_engine_find_req2,
+		.find_ctx = e,
+		.ready = mse_ready,
+		.ready_arg = s,
+	};
+	int err = 0;
+	struct bt_conn *inner = s->conn;
+	bt_conn_set_cbs(inner, NULL, NULL);
+	s->mse = true;
+	s->conn = bt_conn_mse_new(e->base, inner, &mo, s->buf, s->n, &err);
+	if (!s->conn) {
+		char name[BT_ADDR_STRLEN];
+		bt_addr_str(&inner->remote, name, sizeof(name));
+		pfs_log(PFS_LOG_DEBUG, "engine", "closing '%s': %s", name,
+			strerror(-err));
+		sniff_unlink(s);
+		free(s);
+		return false;
+	}
+	s->n = 0;
+	return false;
+}
+
 /* Route S once its first bytes tell; returns false when S is gone. */
 static bool sniff_route(struct bt_sniff *s)
 {
 	struct bt_engine *e = s->e;
 	size_t cmp = s->n < sizeof(bt_pstr) ? s->n : sizeof(bt_pstr);
+	if (memcmp(s->buf, bt_pstr, cmp) != 0 && e->encryption != BT_MSE_OFF)
+		return mse_accept(s);
 	if (memcmp(s->buf, bt_pstr, cmp) != 0) {
 		struct bt_conn *c = s->conn;
 		struct bt_addr from = c->remote;
@@ -203,6 +284,12 @@ static bool sniff_route(struct bt_sniff *s)
 			return false;
 		log_unknown(e, &from);
 		bt_conn_close(c);
+		return false;
+	}
+	if (e->encryption == BT_MSE_REQUIRE && !s->mse &&
+	    s->n >= sizeof(bt_pstr)) {
+		sniff_drop(s, "plaintext connection refused "
+			      "(--encryption require)");
 		return false;
 	}
 	if (s->n < SNIFF_PREFIX)
@@ -592,6 +679,7 @@ struct bt_engine *bt_engine_new(const struct bt_engine_opts *o, int *err)
 	e->max_down = o->max_down;
 	e->lsd_on = o->lsd == BT_ENGINE_LSD_ON ||
 		    (o->lsd == BT_ENGINE_LSD_AUTO && !pfs_loopback_only());
+	e->encryption = o->encryption;
 	if (o->bind_ip && !(e->bind_ip = strdup(o->bind_ip)))
 		goto out;
 	pfs_version_peer_id(PFS_VERSION, e->peer_id);
@@ -807,6 +895,11 @@ struct event_base *bt_engine_base(struct bt_engine *e)
 struct evdns_base *bt_engine_dns(struct bt_engine *e)
 {
 	return e->dns;
+}
+
+int bt_engine_encryption(const struct bt_engine *e)
+{
+	return e->encryption;
 }
 
 struct bt_udp *bt_engine_udp(struct bt_engine *e)

@@ -12,10 +12,12 @@
  *
  * An incoming TCP connection is held by the engine until its first bytes
  * say what it is: a BitTorrent handshake goes to the torrent whose
- * info-hash it names; anything else goes to the handler set with
- * bt_engine_set_unknown_handler() (the encryption layer, once there is
- * one), or is closed, logged once per address at info level as "peer sent
- * no BitTorrent handshake (encrypted?)".
+ * info-hash it names (unless --encryption require); anything else is an
+ * MSE handshake (bt_conn_mse.h) whose SKEY must name a hosted torrent,
+ * whose decrypted stream is then routed the same way — or, with
+ * --encryption off, goes to the handler set with
+ * bt_engine_set_unknown_handler(), or is closed, logged once per address at
+ * info level as "peer sent no BitTorrent handshake (encrypted?)".
  *
  * Thread rules: bt_engine_post(), bt_engine_port() and bt_engine_peer_id()
  * may be called from any thread; bt_engine_new/start/stop/free from the
@@ -56,6 +58,10 @@ struct bt_engine_opts {
 	 * P2PFS_LOOPBACK_ONLY=1 in the environment (pfs_env.h) */
 	bool loopback_only;
 	int lsd;	     /* enum bt_engine_lsd; never for private torrents */
+	/* --encryption (enum bt_mse_policy; 0 = BT_MSE_PREFER): PREFER
+	 * accepts MSE and plain incoming connections; REQUIRE closes plain
+	 * ones; OFF closes MSE ones (the unknown handler's, below) */
+	int encryption;
 };
 
 /* Binds the listening TCP socket and the UDP socket (so a busy port is
@@ -84,6 +90,12 @@ const uint8_t *bt_engine_peer_id(const struct bt_engine *e);
  * UDP trackers); NULL before bt_engine_start(). */
 struct event_base *bt_engine_base(struct bt_engine *e);
 struct evdns_base *bt_engine_dns(struct bt_engine *e);
+/* The --encryption policy (enum bt_mse_policy). */
+int bt_engine_encryption(const struct bt_engine *e);
+/* Responder's lookup (a bt_mse_find_fn, ARG = the engine): the hosted
+ * torrent whose HASH("req2", info-hash) is REQ2; its info-hash in SKEY.
+ * 0 or -ENOENT. */
+int bt_engine_find_req2(void *arg, const uint8_t req2[20], uint8_t skey[20]);
 /* The shared UDP socket and its demultiplexer (see bt_udp.h). */
 struct bt_udp *bt_engine_udp(struct bt_engine *e);
 /* The engine's DHT node (bt_dhtnode.h), or NULL (--no-dht). */

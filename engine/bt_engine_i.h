@@ -42,6 +42,9 @@ struct evconnlistener;
 #define BT_LOGGED_MAX 4096  /* addresses "no handshake" was logged for */
 #define BT_MAX_UNASKED 8    /* blocks a peer may send unasked, then it goes */
 #define BT_GONE_MAX 64      /* peers closed lately, remembered for blame */
+#define BT_PLAIN_MAX 256    /* --encryption prefer: addresses that failed
+			     * MSE, remembered to connect to in plain */
+#define BT_MSE_OUT_TIMEOUT_MS 5000 /* our outgoing MSE handshake */
 
 /* ---- the disk thread (bt_hasher.c) ---- */
 
@@ -130,6 +133,7 @@ struct bt_engine {
 	bool post_closed;
 
 	uint64_t max_up, max_down;
+	int encryption; /* enum bt_mse_policy */
 	struct bt_ratelimit *rl; /* every peer's transport, when limited */
 
 	struct bt_torrent *torrents;
@@ -185,7 +189,7 @@ struct bt_manual_peer {
 	struct bt_addr addr;
 	int64_t last_try; /* wall clock, s; 0 = never */
 	int last_errno;	  /* why the last connection ended, 0 = not one */
-	char why[64];	  /* and in words; "" = none yet */
+	char why[128];	  /* and in words; "" = none yet */
 };
 
 /* A torrent's view of one of its peers (the wire protocol is bt_peer's). */
@@ -281,6 +285,9 @@ struct bt_torrent {
 	struct bt_stats stats;
 	struct bt_peer_info *peer_snap; /* under stats_lock */
 	size_t npeer_snap;
+	struct bt_addr *plain_only; /* prefer: MSE failed with these (a ring
+				     * of BT_PLAIN_MAX) */
+	size_t nplain, plain_at;
 	struct bt_manual_peer *manual; /* the --peer addresses */
 	size_t nmanual;
 	struct bt_source_info *source_snap; /* under stats_lock */

@@ -29,6 +29,7 @@ struct bt_session *bt_session_new(const struct bt_metainfo *mi,
 		.dht_state_dir = o->dht_state_dir,
 		.loopback_only = o->loopback_only,
 		.lsd = o->lsd,
+		.encryption = o->encryption,
 	};
 	if (!(s->e = bt_engine_new(&eo, &e)))
 		goto out;

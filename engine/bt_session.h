@@ -38,6 +38,8 @@ struct bt_session_opts {
 	size_t ndht_bootstrap;
 	const char *dht_state_dir;
 	bool loopback_only;
+	int encryption;       /* --encryption: enum bt_mse_policy (0 =
+			       * prefer); see bt_engine_opts */
 };
 
 /* Returns NULL with *ERR = -errno (e.g. -EADDRINUSE for the port, -EINVAL

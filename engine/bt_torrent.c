@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "bt_conn_mse.h"
 #include "bt_conn_tcp.h"
 #include "bt_engine_i.h"
 #include "pfs_hash.h"
@@ -34,6 +35,9 @@ static void fill(struct bt_tpeer *tp);
 static void fill_all(struct bt_torrent *t);
 static void rank(struct bt_torrent *t);
 static void connect_soon(struct bt_torrent *t);
+static void remember_plain(struct bt_torrent *t, const struct bt_addr *a);
+static bool connect_to(struct bt_torrent *t, const struct bt_addr *a,
+		       unsigned src, uint64_t now);
 static void peer_timer_at(struct bt_torrent *t, uint64_t at);
 static void serve(struct bt_tpeer *tp);
 static void set_choke(struct bt_tpeer *tp, bool choke);
@@ -699,8 +703,11 @@ static void on_handshake(struct bt_tpeer *tp)
 			return;
 		}
 	}
-	pfs_log(PFS_LOG_INFO, "peer", "connected to '%s'%s", p->name,
-		p->fast ? " (fast)" : "");
+	pfs_log(PFS_LOG_INFO, "peer", "connected to '%s'%s%s", p->name,
+		p->fast ? " (fast)" : "",
+		bt_conn_mse_rc4(p->conn)    ? " (encrypted)"
+		: bt_conn_mse_done(p->conn) ? " (mse, plaintext payload)"
+					    : "");
 	rank(t);
 	bt_extn_greet(tp); /* BEP 10: the extension handshake goes first */
 	send_have_state(tp);
@@ -715,10 +722,31 @@ static void on_gone(struct bt_tpeer *tp, const struct bt_peer_event *ev)
 	struct bt_peer *p = tp->w;
 	uint64_t now = bt_now_ms();
 	struct bt_manual_peer *m = manual_of(t, &p->addr);
+	/* our MSE handshake failed once TCP was up: with prefer, once more
+	 * in plain (and plain from now on); with require, that is the end */
+	bool mse_failed = p->outgoing && bt_conn_is_mse(p->conn) &&
+			  bt_conn_mse_tcp_up(p->conn) &&
+			  !bt_conn_mse_done(p->conn);
+	bool retry_plain = mse_failed &&
+			   t->e->encryption == BT_MSE_PREFER && !t->stopping &&
+			   !t->e->stopping && t->connect_ev;
+	if (mse_failed)
+		pfs_log(PFS_LOG_INFO, "peer", "'%s': encrypted handshake "
+			"failed (%s)%s", p->name, bt_conn_mse_reason(p->conn),
+			retry_plain ? ": trying plaintext"
+				    : ": no plaintext (--encryption require)");
+	if (retry_plain)
+		remember_plain(t, &p->addr);
 	if (m) {
 		m->last_errno = ev->err;
-		snprintf(m->why, sizeof(m->why), "%s",
-			 ev->reason ? ev->reason : "");
+		if (mse_failed)
+			snprintf(m->why, sizeof(m->why),
+				 "encrypted handshake failed%s: %s",
+				 retry_plain ? "" : " (--encryption require)",
+				 bt_conn_mse_reason(p->conn));
+		else
+			snprintf(m->why, sizeof(m->why), "%s",
+				 ev->reason ? ev->reason : "");
 	}
 	bt_extn_peer_gone(tp);
 	bt_rq_peer_release(t->rq, &tp->rq);
@@ -743,10 +771,15 @@ static void on_gone(struct bt_tpeer *tp, const struct bt_peer_event *ev)
 	bool worked = p->handshaken &&
 		      (now - p->connected_at > BT_ADDRBOOK_GOOD_MS ||
 		       (p->seed && seeding(t)));
-	bt_addrbook_closed(t->book, &p->addr, BT_AB_CLOSED, worked, p->seed,
-			   now);
+	struct bt_addr addr = p->addr;
+	uint8_t src = tp->src;
 	free(tp->in);
 	free(tp);
+	/* the address book still has it connecting: the plain retry is
+	 * the same attempt */
+	if (!retry_plain || !connect_to(t, &addr, src, now))
+		bt_addrbook_closed(t->book, &addr, BT_AB_CLOSED, worked,
+				   p->seed, now);
 	rank(t);
 	if (was_unchoked)
 		rechoke(t); /* its slot goes to another peer now */
@@ -1009,6 +1042,60 @@ void bt_torrent_accept(struct bt_torrent *t, struct bt_conn *c,
 
 /* ---- connections ---- */
 
+static bool plain_only(const struct bt_torrent *t, const struct bt_addr *a)
+{
+	for (size_t i = 0; i < t->nplain; i++)
+		if (bt_addr_equal(&t->plain_only[i], a))
+			return true;
+	return false;
+}
+
+static void remember_plain(struct bt_torrent *t, const struct bt_addr *a)
+{
+	if (plain_only(t, a))
+		return;
+	if (!t->plain_only &&
+	    !(t->plain_only = calloc(BT_PLAIN_MAX, sizeof(*t->plain_only))))
+		return;
+	t->plain_only[t->plain_at] = *a;
+	t->plain_at = (t->plain_at + 1) % BT_PLAIN_MAX;
+	if (t->nplain < BT_PLAIN_MAX)
+		t->nplain++;
+}
+
+/* A connection to A as --encryption says: MSE over TCP (prefer, unless A
+ * failed MSE before; require), or TCP. NULL with *ERR. */
+static struct bt_conn *open_conn(struct bt_torrent *t, const struct bt_addr *a,
+				 int *err)
+{
+	struct bt_conn *c =
+		bt_conn_tcp_connect(t->e->base, a, t->e->bind_ip, err);
+	int pol = t->e->encryption;
+	if (!c || pol == BT_MSE_OFF || (pol == BT_MSE_PREFER && plain_only(t, a)))
+		return c;
+	struct bt_conn_mse_opts mo = {
+		.policy = pol == BT_MSE_REQUIRE ? BT_MSE_REQUIRE : BT_MSE_PREFER,
+		.timeout_ms = BT_MSE_OUT_TIMEOUT_MS,
+		.skey = t->info_hash,
+	};
+	return bt_conn_mse_new(t->e->base, c, &mo, NULL, 0, err);
+}
+
+/* Connect to A now (the plain retry). False when that failed. */
+static bool connect_to(struct bt_torrent *t, const struct bt_addr *a,
+		       unsigned src, uint64_t now)
+{
+	(void)now;
+	int err = 0;
+	struct bt_conn *c = open_conn(t, a, &err);
+	if (!c || !peer_add(t, c, src, NULL, 0))
+		return false;
+	char name[BT_ADDR_STRLEN];
+	bt_addr_str(a, name, sizeof(name));
+	pfs_log(PFS_LOG_DEBUG, "peer", "connecting to '%s' (plaintext)", name);
+	return true;
+}
+
 /* Outgoing connections stop a fifth short of the cap, so peers that find
  * us (the ones that want our pieces) still get in; at most
  * BT_MAX_HALF_OPEN connects are in progress at once. */
@@ -1028,8 +1115,7 @@ static void connect_more(struct bt_torrent *t, uint64_t now)
 		struct bt_manual_peer *m = manual_of(t, &a);
 		if (m)
 			m->last_try = (int64_t)time(NULL);
-		struct bt_conn *c =
-			bt_conn_tcp_connect(t->e->base, &a, t->e->bind_ip, &err);
+		struct bt_conn *c = open_conn(t, &a, &err);
 		const struct bt_abentry *ab = bt_addrbook_find(t->book, &a);
 		if (!c || !peer_add(t, c, ab ? ab->src : 0, NULL, 0)) {
 			if (m) {
@@ -1425,6 +1511,8 @@ static void publish_peers(struct bt_torrent *t, uint32_t n)
 		i->incoming = !p->outgoing;
 		i->seed = p->seed;
 		i->fast = p->fast;
+		i->mse = bt_conn_mse_done(p->conn);
+		i->encrypted = bt_conn_mse_rc4(p->conn);
 		i->am_choking = p->am_choking;
 		i->am_interested = p->am_interested;
 		i->peer_choking = p->peer_choking;
@@ -1964,6 +2052,7 @@ void bt_torrent_free(struct bt_torrent *t)
 	free(t->peer_snap);
 	free(t->source_snap);
 	free(t->manual);
+	free(t->plain_only);
 	free(t);
 }
 

@@ -137,6 +137,8 @@ struct bt_peer_info {
 	uint32_t have;	     /* pieces it has */
 	uint8_t src;	     /* where its address came from (BT_SRC_ bits) */
 	bool incoming, seed, fast;
+	bool mse;	     /* the connection is MSE (encryption handshake) */
+	bool encrypted;	     /* and its payload is RC4 (not plaintext) */
 	bool am_choking, am_interested, peer_choking, peer_interested;
 };
 /* Thread-safe, never blocks on the engine: copy up to MAX handshaken peers

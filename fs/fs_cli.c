@@ -6,6 +6,7 @@
 #include "bt_addr.h"
 #include "bt_magnet.h"
 #include "bt_metainfo.h"
+#include "bt_mse.h"
 #include "bt_session.h"
 #include "pfs_log.h"
 
@@ -53,6 +54,7 @@ enum {
 	OPT_NO_LSD,
 	OPT_NO_DHT,
 	OPT_DHT_BOOTSTRAP,
+	OPT_ENCRYPTION,
 };
 
 /* Strict unsigned decimal in [MIN, MAX]. */
@@ -147,6 +149,7 @@ static int append_opts(char **dst, const char *add)
 	{"max-peers", required_argument, NULL, OPT_MAX_PEERS},                 \
 	{"max-up", required_argument, NULL, OPT_MAX_UP},                       \
 	{"max-down", required_argument, NULL, OPT_MAX_DOWN},                   \
+	{"encryption", required_argument, NULL, OPT_ENCRYPTION},               \
 	{"verbose", no_argument, NULL, 'v'},                                   \
 	{"log", required_argument, NULL, OPT_LOG}
 
@@ -219,6 +222,16 @@ static int engine_opt(int c, char *arg, struct fs_cli_engine *e, char *err,
 			return -EINVAL;
 		}
 		return 1;
+	case OPT_ENCRYPTION: {
+		enum bt_mse_policy pol;
+		if (bt_mse_policy_parse(arg, &pol) < 0) {
+			snprintf(err, errlen, "bad --encryption '%s' (want "
+				 "prefer, require or off)", arg);
+			return -EINVAL;
+		}
+		e->encryption = (int)pol;
+		return 1;
+	}
 	case OPT_LOG:
 		e->log_file = arg;
 		return 1;
@@ -243,6 +256,7 @@ void fs_cli_session_opts(const struct fs_cli_engine *e,
 	so->dht = !e->no_dht;
 	so->dht_bootstrap = e->dht_bootstrap;
 	so->ndht_bootstrap = e->ndht_bootstrap;
+	so->encryption = e->encryption;
 }
 
 int fs_cli_session_error(const struct fs_cli_engine *e, int err)

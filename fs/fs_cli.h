@@ -26,6 +26,8 @@ struct fs_cli_engine {
 	int max_peers;          /* --max-peers, 0 = engine default */
 	uint64_t max_up;        /* --max-up, bytes/s, 0 = unlimited */
 	uint64_t max_down;      /* --max-down, bytes/s, 0 = unlimited */
+	int encryption;         /* --encryption: enum bt_mse_policy, 0 =
+				 * prefer */
 	int verbose;            /* number of -v */
 	bool no_trackers;       /* --no-trackers */
 	bool no_dht;            /* --no-dht */
@@ -58,7 +60,13 @@ struct fs_cli_engine {
 	"      --max-up RATE      upload limit in bytes/s for all peers together,\n" \
 	"                         e.g. 500K or 10M (K, M, G = 1024, 1024^2,\n" \
 	"                         1024^3); default 0: no limit\n" \
-	"      --max-down RATE    download limit in bytes/s, likewise\n"
+	"      --max-down RATE    download limit in bytes/s, likewise\n" \
+	"      --encryption MODE  prefer (default): connect encrypted (MSE/PE,\n" \
+	"                         RC4), else plain; accept both. require: only\n" \
+	"                         encrypted connections. off: only plain ones.\n" \
+	"                         It hides traffic from the network in between,\n" \
+	"                         not from peers: anyone with the info-hash can\n" \
+	"                         still join (see create --seal)\n"
 
 /* How long a read may wait for its data by default (seconds). */
 #define FS_CLI_READ_TIMEOUT 120

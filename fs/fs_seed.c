@@ -66,7 +66,8 @@
 const char fs_cmd_seed_usage[] =
 	"  p2pfs seed [-f] [--port N] [--bind IP] [--peer HOST:PORT]...\n"
 	"             [--no-trackers] [--no-lsd] [--max-peers N] [--max-up RATE]\n"
-	"             [--max-down RATE] [--partial] [--recheck]\n"
+	"             [--max-down RATE] [--encryption prefer|require|off]\n"
+	"             [--partial] [--recheck]\n"
 	"             [--threads N] [--cache DIR] [--key-file F] [-v|-vv]\n"
 	"             [--log FILE] [--no-dht] [--dht-bootstrap HOST:PORT]...\n"
 	"             FILE.torrent PATH\n"

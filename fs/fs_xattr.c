@@ -177,6 +177,8 @@ void fs_xattr_flags(const struct bt_peer_info *p, char *out)
 		out[o++] = 'S';
 	if (p->fast)
 		out[o++] = 'F';
+	if (p->mse)
+		out[o++] = p->encrypted ? 'E' : 'e';
 	if (!o)
 		out[o++] = '-';
 	out[o] = '\0';

@@ -65,6 +65,7 @@ void fs_xattr_client(const uint8_t id[20], char *out, size_t len);
  *   U uploading to it (it is interested, we do not choke it)
  *   u it is interested but we choke it
  *   I it connected to us   S it is a seed   F fast extension
+ *   E encrypted (MSE, RC4)   e MSE handshake, plaintext payload
  * "-" when none applies. */
 void fs_xattr_flags(const struct bt_peer_info *p, char *out);
 /* Where a peer's address came from (BT_SRC_ bits of bt_addrbook.h) as

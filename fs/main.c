@@ -53,7 +53,7 @@ static const char usage_mount[] =
 	"  p2pfs mount [-f] [-d] [-o OPTS] [--cache DIR] [--port N] [--bind IP]\n"
 	"              [--peer HOST:PORT]... [--no-trackers] [--no-lsd]\n"
 	"              [--max-peers N] [--max-up RATE] [--max-down RATE]\n"
-	"              [--cache-size SIZE]\n"
+	"              [--cache-size SIZE] [--encryption prefer|require|off]\n"
 	"              [--read-timeout SECS] [--fetch-all] [--seed-after]\n"
 	"              [-v|-vv] [--log FILE] [--key-file F] [--remember-key]\n"
 	"              [--header-timeout SECS] [--metadata-timeout SECS]\n"

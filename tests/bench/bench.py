@@ -126,6 +126,11 @@ REFS = [
     ('aria2c', 'reference: aria2c download of the big torrent', 'MB/s'),
     ('local', 'reference: local read of the same bytes (warm)', 'MB/s'),
     ('passthrough', 'reference: FUSE passthrough read (warm)', 'MB/s'),
+    ('enc_seq_off', 'p2pfs --encryption off: sequential cold read', 'MB/s'),
+    ('enc_seq_require', 'p2pfs --encryption require: sequential cold read',
+     'MB/s'),
+    ('enc_cpu_gib_off', 'p2pfs --encryption off: CPU per GiB', 's'),
+    ('enc_cpu_gib_require', 'p2pfs --encryption require: CPU per GiB', 's'),
 ]
 
 
@@ -165,7 +170,7 @@ def table(path):
         except ValueError:
             pass
         vals.setdefault((pc, cl, key), []).append(v)
-    clients = [c for c in ('p2pfs', 'btfs') if c in clients]
+    clients = [c for c in ('p2pfs', 'btfs') if c in clients] or ['p2pfs']
 
     def capped(pc, cl):
         return any(isinstance(x, float) and x < 1.0
@@ -223,6 +228,14 @@ def table(path):
                 out.append(['warm re-read, remount / passthrough (%)', pc,
                             '%.0f' % (100.0 * wr / pt)] +
                            [''] * (len(clients) - 1) + ['>= 80 %'])
+    # encrypted beside plain, same swarm, same run
+    for pc in pieces:
+        off = combine(pc, 'ref', 'enc_seq_off', 'median')
+        req = combine(pc, 'ref', 'enc_seq_require', 'median')
+        if isinstance(off, float) and isinstance(req, float) and off > 0:
+            out.append(['--encryption require / off, sequential (%)', pc,
+                        '%.0f' % (100.0 * req / off)] +
+                       [''] * (len(clients) - 1) + ['>= 80 %'])
     w = [max(len(str(r[i])) for r in [hdr] + out) for i in range(len(hdr))]
     line = lambda r: ' | '.join(str(c).ljust(w[i]) if i == 0 else
                                 str(c).rjust(w[i]) if i < len(r) - 1 else

@@ -25,6 +25,7 @@
 #   BENCH_PIECES="256k 1m"   piece sizes to measure
 #   BENCH_BTFS=0         leave btfs out even when it is installed
 #   BENCH_NREAD=20       random 64 KiB reads per run
+#   BENCH_ONLY=enc       only the --encryption off/require rows
 #   BENCH_SEQ_CAP=20     seconds a cold sequential read may take; a slower
 #                        client is measured on the part it read by then
 #   BENCH_TIMEOUT=1500   hard limit (s) for the whole bench
@@ -136,6 +137,7 @@ else
 fi
 PIECES=${BENCH_PIECES:-256k 1m}
 NREAD=${BENCH_NREAD:-20}
+ONLY=${BENCH_ONLY:-} # enc: only the --encryption rows (m_enc)
 NTREE=200          # files in the tree, the video included
 TRK=6969
 P2PFS_IP=127.0.0.5 # the seeders are .2-.4, the aria2c leecher .6; btfs
@@ -588,6 +590,39 @@ m_lt() {
 	P2PFS_EXTRA=()
 }
 
+# --encryption require (MSE, RC4 both ways) beside off (plain BitTorrent),
+# same swarm, same run: a fresh mount's cold sequential read of the big
+# file and the daemon's CPU per GiB fetched (the aria2c seeders accept
+# both; offered RC4 only, they select it). Reference rows, p2pfs only.
+m_enc() {
+	local run=$1 pc=$2 pol mnt=$T/mnt-enc c got secs cpu fetched
+	for pol in off require; do
+		cold_prep "$S/b/big.bin"
+		c=$T/cache-enc-$NMOUNT
+		P2PFS_EXTRA=(-v --encryption "$pol")
+		if bmount p2pfs "${TOR[big-$pc]}" "$mnt" "$c" && wait_file "$mnt/big.bin" 30 &&
+			read -r got secs < <(with_timeout $((SEQ_CAP + 30)) "$IT_PY" "$HERE/bench.py" \
+				seqread "$mnt/big.bin" "$SEQ_CAP" 2>>"$LOGS/seqread.err") && [ "${got:-0}" -gt 0 ]; then
+			cpu=$(daemon_cpu "$BPID")
+			fetched=$(du -sB1 "$c" | cut -f1)
+			[ "$fetched" -gt "$got" ] || fetched=$got
+			rec "$run $pc ref enc_seq_$pol $(awk -v b="$got" -v s="$secs" 'BEGIN { printf "%.1f", b / 1e6 / s }')"
+			rec "$run $pc ref enc_cpu_gib_$pol $(awk -v c="$cpu" -v b="$fetched" 'BEGIN { printf "%.2f", c * 1073741824 / b }')"
+			[ "$got" -ge "$BIG_SIZE" ] ||
+				note "--encryption $pol: sequential read capped at ${SEQ_CAP}s after $((got >> 20)) MiB ($pc, run $run)"
+			if [ "$pol" = require ] && ! grep -q '(encrypted)' "$BLOG"; then
+				note "--encryption require: no encrypted connection in ${BLOG##*/}"
+			fi
+		else
+			rec "$run $pc ref enc_seq_$pol failed"
+			note "--encryption $pol: sequential read of the big file failed ($pc, run $run)"
+		fi
+		bumount p2pfs "$mnt"
+		rm -rf "$c"
+		P2PFS_EXTRA=()
+	done
+}
+
 # ---- main ---------------------------------------------------------------------
 
 READ_TIMEOUT=$((BIG_SIZE >> 23 > 60 ? BIG_SIZE >> 23 : 60)) # 128 s per GiB, >= 60
@@ -610,6 +645,11 @@ log "swarm up in $(secs $(($(now_ms) - t_start))) s"
 
 for ((run = 1; run <= RUNS; run++)); do
 	for pc in $PIECES; do
+		if [ "$ONLY" = enc ]; then
+			log "run $run/$RUNS, $pc pieces, p2pfs --encryption off / require"
+			m_enc "$run" "$pc"
+			continue
+		fi
 		for cl in "${CLIENTS[@]}"; do
 			log "run $run/$RUNS, $pc pieces, $cl"
 			cold_prep "$S/b/big.bin"
@@ -625,14 +665,19 @@ for ((run = 1; run <= RUNS; run++)); do
 		cold_prep "$S/b/big.bin"
 		m_aria2c "$run" "$pc"
 		m_handshake "$run" "$pc"
+		log "run $run/$RUNS, $pc pieces, p2pfs --encryption off / require"
+		m_enc "$run" "$pc"
 	done
+	[ "$ONLY" = enc ] && continue
 	m_local "$run"
 	m_passthrough "$run"
 done
 
 # after every other figure: this seeder is not in the tracker's swarm, but
 # it must not share the link with the runs above either
-if "$IT_LT_PY" -c 'import libtorrent' 2>/dev/null; then
+if [ "$ONLY" = enc ]; then
+	: # BENCH_ONLY=enc: the encryption rows only
+elif "$IT_LT_PY" -c 'import libtorrent' 2>/dev/null; then
 	lt_args=()
 	for t in "${!TOR[@]}"; do lt_args+=("${TOR[$t]}" "$S/${t:0:1}"); done
 	LT_PEER=127.0.0.7:7200

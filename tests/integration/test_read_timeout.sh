@@ -46,8 +46,10 @@ PYEOF
 it_track $!
 wait_port 127.0.0.3 $((P + 2)) 5 || fail "the fake peer does not listen"
 
+# (--encryption off: the fake peer records a plain BitTorrent handshake)
 mount_p2pfs "$T/show.torrent" "$T/mnt" --bind 127.0.0.5 --port $((P + 50)) \
-	--peer 127.0.0.2:$((P + 1)) --peer 127.0.0.3:$((P + 2)) --read-timeout 3
+	--peer 127.0.0.2:$((P + 1)) --peer 127.0.0.3:$((P + 2)) --read-timeout 3 \
+	--encryption off
 m1=$LAST_PID
 log1=$MOUNT_LOG
 

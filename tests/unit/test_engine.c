@@ -2,7 +2,9 @@
  * hosting two torrents serves both to another engine in the same process
  * (every incoming connection routed by the info-hash of its handshake);
  * the handshake sniffer closes what is no BitTorrent (logging it once per
- * address) or hands it to a registered handler; and the shared UDP socket
+ * address) or hands it to a registered handler; incoming MSE under each
+ * --encryption policy (the torrent found by SKEY, the handshake answered
+ * inside; plain refused with require, MSE with off); and the shared UDP socket
  * sends each datagram to the handler of its shape (KRPC, BEP 15 replies
  * with a registered transaction id, the rest counted for uTP). */
 #include <setjmp.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "bt_conn.h"
+#include "bt_mse.h"
 #include "bt_torrent.h"
 #include "bt_udp.h"
 #include "bt_wire.h"
@@ -306,7 +309,7 @@ static void test_sniffer(void **state)
 	assert_int_equal(pfs_log_open(logpath), 0);
 	int level = pfs_log_get_level();
 	pfs_log_set_level(PFS_LOG_INFO);
-	struct bt_engine_opts eo = {.bind_ip = "127.0.0.1"};
+	struct bt_engine_opts eo = {.bind_ip = "127.0.0.1", .encryption = BT_MSE_OFF};
 	struct bt_engine *e = bt_engine_new(&eo, &err);
 	assert_non_null(e);
 	struct bt_torrent_opts o = {.no_trackers = true};
@@ -375,6 +378,139 @@ static void test_sniffer(void **state)
 	assert_int_equal(count_in_file(logpath, "peer sent no BitTorrent "
 					       "handshake (encrypted?)"),
 			 1);
+}
+
+/* ---- incoming MSE (--encryption) ---- */
+
+/* An MSE initiator on the blocking socket FD for IH; 0 once done (then
+ * *M is ready for payload), -1 when the engine closed or failed it. */
+static int mse_client(int fd, const uint8_t ih[20], enum bt_mse_policy pol,
+		      struct bt_mse **m)
+{
+	struct bt_mse_config cfg = {.role = BT_MSE_INITIATOR, .policy = pol,
+				    .now = bt_now_ms(), .skey = ih};
+	int err = 0;
+	assert_non_null(*m = bt_mse_new(&cfg, &err));
+	uint8_t buf[4096];
+	for (;;) {
+		const uint8_t *out;
+		size_t n = bt_mse_output(*m, &out);
+		if (n) {
+			assert_int_equal(write(fd, out, n), (ssize_t)n);
+			bt_mse_output_done(*m, n);
+		}
+		if (bt_mse_state(*m) == BT_MSE_DONE)
+			return 0;
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r <= 0)
+			return -1;
+		ssize_t used = bt_mse_input(*m, buf, (size_t)r, bt_now_ms());
+		if (used < 0)
+			return -1;
+		/* the engine sends nothing after its part before our
+		 * handshake, so nothing is left over */
+		if (bt_mse_state(*m) == BT_MSE_DONE)
+			assert_int_equal(used, r);
+	}
+}
+
+/* Our BitTorrent handshake through M; true when the engine answered with
+ * its own for IH (decrypted). */
+static bool mse_bt_handshake(int fd, struct bt_mse *m, const uint8_t ih[20])
+{
+	uint8_t hs[BT_HANDSHAKE_LEN], id[20];
+	memset(id, 'M', 20);
+	bt_wire_handshake(hs, (uint8_t[8]){0}, ih, id);
+	bt_mse_encrypt(m, hs, hs, sizeof(hs));
+	assert_int_equal(write(fd, hs, sizeof(hs)), sizeof(hs));
+	uint8_t got[BT_HANDSHAKE_LEN];
+	size_t have = 0;
+	while (have < sizeof(got)) {
+		ssize_t n = read(fd, got + have, sizeof(got) - have);
+		if (n <= 0)
+			return false;
+		have += (size_t)n;
+	}
+	bt_mse_decrypt(m, got, got, sizeof(got));
+	return !memcmp(got, "\x13" "BitTorrent protocol", 20) &&
+	       !memcmp(got + 28, ih, 20);
+}
+
+static void test_mse_incoming(void **state)
+{
+	struct fixture *f = *state;
+	const enum bt_mse_policy pols[] = {BT_MSE_PREFER, BT_MSE_REQUIRE,
+					   BT_MSE_OFF};
+	for (size_t k = 0; k < 3; k++) {
+		int err = 0;
+		struct bt_engine_opts eo = {.bind_ip = "127.0.0.1",
+					    .encryption = (int)pols[k]};
+		struct bt_engine *e = bt_engine_new(&eo, &err);
+		assert_non_null(e);
+		struct bt_torrent_opts o = {.no_trackers = true};
+		char name[16];
+		snprintf(name, sizeof(name), "mse%zu", k);
+		struct cache *c = open_cache(f, name, 0, true);
+		const uint8_t *ih = f->td[0].mi.info_hash;
+		struct bt_torrent *t = bt_torrent_new(e, ih, &o, &err);
+		assert_int_equal(bt_torrent_set_metadata(t, &f->td[0].mi, c), 0);
+		assert_int_equal(bt_engine_start(e), 0);
+		uint16_t port = bt_engine_port(e);
+
+		/* a plain handshake: answered unless require */
+		int fd = connect_to(port);
+		uint8_t hs[BT_HANDSHAKE_LEN], id[20], got[BT_HANDSHAKE_LEN];
+		memset(id, 'P', 20);
+		bt_wire_handshake(hs, (uint8_t[8]){0}, ih, id);
+		assert_int_equal(write(fd, hs, sizeof(hs)), sizeof(hs));
+		if (pols[k] == BT_MSE_REQUIRE) {
+			assert_true(closed_by_peer(fd));
+		} else {
+			size_t have = 0;
+			while (have < sizeof(got)) {
+				ssize_t n = read(fd, got + have,
+						 sizeof(got) - have);
+				assert_true(n > 0);
+				have += (size_t)n;
+			}
+			assert_memory_equal(got + 28, ih, 20);
+		}
+		close(fd);
+
+		/* MSE: the torrent found by its SKEY, our handshake answered
+		 * inside; refused with off */
+		for (int p = 0; p < 2; p++) {
+			struct bt_mse *m = NULL;
+			fd = connect_to(port);
+			int rc = mse_client(fd, ih, p ? BT_MSE_REQUIRE
+						      : BT_MSE_PREFER, &m);
+			if (pols[k] == BT_MSE_OFF) {
+				assert_int_equal(rc, -1);
+			} else {
+				assert_int_equal(rc, 0);
+				assert_int_equal(bt_mse_selected(m),
+						 BT_MSE_CRYPTO_RC4);
+				assert_true(mse_bt_handshake(fd, m, ih));
+			}
+			bt_mse_free(m);
+			close(fd);
+		}
+		/* MSE for a torrent the engine does not host: closed */
+		if (pols[k] != BT_MSE_OFF) {
+			uint8_t other[20];
+			memset(other, 0x42, 20);
+			struct bt_mse *m = NULL;
+			fd = connect_to(port);
+			assert_int_equal(mse_client(fd, other, BT_MSE_PREFER,
+						    &m),
+					 -1);
+			bt_mse_free(m);
+			close(fd);
+		}
+		bt_engine_stop(e);
+		bt_engine_free(e);
+		cache_close(c);
+	}
 }
 
 /* ---- the shared UDP socket ---- */
@@ -523,6 +659,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_torrents, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sniffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mse_incoming, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_udp_demux, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_posts_never_lost, setup,
 						teardown),

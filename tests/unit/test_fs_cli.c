@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bt_metainfo.h"
+#include "bt_mse.h"
 #include "bt_session.h"
 #include "fs_cli.h"
 
@@ -124,6 +125,27 @@ static void test_mount_opts(void **state)
 			       "x", "/m", NULL), -EINVAL);
 	assert_string_equal(err, "bad read timeout '-1' (want seconds, 0 = "
 			    "wait forever)");
+	fs_cli_mount_release(&m);
+
+	/* --encryption: prefer by default; reaches the session options */
+	assert_int_equal(parse(&m, err, sizeof(err), "x", "/m", NULL), 0);
+	assert_int_equal(m.eng.encryption, BT_MSE_PREFER);
+	fs_cli_mount_release(&m);
+	assert_int_equal(parse(&m, err, sizeof(err), "--encryption", "require",
+			       "x", "/m", NULL), 0);
+	assert_int_equal(m.eng.encryption, BT_MSE_REQUIRE);
+	struct bt_session_opts so;
+	fs_cli_session_opts(&m.eng, &so);
+	assert_int_equal(so.encryption, BT_MSE_REQUIRE);
+	fs_cli_mount_release(&m);
+	assert_int_equal(parse(&m, err, sizeof(err), "--encryption=off", "x",
+			       "/m", NULL), 0);
+	assert_int_equal(m.eng.encryption, BT_MSE_OFF);
+	fs_cli_mount_release(&m);
+	assert_int_equal(parse(&m, err, sizeof(err), "--encryption", "rc4",
+			       "x", "/m", NULL), -EINVAL);
+	assert_string_equal(err, "bad --encryption 'rc4' (want prefer, require "
+			    "or off)");
 	fs_cli_mount_release(&m);
 }
 

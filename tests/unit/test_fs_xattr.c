@@ -163,6 +163,14 @@ static void test_peers(void **state)
 	p[0].incoming = p[0].seed = p[0].fast = true;
 	fs_xattr_flags(&p[0], flags);
 	assert_string_equal(flags, "DUISF");
+	/* encrypted: E for RC4, e for an MSE handshake with plaintext after */
+	p[0].mse = p[0].encrypted = true;
+	fs_xattr_flags(&p[0], flags);
+	assert_string_equal(flags, "DUISFE");
+	p[0].encrypted = false;
+	fs_xattr_flags(&p[0], flags);
+	assert_string_equal(flags, "DUISFe");
+	p[0].mse = false;
 
 	snprintf(p[0].addr, sizeof(p[0].addr), "127.0.0.2:6881");
 	id(p[0].peer_id, "A2-1-36-0-");

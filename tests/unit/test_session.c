@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bt_choker.h"
+#include "bt_mse.h"
 #include "bt_peer.h"
 #include "bt_session.h"
 #include "bt_wire.h"
@@ -465,7 +466,7 @@ static void run_with_liar(struct fixture *f, int mode)
 	char peer[64];
 	snprintf(peer, sizeof(peer), "127.0.0.1:%u", l.port);
 	const char *peers[] = {peer};
-	struct bt_session_opts o = {.bind_ip = "127.0.0.1",
+	struct bt_session_opts o = {.bind_ip = "127.0.0.1", .encryption = BT_MSE_OFF,
 				    .no_trackers = true,
 				    .peers = peers,
 				    .npeers = 1};
@@ -691,7 +692,7 @@ static void test_poisoner(void **state)
 	snprintf(honest, sizeof(honest), "127.0.0.1:%u", bt_session_port(seed));
 	snprintf(bad, sizeof(bad), "127.0.0.2:%u", v.port);
 	const char *peers[] = {bad, honest};
-	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1", .encryption = BT_MSE_OFF,
 				     .no_trackers = true,
 				     .peers = peers,
 				     .npeers = 2};
@@ -756,7 +757,7 @@ static void test_liar_beside_honest(void **state)
 	snprintf(honest, sizeof(honest), "127.0.0.1:%u", bt_session_port(seed));
 	snprintf(bad, sizeof(bad), "127.0.0.3:%u", v.port);
 	const char *peers[] = {bad, honest};
-	struct bt_session_opts lo = {.bind_ip = "127.0.0.1",
+	struct bt_session_opts lo = {.bind_ip = "127.0.0.1", .encryption = BT_MSE_OFF,
 				     .no_trackers = true,
 				     .peers = peers,
 				     .npeers = 2};

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bt_mse.h"
 #include "bt_torrent.h"
 #include "bt_wire.h"
 #include "pfs_hash.h"
@@ -399,7 +400,7 @@ static void test_outgoing_before_metadata(void **state)
 	snprintf(peer, sizeof(peer), "127.0.0.1:%u", ntohs(a.sin_port));
 	const char *peers[] = {peer};
 	int err = 0;
-	struct bt_engine_opts eo = {.bind_ip = "127.0.0.1"};
+	struct bt_engine_opts eo = {.bind_ip = "127.0.0.1", .encryption = BT_MSE_OFF};
 	struct bt_engine *e = bt_engine_new(&eo, &err);
 	struct bt_torrent_opts o = {.no_trackers = true, .peers = peers,
 				    .npeers = 1};
