@@ -102,7 +102,7 @@ lt_enc_seed() {
 }
 
 # read_mount NAME MNT FLAG: the mount reads every byte right and flags its
-# peer FLAG (E or e) in user.p2pfs.peers
+# peer FLAG (E or e) in user.p2pfs.peers (the fifth field of a line)
 read_mount() {
 	local name=$1 mnt=$2 flag=$3 got peers i
 	# a part first: the peer stays while we are no seed (and the peers
@@ -110,10 +110,10 @@ read_mount() {
 	with_timeout 30 head -c 300000 "$mnt/clip.bin" >/dev/null || fail "$name: read failed"
 	for ((i = 0; i < 30; i++)); do
 		peers=$(xattr_of "$mnt" user.p2pfs.peers)
-		grep -q " [A-Za-z]*$flag[A-Za-z]*\$" <<<"$peers" && break
+		awk -v f="$flag" 'index($5, f) { ok = 1 } END { exit !ok }' <<<"$peers" && break
 		sleep 0.1
 	done
-	grep -q " [A-Za-z]*$flag[A-Za-z]*\$" <<<"$peers" || fail "$name: no peer flagged $flag: $peers"
+	awk -v f="$flag" 'index($5, f) { ok = 1 } END { exit !ok }' <<<"$peers" || fail "$name: no peer flagged $flag: $peers"
 	got=$(with_timeout 60 sha256sum "$mnt/clip.bin" | cut -d' ' -f1) || fail "$name: read failed"
 	[ "$got" = "$SRC_SHA" ] || fail "$name: the mount read other bytes"
 	log "$name: read $SIZE bytes right; peers: $peers"

@@ -67,8 +67,11 @@ start_opentracker "$TRK" "$ih"
 it_track $!
 wait_port 127.0.0.1 "$TLS" 5 || fail "the TLS front did not listen: $(cat "$LOGS/tlsfront.log")"
 # the front answers with a certificate of our CA
-echo | openssl s_client -connect "127.0.0.1:$TLS" -CAfile "$C/ca.pem" \
-	-verify_ip 127.0.0.1 -verify_return_error >"$LOGS/s_client.log" 2>&1 ||
+# (the verdict line, not the exit status: s_client may exit 1 when the
+# front closes the idle connection first)
+echo | with_timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -CAfile "$C/ca.pem" \
+	-verify_ip 127.0.0.1 -verify_return_error >"$LOGS/s_client.log" 2>&1 || true
+grep -q "Verify return code: 0 (ok)" "$LOGS/s_client.log" ||
 	fail "the TLS front's certificate does not verify: $(tail -n 5 "$LOGS/s_client.log")"
 : >"$T/front.log"
 
