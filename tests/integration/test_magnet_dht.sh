@@ -7,7 +7,10 @@
 #      through the DHT (by the metadata fetch's engine, then the mount's
 #      own engine finds it again for the data); every file reads with the
 #      right sha256;
-#  (d) the same magnet in a fresh cache, part of it read, unmounted; every
+#  (d) the same magnet in a fresh cache, mounted without -f (the fetch's
+#      engine in the command, the daemon's after the fork: both run the
+#      DHT under the one identity saved in the cache root, neither finds it
+#      locked), part of it read, unmounted; every
 #      peer and DHT node stopped; remounted: it comes up offline at once
 #      (the info dict from the cache folder), the cached ranges read with
 #      the right bytes, and a read of an uncached range fails with
@@ -70,15 +73,36 @@ umount_p2pfs "$T/mnt"
 [ -s "$T/cache/dht.dat" ] || fail "no DHT state saved under the cache root"
 log "(a) $meta; mounted after $t_mounted ms, first 64 KiB after $t_first ms; every file right"
 
-# (d) part of it read, every peer gone, remounted offline
-mount_p2pfs "$MAG" "$T/mnt" --cache "$T/c2" --no-trackers --dht-bootstrap "$R0:$R0_PORT" \
-	--bind "$P_IP" --port "$P_PORT" --metadata-timeout 30
+# (d) part of it read, every peer gone, remounted offline. This first
+# mount is the everyday one: no -f, so the metadata fetch's engine runs in
+# the command, the daemon's own engine after the fork; both run the DHT
+# under the one saved identity (dht.dat and its lock under the cache root)
+mkdir -p "$T/mnt"
+IT_MOUNTS+=("$T/mnt")
+DLOG=$LOGS/p2pfs-daemon.log
+rc=0
+with_timeout 40 "$P2PFS" mount --cache "$T/c2" --log "$DLOG" -v --no-trackers \
+	--dht-bootstrap "$R0:$R0_PORT" --bind "$P_IP" --port "$P_PORT" --metadata-timeout 30 \
+	"$MAG" "$T/mnt" >"$LOGS/p2pfs-daemon.out" 2>&1 || rc=$?
+# the daemon (found by its unique mount point) is ours to clean up
+for pid in $(pgrep -f -- "$T/mnt" || true); do it_track "$pid"; done
+[ "$rc" = 0 ] || fail "p2pfs mount MAGNET (daemon mode) exited $rc: $(cat "$LOGS/p2pfs-daemon.out")"
+is_mounted "$T/mnt" || fail "p2pfs mount returned 0 but $T/mnt is not mounted"
 # the first 1 MiB of film.bin (16 pieces of 64 KiB), and notes.bin
 with_timeout 30 dd if="$T/mnt/share/film.bin" of="$T/head.bin" bs=64k count=16 2>/dev/null ||
 	fail "reading the head of film.bin failed"
 cmp -s "$T/head.bin" <(head -c $((1024 * 1024)) "$S/film.bin") || fail "the head of film.bin differs"
 [ "$(sha_of "$T/mnt/share/sub/notes.bin")" = "$(sha_of "$S/sub/notes.bin")" ] || fail "notes.bin differs"
-umount_p2pfs "$T/mnt"
+with_timeout 10 "$P2PFS" umount "$T/mnt" >"$LOGS/umount.out" 2>&1 || fail "p2pfs umount: $(cat "$LOGS/umount.out")"
+left=$(pgrep -f -- "$T/mnt" || true)
+[ -z "$left" ] || fail "p2pfs daemon (pid $left) still running after p2pfs umount returned"
+ids=$(grep -o 'dht: node [0-9a-f]\{40\}' "$DLOG" | cut -d' ' -f3 | sort -u)
+[ "$(grep -c 'dht: node [0-9a-f]\{40\}' "$DLOG")" = 2 ] && [ "$(wc -l <<<"$ids")" = 1 ] ||
+	fail "the fetch and the daemon did not both run the DHT under one id: $(grep 'dht: node' "$DLOG")"
+grep -q "in use by another p2pfs" "$DLOG" && fail "the daemon found the DHT identity locked"
+n=$(grep -c "first peer from the DHT ('$S_IP:$S_PORT')" "$DLOG")
+[ "$n" -ge 2 ] || fail "the fetch and the daemon did not both find the seeder through the DHT"
+log "(d) daemon mode: the fetch and the daemon ran the DHT as node $ids"
 stop_pid "$SWARM"
 log "(d) the seeder and both DHT nodes stopped"
 t0=$(now_ms)
