@@ -6,7 +6,7 @@
 #  (a) `p2pfs mount MAGNET`: the metadata comes from the seeder found
 #      through the DHT (by the metadata fetch's engine, then the mount's
 #      own engine finds it again for the data); every file reads with the
-#      right sha256;
+#      right sha256; `p2pfs info MAGNET -o` gets the same info dict;
 #  (d) the same magnet in a fresh cache, mounted without -f (the fetch's
 #      engine in the command, the daemon's after the fork: both run the
 #      DHT under the one identity saved in the cache root, neither finds it
@@ -72,6 +72,12 @@ umount_p2pfs "$T/mnt"
 [ -s "$T/cache/$IH/torrent" ] || fail "the metadata is not kept in the cache folder"
 [ -s "$T/cache/dht.dat" ] || fail "no DHT state saved under the cache root"
 log "(a) $meta; mounted after $t_mounted ms, first 64 KiB after $t_first ms; every file right"
+# `p2pfs info MAGNET -o` through the DHT alone too (a cache of its own)
+with_timeout 40 "$P2PFS" info --cache "$T/c-info" --dht-bootstrap "$R0:$R0_PORT" \
+	--bind "$P_IP" --port "$P_PORT" --metadata-timeout 30 -o "$T/got.torrent" "$MAG" \
+	>"$LOGS/info.out" 2>"$LOGS/info.err" || fail "info MAGNET through the DHT: $(cat "$LOGS/info.err")"
+[ "$(infohash "$T/got.torrent")" = "$IH" ] || fail "info -o wrote a torrent of another info-hash"
+grep -q "film.bin" "$LOGS/info.out" || fail "info MAGNET does not list the files: $(cat "$LOGS/info.out")"
 
 # (d) part of it read, every peer gone, remounted offline. This first
 # mount is the everyday one: no -f, so the metadata fetch's engine runs in
