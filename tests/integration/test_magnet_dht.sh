@@ -6,7 +6,8 @@
 #  (a) `p2pfs mount MAGNET`: the metadata comes from the seeder found
 #      through the DHT (by the metadata fetch's engine, then the mount's
 #      own engine finds it again for the data); every file reads with the
-#      right sha256; `p2pfs info MAGNET -o` gets the same info dict;
+#      right sha256; `p2pfs info MAGNET -o` gets the same info dict, and
+#      a `--no-wait` mount reads right too;
 #  (d) the same magnet in a fresh cache, mounted without -f (the fetch's
 #      engine in the command, the daemon's after the fork: both run the
 #      DHT under the one identity saved in the cache root, neither finds it
@@ -26,7 +27,7 @@ R0_PORT=$IT_BASE R1_PORT=$((IT_BASE + 1)) S_PORT=$((IT_BASE + 2))
 P_PORT=$((IT_BASE + 3))
 
 S=$T/data/share
-gen_data "$S/film.bin" $((5 * 1024 * 1024 + 777))
+gen_data "$S/film.bin" $((16 * 1024 * 1024 + 777)) # the first file: piece k at k * 64 KiB
 gen_data "$S/sub/notes.bin" 300K
 echo hello >"$S/hello.txt"
 make_torrent "$S" 16 "$T/share.torrent" # no tracker
@@ -78,6 +79,16 @@ with_timeout 40 "$P2PFS" info --cache "$T/c-info" --dht-bootstrap "$R0:$R0_PORT"
 	>"$LOGS/info.out" 2>"$LOGS/info.err" || fail "info MAGNET through the DHT: $(cat "$LOGS/info.err")"
 [ "$(infohash "$T/got.torrent")" = "$IH" ] || fail "info -o wrote a torrent of another info-hash"
 grep -q "film.bin" "$LOGS/info.out" || fail "info MAGNET does not list the files: $(cat "$LOGS/info.out")"
+# --no-wait: live at once, the metadata through the DHT on the daemon's
+# thread, then the mount's engine (the same port, the same DHT identity)
+mount_p2pfs "$MAG" "$T/mnt" --cache "$T/c3" --no-wait --no-trackers --dht-bootstrap "$R0:$R0_PORT" \
+	--bind "$P_IP" --port "$P_PORT" --metadata-timeout 30
+[ "$(sha_of "$T/mnt/share/sub/notes.bin")" = "$(sha_of "$S/sub/notes.bin")" ] ||
+	fail "--no-wait: notes.bin differs"
+n=$(grep -c "first peer from the DHT ('$S_IP:$S_PORT')" "$MOUNT_LOG")
+[ "$n" -ge 2 ] || fail "--no-wait: the fetch and the mount did not both find the seeder through the DHT"
+umount_p2pfs "$T/mnt"
+log "(a) info MAGNET -o and mount --no-wait through the DHT alone too"
 
 # (d) part of it read, every peer gone, remounted offline. This first
 # mount is the everyday one: no -f, so the metadata fetch's engine runs in
@@ -102,6 +113,13 @@ cmp -s "$T/head.bin" <(head -c $((1024 * 1024)) "$S/film.bin") || fail "the head
 with_timeout 10 "$P2PFS" umount "$T/mnt" >"$LOGS/umount.out" 2>&1 || fail "p2pfs umount: $(cat "$LOGS/umount.out")"
 left=$(pgrep -f -- "$T/mnt" || true)
 [ -z "$left" ] || fail "p2pfs daemon (pid $left) still running after p2pfs umount returned"
+# an uncached piece of film.bin (its head, tail and read-ahead window are
+# fetched on their own): the highest one the verified map lacks
+np=$("$P2PFS" info "$T/share.torrent" | sed -n 's/^pieces: *//p')
+map=$(it_py verified "$T/c2" "$IH" "$np")
+hole=$(awk -v m="$map" -v n=$(((16 * 1024 * 1024) / 65536)) \
+	'BEGIN { for (k = n - 1; k >= 16; k--) if (substr(m, k + 1, 1) == "0") { print k; exit } }')
+[ -n "$hole" ] || fail "every piece of film.bin is cached after reading its head: $map"
 ids=$(grep -o 'dht: node [0-9a-f]\{40\}' "$DLOG" | cut -d' ' -f3 | sort -u)
 [ "$(grep -c 'dht: node [0-9a-f]\{40\}' "$DLOG")" = 2 ] && [ "$(wc -l <<<"$ids")" = 1 ] ||
 	fail "the fetch and the daemon did not both run the DHT under one id: $(grep 'dht: node' "$DLOG")"
@@ -126,12 +144,12 @@ cmp -s "$T/head2.bin" "$T/head.bin" || fail "the cached head of film.bin differs
 	fail "the cached notes.bin differs offline"
 t1=$(now_ms)
 rc=0
-err=$(with_timeout 15 dd if="$T/mnt/share/film.bin" of=/dev/null bs=64k skip=40 count=1 2>&1) || rc=$?
+err=$(with_timeout 15 dd if="$T/mnt/share/film.bin" of=/dev/null bs=64k skip="$hole" count=1 2>&1) || rc=$?
 dr=$(($(now_ms) - t1))
-[ "$rc" != 0 ] || fail "an uncached range read offline"
+[ "$rc" != 0 ] || fail "an uncached range (piece $hole) read offline"
 [ "$rc" != 124 ] || fail "an uncached read hung past 15 s (--read-timeout 3)"
 grep -q "Connection timed out" <<<"$err" || fail "the uncached read failed with '$err', not ETIMEDOUT"
 ((dr >= 2500 && dr < 6000)) || fail "the uncached read failed after $dr ms, not about 3 s"
 umount_p2pfs "$T/mnt"
-log "(d) offline remount live after $dt ms; cached ranges right; an uncached read: ETIMEDOUT after $dr ms"
+log "(d) offline remount live after $dt ms; cached ranges right; a read of uncached piece $hole: ETIMEDOUT after $dr ms"
 log "PASS"
