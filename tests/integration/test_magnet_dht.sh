@@ -121,8 +121,9 @@ hole=$(awk -v m="$map" -v n=$(((16 * 1024 * 1024) / 65536)) \
 	'BEGIN { for (k = n - 1; k >= 16; k--) if (substr(m, k + 1, 1) == "0") { print k; exit } }')
 [ -n "$hole" ] || fail "every piece of film.bin is cached after reading its head: $map"
 ids=$(grep -o 'dht: node [0-9a-f]\{40\}' "$DLOG" | cut -d' ' -f3 | sort -u)
-[ "$(grep -c 'dht: node [0-9a-f]\{40\}' "$DLOG")" = 2 ] && [ "$(wc -l <<<"$ids")" = 1 ] ||
+if [ "$(grep -c 'dht: node [0-9a-f]\{40\}' "$DLOG")" != 2 ] || [ "$(wc -l <<<"$ids")" != 1 ]; then
 	fail "the fetch and the daemon did not both run the DHT under one id: $(grep 'dht: node' "$DLOG")"
+fi
 grep -q "in use by another p2pfs" "$DLOG" && fail "the daemon found the DHT identity locked"
 n=$(grep -c "first peer from the DHT ('$S_IP:$S_PORT')" "$DLOG")
 [ "$n" -ge 2 ] || fail "the fetch and the daemon did not both find the seeder through the DHT"
