@@ -103,7 +103,11 @@ b=$(sha_of "$M2/p2pfs-demo/data/random.bin") || true
 say "sha256 data/random.bin: $b (equal to the source)"
 # from the time stamps of the mount's log: the link's first peer (the
 # DHT's answer) and the verified metadata, counted from the command's start
-log_ms() { date -d "$(grep -m1 "$1" "$MOUNT_LOG" | cut -c1-23)" +%s%3N 2>/dev/null; }
+log_ms() {
+	local l
+	l=$(grep -m1 -- "$1" "$MOUNT_LOG") || return 1
+	date -d "${l:0:23}" +%s%3N
+}
 t_peer=$(log_ms "first peer from the DHT") || fail "the seed was not found through the DHT"
 t_meta=$(log_ms "magnet: metadata of 'p2pfs-demo'") || fail "no metadata line in the mount's log"
 say "timings: mount -> first peer from the DHT $((t_peer - t0)) ms, -> metadata $((t_meta - t0)) ms, -> mounted ${t_mnt} ms, -> first video byte ${t_first} ms"
