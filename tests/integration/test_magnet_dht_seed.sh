@@ -7,8 +7,9 @@
 # (no tracker, no peer, no PEX, no LSD), one after the other, find p2pfs
 # through the DHT, fetch
 # the metadata from it (ut_metadata) and download everything: the files
-# match (sha256), and p2pfs saw both connect. Loopback only; every wait
-# bounded.
+# match (sha256), and p2pfs saw both connect. Last, a DHT of two: a seed
+# that knows no DHT node and a libtorrent leecher booted from it alone.
+# Loopback only; every wait bounded.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup 9920
@@ -103,4 +104,34 @@ grep -q "$P_IP:$P_PORT" "$LOGS/aria2.log" || fail "aria2c's log never names p2pf
 stop_p2pfs_seed "$seed"
 up=$(grep -m1 -o 'stopping on signal 15: .* uploaded' "$SEED_LOG" || true)
 log "seed: $up"
+
+# a DHT of two: a `p2pfs seed` that knows no node at all (no bootstrap, a
+# fresh cache root) and a libtorrent leecher with the link and p2pfs as
+# its only node; they meet through each other's DHT node alone
+S2=$T/src/two
+gen_data "$S2/two.bin" 1500K
+"$P2PFS" create "$S2" -o "$T/two.torrent" >"$LOGS/create2.out" 2>&1 ||
+	fail "p2pfs create failed: $(cat "$LOGS/create2.out")"
+MAG2=$(sed -n 's/^magnet: *//p' "$LOGS/create2.out")
+IH2=$(infohash "$T/two.torrent")
+start_p2pfs_seed "$P_IP" $((IT_BASE + 6)) "$T/two.torrent" "$S2" --cache "$T/cache2"
+seed=$LAST_PID
+mkdir -p "$T/leech2"
+cfg=$(printf '{"secs": 40, "boot": "%s:%d", "nodes": [
+ {"role": "leech", "ip": "%s", "port": %d, "magnets": ["%s"], "save": "%s"}]}' \
+	"$P_IP" $((IT_BASE + 6)) "$L_IP" $((IT_BASE + 7)) "$MAG2" "$T/leech2")
+"$IT_LT_PY" "$SWARM_PY" "$cfg" >"$LOGS/leecher2.log" 2>&1 </dev/null &
+it_track $!
+LEECH=$!
+for ((i = 0; i < 300; i++)); do
+	grep -q "^leech: $IH2 done" "$LOGS/leecher2.log" 2>/dev/null && break
+	pid_alive "$LEECH" || break
+	sleep 0.1
+done
+grep -q "^leech: $IH2 done" "$LOGS/leecher2.log" ||
+	fail "a DHT of two: the libtorrent leecher did not complete: $(tail -n 5 "$LOGS/leecher2.log")"
+compare_trees "$S2" "$T/leech2/two"
+stop_pid "$LEECH"
+stop_p2pfs_seed "$seed"
+log "a DHT of two (p2pfs's node and libtorrent's): $(grep "^leech: $IH2 done" "$LOGS/leecher2.log" | cut -d' ' -f3-)"
 log "PASS"
