@@ -5,9 +5,8 @@
 # then a libtorrent session (lt_dht_swarm.py) and an aria2c, each given
 # ONLY the magnet link and p2pfs's node as their one DHT bootstrap node
 # (no tracker, no peer, no PEX, no LSD), one after the other, find p2pfs
-# through the DHT, fetch
-# the metadata from it (ut_metadata) and download everything: the files
-# match (sha256), and p2pfs saw both connect. Last, a DHT of two: a seed
+# through the DHT, fetch the metadata from it (ut_metadata) and download
+# everything: the files match (sha256), and p2pfs saw both connect. Last, a DHT of two: a seed
 # that knows no DHT node and a libtorrent leecher booted from it alone.
 # Loopback only; every wait bounded.
 # shellcheck source=tests/integration/lib.sh
