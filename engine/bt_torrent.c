@@ -1993,6 +1993,9 @@ void bt_torrent_shutdown(struct bt_torrent *t)
 	t->stopping = true;
 	while (t->peers)
 		close_peer(t->peers, "shutting down");
+	/* the totals as they end, not as the last tick saw them: what a
+	 * stop line reads after bt_engine_stop() */
+	publish_stats(t);
 	for (size_t i = 0; i < t->ntrackers; i++)
 		tcall_cancel(t->trackers[i].call);
 	if (!t->an)

@@ -863,14 +863,15 @@ int fs_cmd_seed(int argc, char **argv)
 	int sig = 0;
 	while ((e = sigwait(&stop, &sig)) == EINTR)
 		;
+	fs_ctl_free(ctl);
+	ctl = NULL;
+	bt_session_stop(session);
+	/* after the stop: the final totals (a tick could lag a second) */
 	struct bt_stats st;
 	bt_session_stats(session, &st);
 	fs_cli_human_size(st.uploaded, hs, sizeof(hs));
 	pfs_log(PFS_LOG_INFO, "seed", "stopping on signal %d: %s uploaded", sig,
 		hs);
-	fs_ctl_free(ctl);
-	ctl = NULL;
-	bt_session_stop(session);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	status = 0;
 out:

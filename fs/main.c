@@ -107,10 +107,11 @@ static const char usage_umount[] =
 static const char usage_info[] =
 	"  p2pfs info [-o OUT.torrent] [--metadata-timeout SECS]\n"
 	"             [--peer HOST:PORT]... [--port N] [--bind IP] [--cache DIR]\n"
-	"             FILE.torrent|MAGNET\n"
+	"             [--no-dht] [--dht-bootstrap HOST:PORT]... FILE.torrent|MAGNET\n"
 	"      Show the torrent's name, info-hash, pieces, files, trackers and\n"
 	"      magnet link. A magnet link's metadata comes from the cache (an\n"
-	"      earlier mount) or from its peers (tr=, x.pe=, --peer), within\n"
+	"      earlier mount) or from its peers (tr=, x.pe=, --peer, the DHT:\n"
+	"      --dht-bootstrap and --no-dht as for mount), within\n"
 	"      --metadata-timeout (default 120 s).\n"
 	"      -o OUT.torrent     also write it as a .torrent (the info dict\n"
 	"                         and the link's trackers)\n";
@@ -1073,7 +1074,15 @@ static int write_file(const char *path, const void *buf, size_t len)
 	return rc;
 }
 
-enum { INFO_TIMEOUT = 1000, INFO_PEER, INFO_PORT, INFO_BIND, INFO_CACHE };
+enum {
+	INFO_TIMEOUT = 1000,
+	INFO_PEER,
+	INFO_PORT,
+	INFO_BIND,
+	INFO_CACHE,
+	INFO_DHT_BOOT,
+	INFO_NO_DHT,
+};
 
 /* `p2pfs info`'s command line into PATH, OUT, the engine options (for a
  * magnet link) and TIMEOUT. 1: --help. */
@@ -1088,6 +1097,8 @@ static int parse_info(int argc, char **argv, const char **path,
 		{"port", required_argument, NULL, INFO_PORT},
 		{"bind", required_argument, NULL, INFO_BIND},
 		{"cache", required_argument, NULL, INFO_CACHE},
+		{"dht-bootstrap", required_argument, NULL, INFO_DHT_BOOT},
+		{"no-dht", no_argument, NULL, INFO_NO_DHT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1140,6 +1151,19 @@ static int parse_info(int argc, char **argv, const char **path,
 			break;
 		case INFO_CACHE:
 			eng->cache_dir = optarg;
+			break;
+		case INFO_DHT_BOOT: { /* a bare link's metadata: the DHT */
+			const char **np =
+			    realloc(eng->dht_bootstrap,
+				    (eng->ndht_bootstrap + 1) * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			eng->dht_bootstrap = np;
+			np[eng->ndht_bootstrap++] = optarg;
+			break;
+		}
+		case INFO_NO_DHT:
+			eng->no_dht = true;
 			break;
 		case ':':
 			snprintf(err, errlen, "option '%s' needs a value",

@@ -131,6 +131,13 @@ REFS = [
      'MB/s'),
     ('enc_cpu_gib_off', 'p2pfs --encryption off: CPU per GiB', 's'),
     ('enc_cpu_gib_require', 'p2pfs --encryption require: CPU per GiB', 's'),
+    # a bare magnet link, its one libtorrent seeder found through the DHT
+    ('mag_peer', 'p2pfs, magnet via DHT: mount -> first peer connected',
+     'ms'),
+    ('mag_meta', 'p2pfs, magnet via DHT: mount -> metadata', 'ms'),
+    ('mag_peer_meta', 'p2pfs, magnet via DHT: first peer -> metadata', 'ms',
+     '<= 1000 ms'),
+    ('mag_first', 'p2pfs, magnet via DHT: mount -> first 64 KiB', 'ms'),
 ]
 
 
@@ -212,13 +219,14 @@ def table(path):
                 if any(capped(pc, cl) for cl in clients):
                     star = True
             out.append(['%s (%s)' % (label, unit), pc] + txt + [target])
-    for key, label, unit in REFS:
+    for key, label, unit, *target in REFS:
         for pc in pieces:
             c = combine(pc, 'ref', key, 'median')
             if c is None:
                 continue
             out.append(['%s (%s)' % (label, unit), pc, fmt(c, unit)] +
-                       [''] * (len(clients) - 1) + [''])
+                       [''] * (len(clients) - 1) + target[:1] + [''] *
+                       (1 - len(target[:1])))
     # the warm re-read target is relative to the passthrough read
     pt = combine('-', 'ref', 'passthrough', 'median')
     if 'p2pfs' in clients and isinstance(pt, float) and pt > 0:

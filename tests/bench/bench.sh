@@ -623,6 +623,46 @@ m_enc() {
 	done
 }
 
+# A bare magnet link of the big file (no tr=, no x.pe=) whose only seeder is
+# a python3-libtorrent session found through the DHT: two libtorrent DHT
+# nodes and that seeder (tests/integration/lt_dht_swarm.py), p2pfs with
+# --no-trackers and --dht-bootstrap to one of the nodes, a fresh cache (so
+# no saved metadata and no saved DHT nodes). From the mount's log: mount ->
+# the first peer connected, -> the metadata verified; then mount -> the
+# first 64 KiB. Reference rows, p2pfs only.
+# log_ms LOG PATTERN: the wall-clock ms of the first log line matching
+log_ms() {
+	local l
+	l=$(grep -m1 -- "$2" "$1") || return 1
+	date -d "${l:0:23}" +%s%3N 2>/dev/null
+}
+m_magnet() {
+	local run=$1 pc=$2 mnt=$T/mnt-mag c t_peer t_meta
+	P2PFS_EXTRA=(--no-trackers --dht-bootstrap "$MAG_BOOT" --metadata-timeout 20 -v)
+	c=$T/cache-mag-$NMOUNT
+	if bmount p2pfs "${MAG[$pc]}" "$mnt" "$c" && wait_file "$mnt/big.bin" 30 &&
+		with_timeout 60 dd if="$mnt/big.bin" of=/dev/null bs=64K count=1 status=none; then
+		rec "$run $pc ref mag_first $(($(now_ms) - B_T0))"
+		if t_meta=$(log_ms "$BLOG" "magnet: metadata of ") &&
+			t_peer=$(log_ms "$BLOG" "peer: connected to "); then
+			rec "$run $pc ref mag_meta $((t_meta - B_T0))"
+			rec "$run $pc ref mag_peer_meta $((t_meta - t_peer))"
+			rec "$run $pc ref mag_peer $((t_peer - B_T0))"
+		else
+			rec "$run $pc ref mag_meta failed"
+			note "magnet via the DHT: no metadata or peer line in ${BLOG##*/} ($pc, run $run)"
+		fi
+		grep -q "first peer from the DHT" "$BLOG" ||
+			note "magnet via the DHT: the seeder was not found through the DHT ($pc, run $run; ${BLOG##*/})"
+	else
+		rec "$run $pc ref mag_first failed"
+		note "magnet via the DHT: no mount or no first 64 KiB ($pc, run $run; ${BLOG##*/})"
+	fi
+	bumount p2pfs "$mnt"
+	rm -rf "$c"
+	P2PFS_EXTRA=()
+}
+
 # ---- main ---------------------------------------------------------------------
 
 READ_TIMEOUT=$((BIG_SIZE >> 23 > 60 ? BIG_SIZE >> 23 : 60)) # 128 s per GiB, >= 60
@@ -632,7 +672,7 @@ mkdir -p "$OUT"
 	echo "# p2pfs bench $(date -u +%FT%TZ), $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 	echo "# runs $RUNS, pieces $PIECES, big file $BIG_SIZE bytes, $NREAD random reads/run, clients ${CLIENTS[*]}"
 	echo "# RUN PIECES CLIENT FIGURE VALUE: first, ls, rand (one line per read) in ms;"
-	echo "# seq, warm_*, aria2c, local, passthrough in MB/s; handshake in ms; ffprobe, readall, cpu, cpu_gib in s;"
+	echo "# seq, warm_*, aria2c, local, passthrough in MB/s; handshake, mag_* (a magnet through the DHT) in ms; ffprobe, readall, cpu, cpu_gib in s;"
 	echo "# rss (VmHWM), rss_anon in MiB; fetched in bytes; seq_whole = part of the file read"
 	echo "# before BENCH_SEQ_CAP. A word instead of a number: that figure failed."
 } >"$RES"
@@ -705,6 +745,50 @@ elif "$IT_LT_PY" -c 'import libtorrent' 2>/dev/null; then
 	untrack "$lt_pid"
 else
 	note "no python3-libtorrent for $IT_LT_PY: the libtorrent-seeder rows are left out"
+fi
+
+# a magnet link through the DHT: trackerless torrents of the big file (the
+# same info-hashes as big-*.torrent: the trackers are outside the info
+# dict), seeded by a libtorrent session that only the DHT knows of
+if [ "$ONLY" != enc ] && "$IT_LT_PY" -c 'import libtorrent' 2>/dev/null; then
+	declare -A MAG=()
+	MAG_BOOT=127.0.0.11:7300
+	mag_tors='' mag_ihs=''
+	for pc in $PIECES; do
+		case $pc in 256k) l=18 ;; 1m) l=20 ;; 512k) l=19 ;; 2m) l=21 ;; 4m) l=22 ;; esac
+		make_torrent "$S/b/big.bin" "$l" "$T/big-dht-$pc.torrent"
+		ih=$(infohash "$T/big-dht-$pc.torrent")
+		MAG[$pc]="magnet:?xt=urn:btih:$ih&dn=big.bin"
+		mag_tors="$mag_tors${mag_tors:+, }\"$T/big-dht-$pc.torrent\""
+		mag_ihs="$mag_ihs${mag_ihs:+, }\"$ih\""
+	done
+	cfg=$(printf '{"secs": 1200, "boot": "%s", "watch": [%s], "nodes": [
+	 {"role": "router", "ip": "127.0.0.11", "port": 7300, "boot": "127.0.0.12:7301"},
+	 {"role": "router", "ip": "127.0.0.12", "port": 7301},
+	 {"role": "seed", "ip": "127.0.0.13", "port": 7302, "torrents": [%s], "save": "%s"}]}' \
+		"$MAG_BOOT" "$mag_ihs" "$mag_tors" "$S/b")
+	"$IT_LT_PY" "$ROOT/tests/integration/lt_dht_swarm.py" "$cfg" >"$LOGS/dht-swarm.log" 2>&1 </dev/null &
+	it_track $!
+	swarm_pid=$!
+	n_mag=$(wc -w <<<"$PIECES")
+	for ((i = 0; i < 600; i++)); do
+		[ "$(grep -c '^router: .* has peers' "$LOGS/dht-swarm.log" 2>/dev/null || true)" -ge "$n_mag" ] && break
+		pid_alive "$swarm_pid" || break
+		sleep 0.1
+	done
+	if [ "$(grep -c '^router: .* has peers' "$LOGS/dht-swarm.log" 2>/dev/null || true)" -ge "$n_mag" ]; then
+		for ((run = 1; run <= RUNS; run++)); do
+			for pc in $PIECES; do
+				log "run $run/$RUNS, $pc pieces, p2pfs mounts a magnet link found through the DHT"
+				cold_prep "$S/b/big.bin"
+				m_magnet "$run" "$pc"
+			done
+		done
+	else
+		note "the libtorrent DHT seeder's announces never reached its DHT: $(tail -n 2 "$LOGS/dht-swarm.log" | tr '\n' ' ')"
+	fi
+	stop_pid "$swarm_pid"
+	untrack "$swarm_pid"
 fi
 
 echo
