@@ -22,6 +22,7 @@
 
 #include "bt_dht.h"
 #include "bt_engine_i.h"
+#include "pfs_env.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
@@ -60,6 +61,9 @@ struct bt_dhtnode {
 	struct bt_dht *d;
 	struct event *ev, *tick_ev;
 	bool running, loopback_only, routers_added;
+	bool lo_net; /* P2PFS_LOOPBACK_NET: LO_NET/LO_BITS count as loopback */
+	struct bt_addr lo_netaddr;
+	unsigned lo_bits;
 	char **boot;
 	size_t nboot;
 	char *state_dir;
@@ -96,7 +100,9 @@ static void arm_core(struct bt_dhtnode *n, uint64_t now)
 bool bt_dhtnode_allowed(const struct bt_dhtnode *n, const struct bt_addr *a)
 {
 	return bt_addr_usable(a) &&
-	       (!n->loopback_only || bt_addr_is_loopback(a));
+	       (!n->loopback_only || bt_addr_is_loopback(a) ||
+		(n->lo_net &&
+		 bt_addr_in_prefix(a, &n->lo_netaddr, n->lo_bits)));
 }
 
 static bool allow_cb(void *arg, const struct bt_addr *a)
@@ -552,6 +558,8 @@ struct bt_dhtnode *bt_dhtnode_new(struct bt_engine *e,
 	n->e = e;
 	n->lock_fd = -1;
 	n->loopback_only = o->loopback_only;
+	n->lo_net = n->loopback_only &&
+		    pfs_loopback_net(&n->lo_netaddr, &n->lo_bits);
 	if (o->state_dir && !(n->state_dir = strdup(o->state_dir)))
 		goto fail;
 	size_t nb = o->nbootstrap < BT_DHTNODE_MAX_BOOTSTRAP
@@ -638,12 +646,20 @@ int bt_dhtnode_start(struct bt_dhtnode *n)
 	n->next_save = now + BT_DHTNODE_SAVE_MS;
 	char hex[41];
 	pfs_hex(ds.id, 20, hex);
+	char net[BT_ADDR_STRLEN + 16] = "";
+	if (n->lo_net) {
+		bt_addr_str(&n->lo_netaddr, net, sizeof(net));
+		*strrchr(net, ':') = '\0'; /* no port */
+		snprintf(net + strlen(net), sizeof(net) - strlen(net), "/%u",
+			 n->lo_bits);
+	}
 	pfs_log(PFS_LOG_INFO, "dht",
 		"node %s on UDP port %u: %s saved "
-		"state, %zu bootstrap node%s%s",
+		"state, %zu bootstrap node%s%s%s%s",
 		hex, bt_engine_port(e), ds.state_loaded ? "a" : "no", n->nboot,
 		n->nboot == 1 ? "" : "s",
-		n->loopback_only ? ", loopback only" : "");
+		n->loopback_only ? ", loopback only" : "",
+		n->lo_net ? " and P2PFS_LOOPBACK_NET " : "", net);
 	for (size_t i = 0; i < n->nboot; i++)
 		bootstrap(n, n->boot[i]);
 	if (!n->nboot && !ds.state_loaded)
