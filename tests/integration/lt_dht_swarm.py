@@ -4,7 +4,8 @@
 #   {"secs": 120,
 #    "nodes": [{"role": "router", "ip": "127.0.0.51", "port": 7000},
 #              {"role": "seed", "ip": ..., "port": ..., "torrents": [PATH..],
-#               "save": DIR},
+#               "save": DIR, "metadata": true},  (serves ut_metadata,
+#                                      for magnet links; off by default)
 #              {"role": "leech", "ip": ..., "port": ..., "torrents": [PATH],
 #               "save": DIR}],
 #    "boot": "127.0.0.51:7000",        every node's only DHT bootstrap
@@ -13,7 +14,10 @@
 # Prints "router: HEX has peers A,B" once each watched info-hash is seen in
 # the DHT (a router's lookup asks the other nodes, not itself: give two
 # routers, each the other's bootstrap), "leech: HEX done after S s at IP"
-# when the leecher on IP has it all, "leech: HEX peer IP:PORT at IP" for each
+# when the leecher on IP has it all (an IPv6 "ip" is fine: "fd50::2"; its
+# "boot" is then "[fd50::1]:PORT"; "listen" and "outgoing" override the
+# listen_interfaces and outgoing_interfaces made of ip and port, e.g. for
+# a node on both families), "leech: HEX peer IP:PORT at IP" for each
 # peer it connects to. No tracker, no LSD,
 # no PEX (ut_pex is off), no UPnP: the DHT is the only way they meet. Exits
 # after `secs` or when its parent goes.
@@ -26,8 +30,8 @@ boot = cfg['boot']
 
 def session(n):
     s = {
-        'listen_interfaces': '%s:%d' % (n['ip'], n['port']),
-        'outgoing_interfaces': n['ip'],
+        'listen_interfaces': n.get('listen', ('[%s]:%d' if ':' in n['ip'] else '%s:%d') % (n['ip'], n['port'])),
+        'outgoing_interfaces': n.get('outgoing', n['ip']),
         'enable_dht': True, 'dht_bootstrap_nodes': n.get('boot', boot),
         'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
         'enable_outgoing_utp': False, 'enable_incoming_utp': False,
@@ -38,6 +42,8 @@ def session(n):
     }
     # flags 0: no default plugins, so no ut_pex: peers come from the DHT
     ses = lt.session(s, 0)
+    if n.get('metadata'):
+        ses.add_extension('ut_metadata')
     return ses
 
 
