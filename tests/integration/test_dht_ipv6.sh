@@ -17,6 +17,9 @@
 #      bootstrap nodes, and also from an IPv6 one alone and an IPv4 one
 #      alone (BEP 32's "want": the other family's nodes come in nodes/
 #      nodes6);
+#  (e) `p2pfs seed --bind fd50::8 --dht-bootstrap [fd50::1]:PORT`: two
+#      IPv6 libtorrent leechers find it through the DHT, one through a
+#      libtorrent node, one through p2pfs's own node, and download it all;
 #  (d) without P2PFS_LOOPBACK_NET the IPv6 bootstrap is refused (the
 #      loopback-only rule holds) and no peer is found.
 # SKIP (77) without python3-libtorrent or when a namespace with IPv6
@@ -50,17 +53,30 @@ cat >"$P2PFS" <<EOF
 exec nsenter --net=$NSFILE -- env P2PFS_LOOPBACK_NET=\${IT_V6_NET-fd50::/64} "$REAL" "\$@"
 EOF
 chmod +x "$P2PFS"
+# listening ports are in the namespace: look there
+wait_port() {
+	local ip=$1 port=$2 n=$(($3 * 10)) i
+	[[ $ip == *:* ]] && ip="[$ip]"
+	for ((i = 0; ; i++)); do
+		if nsenter --net="$NSFILE" ss -Hltn "src $ip:$port" 2>/dev/null | grep -q .; then return 0; fi
+		if ((i >= n)); then return 1; fi
+		sleep 0.1
+	done
+}
 
 R0_PORT=$P R1_PORT=$((P + 1)) S_PORT=$((P + 2)) S4_PORT=$((P + 3))
 gen_data "$T/data/a/one.bin" 3M
 gen_data "$T/data/a/two.bin" 700K
 gen_data "$T/data/b.bin" 2M
 gen_data "$T/data/c.bin" 1500K
+gen_data "$T/src/d/film.bin" 4M
 make_torrent "$T/data/a" 16 "$T/a.torrent"
 make_torrent "$T/data/b.bin" 16 "$T/b.torrent"
 make_torrent "$T/data/c.bin" 16 "$T/c.torrent"
 IH_A=$(infohash "$T/a.torrent") IH_B=$(infohash "$T/b.torrent")
 IH_C=$(infohash "$T/c.torrent")
+make_torrent "$T/src/d" 16 "$T/d.torrent"
+IH_D=$(infohash "$T/d.torrent")
 
 # routers on both families (libtorrent runs one DHT node per listening
 # socket); the IPv6 seeder holds A, B, C (and serves ut_metadata), the
@@ -175,6 +191,40 @@ for boot in "$R0_4,$R0_6" "$R0_6" "$R0_4"; do
 	log "(c) unbound, bootstrap $boot: both seeders found through the DHT (IPv6 after $((t6 - MOUNT_T0)) ms, IPv4 after $((t4 - MOUNT_T0)) ms); c.bin right"
 	umount_p2pfs "$T/mnt-c$n"
 done
+
+# ---- (e) p2pfs seed over the IPv6 DHT, found by libtorrent ----
+D_PORT=$((P + 10))
+start_p2pfs_seed fd50::8 "$D_PORT" "$T/d.torrent" "$T/src/d" --cache "$T/c-e" \
+	--no-trackers --dht-bootstrap "$R0_6"
+seed=$LAST_PID
+cfg=$(printf '{"secs": 120, "boot": "%s", "nodes": [
+ {"role": "leech", "ip": "fd50::9", "port": %d, "torrents": ["%s"], "save": "%s"},
+ {"role": "leech", "ip": "fd50::6", "port": %d, "torrents": ["%s"], "save": "%s", "boot": "[fd50::8]:%d"}]}' \
+	"$R0_6" $((P + 11)) "$T/d.torrent" "$T/leech1" \
+	$((P + 12)) "$T/d.torrent" "$T/leech2" "$D_PORT")
+mkdir -p "$T/leech1" "$T/leech2"
+T0=$(now_ms)
+nsenter --net="$NSFILE" "$IT_LT_PY" "$(dirname "$0")/lt_dht_swarm.py" "$cfg" \
+	>"$LOGS/leechers.log" 2>&1 </dev/null &
+it_track $!
+LEECH=$!
+for ((i = 0; i < 600; i++)); do
+	[ "$(grep -c "^leech: $IH_D done" "$LOGS/leechers.log" 2>/dev/null || true)" = 2 ] && break
+	pid_alive "$LEECH" || break
+	sleep 0.1
+done
+[ "$(grep -c "^leech: $IH_D done" "$LOGS/leechers.log" 2>/dev/null || true)" = 2 ] ||
+	fail "the IPv6 libtorrent leechers did not both complete: $(tail -n 8 "$LOGS/leechers.log")"
+log "(e) $(grep "^leech: .* done" "$LOGS/leechers.log" | tr '\n' ' ')($(($(now_ms) - T0)) ms after they started)"
+for l in fd50::9 fd50::6; do
+	grep -q "^leech: $IH_D peer fd50::8:$D_PORT at $l\$" "$LOGS/leechers.log" ||
+		grep -qF "peer: connected to '[$l]:" "$SEED_LOG" ||
+		fail "the leecher on $l never connected to p2pfs ([fd50::8]:$D_PORT)"
+done
+compare_trees "$T/src/d" "$T/leech1/d"
+compare_trees "$T/src/d" "$T/leech2/d"
+stop_p2pfs_seed "$seed"
+log "(e) both IPv6 leechers have every file (sha256); $(grep -m1 -o 'dht: stopped: .*' "$SEED_LOG")"
 
 # ---- (d) without P2PFS_LOOPBACK_NET: the IPv6 node is not loopback ----
 export IT_V6_NET=
