@@ -16,7 +16,8 @@
 #      socket) reaches both seeders through the DHT, from both families'
 #      bootstrap nodes, and also from an IPv6 one alone and an IPv4 one
 #      alone (BEP 32's "want": the other family's nodes come in nodes/
-#      nodes6);
+#      nodes6); our own announce, back from the DHT under this machine's
+#      addresses, is not taken for a peer;
 #  (e) `p2pfs seed --bind fd50::8 --dht-bootstrap [fd50::1]:PORT`: two
 #      IPv6 libtorrent leechers find it through the DHT, one through a
 #      libtorrent node, one through p2pfs's own node, and download it all;
@@ -36,8 +37,9 @@ if ! ip netns add "$NS" 2>"$LOGS/netns.err"; then
 	log "SKIP: cannot make a network namespace: $(cat "$LOGS/netns.err")"
 	exit 77
 fi
+# (set +e: under set -e the (exit) would end the trap before the cleanup)
 # shellcheck disable=SC2154 # rc_ is assigned in the trap
-trap 'rc_=$?; ip netns del "$NS" 2>/dev/null; (exit $rc_); it_cleanup' EXIT
+trap 'rc_=$?; set +e; ip netns del "$NS" 2>/dev/null; (exit $rc_); it_cleanup' EXIT
 ip -n "$NS" link set lo up
 for i in 1 2 3 4 5 6 7 8 9; do
 	ip -n "$NS" addr add "fd50::$i/128" dev lo nodad 2>>"$LOGS/netns.err" ||
@@ -176,20 +178,31 @@ first_dht "$LOG_B" "[fd50::3]:$S_PORT" "(b)"
 umount_p2pfs "$T/mnt-b"
 
 # ---- (c) dual stack: no --bind ----
+# (the IPv4-only bootstrap first: once earlier unbound nodes are gone,
+# libtorrent's nodes6 for a v4 query can be those dead nodes alone, and
+# the v6 table then never fills; see the README's limitations)
 n=0
-for boot in "$R0_4,$R0_6" "$R0_6" "$R0_4"; do
+for boot in "$R0_4" "$R0_4,$R0_6" "$R0_6"; do
 	n=$((n + 1))
 	args=()
 	IFS=, read -ra bs <<<"$boot"
 	for b in "${bs[@]}"; do args+=(--dht-bootstrap "$b"); done
 	mount_p2pfs "$T/c.torrent" "$T/mnt-c$n" --cache "$T/c-c$n" --no-trackers \
-		--port $((P + 5 + n)) "${args[@]}"
+		--port $((P + 5 + n)) "${args[@]}" -v
 	wait_dht_peer "$T/mnt-c$n" "[fd50::3]:$S_PORT" "127.0.0.6:$S4_PORT"
+	# the next lookups (from 5 s, while the torrent is not complete)
+	# bring our own announce back, as the nodes saw it: from fd50::1,
+	# fd50::2, 127.0.0.1...; an unbound node knows those are its own
+	# addresses and does not connect to itself
+	if [ $n = 3 ]; then sleep 6; fi
 	check_file "$T/mnt-c$n/c.bin" "$T/data/c.bin"
 	t6=$(log_ms "$MOUNT_LOG" "connected to '[fd50::3]:$S_PORT'")
 	t4=$(log_ms "$MOUNT_LOG" "connected to '127.0.0.6:$S4_PORT'")
 	log "(c) unbound, bootstrap $boot: both seeders found through the DHT (IPv6 after $((t6 - MOUNT_T0)) ms, IPv4 after $((t4 - MOUNT_T0)) ms); c.bin right"
 	umount_p2pfs "$T/mnt-c$n"
+	if grep -q 'connected to ourselves' "$MOUNT_LOG"; then
+		fail "the unbound mount connected to itself: $(grep -m3 'ourselves' "$MOUNT_LOG")"
+	fi
 done
 
 # ---- (e) p2pfs seed over the IPv6 DHT, found by libtorrent ----
