@@ -180,7 +180,7 @@ umount_p2pfs "$T/mnt-b"
 # ---- (c) dual stack: no --bind ----
 # (the IPv4-only bootstrap first: once earlier unbound nodes are gone,
 # libtorrent's nodes6 for a v4 query can be those dead nodes alone, and
-# the v6 table then never fills; see the README's limitations)
+# the v6 table then never fills (README, Status and limitations))
 n=0
 for boot in "$R0_4" "$R0_4,$R0_6" "$R0_6"; do
 	n=$((n + 1))
