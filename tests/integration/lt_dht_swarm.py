@@ -10,7 +10,10 @@
 #               "save": DIR}],
 #    "boot": "127.0.0.51:7000",        every node's only DHT bootstrap
 #                                      (a node's own "boot" overrides it)
-#    "watch": [HEX..]}                 the router looks these up until a peer
+#    "watch": [HEX..],                 the router looks these up until a peer
+#    "dht_block_ratelimit": N}         libtorrent's DHT blocks an address
+#                                      sending more than N datagrams a second
+#                                      (default 5) for 5 minutes
 # Prints "router: HEX has peers A,B" once each watched info-hash is seen in
 # the DHT (a router's lookup asks the other nodes, not itself: give two
 # routers, each the other's bootstrap), "leech: HEX done after S s at IP"
@@ -40,6 +43,8 @@ def session(n):
         'dht_announce_interval': 3,
         'alert_mask': lt.alert.category_t.all_categories,
     }
+    if 'dht_block_ratelimit' in cfg:
+        s['dht_block_ratelimit'] = cfg['dht_block_ratelimit']
     # flags 0: no default plugins, so no ut_pex: peers come from the DHT
     ses = lt.session(s, 0)
     if n.get('metadata'):
