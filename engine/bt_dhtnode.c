@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
 #include "bt_dht.h"
 #include "bt_engine_i.h"
+#include "pfs_env.h"
 #include "pfs_hash.h"
 #include "pfs_log.h"
 
@@ -29,6 +33,7 @@
 #define LOOKUP_FIRST_MS 5000	    /* the first extra lookup while few peers */
 #define LOOKUP_MAX_MS	(5 * 60 * 1000) /* extra lookups back off to this */
 #define MAX_RESOLVING	8
+#define MAX_LOCAL	16 /* this machine's addresses kept for is_us() */
 
 static const char *const routers[] = {
     "router.bittorrent.com:6881",
@@ -60,6 +65,9 @@ struct bt_dhtnode {
 	struct bt_dht *d;
 	struct event *ev, *tick_ev;
 	bool running, loopback_only, routers_added;
+	bool lo_net; /* P2PFS_LOOPBACK_NET: LO_NET/LO_BITS count as loopback */
+	struct bt_addr lo_netaddr;
+	unsigned lo_bits;
 	char **boot;
 	size_t nboot;
 	char *state_dir;
@@ -68,6 +76,10 @@ struct bt_dhtnode {
 	bool own_state; /* we hold the lock: we save */
 	unsigned families;
 	uint64_t started, next_save;
+	/* unbound: this machine's addresses (at start), where our announce
+	 * comes back from */
+	struct bt_addr local[MAX_LOCAL];
+	size_t nlocal;
 
 	struct dtor *tors;
 	size_t ntors;
@@ -96,7 +108,9 @@ static void arm_core(struct bt_dhtnode *n, uint64_t now)
 bool bt_dhtnode_allowed(const struct bt_dhtnode *n, const struct bt_addr *a)
 {
 	return bt_addr_usable(a) &&
-	       (!n->loopback_only || bt_addr_is_loopback(a));
+	       (!n->loopback_only || bt_addr_is_loopback(a) ||
+		(n->lo_net &&
+		 bt_addr_in_prefix(a, &n->lo_netaddr, n->lo_bits)));
 }
 
 static bool allow_cb(void *arg, const struct bt_addr *a)
@@ -104,15 +118,20 @@ static bool allow_cb(void *arg, const struct bt_addr *a)
 	return bt_dhtnode_allowed(arg, a);
 }
 
-/* Our own announce, come back: our port on our address (any loopback
- * address when the socket is bound to none). */
+/* Our own announce, come back: our port on our address (when the socket
+ * is bound to none: on loopback or one of this machine's addresses, as
+ * the other nodes saw our datagrams come from it). */
 static bool is_us(const struct bt_dhtnode *n, const struct bt_addr *a)
 {
 	if (a->port != bt_engine_port(n->e))
 		return false;
 	struct bt_addr b;
-	if (!n->e->bind_ip)
+	if (!n->e->bind_ip) {
+		for (size_t i = 0; i < n->nlocal; i++)
+			if (bt_addr_same_ip(a, &n->local[i]))
+				return true;
 		return bt_addr_is_loopback(a);
+	}
 	char s[BT_ADDR_STRLEN + 8];
 	snprintf(s, sizeof(s), strchr(n->e->bind_ip, ':') ? "[%s]:%u" : "%s:%u",
 		 n->e->bind_ip, a->port);
@@ -543,6 +562,28 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- lifetime ---- */
 
+/* This machine's addresses, for is_us() on a socket bound to none. */
+static void local_addrs(struct bt_dhtnode *n)
+{
+	struct ifaddrs *ifs;
+	n->nlocal = 0;
+	if (getifaddrs(&ifs) < 0)
+		return;
+	for (struct ifaddrs *i = ifs; i && n->nlocal < MAX_LOCAL;
+	     i = i->ifa_next) {
+		if (!i->ifa_addr)
+			continue;
+		socklen_t len = i->ifa_addr->sa_family == AF_INET
+				    ? sizeof(struct sockaddr_in)
+				    : sizeof(struct sockaddr_in6);
+		struct bt_addr a;
+		if (bt_addr_from_sockaddr(&a, i->ifa_addr, len) == 0 &&
+		    !bt_addr_is_loopback(&a))
+			n->local[n->nlocal++] = a;
+	}
+	freeifaddrs(ifs);
+}
+
 struct bt_dhtnode *bt_dhtnode_new(struct bt_engine *e,
 				  const struct bt_dhtnode_opts *o, int *err)
 {
@@ -552,6 +593,8 @@ struct bt_dhtnode *bt_dhtnode_new(struct bt_engine *e,
 	n->e = e;
 	n->lock_fd = -1;
 	n->loopback_only = o->loopback_only;
+	n->lo_net = n->loopback_only &&
+		    pfs_loopback_net(&n->lo_netaddr, &n->lo_bits);
 	if (o->state_dir && !(n->state_dir = strdup(o->state_dir)))
 		goto fail;
 	size_t nb = o->nbootstrap < BT_DHTNODE_MAX_BOOTSTRAP
@@ -599,6 +642,8 @@ int bt_dhtnode_start(struct bt_dhtnode *n)
 	}
 	/* one family where the socket is bound to one address, both on a
 	 * dual-stack socket */
+	if (!e->bind_ip)
+		local_addrs(n);
 	n->families = !e->bind_ip		? BT_DHT_V4 | BT_DHT_V6
 		      : strchr(e->bind_ip, ':') ? BT_DHT_V6
 						: BT_DHT_V4;
@@ -638,12 +683,20 @@ int bt_dhtnode_start(struct bt_dhtnode *n)
 	n->next_save = now + BT_DHTNODE_SAVE_MS;
 	char hex[41];
 	pfs_hex(ds.id, 20, hex);
+	char net[BT_ADDR_STRLEN + 16] = "";
+	if (n->lo_net) {
+		bt_addr_str(&n->lo_netaddr, net, sizeof(net));
+		*strrchr(net, ':') = '\0'; /* no port */
+		snprintf(net + strlen(net), sizeof(net) - strlen(net), "/%u",
+			 n->lo_bits);
+	}
 	pfs_log(PFS_LOG_INFO, "dht",
 		"node %s on UDP port %u: %s saved "
-		"state, %zu bootstrap node%s%s",
+		"state, %zu bootstrap node%s%s%s%s",
 		hex, bt_engine_port(e), ds.state_loaded ? "a" : "no", n->nboot,
 		n->nboot == 1 ? "" : "s",
-		n->loopback_only ? ", loopback only" : "");
+		n->loopback_only ? ", loopback only" : "",
+		n->lo_net ? " and P2PFS_LOOPBACK_NET " : "", net);
 	for (size_t i = 0; i < n->nboot; i++)
 		bootstrap(n, n->boot[i]);
 	if (!n->nboot && !ds.state_loaded)

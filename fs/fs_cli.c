@@ -175,9 +175,16 @@ static int engine_opt(int c, char *arg, struct fs_cli_engine *e, char *err,
 		}
 		e->port = (uint16_t)v;
 		return 1;
-	case OPT_BIND:
+	case OPT_BIND: {
+		/* an IPv6 address may come bracketed, as in [ADDR]:PORT */
+		size_t l = strlen(arg);
+		if (l >= 2 && arg[0] == '[' && arg[l - 1] == ']') {
+			arg[l - 1] = '\0';
+			arg++;
+		}
 		e->bind_ip = arg;
 		return 1;
+	}
 	case OPT_PEER: {
 		const char **p = realloc(e->peers, (e->npeers + 1) * sizeof(*p));
 		if (!p)

@@ -41,7 +41,8 @@ struct fs_cli_engine {
  * engine (mount and seed print the same text). */
 #define FS_CLI_ENGINE_USAGE \
 	"      --port N           listening port (default 0: any free port)\n" \
-	"      --bind IP          listen and connect from this address\n" \
+	"      --bind IP          listen and connect from this address (IPv6\n" \
+	"                         bare or [ADDR]; the DHT then on its family)\n" \
 	"      --peer HOST:PORT   also connect to this peer (repeatable; a name\n" \
 	"                         is resolved at start-up; IPv6 as [ADDR]:PORT)\n" \
 	"      --no-trackers      ignore the torrent's trackers\n" \

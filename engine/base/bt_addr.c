@@ -202,6 +202,71 @@ bool bt_addr_is_loopback(const struct bt_addr *a)
 	return a->family == BT_ADDR_V6 && !memcmp(a->ip, one, 16);
 }
 
+bool bt_addr_is_private(const struct bt_addr *a)
+{
+	const uint8_t *p = a->ip;
+	if (a->family == BT_ADDR_V4)
+		return p[0] == 10 || (p[0] == 172 && (p[1] & 0xf0) == 16) ||
+		       (p[0] == 192 && p[1] == 168);
+	return a->family == BT_ADDR_V6 && (p[0] & 0xfe) == 0xfc;
+}
+
+bool bt_addr_in_prefix(const struct bt_addr *a, const struct bt_addr *net,
+		       unsigned bits)
+{
+	if (a->family != net->family ||
+	    bits > (a->family == BT_ADDR_V4 ? 32u : 128u))
+		return false;
+	size_t whole = bits / 8;
+	unsigned rest = bits % 8;
+	if (memcmp(a->ip, net->ip, whole))
+		return false;
+	if (!rest)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a->ip[whole] & mask) == (net->ip[whole] & mask);
+}
+
+int bt_addr_parse_prefix(const char *s, struct bt_addr *net, unsigned *bits)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	memset(net, 0, sizeof(*net));
+	const char *slash = strchr(s, '/');
+	if (!slash)
+		return -EINVAL;
+	size_t hl = (size_t)(slash - s);
+	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (!hl || hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	char *endp;
+	long b = strtol(slash + 1, &endp, 10);
+	uint8_t ip[16];
+	size_t len;
+	if (inet_pton(AF_INET, host, ip) == 1)
+		len = 4;
+	else if (inet_pton(AF_INET6, host, ip) == 1)
+		len = 16;
+	else
+		return -EINVAL;
+	if (!slash[1] || *endp || b < 1 || b > (long)(len * 8) ||
+	    bt_addr_set(net, ip, len, 0) < 0)
+		return -EINVAL;
+	/* (a v4-mapped one was made IPv4: its length no longer fits) */
+	if (net->family == BT_ADDR_V4 && len == 16)
+		return -EINVAL;
+	/* no host bits */
+	for (unsigned i = (unsigned)b; i < len * 8; i++)
+		if (net->ip[i / 8] & (0x80 >> (i % 8)))
+			return -EINVAL;
+	*bits = (unsigned)b;
+	return 0;
+}
+
 size_t bt_addr_compact(const struct bt_addr *a, uint8_t *out)
 {
 	size_t n;

@@ -58,6 +58,17 @@ int bt_addr_parse(const char *s, struct bt_addr *a);
  * (loopback and private addresses are usable: tests and LANs use them). */
 bool bt_addr_usable(const struct bt_addr *a);
 bool bt_addr_is_loopback(const struct bt_addr *a);
+/* A private address: IPv4 10/8, 172.16/12, 192.168/16, IPv6 unique local
+ * fc00::/7. */
+bool bt_addr_is_private(const struct bt_addr *a);
+
+/* A network prefix: "fd50::/64", "[fd50::]/64", "10.9.0.0/16" (host bits
+ * must be zero; /0 is refused). NET gets the address (port 0), *BITS the
+ * length. Returns 0 or -EINVAL. */
+int bt_addr_parse_prefix(const char *s, struct bt_addr *net, unsigned *bits);
+/* A (same family) lies in NET/BITS. */
+bool bt_addr_in_prefix(const struct bt_addr *a, const struct bt_addr *net,
+		       unsigned bits);
 
 /* Compact form: BT_COMPACT4_LEN bytes for IPv4, BT_COMPACT6_LEN for IPv6.
  * Writes into OUT (room for 18) and returns the length, or 0 for a bad

@@ -10,14 +10,21 @@
 #              {"role": "leech", ..., "magnets": [URI], "save": DIR}],
 #    "boot": "127.0.0.51:7000",        every node's only DHT bootstrap
 #                                      (a node's own "boot" overrides it)
-#    "watch": [HEX..]}                 the router looks these up until a peer
+#    "watch": [HEX..],                 the router looks these up until a peer
+#    "dht_block_ratelimit": N}         libtorrent's DHT blocks an address
+#                                      sending more than N datagrams a second
+#                                      (default 5) for 5 minutes
 # Prints "router: HEX has peers A,B" once each watched info-hash is seen in
 # the DHT (a router's lookup asks the other nodes, not itself: give two
 # routers, each the other's bootstrap), "leech: HEX done after S s at IP"
-# when the leecher on IP has it all, "leech: HEX peer IP:PORT at IP" for each
+# when the leecher on IP has it all (an IPv6 "ip" is fine: "fd50::2"; its
+# "boot" is then "[fd50::1]:PORT"; "listen" and "outgoing" override the
+# listen_interfaces and outgoing_interfaces made of ip and port, e.g. for
+# a node on both families), "leech: HEX peer IP:PORT at IP" for each
 # peer it connects to, "leech: HEX metadata after S s at IP" when a leecher
 # given only a magnet link has its metadata (ut_metadata, BEP 9, is on in
-# every session: a magnet's metadata comes from the peers the DHT gives). No tracker, no LSD,
+# every session: a magnet's metadata comes from the peers the DHT gives).
+# No tracker, no LSD,
 # no PEX (ut_pex is off), no UPnP: the DHT is the only way they meet. Exits
 # after `secs` or when its parent goes.
 import binascii, json, os, sys, time
@@ -29,8 +36,8 @@ boot = cfg['boot']
 
 def session(n):
     s = {
-        'listen_interfaces': '%s:%d' % (n['ip'], n['port']),
-        'outgoing_interfaces': n['ip'],
+        'listen_interfaces': n.get('listen', ('[%s]:%d' if ':' in n['ip'] else '%s:%d') % (n['ip'], n['port'])),
+        'outgoing_interfaces': n.get('outgoing', n['ip']),
         'enable_dht': True, 'dht_bootstrap_nodes': n.get('boot', boot),
         'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
         'enable_outgoing_utp': False, 'enable_incoming_utp': False,
@@ -39,6 +46,8 @@ def session(n):
         'dht_announce_interval': 3,
         'alert_mask': lt.alert.category_t.all_categories,
     }
+    if 'dht_block_ratelimit' in cfg:
+        s['dht_block_ratelimit'] = cfg['dht_block_ratelimit']
     # flags 0: no default plugins, so no ut_pex: peers come from the DHT;
     # but ut_metadata, which only hands out the info dict
     ses = lt.session(s, 0)

@@ -27,7 +27,7 @@ if ! ip netns add "$NS" 2>"$LOGS/netns.err"; then
 fi
 # delete the namespace however the test ends (the processes still in it
 # keep it alive until lib.sh's cleanup stops them)
-trap 'rc_=$?; ip netns del "$NS" 2>/dev/null; (exit $rc_); it_cleanup' EXIT
+trap 'rc_=$?; set +e; ip netns del "$NS" 2>/dev/null; (exit $rc_); it_cleanup' EXIT
 ip -n "$NS" link set lo up
 ip -n "$NS" link set lo multicast on
 ip -n "$NS" route add 239.0.0.0/8 dev lo ||

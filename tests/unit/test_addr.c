@@ -128,6 +128,49 @@ static void test_usable(void **state)
 	assert_false(bt_addr_is_loopback(&a));
 }
 
+static void test_prefix(void **state)
+{
+	(void)state;
+	struct bt_addr net, a;
+	unsigned bits = 0;
+	assert_int_equal(bt_addr_parse_prefix("fd50::/64", &net, &bits), 0);
+	assert_int_equal(bits, 64);
+	assert_int_equal(net.family, BT_ADDR_V6);
+	assert_int_equal(bt_addr_parse("[fd50::4]:7", &a), 0);
+	assert_true(bt_addr_in_prefix(&a, &net, bits));
+	assert_int_equal(bt_addr_parse("[fd50:0:0:1::4]:7", &a), 0);
+	assert_false(bt_addr_in_prefix(&a, &net, bits));
+	assert_int_equal(bt_addr_parse("10.0.0.1:7", &a), 0);
+	assert_false(bt_addr_in_prefix(&a, &net, bits)); /* another family */
+	assert_int_equal(bt_addr_parse_prefix("[fd50::]/63", &net, &bits), 0);
+	assert_int_equal(bt_addr_parse("[fd50:0:0:1::4]:7", &a), 0);
+	assert_true(bt_addr_in_prefix(&a, &net, bits));
+	assert_int_equal(bt_addr_parse_prefix("10.9.0.0/17", &net, &bits), 0);
+	assert_int_equal(bt_addr_parse("10.9.127.255:7", &a), 0);
+	assert_true(bt_addr_in_prefix(&a, &net, bits));
+	assert_int_equal(bt_addr_parse("10.9.128.0:7", &a), 0);
+	assert_false(bt_addr_in_prefix(&a, &net, bits));
+	const char *bad[] = {"fd50::", "fd50::/0", "fd50::/129", "fd50::1/64",
+			     "10.9.0.0/33", "10.9.0.1/24", "/8", "x/8",
+			     "10.0.0.0/8x", "10.0.0.0/", "::ffff:10.0.0.0/104",
+			     "[fd50::/64"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(bt_addr_parse_prefix(bad[i], &net, &bits),
+				 -EINVAL);
+	const char *priv[] = {"10.1.2.3:1", "172.16.0.1:1", "172.31.9.9:1",
+			      "192.168.1.1:1", "[fd50::1]:1", "[fc00::1]:1"};
+	const char *pub[] = {"172.32.0.1:1", "192.169.0.1:1", "127.0.0.1:1",
+			     "[fe80::1]:1", "[2001:db8::1]:1", "[::1]:1"};
+	for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
+		assert_int_equal(bt_addr_parse(priv[i], &a), 0);
+		assert_true(bt_addr_is_private(&a));
+	}
+	for (size_t i = 0; i < sizeof(pub) / sizeof(pub[0]); i++) {
+		assert_int_equal(bt_addr_parse(pub[i], &a), 0);
+		assert_false(bt_addr_is_private(&a));
+	}
+}
+
 static void test_hash(void **state)
 {
 	(void)state;
@@ -156,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_compact),
 		cmocka_unit_test(test_sockaddr),
 		cmocka_unit_test(test_usable),
+		cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_hash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

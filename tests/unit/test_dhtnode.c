@@ -244,6 +244,17 @@ static void test_loopback_only(void **state)
 	assert_true(bt_dhtnode_allowed(bt_engine_dht(e), &a));
 	bt_engine_free(e);
 
+	/* P2PFS_LOOPBACK_NET (fd50::/64, set in main) counts as loopback,
+	 * nothing around it does */
+	e = engine("127.0.0.94", NULL, NULL, true);
+	assert_int_equal(bt_addr_parse("[fd50::9]:6881", &a), 0);
+	assert_true(bt_dhtnode_allowed(bt_engine_dht(e), &a));
+	assert_int_equal(bt_addr_parse("[fd50:0:0:1::9]:6881", &a), 0);
+	assert_false(bt_dhtnode_allowed(bt_engine_dht(e), &a));
+	assert_int_equal(bt_addr_parse("[2001:db8::1]:6881", &a), 0);
+	assert_false(bt_dhtnode_allowed(bt_engine_dht(e), &a));
+	bt_engine_free(e);
+
 	/* without loopback_only (nothing is started: nothing sent) */
 	e = engine("127.0.0.94", NULL, NULL, false);
 	assert_int_equal(bt_addr_parse("192.0.2.1:6881", &a), 0);
@@ -255,6 +266,7 @@ int main(void)
 {
 	/* the environment must not decide for the tests above */
 	unsetenv("P2PFS_LOOPBACK_ONLY");
+	setenv("P2PFS_LOOPBACK_NET", "fd50::/64", 1);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_find_and_save, setup,
 					    teardown),

@@ -227,6 +227,25 @@ static void test_dht_opts(void **state)
 	assert_int_equal(so.ndht_bootstrap, m.eng.ndht_bootstrap);
 	fs_cli_mount_release(&m);
 
+	/* --bind takes an IPv6 address bare or bracketed */
+	char b6[] = "[fd50::4]";
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(parse(&m, err, sizeof(err), "--bind", b6,
+			       "--dht-bootstrap", "[fd50::1]:7000", "x.torrent",
+			       "/mnt", NULL),
+			 0);
+	assert_string_equal(m.eng.bind_ip, "fd50::4");
+	assert_int_equal(fs_cli_resolve_peers(&m.eng, err, sizeof(err)), 0);
+	assert_int_equal(m.eng.ndht_bootstrap, 1);
+	assert_string_equal(m.eng.dht_bootstrap[0], "[fd50::1]:7000");
+	fs_cli_mount_release(&m);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(parse(&m, err, sizeof(err), "--bind", "fd50::4",
+			       "x.torrent", "/mnt", NULL),
+			 0);
+	assert_string_equal(m.eng.bind_ip, "fd50::4");
+	fs_cli_mount_release(&m);
+
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(parse(&m, err, sizeof(err), "--no-dht", "x.torrent",
 			       "/mnt", NULL),
