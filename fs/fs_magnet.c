@@ -173,7 +173,8 @@ static int fetch(const struct bt_magnet *m, const struct bt_session_opts *so,
 		bt_torrent_stats(t, &st);
 		snprintf(err, errlen, "no metadata after %u s (%u peer%s "
 			 "connected%s): check the link's tr= and x.pe=, give "
-			 "--peer, or wait longer with --metadata-timeout",
+			 "--peer or --dht-bootstrap, or wait longer with "
+			 "--metadata-timeout",
 			 timeout_s, st.npeers, st.npeers == 1 ? "" : "s",
 			 st.npeers ? ", none gave it" : "");
 		rc = -ETIMEDOUT;
