@@ -532,7 +532,10 @@ static uint64_t expire_reads(struct fs *fs, uint64_t now)
 		return next;
 	while (fs->waiting.next != &fs->waiting) {
 		struct fs_waiter *w = fs->waiting.next;
-		if (now - w->since_ms < fs->read_timeout_ms) {
+		/* NOW was read before the lock was taken: a read parked since
+		 * then is younger than NOW (and NOW - since_ms would wrap) */
+		if (w->since_ms >= now ||
+		    now - w->since_ms < fs->read_timeout_ms) {
 			next = w->since_ms + fs->read_timeout_ms;
 			break;
 		}
