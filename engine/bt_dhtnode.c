@@ -302,20 +302,15 @@ static void bootstrap(struct bt_dhtnode *n, const char *arg)
 		add_contact(n, &a, arg);
 		return;
 	}
-	const char *colon = strrchr(arg, ':');
-	size_t hl = colon ? (size_t)(colon - arg) : 0;
-	const char *h = arg;
-	if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+	char host[256];
+	uint16_t port = 0;
+	int bad = bt_addr_split_host(arg, host, sizeof(host), &port);
 	struct evdns_base *dns = bt_engine_dns(n->e);
 	int slot = -1;
 	for (int i = 0; i < MAX_RESOLVING && slot < 0; i++)
 		if (!n->res[i])
 			slot = i;
-	if (!hl || hl >= 256 || port < 1 || port > 65535 || !dns || slot < 0) {
+	if (bad || !dns || slot < 0) {
 		pfs_log(PFS_LOG_INFO, "dht", "bootstrap '%s' not used", arg);
 		return;
 	}
@@ -323,9 +318,8 @@ static void bootstrap(struct bt_dhtnode *n, const char *arg)
 	if (!r)
 		return;
 	r->n = n;
-	r->port = (uint16_t)port;
-	memcpy(r->name, h, hl);
-	r->name[hl] = '\0';
+	r->port = port;
+	snprintf(r->name, sizeof(r->name), "%s", host);
 	n->res[slot] = r;
 	struct evutil_addrinfo hints = {.ai_socktype = SOCK_DGRAM};
 	struct evdns_getaddrinfo_request *req =

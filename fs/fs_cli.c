@@ -501,26 +501,15 @@ static int resolve_list(struct fs_cli_engine *e, const char ***list,
 			out[n++] = arg;
 			continue;
 		}
-		/* HOST:PORT or [HOST]:PORT */
 		char host[256];
-		const char *colon = strrchr(arg, ':');
-		size_t hl = colon ? (size_t)(colon - arg) : 0;
-		const char *h = arg;
-		if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
-			h++;
-			hl -= 2;
-		}
-		unsigned long port = 0;
-		if (!colon || !hl || hl >= sizeof(host) ||
-		    parse_uint(colon + 1, 1, 65535, &port) < 0) {
+		uint16_t port;
+		if (bt_addr_split_host(arg, host, sizeof(host), &port) < 0) {
 			snprintf(err, errlen, "%s '%s': want HOST:PORT (a "
 				 "port of 1..65535; IPv6 as [ADDR]:PORT)", opt,
 				 arg);
 			rc = -EINVAL;
 			goto out;
 		}
-		memcpy(host, h, hl);
-		host[hl] = '\0';
 		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 		int g = getaddrinfo(host, NULL, &hints, &res);
 		if (g != 0) {
@@ -538,7 +527,7 @@ static int resolve_list(struct fs_cli_engine *e, const char ***list,
 			if (bt_addr_from_sockaddr(&ra, ai->ai_addr,
 						  ai->ai_addrlen) < 0)
 				continue;
-			ra.port = (uint16_t)port;
+			ra.port = port;
 			bt_addr_str(&ra, s, sizeof(s));
 			bool dup = false;
 			for (size_t k = 0; k < n; k++)

@@ -148,6 +148,31 @@ void bt_addr_str(const struct bt_addr *a, char *out, size_t len)
 	}
 }
 
+int bt_addr_split_host(const char *s, char *host, size_t hlen,
+		       uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hl = colon ? (size_t)(colon - s) : 0;
+	const char *h = s;
+	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (!colon || !hl || hl >= hlen || !colon[1])
+		return -EINVAL;
+	unsigned long v = 0;
+	for (const char *c = colon + 1; *c; c++) {
+		if (*c < '0' || *c > '9' || (v = v * 10 + (unsigned)(*c - '0')) > 65535)
+			return -EINVAL;
+	}
+	if (!v)
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)v;
+	return 0;
+}
+
 int bt_addr_parse(const char *str, struct bt_addr *a)
 {
 	char host[INET6_ADDRSTRLEN + 2];

@@ -53,6 +53,11 @@ void bt_addr_str(const struct bt_addr *a, char *out, size_t len);
 /* Parse "1.2.3.4:6881" or "[::1]:6881" (literal addresses, port 1..65535).
  * Returns 0 or -EINVAL. */
 int bt_addr_parse(const char *s, struct bt_addr *a);
+/* Split "HOST:PORT" or "[HOST]:PORT" (a name or a literal) into HOST
+ * (NUL-terminated, no brackets, at most HLEN - 1 bytes) and PORT
+ * (1..65535, decimal digits only). Returns 0 or -EINVAL. */
+int bt_addr_split_host(const char *s, char *host, size_t hlen,
+		       uint16_t *port);
 
 /* Usable as a peer: a port, and not unspecified, multicast or broadcast
  * (loopback and private addresses are usable: tests and LANs use them). */

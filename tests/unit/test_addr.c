@@ -192,10 +192,28 @@ static void test_hash(void **state)
 		assert_true(bucket[i] > 20 && bucket[i] < 130);
 }
 
+static void test_split_host(void **state)
+{
+	(void)state;
+	char h[16];
+	uint16_t port = 0;
+	assert_int_equal(bt_addr_split_host("example.org:6881", h, sizeof(h), &port), 0);
+	assert_string_equal(h, "example.org");
+	assert_int_equal(port, 6881);
+	assert_int_equal(bt_addr_split_host("[fd50::1]:7000", h, sizeof(h), &port), 0);
+	assert_string_equal(h, "fd50::1");
+	assert_int_equal(port, 7000);
+	const char *bad[] = {"", "host", "host:", ":80", "host:0", "host:65536",
+			     "host:8x", "host:-1", "a-name-far-too-long:1", "[]:1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(bt_addr_split_host(bad[i], h, sizeof(h), &port), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_print),
+		cmocka_unit_test(test_split_host),
+	    cmocka_unit_test(test_parse_print),
 		cmocka_unit_test(test_compact),
 		cmocka_unit_test(test_sockaddr),
 		cmocka_unit_test(test_usable),
